@@ -1,0 +1,60 @@
+"""Typed errors raised by symdl.
+
+Every error names what went wrong (the op, the shapes, the user's names) and says what to do.
+They subclass the built-in exception a caller would naturally catch (`ValueError`, `TypeError`,
+`OSError`), so code that does not know symdl still handles them sensibly.
+"""
+
+from __future__ import annotations
+
+
+class SymdlError(Exception):
+    """Base class of every error symdl raises on purpose."""
+
+
+class ShapeError(SymdlError, ValueError):
+    """Shapes that do not fit an op: names the op and the shapes involved."""
+
+
+class DTypeError(SymdlError, TypeError):
+    """An unknown dtype, or dtypes an op cannot combine."""
+
+
+class NameError_(SymdlError, ValueError):
+    """An invalid or duplicate name for a leaf or a generated function."""
+
+
+class GradientError(SymdlError, ValueError):
+    """A gradient that cannot be taken: non-scalar target, `wrt` not a leaf, a disconnected leaf."""
+
+
+class NoDerivativeError(GradientError):
+    """An op on the path from the target to a `wrt` leaf has no derivative rule."""
+
+
+class ConstantError(SymdlError, ValueError):
+    """A constant that cannot be used: NaN or inf (unless allowed), object arrays, strings."""
+
+
+class CodegenError(SymdlError, ValueError):
+    """The code generator was given something it cannot print."""
+
+
+class DatasetError(SymdlError, OSError):
+    """A data file that is missing, truncated or corrupt: names the file."""
+
+
+# `NameError` is a builtin; the public alias keeps the symdl spelling without shadowing it here.
+InvalidNameError = NameError_
+
+__all__ = [
+    "CodegenError",
+    "ConstantError",
+    "DTypeError",
+    "DatasetError",
+    "GradientError",
+    "InvalidNameError",
+    "NoDerivativeError",
+    "ShapeError",
+    "SymdlError",
+]
