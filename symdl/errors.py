@@ -20,7 +20,7 @@ class DTypeError(SymdlError, TypeError):
     """An unknown dtype, or dtypes an op cannot combine."""
 
 
-class NameError_(SymdlError, ValueError):
+class InvalidNameError(SymdlError, ValueError):
     """An invalid or duplicate name for a leaf or a generated function."""
 
 
@@ -42,10 +42,6 @@ class CodegenError(SymdlError, ValueError):
 
 class DatasetError(SymdlError, OSError):
     """A data file that is missing, truncated or corrupt: names the file."""
-
-
-# `NameError` is a builtin; the public alias keeps the symdl spelling without shadowing it here.
-InvalidNameError = NameError_
 
 __all__ = [
     "CodegenError",

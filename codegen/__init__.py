@@ -1,0 +1,58 @@
+"""The code generator: symdl expressions to a plain numpy Python module.
+
+`generate` returns the module's source; `compile` also writes it to the content-addressed cache
+and imports it. The generated module imports numpy only.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from symdl.errors import InvalidNameError
+
+from .cache import import_file, usable_cache_dir, write_module
+from .module import Functions, assemble
+from .names import safe_identifier
+
+
+def _module_name(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidNameError(f"codegen: the module name must be a non-empty string, got {name!r}")
+    return safe_identifier(name)
+
+
+def generate(functions: Functions, name: str = "model", *, simplify: bool = True) -> str:
+    """Source of a numpy module defining one function per entry of ``functions``.
+
+    ``functions`` maps a function name to ``(inputs, outputs)``: a list of placeholders and
+    parameters (the function's arguments, in order) and a list of expressions (returned as a
+    tuple in order), or one expression (returned bare). ``simplify=False`` prints the raw
+    derivative without rewrites.
+    """
+    return assemble(functions, _module_name(name), simplify=simplify).source
+
+
+def compile(  # noqa: A001 - the verb users expect
+    functions: Functions,
+    name: str = "model",
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    simplify: bool = True,
+) -> ModuleType:
+    """Generate a module, write it to the cache (``cache_dir``, ``$SYMDL_CACHE`` or
+    ``~/.cache/symdl``) under a name derived from its content hash, and import it from the file.
+
+    Example::
+
+        mod = sd.compile({"loss_and_grads": ([x, y, W, b], [loss, W_grad, b_grad])}, "logreg")
+        loss, W_grad, b_grad = mod.loss_and_grads(x_val, y_val, W_val, b_val)
+    """
+    module_name = _module_name(name)
+    parts = assemble(functions, module_name, simplify=simplify)
+    directory = usable_cache_dir(cache_dir)
+    path = write_module(parts.source, module_name, directory, parts.arrays)
+    return import_file(path)
+
+
+__all__ = ["compile", "generate"]

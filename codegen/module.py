@@ -1,0 +1,440 @@
+"""Assembling a generated module: entry checks, statements, provenance comments, docstrings.
+
+Output is straight-line SSA, one statement per value, named from the user's names, deterministic
+to the byte (every order follows the graph's input order, never object ids or hash seeds).
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from symdl import __version__
+from symdl.errors import CodegenError, InvalidNameError
+from symdl.ir import Expr, label_of, origin_of, toposort
+from symdl.printing import formula
+from symdl.rewrite import lower
+from symdl.types import format_shape
+
+from .names import Namespace, safe_identifier
+from .printer import NumpyPrinter, dtype_text, scalar_literal
+
+# {name: (inputs, outputs)} or {name: (inputs, outputs, updates)}; updates map an input leaf to
+# its new value, written into the caller's array in place after every output is computed.
+Functions = Mapping[str, tuple]
+HELPER = "_bad_argument"
+INLINE_ARRAY_LIMIT = 64
+
+
+@dataclass
+class FunctionSpec:
+    """One function to generate: its name, inputs (leaves) and outputs."""
+
+    name: str
+    inputs: list[Expr]
+    outputs: list[Expr]
+    single: bool  # one output returned bare, not in a tuple
+    updates: dict[Expr, Expr] = field(default_factory=dict)  # leaf -> new value, written in place
+
+
+@dataclass
+class ModuleParts:
+    """What `assemble` produced: the source and the module-level array constants."""
+
+    source: str
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def normalize(functions: Functions) -> list[FunctionSpec]:
+    """Check the ``{name: (inputs, outputs)}`` mapping and turn it into specs."""
+    if not isinstance(functions, Mapping) or not functions:
+        raise CodegenError(
+            "codegen: functions must be a non-empty dict {name: (inputs, outputs)}"
+        )
+    specs = []
+    for name, value in functions.items():
+        if (
+            not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
+            or name.startswith("_") or name in ("np", HELPER) or not name.isascii()
+        ):
+            raise InvalidNameError(
+                f"codegen: function name {name!r} must be a plain identifier (letters, digits, "
+                "underscores; not a keyword, not starting with '_')"
+            )
+        try:
+            inputs, outputs, *rest = value
+            updates = dict(rest[0]) if rest else {}
+            if len(rest) > 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise CodegenError(
+                f"codegen: functions[{name!r}] must be (inputs, outputs) or "
+                "(inputs, outputs, updates)"
+            ) from None
+        single = isinstance(outputs, Expr)
+        outs = [outputs] if single else list(outputs)
+        ins = list(inputs)
+        for x in ins:
+            if not isinstance(x, Expr) or not x.is_leaf or x.op.name == "constant":
+                raise CodegenError(
+                    f"codegen: inputs of {name!r} must be placeholders or parameters, got {x!r}"
+                )
+        if len({id(x) for x in ins}) != len(ins):
+            raise InvalidNameError(f"codegen: an input of {name!r} is listed twice")
+        names = [x.name for x in ins]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidNameError(
+                f"codegen: inputs of {name!r} share the name {dupes[0]!r} with different shapes "
+                "or kinds; give each leaf its own name"
+            )
+        for o in outs:
+            if not isinstance(o, Expr):
+                raise CodegenError(f"codegen: outputs of {name!r} must be expressions, got {o!r}")
+        for leaf, new in updates.items():
+            if not any(leaf is x for x in ins) or not isinstance(new, Expr):
+                raise CodegenError(
+                    f"codegen: updates of {name!r} must map input leaves to expressions; "
+                    f"{leaf!r} is not an input"
+                )
+            if new.shape != leaf.shape or new.dtype != leaf.dtype:
+                raise CodegenError(
+                    f"codegen: the update of {leaf.name!r} has shape {format_shape(new.shape)} "
+                    f"{new.dtype}, but the array is {format_shape(leaf.shape)} {leaf.dtype}"
+                )
+        if not outs and not updates:
+            raise CodegenError(f"codegen: {name!r} has no outputs and no updates")
+        needed = [
+            leaf
+            for leaf in toposort([*outs, *updates.values()])
+            if leaf.is_leaf and leaf.op.name != "constant"
+        ]
+        missing = [leaf for leaf in needed if all(leaf is not x for x in ins)]
+        if missing:
+            leaf = missing[0]
+            raise CodegenError(
+                f"codegen: outputs of {name!r} depend on {leaf.op.name} {leaf.name!r} "
+                f"{format_shape(leaf.shape)}, which is not among its inputs; add it to the inputs"
+            )
+        specs.append(FunctionSpec(name, ins, outs, single, updates))
+    return specs
+
+
+class _FunctionWriter:
+    """Writes one function; names are unique within it."""
+
+    def __init__(self, spec: FunctionSpec, module_names: Namespace, consts: dict[Expr, str],
+                 arrays: dict[str, np.ndarray]) -> None:
+        self.spec = spec
+        self.module_names = module_names
+        self.consts = consts
+        self.arrays = arrays
+        self.ns = Namespace({HELPER, *module_names_taken(module_names)})
+        self.names: dict[Expr, str] = {}
+        self.printer = NumpyPrinter()
+        self.lines: list[str] = []
+
+    # -------------------------------------------------------------- naming
+
+    def _hint(self, node: Expr) -> str:
+        label = label_of(node)
+        if label is not None:
+            return label
+        args = [self.names.get(i, "c") for i in node.inputs]
+        op = node.op.name
+        if op == "matmul":
+            hint = f"{args[0]}_{args[1]}"
+        elif op == "transpose":
+            hint = f"{args[0]}_T"
+        elif op in ("reshape", "broadcast_to", "cast", "index"):
+            hint = args[0]
+        elif op == "elementwise":
+            hint = f"{node.attr('fname')}_{args[0]}"
+        elif op in ("add", "subtract", "multiply", "divide", "power", "negative"):
+            hint = {"add": "sum", "subtract": "diff", "multiply": "prod", "divide": "ratio",
+                    "power": "pow", "negative": "neg"}[op]
+            if args and len(args[0]) <= 12:
+                hint = f"{hint}_{args[0]}" if op == "negative" else hint
+        else:
+            hint = f"{op}_{args[0]}" if args else op
+        if len(hint) > 24:
+            hint = op
+        return hint
+
+    def name_of(self, node: Expr) -> str:
+        """The identifier or literal text standing for ``node`` in statements."""
+        if node in self.names:
+            return self.names[node]
+        if node.op.name == "constant":
+            return self._constant(node)
+        raise KeyError(node)
+
+    def _constant(self, node: Expr) -> str:
+        array = node.attr("value").array
+        if array.ndim == 0:
+            return scalar_literal(array.item())
+        if node not in self.consts:
+            name = self.module_names.create(f"_const_{array.dtype}_{'x'.join(map(str, array.shape))}")
+            self.consts[node] = name
+            self.arrays[name] = array
+        return self.consts[node]
+
+    # -------------------------------------------------------------- entry checks
+
+    def _entry_checks(self) -> None:
+        bound: dict[str, str] = {}
+        for x in self.spec.inputs:
+            arg = self.names[x]
+            conds = [f"isinstance({arg}, np.ndarray)"]
+            if x.dtype in ("float32", "float64", "bool"):
+                conds.append(f"{arg}.dtype == {dtype_text(x.dtype)}")
+            else:
+                conds.append(f"{arg}.dtype.kind in 'iu'")
+            known = all(isinstance(d, int) or d in bound for d in x.shape)
+            new_sizes: list[tuple[str, int]] = []
+            if known:
+                dims = ", ".join(str(d) if isinstance(d, int) else bound[d] for d in x.shape)
+                conds.append(f"{arg}.shape == ({dims}{',' if len(x.shape) == 1 else ''})")
+            else:
+                conds.append(f"{arg}.ndim == {x.ndim}")
+                first: dict[str, int] = {}
+                for i, d in enumerate(x.shape):
+                    if isinstance(d, int):
+                        conds.append(f"{arg}.shape[{i}] == {d}")
+                    elif d in bound:
+                        conds.append(f"{arg}.shape[{i}] == {bound[d]}")
+                    elif d in first:
+                        conds.append(f"{arg}.shape[{i}] == {arg}.shape[{first[d]}]")
+                    else:
+                        first[d] = i
+                        new_sizes.append((d, i))
+            if x.ndim == 0 and x.dtype in ("float32", "float64"):
+                # Scalars such as a learning rate may come as Python numbers.
+                self.lines.append(f"    if isinstance({arg}, (int, float)):")
+                self.lines.append(f"        {arg} = {dtype_text(x.dtype)}({arg})")
+                conds[0] = f"isinstance({arg}, (np.ndarray, np.generic))"
+            sizes = ", ".join(f"{d}={bound[d]}" for d in dict.fromkeys(
+                d for d in x.shape if isinstance(d, str) and d in bound))
+            expected = format_shape(x.shape)
+            self.lines.append(f"    if not ({' and '.join(conds)}):")
+            call_args = f"{self.spec.name!r}, {x.name!r}, {arg}, {expected!r}, {x.dtype!r}"
+            self.lines.append(f"        {HELPER}({call_args}{', ' + sizes if sizes else ''})")
+            for d, i in new_sizes:
+                name = self.ns.create(d)
+                bound[d] = name
+                self.lines.append(f"    {name} = {arg}.shape[{i}]")
+        self.sizes = bound
+
+    # -------------------------------------------------------------- body
+
+    def write(self, outputs: list[Expr], updates: dict[Expr, Expr],
+              display: Mapping[str, Expr]) -> list[str]:
+        """The function's lines: signature, docstring, entry checks, statements, return."""
+        spec = self.spec
+        for x in spec.inputs:
+            self.names[x] = self.ns.create(x.name or "arg")
+        args = ", ".join(self.names[x] for x in spec.inputs)
+        self.lines = []
+        self._entry_checks()
+        order = toposort([*outputs, *updates.values()])
+        blocks = _blocks(order, display)
+        current: object = None
+        for node in order:
+            if node.is_leaf or node in self.names:
+                continue
+            if node.op.name == "size" and _size_is_bound(node, self.sizes):
+                self.names[node] = self.sizes[node.attr("symbols")[0]]
+                continue
+            block = blocks.get(node)
+            if block is not None and block != current:
+                current = block
+                self.lines.append("")
+                self.lines.append(f"    # {block[1]}")
+            self._statement(node)
+        if updates:
+            self.lines.append("")
+            self.lines.append("    # update in place")
+            for leaf, new in updates.items():
+                if new is not leaf:
+                    self.lines.append(f"    {self.names[leaf]}[...] = {self.name_of(new)}")
+        self.lines.append("")
+        returned = [self._returned(o) for o in outputs]
+        if not returned:
+            self.lines.append("    return None")
+        elif spec.single:
+            self.lines.append(f"    return {returned[0]}")
+        else:
+            tail = "," if len(returned) == 1 else ""
+            self.lines.append(f"    return {', '.join(returned)}{tail}")
+        header = [f"def {spec.name}({args}):", _docstring(spec, self.names, outputs)]
+        return header + self.lines
+
+    def _statement(self, node: Expr) -> None:
+        name = self.ns.create(self._hint(node))
+        args_text = [self.name_of(i) for i in node.inputs]
+        stmt = self.printer.statement(node, args_text)
+        if isinstance(stmt, list):
+            self.lines.extend(f"    {line.format(out=name)}" for line in stmt)
+        else:
+            if _scalar_only(node):
+                stmt = f"{dtype_text(node.dtype)}({stmt})"
+            self.lines.append(f"    {name} = {stmt}")
+        self.names[node] = name
+
+    def _returned(self, o: Expr) -> str:
+        if o.op.name == "constant" and o not in self.names:
+            value = self.name_of(o)
+            name = self.ns.create("constant")
+            self.lines.append(f"    {name} = np.array({value}, dtype={dtype_text(o.dtype)})")
+            self.names[o] = name
+        return self.names[o]
+
+
+def module_names_taken(ns: Namespace) -> set[str]:
+    return set()
+
+
+def _size_is_bound(node: Expr, sizes: Mapping[str, str]) -> bool:
+    return node.attr("static") == 1 and len(node.attr("symbols")) == 1 and (
+        node.attr("symbols")[0] in sizes
+    )
+
+
+def _scalar_only(node: Expr) -> bool:
+    """A float scalar computed from Python numbers only: wrap it so it keeps its dtype."""
+    return (
+        node.shape == ()
+        and node.dtype in ("float32", "float64")
+        and all(i.op.name in ("constant", "size") for i in node.inputs)
+        and node.op.name not in ("size",)
+    )
+
+
+def _blocks(order: list[Expr], display: Mapping[str, Expr]) -> dict[Expr, tuple[str, str]]:
+    """The comment block each statement belongs to.
+
+    Gradient statements belong to the forward node whose rule built them (``grad of: ...``);
+    forward statements belong to the first labeled node that uses them (``logits = ...``).
+    Formulas are printed from ``display``, the graph before lowering, as the user wrote it.
+    """
+    names = {node: label for label, node in display.items()}
+    blocks: dict[Expr, tuple[str, str]] = {}
+    owner: dict[Expr, Expr] = {}
+    for node in reversed(order):
+        if node.is_leaf or origin_of(node) is not None:
+            continue
+        if label_of(node) is not None:
+            owner[node] = node
+        users_owner = owner.get(node)
+        if users_owner is None:
+            continue
+        for i in node.inputs:
+            if i not in owner and label_of(i) is None and origin_of(i) is None:
+                owner[i] = users_owner
+    for node in order:
+        origin = origin_of(node)
+        if origin is not None:
+            text = formula(origin, names)
+            if origin.name:
+                text = f"{origin.name} = {text}"
+            blocks[node] = ("grad", f"grad of: {text}")
+        elif node in owner:
+            label = owner[node].name or ""
+            shown = display.get(label, owner[node])
+            blocks[node] = ("fwd", f"{label} = {formula(shown, names)}")
+    return blocks
+
+
+def _docstring(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> str:
+    width = max(len(names[x]) for x in [*spec.inputs, *outputs]) if outputs or spec.inputs else 1
+    lines = ['    """Generated by symdl.', "", "    Args:"]
+    for x in spec.inputs:
+        lines.append(f"        {names[x]:<{width}}  {x.dtype} {format_shape(x.shape)}  {x.op.name}")
+    if spec.updates:
+        lines.append("    Updates in place: " + ", ".join(names[x] for x in spec.updates))
+    lines.append("    Returns:")
+    for o in outputs:
+        lines.append(f"        {names[o]:<{width}}  {o.dtype} {format_shape(o.shape)}")
+    lines.append('    """')
+    return "\n".join(lines)
+
+
+HELPER_SOURCE = f'''
+def {HELPER}(function, name, value, shape, dtype, **sizes):
+    """Raise the ValueError for an argument of the wrong kind, shape or dtype."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        got = f"an array of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
+    else:
+        got = f"a {{type(value).__name__}}"
+    bound = "".join(f", {{k}} = {{v}}" for k, v in sizes.items())
+    raise ValueError(
+        f"{{function}}(): argument {{name!r}} must be a numpy array of shape {{shape}}{{bound}} "
+        f"and dtype {{dtype}}; got {{got}}"
+    )
+'''
+
+
+def prepare(outputs: list[Expr], simplify: bool) -> tuple[list[Expr], list[Expr]]:
+    """The graph passes before printing: simplification, then lowering of composite ops.
+
+    Returns the graph before lowering (for comments, as the user wrote it) and after.
+    """
+    if simplify:
+        from symdl.simplify import simplify as run_simplify
+
+        outputs = run_simplify(outputs)
+    return outputs, lower(outputs)
+
+
+def assemble(functions: Functions, name: str, *, simplify: bool = True) -> ModuleParts:
+    """Generate the source of a module holding ``functions``."""
+    specs = normalize(functions)
+    module_ns = Namespace({HELPER, *(s.name for s in specs)})
+    consts: dict[Expr, str] = {}
+    arrays: dict[str, np.ndarray] = {}
+    bodies: list[str] = []
+    summaries: list[str] = []
+    for spec in specs:
+        leaves = list(spec.updates)
+        for leaf, new in spec.updates.items():
+            new.named(f"{leaf.name}_new")
+        shown, lowered = prepare([*spec.outputs, *spec.updates.values()], simplify)
+        display = {n.name: n for n in toposort(shown) if n.name is not None and not n.is_leaf}
+        outputs = lowered[: len(spec.outputs)]
+        updates = dict(zip(leaves, lowered[len(spec.outputs) :]))
+        writer = _FunctionWriter(spec, module_ns, consts, arrays)
+        bodies.append("\n".join(writer.write(outputs, updates, display)))
+        summaries.append(_summary(spec, writer.names, outputs))
+    header = [
+        f'"""{safe_identifier(name)}: generated by symdl {__version__}. Do not edit; '
+        "regenerate from the model.",
+        "",
+        *summaries,
+        '"""',
+        "",
+        "import numpy as np",
+    ]
+    const_lines = [
+        f"{cname} = np.array({value.tolist()!r}, dtype={dtype_text(value.dtype.name)})"
+        for cname, value in arrays.items()
+    ]
+    parts = header + (["", *const_lines] if const_lines else []) + ["", "", ""]
+    source = "\n".join(parts) + "\n\n\n".join(bodies) + "\n\n" + HELPER_SOURCE
+    return ModuleParts(source=source, arrays=arrays)
+
+
+def _summary(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> str:
+    out_names = [names[o] for o in outputs]
+    args = ", ".join(names[x] for x in spec.inputs)
+    rets = ", ".join(out_names)
+    lines = [f"{spec.name}({args}) -> {rets if spec.single else '(' + rets + ')'}"]
+    for x in spec.inputs:
+        lines.append(f"    {names[x]}: {x.dtype} {format_shape(x.shape)}")
+    for o, n in zip(outputs, out_names):
+        lines.append(f"    -> {n}: {o.dtype} {format_shape(o.shape)}")
+    return "\n".join(lines) + "\n"
+
+

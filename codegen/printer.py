@@ -1,0 +1,193 @@
+"""The numpy printer: one `_print_<Op>` method per op that needs more than its template.
+
+`NumpyPrinter.statement(node, args)` gives the right-hand side of the statement computing
+``node`` from its inputs' names (or a list of lines, with ``{out}`` for the node's own name,
+for the few ops that need more than one). An op with neither a method here nor a ``numpy``
+template raises `CodegenError` naming it: there is no silent fallback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from symdl.errors import CodegenError
+from symdl.ir import Expr
+from symdl.printing import index_text, size_text
+from symdl.types import Shape, format_shape
+
+Lines = list[str]
+
+
+def dtype_text(dtype: str) -> str:
+    """``np.float32`` for ``"float32"``."""
+    return "np.bool_" if dtype == "bool" else f"np.{dtype}"
+
+
+def shape_text(shape: Shape) -> str:
+    """A Python tuple expression for a shape; symbolic sizes are the names bound on entry."""
+    return format_shape(shape)
+
+
+def scalar_literal(value: object) -> str:
+    """Exact Python text for a scalar: floats round-trip through repr; inf and nan spelled out."""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return repr(int(value))
+    value = float(value)  # type: ignore[arg-type]
+    if math.isnan(value):
+        return "np.nan"
+    if math.isinf(value):
+        return "np.inf" if value > 0 else "-np.inf"
+    return repr(value)
+
+
+def _axis_text(axis: tuple[int, ...] | int | None) -> str:
+    if isinstance(axis, tuple) and len(axis) == 1:
+        return str(axis[0])
+    return repr(axis)
+
+
+class _SympyNumpy(NumPyPrinter):
+    """sympy's numpy printer, writing ``np.`` and mapping symbols to argument names."""
+
+    def __init__(self, names: dict[sympy.Symbol, str]) -> None:
+        super().__init__({"fully_qualified_modules": False, "inline": True})
+        self._arg_names = names
+
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        head, _, tail = fqn.partition(".")
+        if head in ("numpy", "np"):
+            return "np." + tail
+        return super()._module_format(fqn, register)
+
+    def _print_Symbol(self, expr: sympy.Symbol) -> str:  # noqa: N802 - sympy's naming
+        return self._arg_names[expr]
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:  # noqa: N802
+        if expr.exp == -1:
+            return f"1 / {self.parenthesize(expr.base, 50)}"
+        if expr.exp == sympy.Rational(1, 2):
+            return f"np.sqrt({self._print(expr.base)})"
+        return super()._print_Pow(expr, rational=rational)
+
+
+class NumpyPrinter:
+    """Prints one IR node as numpy, given the names (or literals) of its inputs."""
+
+    def statement(self, node: Expr, args: Sequence[str]) -> str | Lines:
+        """The expression computing ``node``, or statement lines using ``{out}``."""
+        method = getattr(self, f"_print_{node.op.__name__}", None)
+        if method is not None:
+            return method(node, list(args))
+        template = node.op.numpy
+        if template is None:
+            raise CodegenError(
+                f"codegen: op {node.op.name!r} has no numpy printing (no template and no "
+                f"_print_{node.op.__name__} method); composite ops must be lowered first"
+            )
+        return template.format(*(_operand(a) for a in args))
+
+    # ----------------------------------------------------------------- reductions
+
+    def _print_Sum(self, node: Expr, args: list[str]) -> str:
+        return _method_call(args[0], "sum", node.attr("axis"), node.attr("keepdims"), node)
+
+    def _print_Max(self, node: Expr, args: list[str]) -> str:
+        return _method_call(args[0], "max", node.attr("axis"), node.attr("keepdims"), node)
+
+    def _print_Argmax(self, node: Expr, args: list[str]) -> str:
+        axis = node.attr("axis")
+        return f"np.argmax({args[0]})" if axis is None else f"np.argmax({args[0]}, axis={axis})"
+
+    def _print_Size(self, node: Expr, args: list[str]) -> str:
+        return size_text(node)
+
+    # ----------------------------------------------------------------- shapes
+
+    def _print_Reshape(self, node: Expr, args: list[str]) -> str:
+        source, target = node.inputs[0].shape, node.attr("shape")
+        inserted = _inserted_axes(source, target)
+        if inserted is not None:
+            parts = ["None" if i in inserted else ":" for i in range(len(target))]
+            while parts and parts[-1] == ":":
+                parts.pop()
+            return f"{args[0]}[{', '.join(parts)}]"
+        return f"{args[0]}.reshape({shape_text(target)})"
+
+    def _print_Transpose(self, node: Expr, args: list[str]) -> str:
+        axes = node.attr("axes")
+        if axes == tuple(reversed(range(len(axes)))):
+            return f"{args[0]}.T"
+        return f"np.transpose({args[0]}, {axes!r})"
+
+    def _print_BroadcastTo(self, node: Expr, args: list[str]) -> str:
+        return f"np.broadcast_to({args[0]}, {shape_text(node.shape)})"
+
+    def _print_Concatenate(self, node: Expr, args: list[str]) -> str:
+        return f"np.concatenate([{', '.join(args)}], axis={node.attr('axis')})"
+
+    def _print_Index(self, node: Expr, args: list[str]) -> str:
+        return f"{args[0]}[{index_text(node.attr('index'))}]"
+
+    def _print_Unindex(self, node: Expr, args: list[str]) -> Lines:
+        return [
+            f"{{out}} = np.zeros({shape_text(node.shape)}, dtype={dtype_text(node.dtype)})",
+            f"{{out}}[{index_text(node.attr('index'))}] = {args[0]}",
+        ]
+
+    def _print_Zeros(self, node: Expr, args: list[str]) -> str:
+        return f"np.zeros({shape_text(node.shape)}, dtype={dtype_text(node.dtype)})"
+
+    # ----------------------------------------------------------------- dtypes and labels
+
+    def _print_Cast(self, node: Expr, args: list[str]) -> str:
+        return f"{_operand(args[0])}.astype({dtype_text(node.dtype)})"
+
+    def _print_OneHot(self, node: Expr, args: list[str]) -> str:
+        return f"np.eye({node.attr('depth')}, dtype={dtype_text(node.dtype)})[{args[0]}]"
+
+    def _print_Pick(self, node: Expr, args: list[str]) -> str:
+        axis = node.attr("axis")
+        return f"np.take_along_axis({args[0]}, {args[1]}[..., None], axis={axis})[..., 0]"
+
+    # ----------------------------------------------------------------- sympy bodies
+
+    def _print_Elementwise(self, node: Expr, args: list[str]) -> str:
+        names = {s: _operand(a) for s, a in zip(node.attr("symbols"), args)}
+        return _SympyNumpy(names).doprint(node.attr("body"))
+
+
+def _operand(text: str) -> str:
+    """Parenthesize negative literals so templates like ``{0} ** {1}`` stay correct."""
+    return f"({text})" if text.startswith("-") else text
+
+
+def _method_call(arg: str, method: str, axis: tuple[int, ...], keepdims: bool, node: Expr) -> str:
+    full = axis == tuple(range(node.inputs[0].ndim))
+    params = [] if full and not keepdims else [f"axis={_axis_text(axis)}"]
+    if keepdims:
+        params.append("keepdims=True")
+    target = arg if arg.isidentifier() else f"np.asarray({arg})"
+    return f"{target}.{method}({', '.join(params)})"
+
+
+def _inserted_axes(source: Shape, target: Shape) -> set[int] | None:
+    """Positions of size-1 axes ``target`` inserts into ``source``, if that is all it does."""
+    if len(target) <= len(source):
+        return None
+    inserted: set[int] = set()
+    i = 0
+    for j, d in enumerate(target):
+        if i < len(source) and source[i] == d:
+            i += 1
+        elif d == 1:
+            inserted.add(j)
+        else:
+            return None
+    return inserted if i == len(source) else None

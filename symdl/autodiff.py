@@ -1,0 +1,156 @@
+"""Differentiation as a graph-to-graph pass: `grad` (reverse mode), `jvp` and `hvp`.
+
+Reverse mode visits the nodes between the target and the ``wrt`` leaves in reverse topological
+order, calls each op's derivative rule on the accumulated adjoint, and sums contributions. The
+rules return ordinary IR, so the result can be simplified, printed, derived step by step and
+differentiated again. Nothing is traced or evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import overload
+
+from .errors import GradientError, NoDerivativeError
+from .ir import Expr, next_serial, set_label, set_origin, toposort
+from .ops import api
+from .types import format_shape, is_float
+
+
+def _check_wrt(wrt: Sequence[Expr]) -> None:
+    seen: set[int] = set()
+    for w in wrt:
+        if not isinstance(w, Expr) or not w.is_leaf or w.op.name == "constant":
+            what = repr(w) if isinstance(w, Expr) else type(w).__name__
+            raise GradientError(
+                f"grad: wrt must be placeholders or parameters, got {what}; to differentiate "
+                "with respect to an intermediate value, make it a placeholder"
+            )
+        if not is_float(w.dtype):
+            raise GradientError(f"grad: cannot differentiate with respect to {w.name!r} of dtype "
+                                f"{w.dtype}; only float32 and float64 leaves have gradients")
+        if id(w) in seen:
+            raise GradientError(f"grad: {w.name!r} appears twice in wrt")
+        seen.add(id(w))
+
+
+def _accumulate(contributions: list[Expr]) -> Expr:
+    total = contributions[0]
+    for c in contributions[1:]:
+        total = total + c
+    return total
+
+
+def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
+    """The adjoint (d y / d node) of every node on a path from ``wrt`` to ``y``, keyed by node.
+
+    This is the pass behind `grad`; `symdl.derive` walks the same dictionary to show each step.
+    Nodes on the path that get no contribution (all routes pass through non-differentiable ops)
+    are absent.
+    """
+    order = toposort([y])
+    targets = {id(w) for w in wrt}
+    on_path: set[int] = set()
+    for node in order:
+        if id(node) in targets or any(id(i) in on_path for i in node.inputs):
+            on_path.add(id(node))
+
+    pending: dict[Expr, list[Expr]] = {y: [api.constant(1.0, y.dtype)]}
+    result: dict[Expr, Expr] = {}
+    for node in reversed(order):
+        if id(node) not in on_path or node not in pending:
+            continue
+        start = next_serial()
+        g = _accumulate(pending.pop(node))
+        result[node] = g
+        if node.name is not None and not node.is_leaf:
+            set_label(g, f"{node.name}_bar")
+        if node.is_leaf or not node.op.differentiable:
+            continue
+        if node.op.vjp is None:
+            raise NoDerivativeError(
+                f"grad: op {node.op.name!r} (shape {format_shape(node.shape)}) has no derivative "
+                "rule, but the target depends on wrt through it; express it with differentiable "
+                "ops or wrap the branch so the gradient does not flow through it"
+            )
+        cotangents = node.op.vjp(g, node, *node.inputs, **node.kwargs)
+        for new in toposort(c for c in cotangents if c is not None):
+            if new.serial >= start:
+                set_origin(new, node)
+        for x, ct in zip(node.inputs, cotangents):
+            if ct is None or id(x) not in on_path:
+                continue
+            if ct.shape != x.shape:
+                raise GradientError(
+                    f"internal error: the derivative rule of {node.op.name!r} returned shape "
+                    f"{format_shape(ct.shape)} for an input of shape {format_shape(x.shape)}"
+                )
+            pending.setdefault(x, []).append(api.cast(ct, x.dtype))
+    return result
+
+
+@overload
+def grad(y: Expr, wrt: Expr, *, allow_unused: bool = False) -> Expr: ...
+@overload
+def grad(y: Expr, wrt: Sequence[Expr], *, allow_unused: bool = False) -> list[Expr]: ...
+
+
+def grad(
+    y: Expr, wrt: Expr | Sequence[Expr], *, allow_unused: bool = False
+) -> Expr | list[Expr]:
+    """Gradient of the scalar ``y`` with respect to one leaf, or a list of leaves.
+
+    Each gradient has its leaf's shape and is an ordinary expression (named ``W_grad`` for a leaf
+    ``W`` in generated code). A leaf that ``y`` does not depend on raises `GradientError`, or gives
+    zeros with ``allow_unused=True``. Gradients of gradients work (Hessian-vector products).
+    """
+    if not isinstance(y, Expr):
+        raise GradientError(f"grad: the target must be a symdl expression, got {type(y).__name__}")
+    single = isinstance(wrt, Expr)
+    targets = [wrt] if single else list(wrt)  # type: ignore[list-item]
+    _check_wrt(targets)
+    if y.shape != ():
+        raise GradientError(
+            f"grad: the target must be a scalar, got shape {format_shape(y.shape)}; reduce it "
+            "first (sd.sum or sd.mean), or use sd.jvp for a directional derivative"
+        )
+    if not is_float(y.dtype):
+        raise GradientError(f"grad: the target must be float32 or float64, got {y.dtype}")
+    reached = {id(n) for n in toposort([y])}
+    for w in targets:
+        if id(w) not in reached and not allow_unused:
+            raise GradientError(
+                f"grad: the target does not depend on {w.op.name} {w.name!r}; remove it from "
+                "wrt, or pass allow_unused=True to get zeros"
+            )
+    table = adjoints(y, targets)
+    results = []
+    for w in targets:
+        g = table.get(w)
+        if g is None:
+            g = api.zeros_like(w)
+        set_label(g, f"{w.name}_grad")
+        results.append(g)
+    return results[0] if single else results
+
+
+def hvp(y: Expr, wrt: Expr, v: Expr) -> Expr:
+    """Hessian-vector product of the scalar ``y``: d/d wrt of <grad(y, wrt), v>."""
+    g = grad(y, wrt)
+    return grad(api.sum(g * v), wrt)
+
+
+def jvp(y: Expr, wrt: Expr, v: Expr) -> Expr:
+    """Directional derivative of ``y`` along ``v`` (a tangent of ``wrt``'s shape): J v.
+
+    Built from two reverse passes (the VJP is linear in its cotangent ``u``, so differentiating
+    <vjp(u), v> with respect to ``u`` gives J v), so every op with a VJP rule supports it.
+    """
+    if v.shape != wrt.shape:
+        raise GradientError(
+            f"jvp: the tangent has shape {format_shape(v.shape)} but wrt has "
+            f"{format_shape(wrt.shape)}"
+        )
+    u = api.placeholder("_jvp_cotangent", y.shape, y.dtype)
+    g = grad(api.sum(y * u), wrt, allow_unused=True)
+    return grad(api.sum(g * v), u, allow_unused=True)

@@ -1,0 +1,326 @@
+"""The IR: small, immutable, hash-consed expression nodes.
+
+An `Expr` is an op applied to input expressions, with static attributes, a shape and a dtype.
+Structurally equal nodes are the same object (hash-consing), so common-subexpression elimination
+of tensor nodes is free and `is` compares structure. Every node records the order in which it was
+first built (`serial`); traversals follow input order, never object ids, so everything downstream
+(names, generated code) is deterministic.
+
+Two side tables hold facts that are *not* part of a node's identity: a user's label
+(`expr.named("logits")`) and, for nodes built by the differentiation pass, the forward node whose
+derivative rule built them (used for `# grad of: ...` comments).
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .types import Shape, format_shape
+
+if TYPE_CHECKING:
+    from .ops.base import Op
+
+_serials = itertools.count()
+_table: weakref.WeakValueDictionary[tuple[Any, ...], Expr] = weakref.WeakValueDictionary()
+_labels: weakref.WeakKeyDictionary[Expr, str] = weakref.WeakKeyDictionary()
+_origins: weakref.WeakKeyDictionary[Expr, Expr] = weakref.WeakKeyDictionary()
+
+
+class ConstValue:
+    """A constant's numpy value, frozen and compared by dtype, shape and bytes (so it can hash)."""
+
+    __slots__ = ("array", "_key")
+
+    def __init__(self, array: np.ndarray) -> None:
+        array = np.array(array, copy=True)
+        array.setflags(write=False)
+        self.array = array
+        self._key = (array.dtype.str, array.shape, array.tobytes())
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConstValue) and self._key == other._key
+
+    def __repr__(self) -> str:
+        if self.array.size <= 6:
+            return repr(self.array.tolist())
+        return f"<{self.array.dtype} array {self.array.shape}>"
+
+
+class Expr:
+    """A symbolic tensor: an op, its inputs, static attributes, a shape and a dtype.
+
+    Build expressions with the functions in `symdl` (`sd.exp(x)`, `x @ W + b`); never call this
+    constructor directly. Nodes are immutable; two structurally equal nodes are the same object.
+    """
+
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "serial", "__weakref__")
+
+    op: type[Op]
+    inputs: tuple[Expr, ...]
+    attrs: tuple[tuple[str, Any], ...]
+    shape: Shape
+    dtype: str
+    serial: int
+
+    # numpy must hand `ndarray * expr` to Expr.__rmul__ instead of building an object array.
+    __array_ufunc__ = None
+
+    def __init__(self, *args: object) -> None:
+        raise TypeError("build expressions with symdl's functions (sd.placeholder, sd.exp, ...)")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("symdl expressions are immutable")
+
+    # ----------------------------------------------------------------- facts
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for placeholders, parameters and constants."""
+        return self.op.is_leaf
+
+    def attr(self, name: str) -> Any:
+        """The value of one static attribute (``axis``, ``name``, ...)."""
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        raise KeyError(f"{self.op.name} has no attribute {name!r}")
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The static attributes as a dict, as derivative rules receive them."""
+        return dict(self.attrs)
+
+    @property
+    def name(self) -> str | None:
+        """A leaf's name, or the label given with `named`, or None."""
+        if self.op.is_leaf and self.op.name != "constant":
+            return self.attr("name")
+        return _labels.get(self)
+
+    def named(self, name: str) -> Expr:
+        """Give this value a name for generated code and derivations; returns the same node.
+
+        The name is a hint, not part of the node's identity: the first name given wins.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"named() takes a non-empty string, got {name!r}")
+        if not self.op.is_leaf:
+            _labels.setdefault(self, name)
+        return self
+
+    # ----------------------------------------------------------------- printing
+
+    def __repr__(self) -> str:
+        label = f" {self.name}" if self.name else ""
+        return f"<Expr {self.op.name}{label} {format_shape(self.shape)} {self.dtype}>"
+
+    def __str__(self) -> str:
+        from .printing import dump
+
+        return dump([self])
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "a symbolic expression has no truth value; use sd.where(cond, a, b) for a "
+            "data-dependent choice"
+        )
+
+    def __iter__(self) -> Iterator[Expr]:
+        raise TypeError("symbolic expressions are not iterable; index them with x[i]")
+
+    def __len__(self) -> int:
+        if not self.shape or not isinstance(self.shape[0], int):
+            raise TypeError(f"len() of an expression of shape {format_shape(self.shape)}")
+        return self.shape[0]
+
+    # ----------------------------------------------------------------- operators
+
+    def __add__(self, other: object) -> Expr:
+        return _api.add(self, other)
+
+    def __radd__(self, other: object) -> Expr:
+        return _api.add(other, self)
+
+    def __sub__(self, other: object) -> Expr:
+        return _api.subtract(self, other)
+
+    def __rsub__(self, other: object) -> Expr:
+        return _api.subtract(other, self)
+
+    def __mul__(self, other: object) -> Expr:
+        return _api.multiply(self, other)
+
+    def __rmul__(self, other: object) -> Expr:
+        return _api.multiply(other, self)
+
+    def __truediv__(self, other: object) -> Expr:
+        return _api.divide(self, other)
+
+    def __rtruediv__(self, other: object) -> Expr:
+        return _api.divide(other, self)
+
+    def __pow__(self, other: object) -> Expr:
+        return _api.power(self, other)
+
+    def __rpow__(self, other: object) -> Expr:
+        return _api.power(other, self)
+
+    def __matmul__(self, other: object) -> Expr:
+        return _api.matmul(self, other)
+
+    def __rmatmul__(self, other: object) -> Expr:
+        return _api.matmul(other, self)
+
+    def __neg__(self) -> Expr:
+        return _api.negative(self)
+
+    def __pos__(self) -> Expr:
+        return self
+
+    def __abs__(self) -> Expr:
+        return _api.abs(self)
+
+    # `==` and `!=` keep Python's meaning (identity, which is structural equality here) so that
+    # expressions work in sets, dicts and `in`; use sd.equal / sd.not_equal for elementwise tests.
+    def __lt__(self, other: object) -> Expr:
+        return _api.less(self, other)
+
+    def __le__(self, other: object) -> Expr:
+        return _api.less_equal(self, other)
+
+    def __gt__(self, other: object) -> Expr:
+        return _api.greater(self, other)
+
+    def __ge__(self, other: object) -> Expr:
+        return _api.greater_equal(self, other)
+
+    __hash__ = object.__hash__
+
+    def __getitem__(self, index: object) -> Expr:
+        return _api.index(self, index)
+
+    # ----------------------------------------------------------------- numpy-style methods
+
+    @property
+    def T(self) -> Expr:  # noqa: N802 - numpy's name
+        """Reverse the axes, as numpy's ``.T``."""
+        return _api.transpose(self)
+
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Expr:
+        """Sum over ``axis``; see `symdl.sum`."""
+        return _api.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Expr:
+        """Mean over ``axis``; see `symdl.mean`."""
+        return _api.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Expr:
+        """Maximum over ``axis``; see `symdl.max`."""
+        return _api.max(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Expr:
+        """Reshape; accepts ``x.reshape(N, 784)`` and ``x.reshape((N, 784))``."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _api.reshape(self, shape)
+
+    def transpose(self, *axes: int) -> Expr:
+        """Permute axes; see `symdl.transpose`."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _api.transpose(self, axes or None)
+
+    def astype(self, dtype: object) -> Expr:
+        """Convert to another dtype; see `symdl.cast`."""
+        return _api.cast(self, dtype)
+
+
+def intern(
+    op: type[Op], inputs: tuple[Expr, ...], attrs: tuple[tuple[str, Any], ...], shape: Shape,
+    dtype: str,
+) -> Expr:
+    """The unique node with these fields: an existing one if it was built before."""
+    key = (op, inputs, attrs, shape, dtype)
+    node = _table.get(key)
+    if node is None:
+        node = object.__new__(Expr)
+        for field, value in zip(
+            ("op", "inputs", "attrs", "shape", "dtype", "serial"),
+            (op, inputs, attrs, shape, dtype, next(_serials)),
+        ):
+            object.__setattr__(node, field, value)
+        _table[key] = node
+    return node
+
+
+def next_serial() -> int:
+    """The serial the next new node will get: nodes built after this call have serial >= it."""
+    probe = next(_serials)
+    return probe + 1
+
+
+def label_of(expr: Expr) -> str | None:
+    """The user's label of a non-leaf node, if any."""
+    return _labels.get(expr)
+
+
+def set_label(expr: Expr, name: str) -> None:
+    """Label ``expr`` unless it already has a label or is a leaf (first label wins)."""
+    if not expr.op.is_leaf:
+        _labels.setdefault(expr, name)
+
+
+def origin_of(expr: Expr) -> Expr | None:
+    """The forward node whose derivative rule built ``expr``, for nodes the grad pass made."""
+    return _origins.get(expr)
+
+
+def set_origin(expr: Expr, forward: Expr) -> None:
+    """Record that ``forward``'s derivative rule built ``expr`` (first record wins)."""
+    _origins.setdefault(expr, forward)
+
+
+def toposort(outputs: Iterable[Expr]) -> list[Expr]:
+    """All nodes the outputs depend on, inputs before users, in a deterministic order.
+
+    Depth-first over inputs in order; iterative, so deep graphs do not hit the recursion limit.
+    """
+    order: list[Expr] = []
+    done: set[int] = set()
+    for root in outputs:
+        if id(root) in done:
+            continue
+        stack: list[tuple[Expr, int]] = [(root, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i < len(node.inputs):
+                stack.append((node, i + 1))
+                child = node.inputs[i]
+                if id(child) not in done:
+                    stack.append((child, 0))
+            elif id(node) not in done:
+                done.add(id(node))
+                order.append(node)
+    return order
+
+
+def leaves(outputs: Iterable[Expr]) -> list[Expr]:
+    """Placeholders and parameters the outputs depend on, in first-use order."""
+    return [n for n in toposort(outputs) if n.op.is_leaf and n.op.name != "constant"]
+
+
+# Filled in by symdl.ops at import time (ops need Expr; operators need ops).
+_api: Any = None

@@ -1,0 +1,103 @@
+"""User-defined elementwise functions from sympy expressions.
+
+``softplus = sd.elementwise(lambda z: sympy.log(1 + sympy.exp(z)), name="softplus")`` makes an
+op whose body is a sympy expression over scalar symbols. Its derivative with respect to each
+argument is ``sympy.diff`` of the body: a new elementwise node, so gradients of gradients work.
+The code generator prints bodies with sympy's numpy printer; derivations print them as LaTeX.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+from collections.abc import Callable
+
+import sympy
+
+from ..errors import InvalidNameError, ShapeError
+from ..ir import Expr
+from ..types import Shape, broadcast_shapes
+from . import elementwise as _ew
+from .base import Op, as_expr, register, require_float
+
+
+@register
+class Elementwise(Op):
+    """a sympy expression applied elementwise to its inputs (with broadcasting)"""
+
+    name = "elementwise"
+
+    @classmethod
+    def infer(
+        cls, *xs: Expr, body: sympy.Expr, symbols: tuple[sympy.Symbol, ...], fname: str
+    ) -> tuple[Shape, str]:
+        for x in xs:
+            require_float(fname, x)
+        return broadcast_shapes(fname, *(x.shape for x in xs)), _ew._promote(fname, *xs)
+
+    @staticmethod
+    def vjp(
+        g: Expr, out: Expr, *xs: Expr, body: sympy.Expr, symbols: tuple[sympy.Symbol, ...],
+        fname: str,
+    ) -> tuple[Expr | None, ...]:
+        cotangents: list[Expr | None] = []
+        for x, s in zip(xs, symbols):
+            d = sympy.diff(body, s)
+            if d == 0:
+                cotangents.append(None)
+                continue
+            local = _apply_body(d, symbols, xs, f"d{fname}_d{s.name}")
+            cotangents.append(_ew.sum_to(g * local, x.shape))
+        return tuple(cotangents)
+
+
+def _apply_body(
+    body: sympy.Expr, symbols: tuple[sympy.Symbol, ...], xs: tuple[Expr, ...], fname: str
+) -> Expr:
+    """The node computing ``body`` elementwise; a constant body gives a (weak) constant."""
+    if not body.free_symbols:
+        return as_expr(float(body))
+    return Elementwise.make(*xs, body=body, symbols=symbols, fname=fname)
+
+
+class ElementwiseFunction:
+    """A callable made by `elementwise`: call it on expressions to apply the function."""
+
+    def __init__(self, body: sympy.Expr, symbols: tuple[sympy.Symbol, ...], name: str) -> None:
+        self.body = body
+        self.symbols = symbols
+        self.name = name
+
+    def __call__(self, *args: object) -> Expr:
+        if len(args) != len(self.symbols):
+            raise TypeError(f"{self.name} takes {len(self.symbols)} argument(s), got {len(args)}")
+        xs = tuple(as_expr(a) for a in args)
+        return _apply_body(self.body, self.symbols, xs, self.name)
+
+    def __repr__(self) -> str:
+        args = ", ".join(s.name for s in self.symbols)
+        return f"<elementwise {self.name}({args}) = {self.body}>"
+
+
+def elementwise(fn: Callable[..., sympy.Expr], name: str) -> ElementwiseFunction:
+    """Define an elementwise function from a sympy expression; its derivative comes from sympy.
+
+    ``fn`` receives one real sympy symbol per parameter and returns a sympy expression, for
+    example ``sd.elementwise(lambda z: sympy.log(1 + sympy.exp(z)), name="softplus")``.
+    """
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise InvalidNameError(f"elementwise: name must be a Python identifier, got {name!r}")
+    params = list(inspect.signature(fn).parameters)
+    if not params:
+        raise ShapeError(f"elementwise {name}: the function must take at least one argument")
+    symbols = tuple(sympy.Symbol(p, real=True) for p in params)
+    body = sympy.sympify(fn(*symbols))
+    if not isinstance(body, sympy.Expr):
+        raise TypeError(f"elementwise {name}: the function must return a sympy expression")
+    unknown = body.free_symbols - set(symbols)
+    if unknown:
+        raise ShapeError(
+            f"elementwise {name}: the body uses symbols {sorted(map(str, unknown))} that are not "
+            "parameters of the function; pass constants as numbers"
+        )
+    return ElementwiseFunction(body, symbols, name)

@@ -1,0 +1,57 @@
+"""Matrix products: `matmul` for vectors, matrices and batches of matrices (numpy's rules)."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..ir import Expr
+from ..types import Shape, broadcast_shapes, format_shape
+from . import elementwise as _ew
+from . import shape as _shape
+from .base import Op, as_expr, register
+
+
+@register
+class Matmul(Op):
+    """a @ b: vectors are promoted to matrices and the added axis dropped, as in numpy"""
+
+    name = "matmul"
+    numpy = "{0} @ {1}"
+    infix, precedence = "@", 20
+
+    @classmethod
+    def infer(cls, a: Expr, b: Expr) -> tuple[Shape, str]:
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(
+                f"matmul: operands must have at least one dimension, got {format_shape(a.shape)} "
+                f"@ {format_shape(b.shape)}; use * for scalars"
+            )
+        a2 = a.shape if a.ndim > 1 else (1, *a.shape)
+        b2 = b.shape if b.ndim > 1 else (*b.shape, 1)
+        if a2[-1] != b2[-2]:
+            raise ShapeError(
+                f"matmul: inner sizes differ: {format_shape(a.shape)} @ {format_shape(b.shape)} "
+                f"({a2[-1]} vs {b2[-2]}); transpose an operand or check the layer sizes"
+            )
+        batch = broadcast_shapes("matmul", a2[:-2], b2[:-2])
+        rows = (a2[-2],) if a.ndim > 1 else ()
+        cols = (b2[-1],) if b.ndim > 1 else ()
+        return (*batch, *rows, *cols), _ew._promote("matmul", a, b)
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, a: Expr, b: Expr) -> tuple[Expr, Expr]:
+        # Work on the matrix forms, then undo the vector promotion and any batch broadcast.
+        a2 = a if a.ndim > 1 else _shape.expand_dims(a, 0)
+        b2 = b if b.ndim > 1 else _shape.expand_dims(b, -1)
+        g2 = g
+        if a.ndim == 1:
+            g2 = _shape.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = _shape.expand_dims(g2, -1)
+        ga = _ew.sum_to(matmul(g2, _shape.swapaxes_last(b2)), a2.shape)
+        gb = _ew.sum_to(matmul(_shape.swapaxes_last(a2), g2), b2.shape)
+        return _shape.reshape(ga, a.shape), _shape.reshape(gb, b.shape)
+
+
+def matmul(a: object, b: object) -> Expr:
+    """Matrix product ``a @ b`` with numpy's rules for vectors and batches."""
+    return Matmul.make(as_expr(a), as_expr(b))

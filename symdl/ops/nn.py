@@ -1,0 +1,206 @@
+"""Softmax and friends, cross-entropy, one-hot: the ops of classification losses.
+
+These are composite ops: they carry short derivative rules (the textbook's ``softmax(z) - y``)
+and an `expand` into stable primitives (max-shifted exponentials) that the code generator uses.
+Because nodes are hash-consed, the expanded softmax and logsumexp share one ``exp``.
+"""
+
+from __future__ import annotations
+
+from ..errors import DTypeError, ShapeError
+from ..ir import Expr
+from ..types import Shape, as_dtype, format_shape, normalize_axes
+from . import elementwise as _ew
+from . import reduce as _reduce
+from . import shape as _shape
+from .base import Op, as_expr, register, require_float
+
+
+def _one_axis(op: str, x: Expr, axis: int) -> int:
+    (a,) = normalize_axes(op, axis, x.ndim) if x.ndim else (None,)
+    if a is None:
+        raise ShapeError(f"{op}: needs at least a vector, got a scalar")
+    return a
+
+
+def _shifted(x: Expr, axis: int) -> Expr:
+    """x - max(x, axis): the shift that keeps exp() from overflowing."""
+    return x - _reduce.max(x, axis=axis, keepdims=True)
+
+
+@register
+class LogSumExp(Op):
+    """log(sum(exp(x), axis)), computed stably"""
+
+    name = "logsumexp"
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: int, keepdims: bool) -> tuple[Shape, str]:
+        require_float("logsumexp", x)
+        return _reduce._reduced_shape(x.shape, (axis,), keepdims), x.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, *, axis: int, keepdims: bool) -> tuple[Expr]:
+        return (_reduce._expand_back(g, x, (axis,), keepdims) * softmax(x, axis),)
+
+    @staticmethod
+    def expand(x: Expr, *, axis: int, keepdims: bool) -> Expr:
+        top = _reduce.max(x, axis=axis, keepdims=True)
+        total = _reduce.sum(_ew.exp(x - top), axis=axis, keepdims=True)
+        result = _ew.log(total) + top
+        return result if keepdims else _shape.squeeze(result, axis)
+
+
+@register
+class Softmax(Op):
+    """exp(x) / sum(exp(x), axis), computed stably"""
+
+    name = "softmax"
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: int) -> tuple[Shape, str]:
+        require_float("softmax", x)
+        return x.shape, x.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, *, axis: int) -> tuple[Expr]:
+        return (out * (g - _reduce.sum(g * out, axis=axis, keepdims=True)),)
+
+    @staticmethod
+    def expand(x: Expr, *, axis: int) -> Expr:
+        e = _ew.exp(_shifted(x, axis))
+        return e / _reduce.sum(e, axis=axis, keepdims=True)
+
+
+@register
+class LogSoftmax(Op):
+    """x - logsumexp(x, axis), computed stably"""
+
+    name = "log_softmax"
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: int) -> tuple[Shape, str]:
+        require_float("log_softmax", x)
+        return x.shape, x.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, *, axis: int) -> tuple[Expr]:
+        return (g - softmax(x, axis) * _reduce.sum(g, axis=axis, keepdims=True),)
+
+    @staticmethod
+    def expand(x: Expr, *, axis: int) -> Expr:
+        shifted = _shifted(x, axis)
+        return shifted - _ew.log(_reduce.sum(_ew.exp(shifted), axis=axis, keepdims=True))
+
+
+@register
+class SoftmaxCrossEntropy(Op):
+    """-sum(labels * log_softmax(logits), axis) per example.
+
+    Labels are one-hot rows or probability rows (each summing to 1, as TensorFlow requires), or
+    integer class ids with the class axis removed. The derivative rule uses that the rows sum to
+    1: d loss / d logits = softmax(logits) - labels.
+    """
+
+    name = "softmax_cross_entropy"
+
+    @classmethod
+    def infer(cls, logits: Expr, labels: Expr, *, axis: int) -> tuple[Shape, str]:
+        require_float("softmax_cross_entropy", logits)
+        out_shape = tuple(d for i, d in enumerate(logits.shape) if i != axis)
+        if labels.dtype in ("int32", "int64"):
+            if labels.shape != out_shape:
+                raise ShapeError(
+                    f"softmax_cross_entropy: integer labels must have shape "
+                    f"{format_shape(out_shape)} (the logits {format_shape(logits.shape)} without "
+                    f"the class axis {axis}), got {format_shape(labels.shape)}"
+                )
+            if axis != logits.ndim - 1:
+                raise ShapeError(
+                    "softmax_cross_entropy: integer labels need the class axis last (axis=-1)"
+                )
+        elif labels.shape != logits.shape:
+            raise ShapeError(
+                f"softmax_cross_entropy: one-hot labels must have the logits' shape "
+                f"{format_shape(logits.shape)}, got {format_shape(labels.shape)}"
+            )
+        return out_shape, logits.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, logits: Expr, labels: Expr, *, axis: int) -> tuple[Expr, ...]:
+        g_rows = _shape.expand_dims(g, axis)
+        if labels.dtype in ("int32", "int64"):
+            target = one_hot(labels, logits.shape[axis], logits.dtype)
+            return g_rows * (softmax(logits, axis) - target), None
+        return g_rows * (softmax(logits, axis) - labels), -(g_rows * log_softmax(logits, axis))
+
+    @staticmethod
+    def expand(logits: Expr, labels: Expr, *, axis: int) -> Expr:
+        if labels.dtype in ("int32", "int64"):
+            return logsumexp(logits, axis) - Pick.make(logits, labels, axis=axis)
+        return -_reduce.sum(labels * log_softmax(logits, axis), axis=axis)
+
+
+@register
+class OneHot(Op):
+    """np.eye(depth)[labels]: integer ids to one-hot rows (no gradient)"""
+
+    name = "one_hot"
+    differentiable = False
+
+    @classmethod
+    def infer(cls, labels: Expr, *, depth: int, dtype: str) -> tuple[Shape, str]:
+        if labels.dtype not in ("int32", "int64"):
+            raise DTypeError(f"one_hot: labels must be integers, got {labels.dtype}")
+        return (*labels.shape, depth), dtype
+
+
+@register
+class Pick(Op):
+    """x[..., labels] along ``axis``: the entry of each row at its integer label"""
+
+    name = "pick"
+
+    @classmethod
+    def infer(cls, x: Expr, labels: Expr, *, axis: int) -> tuple[Shape, str]:
+        return labels.shape, x.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, labels: Expr, *, axis: int) -> tuple[Expr, None]:
+        return _shape.expand_dims(g, axis) * one_hot(labels, x.shape[axis], x.dtype), None
+
+
+def softmax(x: object, axis: int = -1) -> Expr:
+    """Softmax along ``axis``: exp(x) / sum(exp(x)), computed stably."""
+    x = as_expr(x)
+    return Softmax.make(x, axis=_one_axis("softmax", x, axis))
+
+
+def log_softmax(x: object, axis: int = -1) -> Expr:
+    """log(softmax(x)) along ``axis``, computed stably."""
+    x = as_expr(x)
+    return LogSoftmax.make(x, axis=_one_axis("log_softmax", x, axis))
+
+
+def logsumexp(x: object, axis: int = -1, keepdims: bool = False) -> Expr:
+    """log(sum(exp(x), axis)), computed stably (as ``scipy.special.logsumexp``)."""
+    x = as_expr(x)
+    return LogSumExp.make(x, axis=_one_axis("logsumexp", x, axis), keepdims=bool(keepdims))
+
+
+def softmax_cross_entropy(logits: object, labels: object, axis: int = -1) -> Expr:
+    """Per-example cross-entropy of softmax(logits) against labels (one-hot rows or class ids).
+
+    Equals ``-sum(labels * log_softmax(logits), axis)``, computed stably; its gradient with
+    respect to the logits is ``softmax(logits) - labels``.
+    """
+    logits, labels = as_expr(logits), as_expr(labels)
+    a = _one_axis("softmax_cross_entropy", logits, axis)
+    return SoftmaxCrossEntropy.make(logits, labels, axis=a)
+
+
+def one_hot(labels: object, depth: object, dtype: object = "float32") -> Expr:
+    """One-hot rows of length ``depth`` for integer ``labels`` (a new last axis)."""
+    if not isinstance(depth, int):
+        raise ShapeError(f"one_hot: depth must be a static int, got {depth!r}")
+    return OneHot.make(as_expr(labels), depth=depth, dtype=as_dtype(dtype))

@@ -1,0 +1,147 @@
+"""Reductions over axes: `sum`, `max`, `mean`, `argmax`, and symbolic sizes.
+
+Axes are stored normalized (a sorted tuple of non-negative ints), so ``sum(x, 1)`` and
+``sum(x, -1)`` on a matrix are the same node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import DTypeError
+from ..ir import Expr
+from ..types import Shape, normalize_axes, size_of
+from . import elementwise as _ew
+from . import shape as _shape
+from .base import Op, as_expr, register
+
+
+def _reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _expand_back(g: Expr, x: Expr, axes: tuple[int, ...], keepdims: bool) -> Expr:
+    """Reshape a reduced value so it broadcasts against ``x`` again (keepdims form)."""
+    return g if keepdims else _shape.reshape(g, _reduced_shape(x.shape, axes, True))
+
+
+@register
+class Sum(Op):
+    """sum over axes"""
+
+    name = "sum"
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Shape, str]:
+        dtype = "int64" if x.dtype in ("bool", "int32") else x.dtype
+        return _reduced_shape(x.shape, axis, keepdims), dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Expr]:
+        return (_shape.broadcast_to(_expand_back(g, x, axis, keepdims), x.shape),)
+
+
+@register
+class Max(Op):
+    """maximum over axes; ties share the gradient equally"""
+
+    name = "max"
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Shape, str]:
+        return _reduced_shape(x.shape, axis, keepdims), x.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Expr]:
+        hit = _ew.cast(_ew.equal(x, _expand_back(out, x, axis, keepdims)), x.dtype)
+        share = hit / sum(hit, axis=axis, keepdims=True)
+        return (_expand_back(g, x, axis, keepdims) * share,)
+
+
+@register
+class Argmax(Op):
+    """index of the maximum along one axis (int64; no gradient)"""
+
+    name = "argmax"
+    differentiable = False
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: int | None) -> tuple[Shape, str]:
+        if axis is None:
+            return (), "int64"
+        return tuple(d for i, d in enumerate(x.shape) if i != axis), "int64"
+
+
+@register
+class Size(Op):
+    """the number of elements of a shape with symbolic sizes, as a (weak) integer scalar"""
+
+    name = "size"
+    is_leaf = False
+    differentiable = False
+
+    @classmethod
+    def infer(cls, *, static: int, symbols: tuple[str, ...]) -> tuple[Shape, str]:
+        return (), "int64"
+
+
+def count(shape: Shape) -> Expr:
+    """Number of elements of ``shape``: a constant if static, else a symbolic size like ``N``."""
+    static, symbols = size_of(shape)
+    if not symbols:
+        return as_expr(static)
+    return Size.make(static=static, symbols=symbols)
+
+
+def _check_reducible(op: str, x: Expr) -> None:
+    if x.dtype == "bool" and op != "sum":
+        raise DTypeError(f"{op}: cannot reduce a bool expression; cast it with .astype() first")
+
+
+def sum(  # noqa: A001 - numpy's name
+    x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False
+) -> Expr:
+    """Sum of elements over ``axis`` (None: all), as ``np.sum``."""
+    x = as_expr(x)
+    axes = normalize_axes("sum", axis, x.ndim)
+    if not axes:
+        return x
+    return Sum.make(x, axis=axes, keepdims=bool(keepdims))
+
+
+def max(  # noqa: A001 - numpy's name
+    x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False
+) -> Expr:
+    """Maximum over ``axis`` (None: all), as ``np.max``."""
+    x = as_expr(x)
+    _check_reducible("max", x)
+    axes = normalize_axes("max", axis, x.ndim)
+    if not axes:
+        return x
+    return Max.make(x, axis=axes, keepdims=bool(keepdims))
+
+
+def min(  # noqa: A001 - numpy's name
+    x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False
+) -> Expr:
+    """Minimum over ``axis`` (None: all), as ``np.min``; built as ``-max(-x)``."""
+    return -max(-as_expr(x), axis=axis, keepdims=keepdims)
+
+
+def mean(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Expr:
+    """Mean over ``axis`` (None: all), as ``np.mean``; divides by ``N`` for a batch axis."""
+    x = as_expr(x)
+    _check_reducible("mean", x)
+    axes = normalize_axes("mean", axis, x.ndim)
+    total = sum(x, axis=axes, keepdims=keepdims)
+    return total / count(tuple(x.shape[a] for a in axes))
+
+
+def argmax(x: object, axis: int | None = None) -> Expr:
+    """Index of the maximum along ``axis`` (None: of the flattened array), as ``np.argmax``."""
+    x = as_expr(x)
+    if axis is not None:
+        (axis,) = normalize_axes("argmax", axis, x.ndim)
+    return Argmax.make(x, axis=axis)

@@ -1,0 +1,59 @@
+"""Rebuilding graphs: the one mechanism under lowering and simplification.
+
+`rebuild` walks a graph inputs-first, rebuilds each node on its (possibly replaced) inputs and
+offers it to a replacement function. Labels and gradient provenance move to the replacement, so
+generated code keeps its names and ``# grad of:`` comments after any pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .ir import Expr, label_of, next_serial, origin_of, set_label, set_origin, toposort
+
+Replace = Callable[[Expr], "Expr | None"]
+
+
+def rebuild(outputs: Sequence[Expr], replace: Replace) -> list[Expr]:
+    """Rebuild ``outputs`` bottom-up; ``replace(node)`` returns a substitute or None to keep it."""
+    memo: dict[Expr, Expr] = {}
+    for node in toposort(outputs):
+        start = next_serial()
+        inputs = tuple(memo[i] for i in node.inputs)
+        changed = any(a is not b for a, b in zip(inputs, node.inputs))
+        new = node.op.make(*inputs, **node.kwargs) if changed else node
+        sub = replace(new)
+        result = new if sub is None else sub
+        _carry(node, result, start)
+        memo[node] = result
+    return [memo[o] for o in outputs]
+
+
+def _carry(old: Expr, new: Expr, start: int) -> None:
+    """Move ``old``'s label and provenance onto ``new`` and the nodes built for it."""
+    if new is old:
+        return
+    label = label_of(old)
+    if label is not None:
+        set_label(new, label)
+    origin = origin_of(old)
+    if origin is not None:
+        for n in toposort([new]):
+            if n.serial >= start:
+                set_origin(n, origin)
+
+
+def lower(outputs: Sequence[Expr]) -> list[Expr]:
+    """Expand composite ops (softmax, logsumexp, cross-entropy) into stable primitives.
+
+    An expansion may contain composites itself (cross-entropy uses logsumexp); those are expanded
+    at once, in the same walk, so forward values keep their forward position. Hash-consing then
+    shares the common pieces (one ``exp`` for the softmax and logsumexp of the same logits).
+    """
+
+    def expand(node: Expr) -> Expr | None:
+        if not hasattr(node.op, "expand"):
+            return None
+        return rebuild([node.op.expand(*node.inputs, **node.kwargs)], expand)[0]
+
+    return rebuild(outputs, expand)
