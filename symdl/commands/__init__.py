@@ -1,0 +1,1 @@
+"""Subcommands of the ``symdl`` command line (see `symdl.cli`)."""
