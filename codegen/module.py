@@ -14,7 +14,7 @@ import numpy as np
 
 from symdl import __version__
 from symdl.errors import CodegenError, InvalidNameError
-from symdl.ir import Expr, label_of, origin_of, toposort
+from symdl.ir import Expr, label_of, origin_of, schedule, toposort
 from symdl.printing import formula
 from symdl.rewrite import lower
 from symdl.types import format_shape
@@ -175,7 +175,10 @@ class _FunctionWriter:
     def _constant(self, node: Expr) -> str:
         array = node.attr("value").array
         if array.ndim == 0:
-            return scalar_literal(array.item())
+            literal = scalar_literal(array.item())
+            # A strong scalar keeps its dtype and stays indexable (`np.float32(1.0)[None]`);
+            # only a weak one (a Python number in user code) may print as a bare literal.
+            return literal if node.attr("weak") else f"{dtype_text(node.dtype)}({literal})"
         if node not in self.consts:
             name = self.module_names.create(f"_const_{array.dtype}_{'x'.join(map(str, array.shape))}")
             self.consts[node] = name
@@ -239,7 +242,7 @@ class _FunctionWriter:
         args = ", ".join(self.names[x] for x in spec.inputs)
         self.lines = []
         self._entry_checks()
-        order = toposort([*outputs, *updates.values()])
+        order = schedule([*outputs, *updates.values()])
         blocks = _blocks(order, display)
         current: object = None
         for node in order:
