@@ -1,0 +1,147 @@
+"""Initializers: functions ``(shape, rng, dtype) -> numpy array`` with explicit seeding.
+
+Every initializer takes a `numpy.random.Generator`, never the global numpy state, so a model
+initialized from the same seed is the same array to the bit. Weight shapes follow symdl's dense
+convention ``(fan_in, fan_out)`` (``y = x @ W``); for other ranks the fans are those of PyTorch's
+``_calculate_fan_in_and_fan_out`` with the receptive field taken from the trailing dimensions.
+
+    rng = np.random.default_rng(0)
+    W = sd.init.he_normal((784, 256), rng)        # N(0, 2 / 784), float32
+    values = sd.init.initialize(inits, seed=0)   # {name: array} for {parameter: initializer}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ShapeError
+from .ir import Expr
+
+
+class Initializer(Protocol):
+    """What every initializer is: ``init(shape, rng, dtype) -> array of that shape and dtype``."""
+
+    def __call__(
+        self, shape: tuple[int, ...], rng: np.random.Generator, dtype: str = "float32"
+    ) -> np.ndarray: ...
+
+
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of ``shape``: ``(in, out)`` for a dense ``(in, out)``."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[2:])
+    return shape[0] * receptive, shape[1] * receptive
+
+
+def zeros(shape: tuple[int, ...], rng: np.random.Generator | None = None,
+          dtype: str = "float32") -> np.ndarray:
+    """All zeros (``rng`` is accepted for a uniform signature and not used)."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape: tuple[int, ...], rng: np.random.Generator | None = None,
+         dtype: str = "float32") -> np.ndarray:
+    """All ones (``rng`` unused)."""
+    return np.ones(shape, dtype=dtype)
+
+
+def normal(std: float = 0.01, mean: float = 0.0) -> Initializer:
+    """An initializer drawing from ``N(mean, std**2)``."""
+
+    def init(shape: tuple[int, ...], rng: np.random.Generator,
+             dtype: str = "float32") -> np.ndarray:
+        return rng.normal(mean, std, size=shape).astype(dtype)
+
+    init.__name__ = f"normal(std={std}, mean={mean})"
+    return init
+
+
+def uniform(low: float = -0.05, high: float = 0.05) -> Initializer:
+    """An initializer drawing from ``U(low, high)``."""
+
+    def init(shape: tuple[int, ...], rng: np.random.Generator,
+             dtype: str = "float32") -> np.ndarray:
+        return rng.uniform(low, high, size=shape).astype(dtype)
+
+    init.__name__ = f"uniform(low={low}, high={high})"
+    return init
+
+
+def glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator,
+                   dtype: str = "float32") -> np.ndarray:
+    """Glorot/Xavier uniform: ``U(-a, a)`` with ``a = sqrt(6 / (fan_in + fan_out))``."""
+    fan_in, fan_out = fans(shape)
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+def glorot_normal(shape: tuple[int, ...], rng: np.random.Generator,
+                  dtype: str = "float32") -> np.ndarray:
+    """Glorot/Xavier normal: ``N(0, 2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = fans(shape)
+    return rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape).astype(dtype)
+
+
+def he_normal(shape: tuple[int, ...], rng: np.random.Generator,
+              dtype: str = "float32") -> np.ndarray:
+    """He/Kaiming normal for ReLU layers: ``N(0, 2 / fan_in)``."""
+    fan_in, _ = fans(shape)
+    return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape).astype(dtype)
+
+
+def he_uniform(shape: tuple[int, ...], rng: np.random.Generator,
+               dtype: str = "float32") -> np.ndarray:
+    """He/Kaiming uniform for ReLU layers: ``U(-a, a)`` with ``a = sqrt(6 / fan_in)``."""
+    fan_in, _ = fans(shape)
+    limit = math.sqrt(6.0 / fan_in)
+    return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+xavier_uniform = glorot_uniform
+xavier_normal = glorot_normal
+kaiming_normal = he_normal
+kaiming_uniform = he_uniform
+
+
+def initialize(
+    initializers: Mapping[Expr, Callable[..., np.ndarray]],
+    seed: int | np.random.Generator = 0,
+) -> dict[str, np.ndarray]:
+    """Values for parameters: ``{parameter: initializer}`` -> ``{parameter name: array}``.
+
+    Parameters are drawn in the mapping's order from one `numpy.random.Generator` (``seed`` or
+    a generator you pass), so the same seed gives the same arrays.
+
+    Raises:
+        ShapeError: if a parameter has a symbolic dimension (its size is unknown).
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    values: dict[str, np.ndarray] = {}
+    for param, init in initializers.items():
+        if not all(isinstance(d, int) for d in param.shape):
+            raise ShapeError(
+                f"initialize: parameter {param.name!r} has shape {param.shape} with a symbolic "
+                "dimension; give parameters concrete sizes"
+            )
+        array = np.asarray(init(tuple(param.shape), rng, param.dtype))
+        if array.shape != tuple(param.shape) or array.dtype != np.dtype(param.dtype):
+            raise ShapeError(
+                f"initialize: the initializer of {param.name!r} returned {array.shape} "
+                f"{array.dtype}, expected {tuple(param.shape)} {param.dtype}"
+            )
+        values[param.name] = array
+    return values
+
+
+__all__ = [
+    "Initializer", "fans", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
+    "initialize", "kaiming_normal", "kaiming_uniform", "normal", "ones", "uniform",
+    "xavier_normal", "xavier_uniform", "zeros",
+]

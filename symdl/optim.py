@@ -1,0 +1,383 @@
+"""Optimizers as symbolic update rules, folded with forward and backward into one `train_step`.
+
+An optimizer here is not a loop over arrays: it is a rule that builds, for every parameter ``p``
+with gradient ``g``, the expression of ``p``'s new value and of its state's new values. The code
+generator prints those expressions next to the forward and backward pass, in one generated
+function that updates parameters and optimizer state in place and returns the loss (and metrics)::
+
+    opt = sd.optim.Adam(lr=1e-3)
+    step = sd.optim.compile_train_step(loss, params, opt, inputs=[x, y],
+                                       metrics={"accuracy": acc})
+    state = step.init_state(values)                 # zeros for m, v and the step count
+    loss_value, acc_value = step(batch, values, state)        # updates values, state in place
+
+The learning rate is an input of the generated function (``lr``, a float scalar), so schedules
+need no regeneration; the other hyperparameters are constants printed into the code, where the
+update rule can be read like the rest of the step. State leaves are parameters named after the
+parameter they belong to (``W_m``, ``W_v``, ``W_momentum``) plus one scalar step count ``step``
+for the rules that need it (Adam's bias correction). Conventions are PyTorch's, so numbers can be
+compared with ``torch.optim``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .errors import CodegenError, InvalidNameError, ShapeError
+from .ir import Expr
+from .ops.api import parameter, placeholder, sqrt, square
+
+STEP_NAME = "step"
+LR_NAME = "lr"
+
+
+class Optimizer:
+    """An update rule: per-parameter state slots and the expressions of the new values.
+
+    Subclasses define `slots` (the names of per-parameter state arrays, zeros at the start),
+    `uses_step` (whether a scalar step count ``step`` is kept) and `update`.
+    """
+
+    slots: tuple[str, ...] = ()
+    uses_step: bool = False
+
+    def __init__(self, lr: float) -> None:
+        if not lr > 0:
+            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
+        self.lr = float(lr)
+
+    def update(
+        self, p: Expr, g: Expr, state: Mapping[str, Expr], lr: Expr, step: Expr | None
+    ) -> tuple[Expr, dict[str, Expr]]:
+        """The new value of ``p`` and of each of its state slots, as expressions.
+
+        ``step`` is the step count *after* this step (1 on the first step) when `uses_step`.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+    def step_function(
+        self,
+        loss: Expr,
+        params: Sequence[Expr] | Mapping[Expr, Any],
+        inputs: Sequence[Expr],
+        metrics: Mapping[str, Expr] | None = None,
+    ) -> TrainStepSpec:
+        """The functions to generate for training with this optimizer; see `train_step_spec`."""
+        return train_step_spec(loss, params, self, inputs, metrics)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay.
+
+    PyTorch's ``torch.optim.SGD`` (dampening 0)::
+
+        g = grad + weight_decay * p                     (if weight_decay)
+        buf = momentum * buf + g                        (if momentum; buf starts at 0)
+        d = g + momentum * buf  if nesterov  else buf   (if momentum, else d = g)
+        p = p - lr * d
+    """
+
+    def __init__(
+        self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError("SGD: momentum and weight_decay must be >= 0")
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = float(weight_decay)
+        self.slots = ("momentum",) if momentum else ()
+
+    def update(
+        self, p: Expr, g: Expr, state: Mapping[str, Expr], lr: Expr, step: Expr | None
+    ) -> tuple[Expr, dict[str, Expr]]:
+        """``p - lr * d`` with ``d`` the (momentum, Nesterov) direction; see the class."""
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if not self.momentum:
+            return p - lr * g, {}
+        buf = self.momentum * state["momentum"] + g
+        direction = g + self.momentum * buf if self.nesterov else buf
+        return p - lr * direction, {"momentum": buf}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), in PyTorch's convention: bias-corrected, eps outside the sqrt.
+
+    With ``t`` the step count after this step (1 first), ``b1, b2 = betas``::
+
+        g = grad + weight_decay * p            (L2 penalty, as torch.optim.Adam; if weight_decay)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        p = p - lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)
+
+    The last line is computed as ``p - a * m / (sqrt(v) + e)`` with the scalars
+    ``a = lr * sqrt(1 - b2**t) / (1 - b1**t)`` and ``e = eps * sqrt(1 - b2**t)``, equal to it in
+    exact arithmetic, so the per-element work is that of the textbook's efficient form.
+    """
+
+    slots = ("m", "v")
+    uses_step = True
+    decoupled = False
+
+    def __init__(
+        self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0")
+        self.betas = (float(b1), float(b2))
+        self.eps = float(eps)
+        self.weight_decay = float(weight_decay)
+
+    def update(
+        self, p: Expr, g: Expr, state: Mapping[str, Expr], lr: Expr, step: Expr | None
+    ) -> tuple[Expr, dict[str, Expr]]:
+        """New ``p``, ``m`` and ``v``; see the class docstring for the formulas."""
+        if step is None:
+            raise ValueError(f"{type(self).__name__}.update needs the step count")
+        b1, b2 = self.betas
+        if self.weight_decay and self.decoupled:
+            p = p * (1.0 - lr * self.weight_decay)
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        m = b1 * state["m"] + (1.0 - b1) * g
+        v = b2 * state["v"] + (1.0 - b2) * square(g)
+        # Scalars shared by every parameter (hash-consing computes them once per step).
+        root_bc2 = sqrt(1.0 - b2**step)
+        step_size = (lr * root_bc2 / (1.0 - b1**step)).named("step_size")
+        eps_hat = (self.eps * root_bc2).named("eps_hat")
+        return p - step_size * m / (sqrt(v) + eps_hat), {"m": m, "v": v}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter), as ``torch.optim.AdamW``::
+
+        p = p * (1 - lr * weight_decay)
+        then the Adam step of `Adam` with no L2 term (on the decayed p).
+    """
+
+    decoupled = True
+
+    def __init__(
+        self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "momentum": SGD, "nesterov": SGD, "adam": Adam, "adamw": AdamW,
+}
+
+
+def make_optimizer(name: str, lr: float | None = None) -> Optimizer:
+    """An optimizer from its command-line name: sgd, momentum (0.9), nesterov (0.9), adam, adamw."""
+    key = name.lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    kwargs: dict[str, Any] = {} if lr is None else {"lr": lr}
+    if key in ("momentum", "nesterov"):
+        kwargs.update(momentum=0.9, nesterov=key == "nesterov")
+    return OPTIMIZERS[key](**kwargs)
+
+
+@dataclass
+class TrainStepSpec:
+    """What `train_step_spec` builds: the functions to generate and the leaves' roles.
+
+    ``functions`` has ``train_step(*inputs, *params, *state, lr) -> (loss, *metrics)`` (updating
+    params and state in place) and ``evaluate(*inputs, *params) -> (loss, *metrics)``.
+    """
+
+    functions: dict[str, tuple]
+    inputs: list[Expr]
+    params: list[Expr]
+    state: list[Expr]
+    lr: Expr
+    metric_names: list[str]
+    optimizer: Optimizer
+    initializers: dict[Expr, Any] = field(default_factory=dict)
+
+
+def _as_params(params: Sequence[Expr] | Mapping[Expr, Any]) -> tuple[list[Expr], dict]:
+    inits = dict(params) if isinstance(params, Mapping) else {}
+    leaves = list(params)
+    for p in leaves:
+        if not isinstance(p, Expr) or not p.is_leaf or p.op.name != "parameter":
+            raise CodegenError(f"train_step: params must be sd.parameter leaves, got {p!r}")
+        if p.dtype not in ("float32", "float64"):
+            raise CodegenError(f"train_step: parameter {p.name!r} is {p.dtype}; it must be float")
+        if not all(isinstance(d, int) for d in p.shape):
+            raise ShapeError(f"train_step: parameter {p.name!r} has a symbolic shape {p.shape}")
+    if not leaves:
+        raise CodegenError("train_step: params is empty; pass the parameters to train")
+    return leaves, inits
+
+
+def train_step_spec(
+    loss: Expr,
+    params: Sequence[Expr] | Mapping[Expr, Any],
+    optimizer: Optimizer,
+    inputs: Sequence[Expr],
+    metrics: Mapping[str, Expr] | None = None,
+) -> TrainStepSpec:
+    """Build the update expressions of ``optimizer`` for ``loss`` and ``params``.
+
+    Args:
+        loss: a float scalar expression (the batch mean of a loss, usually).
+        params: the parameters to train, as a list or a ``{parameter: initializer}`` dict.
+        optimizer: an `Optimizer` (its ``lr`` is the default learning rate, not baked in).
+        inputs: the placeholders a batch fills, in the order batches list them (``[x, y]``).
+        metrics: extra scalar outputs by name (``{"accuracy": acc}``), means over the batch.
+
+    Raises:
+        InvalidNameError: if a state leaf's name (``W_m``, ``step``, ``lr``) is taken.
+        ShapeError: if the loss or a metric is not a scalar.
+    """
+    from .autodiff import grad
+
+    leaves, inits = _as_params(params)
+    metrics = dict(metrics or {})
+    for label, expr in {"loss": loss, **metrics}.items():
+        if not isinstance(expr, Expr) or expr.shape != ():
+            shape = getattr(expr, "shape", type(expr).__name__)
+            raise ShapeError(f"train_step: {label} must be a scalar expression, got {shape}")
+    if loss.dtype not in ("float32", "float64"):
+        raise CodegenError(f"train_step: the loss is {loss.dtype}; it must be float")
+    dtype = loss.dtype
+    taken = {x.name for x in [*inputs, *leaves]}
+    state_names = [f"{p.name}_{s}" for p in leaves for s in optimizer.slots]
+    extra = [*state_names, *([STEP_NAME] if optimizer.uses_step else []), LR_NAME]
+    clash = sorted(taken.intersection(extra))
+    if clash:
+        raise InvalidNameError(
+            f"train_step: the name {clash[0]!r} is used by the model and by the optimizer's "
+            f"state; rename that placeholder or parameter"
+        )
+
+    lr = placeholder(LR_NAME, (), dtype=dtype)
+    step = parameter(STEP_NAME, (), dtype=dtype) if optimizer.uses_step else None
+    new_step = (step + 1.0).named("step_new") if step is not None else None
+    grads = grad(loss, leaves)
+    state: list[Expr] = []
+    updates: dict[Expr, Expr] = {}
+    for p, g in zip(leaves, grads, strict=True):
+        slots = {s: parameter(f"{p.name}_{s}", p.shape, dtype=p.dtype) for s in optimizer.slots}
+        new_p, new_slots = optimizer.update(p, g, slots, lr, new_step)
+        updates[p] = new_p
+        for s, leaf in slots.items():
+            state.append(leaf)
+            updates[leaf] = new_slots[s]
+    if step is not None:
+        state.append(step)
+        updates[step] = new_step
+    outputs = [loss, *metrics.values()]
+    functions = {
+        "train_step": ([*inputs, *leaves, *state, lr], outputs, updates),
+        "evaluate": ([*inputs, *leaves], outputs),
+    }
+    return TrainStepSpec(functions, list(inputs), leaves, state, lr, list(metrics), optimizer,
+                         inits)
+
+
+class TrainStep:
+    """A compiled training step: the generated module and how to call it.
+
+    ``step(batch, params, state, lr=None)`` runs one step on ``batch`` (arrays in the order of
+    ``inputs``), updates the arrays in ``params`` and ``state`` (dicts by name) in place and
+    returns ``(loss, *metrics)``. ``step.evaluate(batch, params)`` returns the same without
+    updating. ``step.path`` is the generated file.
+    """
+
+    def __init__(self, spec: TrainStepSpec, module: ModuleType) -> None:
+        self.spec = spec
+        self.module = module
+        self.optimizer = spec.optimizer
+        self.input_names = [x.name for x in spec.inputs]
+        self.param_names = [p.name for p in spec.params]
+        self.state_names = [s.name for s in spec.state]
+        self.metric_names = list(spec.metric_names)
+        self.dtype = spec.lr.dtype
+        self._train = module.train_step
+        self._evaluate = module.evaluate
+
+    @property
+    def path(self) -> str:
+        """The generated module's file."""
+        return str(self.module.__file__)
+
+    @property
+    def source(self) -> str:
+        """The generated module's source."""
+        with open(self.path, encoding="utf-8") as f:
+            return f.read()
+
+    def init_state(self, params: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Fresh optimizer state: zeros for every slot and for the step count."""
+        return {s.name: np.zeros(s.shape, dtype=s.dtype) for s in self.spec.state}
+
+    def _ordered(self, kind: str, names: list[str], values: Mapping[str, np.ndarray]) -> list:
+        try:
+            return [values[n] for n in names]
+        except KeyError as exc:
+            raise KeyError(
+                f"train_step: {kind} {exc.args[0]!r} is missing; expected {names}"
+            ) from None
+
+    def __call__(
+        self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
+        state: Mapping[str, np.ndarray], lr: float | None = None,
+    ) -> tuple:
+        """One step: update ``params`` and ``state`` in place, return ``(loss, *metrics)``."""
+        args = [*batch, *self._ordered("parameter", self.param_names, params),
+                *self._ordered("state", self.state_names, state)]
+        out = self._train(*args, self.optimizer.lr if lr is None else lr)
+        return out
+
+    def evaluate(self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray]) -> tuple:
+        """``(loss, *metrics)`` on ``batch`` with ``params``, nothing updated."""
+        return self._evaluate(*batch, *self._ordered("parameter", self.param_names, params))
+
+
+def compile_train_step(
+    loss: Expr,
+    params: Sequence[Expr] | Mapping[Expr, Any],
+    optimizer: Optimizer,
+    inputs: Sequence[Expr],
+    metrics: Mapping[str, Expr] | None = None,
+    name: str = "train_step",
+    cache_dir: str | None = None,
+) -> TrainStep:
+    """Generate, write and import the training step of ``optimizer`` on ``loss``.
+
+    See `train_step_spec` for the arguments; ``name`` names the module, ``cache_dir`` where its
+    file goes (default: symdl's module cache).
+    """
+    from codegen import compile as _compile
+
+    spec = train_step_spec(loss, params, optimizer, inputs, metrics)
+    module = _compile(spec.functions, name, cache_dir)
+    return TrainStep(spec, module)
+
+
+__all__ = [
+    "SGD", "Adam", "AdamW", "Optimizer", "TrainStep", "TrainStepSpec", "compile_train_step",
+    "make_optimizer", "train_step_spec",
+]
