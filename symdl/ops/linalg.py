@@ -42,11 +42,12 @@ class Matmul(Op):
         # Work on the matrix forms, then undo the vector promotion and any batch broadcast.
         a2 = a if a.ndim > 1 else _shape.expand_dims(a, 0)
         b2 = b if b.ndim > 1 else _shape.expand_dims(b, -1)
+        # Restore the column axis first: for vector @ vector, g is a scalar and has no axis -2.
         g2 = g
-        if a.ndim == 1:
-            g2 = _shape.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = _shape.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = _shape.expand_dims(g2, -2)
         ga = _ew.sum_to(matmul(g2, _shape.swapaxes_last(b2)), a2.shape)
         gb = _ew.sum_to(matmul(_shape.swapaxes_last(a2), g2), b2.shape)
         return _shape.reshape(ga, a.shape), _shape.reshape(gb, b.shape)

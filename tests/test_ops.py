@@ -1,0 +1,468 @@
+"""The per-op table: every op's values against hand-written numpy, its gradient against central
+finite differences (float64, random direction), in float64 and float32 variants.
+
+One row per case: ``case(id, build, args, ref)``. ``build`` takes the leaves (one per `Arg`,
+named a, b, c, ...) and returns an expression; ``ref`` takes the same values as numpy arrays and
+returns the expected value. Adding an op to `symdl.ops.OPS` without a row here fails
+`test_every_op_has_a_row`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+from helpers import (
+    Domain,
+    assert_close,
+    away_from_zero,
+    check_grads,
+    distinct,
+    integers,
+    one_hot_rows,
+    probability_rows,
+    run_one,
+    seed_of,
+    uniform,
+    value_for,
+)
+
+import symdl as sd
+from symdl.ir import Expr, toposort
+from symdl.ops import OPS
+from symdl.rewrite import lower
+
+FLOAT = "float"  # an Arg of this dtype takes the variant's float dtype (float64 or float32)
+NAMES = "abcdefgh"
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One input of a row: its shape (None is the batch size N), domain, dtype and leaf kind."""
+
+    shape: tuple[object, ...]
+    domain: Domain = field(default_factory=uniform)
+    dtype: str = FLOAT
+    kind: str = "placeholder"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the op table."""
+
+    id: str
+    build: Callable[..., Expr]
+    args: tuple[Arg, ...]
+    ref: Callable[..., np.ndarray]
+    grad: bool = True  # check gradients (when the output and some input are float)
+    f32: bool = True  # also run a float32 variant
+    rtol: float = 1e-10
+    atol: float = 1e-12
+    rtol32: float = 1e-5
+    atol32: float = 1e-5
+
+    def leaves(self, float_dtype: str) -> list[Expr]:
+        """The row's leaves, float args in ``float_dtype``."""
+        result = []
+        for name, arg in zip(NAMES, self.args, strict=False):
+            dtype = float_dtype if arg.dtype == FLOAT else arg.dtype
+            make = sd.parameter if arg.kind == "parameter" else sd.placeholder
+            result.append(make(name, arg.shape, dtype))
+        return result
+
+    def values(self, leaves: list[Expr]) -> list[np.ndarray]:
+        """Random inputs from each arg's domain (seeded by the row id: reproducible)."""
+        rng = np.random.default_rng(seed_of(self.id))
+        return [value_for(x, a.domain, rng) for x, a in zip(leaves, self.args, strict=True)]
+
+
+def case(id: str, build: Callable[..., Expr], args: list[Arg], ref: Callable[..., np.ndarray],
+         **options: object) -> Case:
+    """A row; ``args`` may hold bare shapes for uniform float inputs."""
+    args_ = tuple(a if isinstance(a, Arg) else Arg(a) for a in args)
+    return Case(id, build, args_, ref, **options)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- numpy references
+
+
+def np_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis)
+
+
+def np_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return x - np_logsumexp(x, axis, keepdims=True)
+
+
+def np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+POSITIVE = uniform(0.5, 2.0)
+UNIT = uniform(-0.9, 0.9)
+AWAY = away_from_zero()
+NOTIES = distinct()
+LABELS4 = integers(4)
+MASK: Domain = lambda rng, shape: rng.random(shape) < 0.5  # noqa: E731
+C34 = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+C43 = np.linspace(0.5, 2.0, 12).reshape(4, 3)
+
+softplus_sym = sd.elementwise(lambda z: sympy.log(1 + sympy.exp(z)), name="softplus_sym")
+bump = sd.elementwise(lambda u, w: u * sympy.exp(-(w**2)) + sympy.sin(u * w), name="bump")
+affine2 = sd.elementwise(lambda u, w: 2 * u - w / 2, name="affine2")  # constant derivatives
+first_sq = sd.elementwise(lambda u, w: u**2, name="first_sq")  # does not use its 2nd argument
+
+
+# --------------------------------------------------------------------------- the table
+
+CASES: list[Case] = [
+    # ---- arithmetic (operators and functions), broadcasting
+    case("add", lambda a, b: a + b, [(3, 4), (3, 4)], lambda a, b: a + b),
+    case("add_fn_bcast_31_4", lambda a, b: sd.add(a, b), [(3, 1), (4,)], lambda a, b: a + b),
+    case("add_python_scalar", lambda a: a + 1.5, [(3,)], lambda a: a + 1.5),
+    case("radd_python_scalar", lambda a: 2 + a, [(2, 3)], lambda a: 2 + a),
+    case("subtract", lambda a, b: a - b, [(3, 4), (4,)], lambda a, b: a - b),
+    case("rsub", lambda a: 2.0 - a, [(3,)], lambda a: 2.0 - a),
+    case("subtract_fn", lambda a, b: sd.subtract(a, b), [(2, 1, 3), (4, 1)], lambda a, b: a - b),
+    case("multiply", lambda a, b: a * b, [(3, 4), (3, 4)], lambda a, b: a * b),
+    case("scalar_times_matrix", lambda s, m: s * m, [(), (3, 4)], lambda s, m: s * m),
+    case("multiply_fn_bcast", lambda a, b: sd.multiply(a, b), [(4, 1, 3), (2, 1)],
+         lambda a, b: a * b),
+    case("np_array_times_expr", lambda a: C34 * a, [(3, 4)], lambda a: C34 * a, f32=False),
+    case("np_array_plus_expr", lambda a: C34[0] + a, [(3, 4)], lambda a: C34[0] + a, f32=False),
+    case("np_array_matmul_expr", lambda a: C34 @ a, [(4, 2)], lambda a: C34 @ a, f32=False),
+    case("divide", lambda a, b: a / b, [(3, 4), Arg((3, 4), POSITIVE)], lambda a, b: a / b),
+    case("rtruediv", lambda a: 1.0 / a, [Arg((4,), POSITIVE)], lambda a: 1.0 / a),
+    case("divide_fn_bcast", lambda a, b: sd.divide(a, b), [(2, 3), Arg((3,), POSITIVE)],
+         lambda a, b: a / b),
+    case("power", lambda a, b: a**b, [Arg((3, 4), POSITIVE), (3, 4)], lambda a, b: a**b),
+    case("power_int_exponent", lambda a: a**3, [(3, 4)], lambda a: a**3),
+    case("power_half", lambda a: a**0.5, [Arg((4,), POSITIVE)], lambda a: a**0.5),
+    case("rpow", lambda a: 2.0**a, [(4,)], lambda a: 2.0**a),
+    case("power_fn_bcast", lambda a, b: sd.power(a, b), [Arg((2, 3), POSITIVE), (3,)],
+         lambda a, b: a**b),
+    case("negative", lambda a: -a, [(3, 4)], lambda a: -a),
+    case("negative_fn", lambda a: sd.negative(a), [(2,)], lambda a: -a),
+    case("maximum", lambda a, b: sd.maximum(a, b), [(3, 4), (3, 4)], np.maximum),
+    case("maximum_bcast_scalar", lambda a: sd.maximum(a, 0.25), [Arg((3, 4), AWAY)],
+         lambda a: np.maximum(a, 0.25)),
+    case("minimum", lambda a, b: sd.minimum(a, b), [(3, 4), (4,)], np.minimum),
+    # ---- comparisons (bool, no gradient) and where
+    case("less", lambda a, b: a < b, [(3, 4), (4,)], lambda a, b: a < b),
+    case("less_fn", lambda a, b: sd.less(a, b), [(3,), (3,)], np.less),
+    case("less_equal", lambda a, b: a <= b, [(3, 4), (3, 4)], lambda a, b: a <= b),
+    case("less_equal_fn", lambda a: sd.less_equal(a, 0.5), [(4,)], lambda a: a <= 0.5),
+    case("greater", lambda a: a > 0.0, [(3, 4)], lambda a: a > 0.0),
+    case("greater_fn", lambda a, b: sd.greater(a, b), [(3, 4), (4,)], np.greater),
+    case("greater_equal", lambda a, b: sd.greater_equal(a, b), [(3, 1), (4,)],
+         np.greater_equal),
+    case("equal_int", lambda k, m: sd.equal(k, m), [Arg((6,), LABELS4, "int64")] * 2, np.equal),
+    case("not_equal_int", lambda k: sd.not_equal(k, 2), [Arg((6,), LABELS4, "int64")],
+         lambda k: k != 2),
+    case("where_greater", lambda a, b: sd.where(a > b, a, b), [(3, 4), (3, 4)],
+         lambda a, b: np.where(a > b, a, b)),
+    case("where_less_scalar_branch", lambda a: sd.where(a < 0.5, a * 2, 1.0), [(3, 4)],
+         lambda a: np.where(a < 0.5, a * 2, 1.0)),
+    case("where_less_equal_bcast", lambda a, b, c: sd.where(a <= b, c, -c),
+         [(4,), (3, 1), (3, 4)], lambda a, b, c: np.where(a <= b, c, -c)),
+    case("where_greater_equal", lambda a, b: sd.where(a >= 0.0, a, b), [Arg((5,), AWAY), ()],
+         lambda a, b: np.where(a >= 0.0, a, b)),
+    case("where_equal_int", lambda k, a, b: sd.where(sd.equal(k, 1), a, b),
+         [Arg((6,), LABELS4, "int64"), (6,), (6,)], lambda k, a, b: np.where(k == 1, a, b)),
+    case("where_not_equal_int", lambda k, a: sd.where(sd.not_equal(k, 0), a, -a),
+         [Arg((3, 4), LABELS4, "int64"), (3, 4)], lambda k, a: np.where(k != 0, a, -a)),
+    case("where_bool_leaf", lambda m, a, b: sd.where(m, a, b),
+         [Arg((3, 4), MASK, "bool"), (3, 4), (4,)], np.where),
+    # ---- unary math
+    case("exp", sd.exp, [(3, 4)], np.exp),
+    case("log", sd.log, [Arg((3, 4), POSITIVE)], np.log),
+    case("log1p", sd.log1p, [Arg((3, 4), UNIT)], np.log1p),
+    case("sqrt", sd.sqrt, [Arg((3, 4), POSITIVE)], np.sqrt),
+    case("square", sd.square, [(3, 4)], np.square),
+    case("sin", sd.sin, [(3, 4)], np.sin),
+    case("cos", sd.cos, [(3, 4)], np.cos),
+    case("tanh", sd.tanh, [(3, 4)], np.tanh),
+    case("sigmoid", sd.sigmoid, [Arg((3, 4), uniform(-6, 6))], np_sigmoid),
+    case("softplus", sd.softplus, [Arg((3, 4), uniform(-6, 6))], lambda a: np.log1p(np.exp(a))),
+    case("relu", sd.relu, [Arg((3, 4), AWAY)], lambda a: np.maximum(a, 0)),
+    case("abs", sd.abs, [Arg((3, 4), AWAY)], np.abs),
+    case("abs_builtin", lambda a: abs(a), [Arg((4,), AWAY)], np.abs),
+    case("sign", sd.sign, [Arg((3, 4), AWAY)], np.sign),
+    case("cast_to_float32", lambda a: sd.cast(a, "float32"), [(3, 4)],
+         lambda a: a.astype(np.float32), grad=False, rtol=1e-6, atol=1e-7),
+    case("astype_int_to_float", lambda k, a: k.astype(a.dtype) * a,
+         [Arg((3, 4), LABELS4, "int64"), (3, 4)], lambda k, a: k * a),
+    case("cast_float_to_int", lambda a: sd.cast(a * 4, "int64"), [Arg((3, 4), POSITIVE)],
+         lambda a: (a * 4).astype(np.int64), f32=False),
+    # ---- reductions: axis None / int / negative / tuple, keepdims
+    case("sum_all", sd.sum, [(3, 4)], np.sum),
+    case("sum_axis0", lambda a: sd.sum(a, axis=0), [(3, 4)], lambda a: a.sum(axis=0)),
+    case("sum_axis_neg", lambda a: sd.sum(a, axis=-1), [(2, 3, 4)], lambda a: a.sum(axis=-1)),
+    case("sum_axis_tuple", lambda a: sd.sum(a, axis=(0, 2)), [(2, 3, 4)],
+         lambda a: a.sum(axis=(0, 2))),
+    case("sum_keepdims", lambda a: sd.sum(a, axis=1, keepdims=True), [(2, 3, 4)],
+         lambda a: a.sum(axis=1, keepdims=True)),
+    case("sum_all_keepdims", lambda a: sd.sum(a, keepdims=True), [(3, 4)],
+         lambda a: a.sum(keepdims=True)),
+    case("sum_method_batch", lambda a: a.sum(1), [(None, 4)], lambda a: a.sum(1)),
+    case("mean_all", sd.mean, [(3, 4)], np.mean),
+    case("mean_batch_axis", lambda a: sd.mean(a, axis=0), [(None, 4)], lambda a: a.mean(0)),
+    case("mean_tuple_keepdims", lambda a: a.mean(axis=(-1, 0), keepdims=True), [(2, 3, 4)],
+         lambda a: a.mean(axis=(-1, 0), keepdims=True)),
+    case("mean_batch_all", lambda a: sd.mean(a), [(None, 3)], np.mean),
+    case("max_all", sd.max, [Arg((3, 4), NOTIES)], np.max),
+    case("max_axis", lambda a: sd.max(a, axis=1), [Arg((3, 4), NOTIES)], lambda a: a.max(1)),
+    case("max_neg_keepdims", lambda a: a.max(axis=-2, keepdims=True), [Arg((2, 3, 4), NOTIES)],
+         lambda a: a.max(axis=-2, keepdims=True)),
+    case("max_tuple", lambda a: sd.max(a, axis=(0, 2)), [Arg((2, 3, 4), NOTIES)],
+         lambda a: a.max(axis=(0, 2))),
+    case("min_axis", lambda a: sd.min(a, axis=0), [Arg((3, 4), NOTIES)], lambda a: a.min(0)),
+    case("min_all_keepdims", lambda a: sd.min(a, keepdims=True), [Arg((3, 4), NOTIES)],
+         lambda a: a.min(keepdims=True)),
+    case("argmax_all", sd.argmax, [Arg((3, 4), NOTIES)], np.argmax),
+    case("argmax_axis", lambda a: sd.argmax(a, axis=1), [Arg((None, 4), NOTIES)],
+         lambda a: np.argmax(a, axis=1)),
+    case("argmax_neg_axis", lambda a: sd.argmax(a, axis=-2), [Arg((2, 3, 4), NOTIES)],
+         lambda a: np.argmax(a, axis=-2)),
+    # ---- matmul: vector, 2-D, batched, broadcast-batched, symbolic batch
+    case("matmul_vec_vec", lambda a, b: a @ b, [(3,), (3,)], lambda a, b: a @ b),
+    case("matmul_vec_mat", lambda a, b: a @ b, [(3,), (3, 4)], lambda a, b: a @ b),
+    case("matmul_mat_vec", lambda a, b: sd.matmul(a, b), [(4, 3), (3,)], np.matmul),
+    case("matmul_2d", lambda a, b: a @ b, [(2, 3), (3, 4)], lambda a, b: a @ b),
+    case("matmul_batched", lambda a, b: a @ b, [(2, 3, 4), (2, 4, 5)], np.matmul),
+    case("matmul_batch_times_mat", lambda a, b: a @ b, [(2, 3, 4), (4, 5)], np.matmul),
+    case("matmul_mat_times_batch", lambda a, b: a @ b, [(3, 4), (2, 4, 5)], np.matmul),
+    case("matmul_broadcast_batch", lambda a, b: a @ b, [(2, 1, 3, 4), (3, 4, 2)], np.matmul),
+    case("matmul_batch_vec", lambda a, b: a @ b, [(2, 3, 4), (4,)], np.matmul),
+    case("matmul_affine_params",
+         lambda x, w, b: x @ w + b,
+         [(None, 3), Arg((3, 2), kind="parameter"), Arg((2,), kind="parameter")],
+         lambda x, w, b: x @ w + b),
+    # ---- shapes: reshape (-1, symbolic N), transpose / .T, broadcast_to, expand_dims, squeeze
+    case("reshape", lambda a: sd.reshape(a, (6, 4)), [(2, 3, 4)], lambda a: a.reshape(6, 4)),
+    case("reshape_minus_one", lambda a: sd.reshape(a, (-1,)), [(2, 3, 4)],
+         lambda a: a.reshape(-1)),
+    case("reshape_minus_one_middle", lambda a: a.reshape(4, -1, 2), [(2, 3, 4)],
+         lambda a: a.reshape(4, -1, 2)),
+    case("reshape_symbolic_N", lambda a: sd.reshape(a, ("N", 6)), [(None, 2, 3)],
+         lambda a: a.reshape(a.shape[0], 6)),
+    case("reshape_minus_one_is_N", lambda a: sd.reshape(a, (-1, 6)), [(None, 2, 3)],
+         lambda a: a.reshape(-1, 6)),
+    case("reshape_split_N", lambda a: a.reshape((None, 3, 2)), [(None, 6)],
+         lambda a: a.reshape(-1, 3, 2)),
+    case("transpose_default", sd.transpose, [(2, 3, 4)], np.transpose),
+    case("transpose_axes", lambda a: sd.transpose(a, (1, 0, 2)), [(2, 3, 4)],
+         lambda a: np.transpose(a, (1, 0, 2))),
+    case("transpose_neg_axes", lambda a: a.transpose(-1, 0, 1), [(2, 3, 4)],
+         lambda a: np.transpose(a, (2, 0, 1))),
+    case("dot_T", lambda a: a.T, [(3, 4)], lambda a: a.T),
+    case("dot_T_batch", lambda a, w: a.T @ w, [(None, 3), (None, 2)], lambda a, w: a.T @ w),
+    case("broadcast_to", lambda a: sd.broadcast_to(a, (2, 3, 4)), [(3, 1)],
+         lambda a: np.broadcast_to(a, (2, 3, 4))),
+    case("broadcast_to_N", lambda x, b: sd.broadcast_to(b, (None, 4)) * x, [(None, 4), (4,)],
+         lambda x, b: np.broadcast_to(b, x.shape) * x),
+    case("expand_dims_0", lambda a: sd.expand_dims(a, 0), [(3, 4)], lambda a: a[None]),
+    case("expand_dims_neg", lambda a: sd.expand_dims(a, -1), [(3, 4)],
+         lambda a: np.expand_dims(a, -1)),
+    case("expand_dims_tuple", lambda a: sd.expand_dims(a, (0, 2)), [(3, 4)],
+         lambda a: np.expand_dims(a, (0, 2))),
+    case("squeeze_all", sd.squeeze, [(1, 3, 1, 4)], np.squeeze),
+    case("squeeze_axis", lambda a: sd.squeeze(a, 1), [(3, 1, 4)], lambda a: np.squeeze(a, 1)),
+    case("concatenate_axis0", lambda a, b: sd.concatenate([a, b]), [(2, 3), (4, 3)],
+         lambda a, b: np.concatenate([a, b])),
+    case("concatenate_neg_axis", lambda a, b, c: sd.concatenate([a, b, c], axis=-1),
+         [(2, 3), (2, 1), (2, 2)], lambda a, b, c: np.concatenate([a, b, c], axis=-1)),
+    case("concatenate_batch", lambda a, b: sd.concatenate([a, b], axis=1), [(None, 3), (None, 2)],
+         lambda a, b: np.concatenate([a, b], axis=1)),
+    # ---- indexing: ints, slices, None, ...
+    case("index_int", lambda a: a[1], [(3, 4, 5)], lambda a: a[1]),
+    case("index_neg_int", lambda a: a[-1, 2], [(3, 4, 5)], lambda a: a[-1, 2]),
+    case("index_all_ints", lambda a: a[0, 1, 2], [(3, 4, 5)], lambda a: a[0, 1, 2]),
+    case("index_slice", lambda a: a[:, 1:3], [(3, 4, 5)], lambda a: a[:, 1:3]),
+    case("index_step", lambda a: a[::2, :, 1:5:2], [(3, 4, 5)], lambda a: a[::2, :, 1:5:2]),
+    case("index_negative_step", lambda a: a[::-1], [(3, 4)], lambda a: a[::-1]),
+    case("index_negative_step_bounds", lambda a: a[:, 3:0:-2], [(3, 4)],
+         lambda a: a[:, 3:0:-2]),
+    case("index_ellipsis", lambda a: a[..., 0], [(3, 4, 5)], lambda a: a[..., 0]),
+    case("index_ellipsis_middle", lambda a: a[1, ..., 2:], [(3, 4, 5)],
+         lambda a: a[1, ..., 2:]),
+    case("index_none", lambda a: a[None, 1, ::2], [(3, 4)], lambda a: a[None, 1, ::2]),
+    case("index_none_ellipsis", lambda a: a[1:, None, ...], [(3, 4)],
+         lambda a: a[1:, None, ...]),
+    case("index_batch_column", lambda a: a[:, 0], [(None, 4)], lambda a: a[:, 0]),
+    case("index_fn", lambda a: sd.index(a, (slice(1, None), 0)), [(3, 4)], lambda a: a[1:, 0]),
+    # ---- softmax family, cross-entropy, one-hot
+    case("softmax", sd.softmax, [(3, 5)], np_softmax),
+    case("softmax_axis0", lambda a: sd.softmax(a, axis=0), [(3, 5)],
+         lambda a: np_softmax(a, axis=0)),
+    case("log_softmax", sd.log_softmax, [(None, 5)], np_log_softmax),
+    case("log_softmax_axis1_3d", lambda a: sd.log_softmax(a, axis=1), [(2, 3, 4)],
+         lambda a: np_log_softmax(a, axis=1)),
+    case("logsumexp", sd.logsumexp, [(3, 5)], np_logsumexp),
+    case("logsumexp_axis0_keepdims", lambda a: sd.logsumexp(a, axis=0, keepdims=True),
+         [(3, 5)], lambda a: np_logsumexp(a, axis=0, keepdims=True)),
+    case("logsumexp_large", sd.logsumexp, [Arg((2, 4), uniform(500, 700))], np_logsumexp,
+         f32=False),
+    case("softmax_cross_entropy_onehot",
+         lambda z, y: sd.softmax_cross_entropy(z, y), [(None, 4), Arg((None, 4), one_hot_rows())],
+         lambda z, y: -(y * np_log_softmax(z)).sum(-1)),
+    case("softmax_cross_entropy_probs_mean",
+         lambda z, y: sd.mean(sd.softmax_cross_entropy(z, y)),
+         [(None, 4), Arg((None, 4), probability_rows())],
+         lambda z, y: np.mean(-(y * np_log_softmax(z)).sum(-1))),
+    case("softmax_cross_entropy_int_labels",
+         lambda z, k: sd.softmax_cross_entropy(z, k), [(None, 4), Arg((None,), LABELS4, "int64")],
+         lambda z, k: -np_log_softmax(z)[np.arange(len(k)), k]),
+    case("softmax_cross_entropy_axis0",
+         lambda z, y: sd.softmax_cross_entropy(z, y, axis=0),
+         [(4, 3), Arg((4, 3), lambda rng, s: one_hot_rows()(rng, s[::-1]).T)],
+         lambda z, y: -(y * np_log_softmax(z, axis=0)).sum(0)),
+    case("one_hot", lambda k: sd.one_hot(k, 5), [Arg((None,), integers(5), "int64")],
+         lambda k: np.eye(5, dtype=np.float32)[k], f32=False),
+    case("one_hot_times_x", lambda k, a: sd.one_hot(k, 4, a.dtype) * a,
+         [Arg((3,), LABELS4, "int64"), (3, 4)], lambda k, a: np.eye(4)[k] * a),
+    # ---- user elementwise functions from sympy
+    case("elementwise_softplus", softplus_sym, [Arg((3, 4), uniform(-5, 5))],
+         lambda a: np.log1p(np.exp(a))),
+    case("elementwise_two_args_bcast", bump, [(3, 4), (4,)],
+         lambda u, w: u * np.exp(-(w**2)) + np.sin(u * w)),
+    case("elementwise_constant_derivative", affine2, [(3,), (3,)], lambda u, w: 2 * u - w / 2),
+    case("elementwise_unused_arg", first_sq, [(3,), (3,)], lambda u, w: u**2),
+    # ---- constants and zeros
+    case("constant_array", lambda a: sd.constant(C43.T) * a, [(3, 4)], lambda a: C43.T * a,
+         f32=False),
+    case("constant_array_float32", lambda a: sd.constant(C34, "float32") + a, [(3, 4)],
+         lambda a: C34.astype(np.float32) + a, rtol=1e-7, atol=1e-7),
+    case("zeros_plus_x", lambda a: sd.zeros((3, 4), a.dtype) + a, [(3, 4)], lambda a: a + 0.0),
+    case("zeros_like_batch", lambda a: sd.zeros_like(a) + a * 2, [(None, 4)], lambda a: a * 2),
+    case("zeros_alone", lambda a: sd.zeros((2, 3), a.dtype), [(1,)],
+         lambda a: np.zeros((2, 3), a.dtype), grad=False),
+    # ---- compositions the models use
+    case("affine_relu_mean", lambda x, w: sd.mean(sd.relu(x @ w - 0.1)),
+         [(None, 3), Arg((3, 4), kind="parameter")],
+         lambda x, w: np.maximum(x @ w - 0.1, 0).mean()),
+    case("naive_cross_entropy", lambda z, y: -sd.sum(y * sd.log(sd.softmax(z)), axis=1),
+         [(None, 4), Arg((None, 4), one_hot_rows())],
+         lambda z, y: -(y * np.log(np_softmax(z))).sum(1)),
+]
+
+
+def _ids(cases: list[Case]) -> list[str]:
+    return [c.id for c in cases]
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype in ("float32", "float64")
+
+
+def test_row_ids_are_unique() -> None:
+    ids = _ids(CASES)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+@pytest.mark.parametrize("row", CASES, ids=_ids(CASES))
+def test_values_float64(row: Case, symdl_cache: Path) -> None:
+    leaves = row.leaves("float64")
+    out = row.build(*leaves)
+    assert isinstance(out, Expr)
+    values = row.values(leaves)
+    got = run_one(leaves, out, values, symdl_cache)
+    expected = np.asarray(row.ref(*values))
+    assert np.asarray(got).dtype == np.dtype(out.dtype), (got.dtype, out.dtype)
+    assert_close(got, expected, rtol=row.rtol, atol=row.atol, what=f"{row.id} (float64)")
+
+
+F32_CASES = [c for c in CASES if c.f32 and any(a.dtype == FLOAT for a in c.args)]
+
+
+@pytest.mark.parametrize("row", F32_CASES, ids=_ids(F32_CASES))
+def test_values_float32(row: Case, symdl_cache: Path) -> None:
+    out64 = row.build(*row.leaves("float64"))
+    leaves = row.leaves("float32")
+    out = row.build(*leaves)
+    # float32 inputs must give float32 outputs: no silent promotion to float64.
+    expected_dtype = "float32" if out64.dtype == "float64" else out64.dtype
+    assert out.dtype == expected_dtype, f"{row.id}: {out.dtype}, expected {expected_dtype}"
+    values = row.values(leaves)
+    got = run_one(leaves, out, values, symdl_cache)
+    assert np.asarray(got).dtype == np.dtype(expected_dtype), got.dtype
+    as64 = [v.astype(np.float64) if v.dtype == np.float32 else v for v in values]
+    expected = np.asarray(row.ref(*as64))
+    if expected_dtype == "float32":
+        assert_close(got, expected, rtol=row.rtol32, atol=row.atol32, what=f"{row.id} (float32)")
+    else:
+        assert_close(got, expected, rtol=0, atol=0, what=f"{row.id} (float32)")
+
+
+def _has_gradient(row: Case) -> bool:
+    out = row.build(*row.leaves("float64"))
+    return row.grad and _is_float(out.dtype) and any(a.dtype == FLOAT for a in row.args)
+
+
+GRAD_CASES = [c for c in CASES if _has_gradient(c)]
+
+
+@pytest.mark.parametrize("row", GRAD_CASES, ids=_ids(GRAD_CASES))
+def test_gradients(row: Case, symdl_cache: Path) -> None:
+    leaves = row.leaves("float64")
+    out = row.build(*leaves)
+    values = row.values(leaves)
+    check_grads(row.ref, leaves, out, values, cache_dir=symdl_cache, seed=seed_of(row.id))
+
+
+def _ops_used(row: Case) -> set[str]:
+    """Op names in a row's forward graph, its gradient graph, and both after lowering."""
+    leaves = row.leaves("float64")
+    out = row.build(*leaves)
+    graphs = [out]
+    if _has_gradient(row):
+        cot = sd.placeholder("cotangent", out.shape, out.dtype)
+        wrt = [x for x in leaves if x.dtype == "float64"]
+        graphs += sd.grad(sd.sum(out * cot), wrt)
+    return {n.op.name for n in toposort([*graphs, *lower(graphs)])}
+
+
+def test_every_op_has_a_row() -> None:
+    covered: set[str] = set()
+    for row in CASES:
+        covered |= _ops_used(row)
+    missing = sorted(set(OPS) - covered)
+    assert not missing, f"ops without a row in the op table: {missing}"
+
+
+def test_every_public_constructor_is_used() -> None:
+    # Public constructors that build no op of their own (min, mean, squeeze, ...) still need a row.
+    source = inspect.getsource(inspect.getmodule(test_every_public_constructor_is_used))
+    table = source[source.index("softplus_sym = "):source.index("\ndef _ids")]
+    leaves = ("placeholder", "parameter")  # every row's inputs (Case.leaves)
+    unused = [
+        n for n in sd.ops.api.__all__
+        if n not in leaves and not re.search(rf"\bsd\.{n}\b", table)
+    ]
+    assert not unused, f"public ops never called in the table: {unused}"
+
+
+def test_numpy_array_on_the_left_builds_an_expr() -> None:
+    a = sd.placeholder("a", (3, 4), "float64")
+    for result in (C34 * a, C34 + a, C34 - a, C34 / (a * a + 1), C43.T @ a.T, C34 > a):
+        assert isinstance(result, Expr), type(result)
+        assert result.shape in ((3, 4), (3, 3)), result.shape
+
+
+def test_python_scalars_keep_float32() -> None:
+    a = sd.placeholder("a", (3,), "float32")
+    for result in (a * 2, 2.0 * a, a + 1, a / 3, a**2, 1.0 - a, sd.where(a > 0, a, 0)):
+        assert result.dtype == "float32", sd.show(result)
