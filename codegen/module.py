@@ -7,7 +7,7 @@ to the byte (every order follows the graph's input order, never object ids or ha
 from __future__ import annotations
 
 import keyword
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,8 +127,10 @@ class _FunctionWriter:
     """Writes one function; names are unique within it."""
 
     def __init__(self, spec: FunctionSpec, module_names: Namespace, consts: dict[Expr, str],
-                 arrays: dict[str, np.ndarray]) -> None:
+                 arrays: dict[str, np.ndarray], inplace: bool = True) -> None:
         self.spec = spec
+        self.inplace = inplace
+        self.reuse: dict[Expr, Expr] = {}
         self.module_names = module_names
         self.consts = consts
         self.arrays = arrays
@@ -160,7 +162,7 @@ class _FunctionWriter:
                 hint = f"{hint}_{args[0]}" if op == "negative" else hint
         else:
             hint = f"{op}_{args[0]}" if args else op
-        if len(hint) > 24:
+        if len(hint) > 28:
             hint = op
         return hint
 
@@ -180,7 +182,8 @@ class _FunctionWriter:
             # only a weak one (a Python number in user code) may print as a bare literal.
             return literal if node.attr("weak") else f"{dtype_text(node.dtype)}({literal})"
         if node not in self.consts:
-            name = self.module_names.create(f"_const_{array.dtype}_{'x'.join(map(str, array.shape))}")
+            dims = "x".join(map(str, array.shape))
+            name = self.module_names.create(f"_const_{array.dtype}_{dims}")
             self.consts[node] = name
             self.arrays[name] = array
         return self.consts[node]
@@ -226,7 +229,8 @@ class _FunctionWriter:
             call_args = f"{self.spec.name!r}, {x.name!r}, {arg}, {expected!r}, {x.dtype!r}"
             self.lines.append(f"        {HELPER}({call_args}{', ' + sizes if sizes else ''})")
             for d, i in new_sizes:
-                name = self.ns.create(d)
+                # `write` reserved the size's own name: shapes and sizes print it verbatim.
+                name = d
                 bound[d] = name
                 self.lines.append(f"    {name} = {arg}.shape[{i}]")
         self.sizes = bound
@@ -237,6 +241,8 @@ class _FunctionWriter:
               display: Mapping[str, Expr]) -> list[str]:
         """The function's lines: signature, docstring, entry checks, statements, return."""
         spec = self.spec
+        for d in dict.fromkeys(d for x in spec.inputs for d in x.shape if isinstance(d, str)):
+            self.ns.reserve(d)  # a leaf named like a size (`N`) gets `N_1`, not the size's name
         for x in spec.inputs:
             self.names[x] = self.ns.create(x.name or "arg")
         args = ", ".join(self.names[x] for x in spec.inputs)
@@ -244,6 +250,7 @@ class _FunctionWriter:
         self._entry_checks()
         order = schedule([*outputs, *updates.values()])
         blocks = _blocks(order, display)
+        self.reuse = plan_buffers(order, outputs, updates) if self.inplace else {}
         current: object = None
         for node in order:
             if node.is_leaf or node in self.names:
@@ -255,14 +262,15 @@ class _FunctionWriter:
             if block is not None and block != current:
                 current = block
                 self.lines.append("")
-                self.lines.append(f"    # {block[1]}")
+                self.lines.append(f"    # {comment_text(block[1])}")
             self._statement(node)
-        if updates:
+        copies = [(leaf, new) for leaf, new in updates.items()
+                  if new is not leaf and self.reuse.get(new) is not leaf]
+        if copies:
             self.lines.append("")
             self.lines.append("    # update in place")
-            for leaf, new in updates.items():
-                if new is not leaf:
-                    self.lines.append(f"    {self.names[leaf]}[...] = {self.name_of(new)}")
+            for leaf, new in copies:
+                self.lines.append(f"    {self.names[leaf]}[...] = {self.name_of(new)}")
         self.lines.append("")
         returned = [self._returned(o) for o in outputs]
         if not returned:
@@ -276,8 +284,12 @@ class _FunctionWriter:
         return header + self.lines
 
     def _statement(self, node: Expr) -> None:
-        name = self.ns.create(self._hint(node))
         args_text = [self.name_of(i) for i in node.inputs]
+        buffer = self.reuse.get(node)
+        if buffer is not None:
+            self._inplace_statement(node, buffer, args_text)
+            return
+        name = self.ns.create(self._hint(node))
         stmt = self.printer.statement(node, args_text)
         if isinstance(stmt, list):
             self.lines.extend(f"    {line.format(out=name)}" for line in stmt)
@@ -285,6 +297,24 @@ class _FunctionWriter:
             if _scalar_only(node):
                 stmt = f"{dtype_text(node.dtype)}({stmt})"
             self.lines.append(f"    {name} = {stmt}")
+        self.names[node] = name
+
+    def _inplace_statement(self, node: Expr, buffer: Expr, args: list[str]) -> None:
+        """Write ``node`` into the dead array ``buffer`` (a temporary, or a parameter updated)."""
+        out = self.names[buffer]
+        if buffer.is_leaf:
+            # The final value of a parameter update: an augmented assignment reads best.
+            infix = node.op.infix
+            if infix is not None and len(args) == 2 and args[0] == out:
+                self.lines.append(f"    {out} {infix}= {_operand_text(args[1])}")
+            elif infix in ("+", "*") and len(args) == 2 and args[1] == out:
+                self.lines.append(f"    {out} {infix}= {_operand_text(args[0])}")
+            else:
+                self.lines.append(f"    {node.op.inplace.format(*args, out=out)}")
+            self.names[node] = out
+            return
+        name = self.ns.create(self._hint(node))
+        self.lines.append(f"    {name} = {node.op.inplace.format(*args, out=out)}")
         self.names[node] = name
 
     def _returned(self, o: Expr) -> str:
@@ -296,8 +326,76 @@ class _FunctionWriter:
         return self.names[o]
 
 
+def comment_text(text: str) -> str:
+    """``text`` safe inside a ``#`` comment: a newline in a user's label must not start code."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def module_names_taken(ns: Namespace) -> set[str]:
     return set()
+
+
+_VIEWS = ("reshape", "transpose", "broadcast_to", "index")
+
+
+def plan_buffers(
+    order: list[Expr], outputs: list[Expr], updates: Mapping[Expr, Expr]
+) -> dict[Expr, Expr]:
+    """Which statements can write into an existing array instead of allocating a new one.
+
+    A statement of an elementwise op may reuse an input's array when that array is a
+    temporary of the same shape and dtype that nothing reads afterwards (neither the value,
+    nor a view of it, nor a value already sharing its memory); the final value of a parameter
+    update may be written straight into the parameter once the old value is no longer read.
+    Returns {node: the node whose array it reuses}.
+    """
+    statements = [n for n in order if not n.is_leaf and n.op.name != "size"]
+    index = {n: i for i, n in enumerate(statements)}
+    end = len(statements)
+    last_use: dict[Expr, int] = {}
+    for i, n in enumerate(statements):
+        for x in n.inputs:
+            last_use[x] = i
+    kept = set(outputs) | set(updates.values())
+    for n in kept:
+        last_use[n] = end
+    targets = {new: leaf for leaf, new in updates.items()}
+    root: dict[Expr, Expr] = {}
+    sharing: dict[Expr, list[Expr]] = {}
+
+    def root_of(n: Expr) -> Expr:
+        return root.get(n, n)
+
+    def free_after(buffer_root: Expr, i: int) -> bool:
+        return all(last_use.get(m, -1) <= i for m in sharing.get(buffer_root, [buffer_root]))
+
+    plan: dict[Expr, Expr] = {}
+    for n in statements:
+        i = index[n]
+        if n.op.name in _VIEWS:
+            root[n] = root_of(n.inputs[0])
+        if n.op.inplace is not None and n.shape != ():
+            candidates: list[Expr] = []
+            leaf = targets.get(n)
+            if leaf is not None and sum(1 for t in targets if t is n) == 1:
+                candidates.append(leaf)
+            candidates += [
+                x for x in n.inputs
+                if not x.is_leaf and x.op.name not in (*_VIEWS, "size", "constant")
+                and x not in kept and root_of(x) is x
+                and not (x.op.name == "elementwise" and x.attr("body").is_Symbol)
+            ]
+            for x in candidates:
+                if x.shape == n.shape and x.dtype == n.dtype and free_after(root_of(x), i):
+                    plan[n] = x
+                    root[n] = root_of(x)
+                    break
+        sharing.setdefault(root_of(n), [root_of(n)]).append(n)
+    return plan
+
+
+def _operand_text(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text
 
 
 def _size_is_bound(node: Expr, sizes: Mapping[str, str]) -> bool:
@@ -329,13 +427,13 @@ def _blocks(order: list[Expr], display: Mapping[str, Expr]) -> dict[Expr, tuple[
     for node in reversed(order):
         if node.is_leaf or origin_of(node) is not None:
             continue
-        if label_of(node) is not None:
+        if label_of(node) in display:
             owner[node] = node
         users_owner = owner.get(node)
         if users_owner is None:
             continue
         for i in node.inputs:
-            if i not in owner and label_of(i) is None and origin_of(i) is None:
+            if i not in owner and label_of(i) not in display and origin_of(i) is None:
                 owner[i] = users_owner
     for node in order:
         origin = origin_of(node)
@@ -385,11 +483,13 @@ def prepare(outputs: list[Expr], simplify: bool) -> tuple[list[Expr], list[Expr]
 
     Returns the graph before lowering (for comments, as the user wrote it) and after.
     """
-    if simplify:
-        from symdl.simplify import simplify as run_simplify
+    if not simplify:
+        return outputs, lower(outputs)
+    from symdl.simplify import simplify as run_simplify
+    from symdl.simplify import tidy
 
-        outputs = run_simplify(outputs)
-    return outputs, lower(outputs)
+    outputs = run_simplify(outputs)
+    return outputs, tidy(lower(outputs))
 
 
 def assemble(functions: Functions, name: str, *, simplify: bool = True) -> ModuleParts:
@@ -408,7 +508,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True) -> Modul
         display = {n.name: n for n in toposort(shown) if n.name is not None and not n.is_leaf}
         outputs = lowered[: len(spec.outputs)]
         updates = dict(zip(leaves, lowered[len(spec.outputs) :]))
-        writer = _FunctionWriter(spec, module_ns, consts, arrays)
+        writer = _FunctionWriter(spec, module_ns, consts, arrays, inplace=simplify)
         bodies.append("\n".join(writer.write(outputs, updates, display)))
         summaries.append(_summary(spec, writer.names, outputs))
     header = [

@@ -160,7 +160,14 @@ class NumpyPrinter:
 
     def _print_Elementwise(self, node: Expr, args: list[str]) -> str:
         names = {s: _operand(a) for s, a in zip(node.attr("symbols"), args)}
-        return _SympyNumpy(names).doprint(node.attr("body"))
+        try:
+            return _SympyNumpy(names).doprint(node.attr("body"))
+        except NotImplementedError as exc:  # sympy: PrintMethodNotImplementedError
+            raise CodegenError(
+                f"codegen: elementwise {node.attr('fname')!r} uses a function numpy does not "
+                f"have ({exc.args[0].splitlines()[0]}); rewrite the body with sympy functions "
+                "that numpy supports"
+            ) from None
 
 
 def _operand(text: str) -> str:

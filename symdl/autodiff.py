@@ -123,7 +123,11 @@ def grad(
                 f"grad: the target does not depend on {w.op.name} {w.name!r}; remove it from "
                 "wrt, or pass allow_unused=True to get zeros"
             )
-    table = adjoints(y, targets)
+    # Differentiate the stable form: -sum(y * log(softmax(z))) as softmax cross-entropy, so the
+    # gradient is softmax(z) - y rather than a division by a softmax that may underflow to 0.
+    from .simplify import stabilize
+
+    table = adjoints(stabilize([y])[0], targets)
     results = []
     for w in targets:
         g = table.get(w)

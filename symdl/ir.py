@@ -317,6 +317,43 @@ def toposort(outputs: Iterable[Expr]) -> list[Expr]:
     return order
 
 
+def schedule(outputs: Sequence[Expr]) -> list[Expr]:
+    """A topological order for printing: at each node, the input with the larger subgraph first.
+
+    Emitting the deep operand first keeps each derivative rule's statements together (``x.T``
+    comes right before ``x.T @ logits_bar`` instead of far above it). Deterministic: ties keep
+    input order.
+    """
+    order = toposort(outputs)
+    height: dict[int, int] = {}
+    for node in order:
+        height[id(node)] = 1 + max((height[id(i)] for i in node.inputs), default=0)
+    result: list[Expr] = []
+    done: set[int] = set()
+    for root in outputs:
+        if id(root) in done:
+            continue
+        stack: list[tuple[Expr, list[Expr]]] = [(root, _deep_first(root, height))]
+        while stack:
+            node, todo = stack[-1]
+            while todo and id(todo[0]) in done:
+                todo.pop(0)
+            if todo:
+                child = todo.pop(0)
+                stack.append((child, _deep_first(child, height)))
+            else:
+                stack.pop()
+                if id(node) not in done:
+                    done.add(id(node))
+                    result.append(node)
+    return result
+
+
+def _deep_first(node: Expr, height: dict[int, int]) -> list[Expr]:
+    indexed = sorted(enumerate(node.inputs), key=lambda p: (-height[id(p[1])], p[0]))
+    return [x for _, x in indexed]
+
+
 def leaves(outputs: Iterable[Expr]) -> list[Expr]:
     """Placeholders and parameters the outputs depend on, in first-use order."""
     return [n for n in toposort(outputs) if n.op.is_leaf and n.op.name != "constant"]

@@ -54,6 +54,10 @@ def lower(outputs: Sequence[Expr]) -> list[Expr]:
     def expand(node: Expr) -> Expr | None:
         if not hasattr(node.op, "expand"):
             return None
-        return rebuild([node.op.expand(*node.inputs, **node.kwargs)], expand)[0]
+        result = rebuild([node.op.expand(*node.inputs, **node.kwargs)], expand)[0]
+        source = node.inputs[0].name
+        if source is not None and label_of(node) is None:
+            set_label(result, f"{node.op.name}_{source}")  # a readable name: softmax_logits
+        return result
 
     return rebuild(outputs, expand)

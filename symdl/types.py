@@ -7,6 +7,7 @@ on entry. Dtypes are numpy's names as strings (``"float32"``), so nodes hash and
 
 from __future__ import annotations
 
+import builtins
 import keyword
 from collections.abc import Iterable, Sequence
 from typing import Union
@@ -15,10 +16,12 @@ import numpy as np
 
 from .errors import DTypeError, ShapeError
 
-Dim = Union[int, str]
+Dim = Union[int, str]  # noqa: UP007 - a runtime alias must work on Python 3.10
 Shape = tuple[Dim, ...]
 
 BATCH = "N"
+# Generated code prints symbolic sizes verbatim, so they must not shadow what it uses.
+_UNSAFE_SIZE_NAMES = frozenset(dir(builtins)) | {"np", "numpy", "self"}
 DTYPES = ("bool", "int32", "int64", "float32", "float64")
 FLOAT_DTYPES = ("float32", "float64")
 INT_DTYPES = ("int32", "int64")
@@ -76,9 +79,13 @@ def as_dim(dim: object, *, where: str) -> Dim:
             raise ShapeError(f"{where}: dimensions must be >= 0, got {dim}")
         return int(dim)
     if isinstance(dim, str):
-        if not dim.isidentifier() or keyword.iskeyword(dim) or dim.startswith("_"):
+        if (
+            not dim.isidentifier() or not dim.isascii() or keyword.iskeyword(dim)
+            or dim.startswith("_") or dim in _UNSAFE_SIZE_NAMES
+        ):
             raise ShapeError(
-                f"{where}: a symbolic size must be a plain identifier such as 'N', got {dim!r}"
+                f"{where}: a symbolic size must be a plain identifier such as 'N' (ASCII, not a "
+                f"keyword, a builtin or np), got {dim!r}"
             )
         return dim
     raise ShapeError(f"{where}: a dimension must be an int, a size name or None, got {dim!r}")

@@ -52,7 +52,8 @@ __all__ = [
     "abs", "add", "argmax", "broadcast_to", "cast", "concatenate", "constant", "cos", "divide",
     "elementwise", "equal", "exp", "expand_dims", "greater", "greater_equal", "index", "less",
     "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "parameter", "placeholder", "power", "relu", "reshape",
+    "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "parameter", "placeholder",
+    "power", "relu", "reshape",
     "sigmoid", "sign", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "subtract", "sum", "tanh", "transpose", "where", "zeros", "zeros_like",
 ]

@@ -36,6 +36,9 @@ class Op:
     # Infix symbol and precedence for the text dump and comments (None: printed as a call).
     infix: ClassVar[str | None] = None
     precedence: ClassVar[int] = 100
+    # Template writing the result into an existing buffer {out} (elementwise ops only), so the
+    # code generator can reuse a dead temporary or update a parameter in place.
+    inplace: ClassVar[str | None] = None
     vjp: ClassVar[VJP | None] = None
     jvp: ClassVar[Callable[..., Expr] | None] = None
 

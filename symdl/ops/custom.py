@@ -100,4 +100,11 @@ def elementwise(fn: Callable[..., sympy.Expr], name: str) -> ElementwiseFunction
             f"elementwise {name}: the body uses symbols {sorted(map(str, unknown))} that are not "
             "parameters of the function; pass constants as numbers"
         )
+    undefined = sorted({str(f.func) for f in body.atoms(sympy.core.function.AppliedUndef)})
+    if undefined:
+        # An undefined sympy function has no numpy meaning; its name would reach generated code.
+        raise InvalidNameError(
+            f"elementwise {name}: the body calls undefined functions {undefined}; use sympy's "
+            "own functions (sympy.exp, sympy.log, ...) or another sd.elementwise"
+        )
     return ElementwiseFunction(body, symbols, name)

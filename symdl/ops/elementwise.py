@@ -7,8 +7,6 @@ operand's shape with `sum_to`.
 
 from __future__ import annotations
 
-
-
 from ..errors import DTypeError
 from ..ir import Expr
 from ..types import Shape, as_dtype, broadcast_shapes, format_shape, is_float, promote
@@ -74,6 +72,7 @@ class Add(BinaryOp):
 
     name = "add"
     numpy = "{0} + {1}"
+    inplace = "np.add({0}, {1}, out={out})"
     infix, precedence = "+", 10
 
     @staticmethod
@@ -87,6 +86,7 @@ class Subtract(BinaryOp):
 
     name = "subtract"
     numpy = "{0} - {1}"
+    inplace = "np.subtract({0}, {1}, out={out})"
     infix, precedence = "-", 10
 
     @staticmethod
@@ -100,6 +100,7 @@ class Multiply(BinaryOp):
 
     name = "multiply"
     numpy = "{0} * {1}"
+    inplace = "np.multiply({0}, {1}, out={out})"
     infix, precedence = "*", 20
 
     @staticmethod
@@ -113,6 +114,7 @@ class Divide(BinaryOp):
 
     name = "divide"
     numpy = "{0} / {1}"
+    inplace = "np.divide({0}, {1}, out={out})"
     infix, precedence = "/", 20
 
     @classmethod
@@ -131,6 +133,7 @@ class Power(BinaryOp):
 
     name = "power"
     numpy = "{0} ** {1}"
+    inplace = "np.power({0}, {1}, out={out})"
     infix, precedence = "**", 40
 
     @staticmethod
@@ -144,6 +147,7 @@ class Maximum(BinaryOp):
 
     name = "maximum"
     numpy = "np.maximum({0}, {1})"
+    inplace = "np.maximum({0}, {1}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
@@ -157,6 +161,7 @@ class Minimum(BinaryOp):
 
     name = "minimum"
     numpy = "np.minimum({0}, {1})"
+    inplace = "np.minimum({0}, {1}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
@@ -323,6 +328,7 @@ class Negative(UnaryOp):
 
     name = "negative"
     numpy = "-{0}"
+    inplace = "np.negative({0}, out={out})"
     infix, precedence = "-", 35
 
     @classmethod
@@ -341,6 +347,7 @@ class Exp(UnaryOp):
     """e ** x"""
 
     name, numpy = "exp", "np.exp({0})"
+    inplace = "np.exp({0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -352,6 +359,7 @@ class Log(UnaryOp):
     """natural logarithm"""
 
     name, numpy = "log", "np.log({0})"
+    inplace = "np.log({0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -363,6 +371,7 @@ class Log1p(UnaryOp):
     """log(1 + x), accurate for small x"""
 
     name, numpy = "log1p", "np.log1p({0})"
+    inplace = "np.log1p({0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -374,6 +383,7 @@ class Sqrt(UnaryOp):
     """square root"""
 
     name, numpy = "sqrt", "np.sqrt({0})"
+    inplace = "np.sqrt({0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -385,6 +395,7 @@ class Square(UnaryOp):
     """x ** 2"""
 
     name, numpy = "square", "np.square({0})"
+    inplace = "np.square({0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -396,6 +407,7 @@ class Sin(UnaryOp):
     """sine"""
 
     name, numpy = "sin", "np.sin({0})"
+    inplace = "np.sin({0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -407,6 +419,7 @@ class Cos(UnaryOp):
     """cosine"""
 
     name, numpy = "cos", "np.cos({0})"
+    inplace = "np.cos({0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -418,6 +431,7 @@ class Tanh(UnaryOp):
     """hyperbolic tangent"""
 
     name, numpy = "tanh", "np.tanh({0})"
+    inplace = "np.tanh({0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -440,6 +454,7 @@ class Softplus(UnaryOp):
     """log(1 + e ** x), computed as np.logaddexp(0, x) so it never overflows"""
 
     name, numpy = "softplus", "np.logaddexp(0, {0})"
+    inplace = "np.logaddexp(0, {0}, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -451,6 +466,7 @@ class Relu(UnaryOp):
     """max(x, 0)"""
 
     name, numpy = "relu", "np.maximum({0}, 0)"
+    inplace = "np.maximum({0}, 0, out={out})"
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -462,6 +478,7 @@ class Abs(UnaryOp):
     """|x|; the derivative at 0 is taken as 0"""
 
     name, numpy = "abs", "np.abs({0})"
+    inplace = "np.abs({0}, out={out})"
 
     @classmethod
     def infer(cls, x: Expr) -> tuple[Shape, str]:
@@ -477,6 +494,7 @@ class Sign(UnaryOp):
     """-1, 0 or 1 (no gradient)"""
 
     name, numpy = "sign", "np.sign({0})"
+    inplace = "np.sign({0}, out={out})"
     differentiable = False
 
     @classmethod

@@ -1,0 +1,512 @@
+"""The rewrites, as small named functions with their pattern in the docstring.
+
+They are listed in `STABILIZE` (run on forward graphs before differentiation, so naive losses
+are differentiated in their stable form) and `RULES` (everything, run before code generation),
+in the order they are tried. Each returns the replacement node, or None when it does not apply.
+A rewrite never changes a value's shape or dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import ConstValue, Expr
+from ..ops import api
+from ..ops.base import Constant, scalar_value
+from ..ops.reduce import count
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is(x: Expr, op: str) -> bool:
+    return x.op.name == op
+
+
+def _value(x: Expr) -> float | None:
+    return scalar_value(x)
+
+
+def _same(node: Expr, x: Expr) -> Expr | None:
+    """``x`` if it can stand for ``node`` (same shape and dtype), else None."""
+    return x if x.shape == node.shape and x.dtype == node.dtype else None
+
+
+_FOLDABLE = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+    "power": np.power, "negative": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+    "maximum": np.maximum, "minimum": np.minimum, "square": np.square,
+}
+
+
+# --------------------------------------------------------------------------- stabilizing
+
+
+def log_of_softmax(node: Expr) -> Expr | None:
+    """log(softmax(z)) -> log_softmax(z)"""
+    if _is(node, "log") and _is(node.inputs[0], "softmax"):
+        (z,) = node.inputs[0].inputs
+        return api.log_softmax(z, node.inputs[0].attr("axis"))
+    return None
+
+
+def log_of_sum_exp(node: Expr) -> Expr | None:
+    """log(sum(exp(z), axis)) -> logsumexp(z, axis)"""
+    if _is(node, "log") and _is(node.inputs[0], "sum"):
+        total = node.inputs[0]
+        axis = total.attr("axis")
+        if _is(total.inputs[0], "exp") and len(axis) == 1:
+            z = total.inputs[0].inputs[0]
+            return api.logsumexp(z, axis[0], keepdims=total.attr("keepdims"))
+    return None
+
+
+def log_one_plus_exp(node: Expr) -> Expr | None:
+    """log(1 + exp(z)) -> softplus(z)"""
+    if _is(node, "log") and _is(node.inputs[0], "add"):
+        a, b = node.inputs[0].inputs
+        if _value(a) == 1.0 and _is(b, "exp"):
+            return _same(node, api.softplus(b.inputs[0]))
+        if _value(b) == 1.0 and _is(a, "exp"):
+            return _same(node, api.softplus(a.inputs[0]))
+    if _is(node, "log1p") and _is(node.inputs[0], "exp"):
+        return api.softplus(node.inputs[0].inputs[0])
+    return None
+
+
+def log_of_sigmoid(node: Expr) -> Expr | None:
+    """log(sigmoid(z)) -> -softplus(-z)"""
+    if _is(node, "log") and _is(node.inputs[0], "sigmoid"):
+        return -api.softplus(-node.inputs[0].inputs[0])
+    return None
+
+
+def cross_entropy_of_log_softmax(node: Expr) -> Expr | None:
+    """-sum(y * log_softmax(z), axis) -> softmax_cross_entropy(z, y, axis)
+
+    Like TensorFlow's op, the result's gradient assumes each row of y sums to 1 (one-hot or
+    probability labels), which is what this formula means in a classification loss.
+    """
+    if not (_is(node, "negative") and _is(node.inputs[0], "sum")):
+        return None
+    total = node.inputs[0]
+    axis = total.attr("axis")
+    if len(axis) != 1 or total.attr("keepdims") or not _is(total.inputs[0], "multiply"):
+        return None
+    a, b = total.inputs[0].inputs
+    for y, lsm in ((a, b), (b, a)):
+        if _is(lsm, "log_softmax") and lsm.attr("axis") == axis[0] and y.shape == lsm.shape:
+            return _same(node, api.softmax_cross_entropy(lsm.inputs[0], y, axis[0]))
+    return None
+
+
+def sum_of_negated_cross_entropy(node: Expr) -> Expr | None:
+    """sum(-(y * log_softmax(z)), axis) -> softmax_cross_entropy(z, y, axis)"""
+    if not (_is(node, "sum") and _is(node.inputs[0], "negative")):
+        return None
+    inner = node.inputs[0].inputs[0]
+    if node.attr("keepdims"):
+        return None
+    return cross_entropy_of_log_softmax(-api.sum(inner, axis=node.attr("axis")))
+
+
+def exp_of_log(node: Expr) -> Expr | None:
+    """exp(log(x)) -> x"""
+    if _is(node, "exp") and _is(node.inputs[0], "log"):
+        return node.inputs[0].inputs[0]
+    return None
+
+
+def log_of_exp(node: Expr) -> Expr | None:
+    """log(exp(x)) -> x"""
+    if _is(node, "log") and _is(node.inputs[0], "exp"):
+        return node.inputs[0].inputs[0]
+    return None
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def fold_constants(node: Expr) -> Expr | None:
+    """op(constants) -> constant (small arithmetic on known values)"""
+    fn = _FOLDABLE.get(node.op.name)
+    if fn is None or not all(_is(i, "constant") for i in node.inputs):
+        return None
+    arrays = [i.attr("value").array for i in node.inputs]
+    if any(a.size > 64 for a in arrays):
+        return None
+    with np.errstate(all="ignore"):
+        value = np.asarray(fn(*arrays)).astype(node.dtype)
+    if not np.all(np.isfinite(value)):
+        return None
+    weak = all(i.attr("weak") for i in node.inputs)
+    return Constant.make(value=ConstValue(value), weak=weak)
+
+
+# --------------------------------------------------------------------------- algebra
+
+
+def add_zero(node: Expr) -> Expr | None:
+    """x + 0 -> x,  0 + x -> x"""
+    if _is(node, "add"):
+        a, b = node.inputs
+        if _value(b) == 0.0:
+            return _same(node, a)
+        if _value(a) == 0.0:
+            return _same(node, b)
+    return None
+
+
+def subtract_zero(node: Expr) -> Expr | None:
+    """x - 0 -> x,  0 - x -> -x"""
+    if _is(node, "subtract"):
+        a, b = node.inputs
+        if _value(b) == 0.0:
+            return _same(node, a)
+        if _value(a) == 0.0:
+            return _same(node, -b)
+    return None
+
+
+def subtract_self(node: Expr) -> Expr | None:
+    """x - x -> 0"""
+    if _is(node, "subtract") and node.inputs[0] is node.inputs[1]:
+        return api.zeros_like(node)
+    return None
+
+
+def multiply_one(node: Expr) -> Expr | None:
+    """x * 1 -> x,  1 * x -> x"""
+    if _is(node, "multiply"):
+        a, b = node.inputs
+        if _value(b) == 1.0:
+            return _same(node, a)
+        if _value(a) == 1.0:
+            return _same(node, b)
+    return None
+
+
+def multiply_minus_one(node: Expr) -> Expr | None:
+    """x * -1 -> -x"""
+    if _is(node, "multiply"):
+        a, b = node.inputs
+        if _value(b) == -1.0:
+            return _same(node, -a)
+        if _value(a) == -1.0:
+            return _same(node, -b)
+    return None
+
+
+def multiply_zero(node: Expr) -> Expr | None:
+    """x * 0 -> 0"""
+    if _is(node, "multiply") and 0.0 in (_value(node.inputs[0]), _value(node.inputs[1])):
+        return api.zeros_like(node)
+    return None
+
+
+def divide_one(node: Expr) -> Expr | None:
+    """x / 1 -> x"""
+    if _is(node, "divide") and _value(node.inputs[1]) == 1.0:
+        return _same(node, node.inputs[0])
+    return None
+
+
+def double_negation(node: Expr) -> Expr | None:
+    """--x -> x"""
+    if _is(node, "negative") and _is(node.inputs[0], "negative"):
+        return node.inputs[0].inputs[0]
+    return None
+
+
+def subtract_negation(node: Expr) -> Expr | None:
+    """a - (-b) -> a + b,  a + (-b) -> a - b,  (-a) + b -> b - a"""
+    if _is(node, "subtract") and _is(node.inputs[1], "negative"):
+        return _same(node, node.inputs[0] + node.inputs[1].inputs[0])
+    if _is(node, "add") and _is(node.inputs[1], "negative"):
+        return _same(node, node.inputs[0] - node.inputs[1].inputs[0])
+    if _is(node, "add") and _is(node.inputs[0], "negative"):
+        return _same(node, node.inputs[1] - node.inputs[0].inputs[0])
+    return None
+
+
+def negation_of_product(node: Expr) -> Expr | None:
+    """-(c * x) -> (-c) * x for a constant c"""
+    if _is(node, "negative") and _is(node.inputs[0], "multiply"):
+        a, b = node.inputs[0].inputs
+        if _is(a, "constant"):
+            return _same(node, (-a) * b)
+        if _is(b, "constant"):
+            return _same(node, a * (-b))
+    return None
+
+
+def product_with_negation(node: Expr) -> Expr | None:
+    """(-a) * (-b) -> a * b,  (-a) * b -> -(a * b)"""
+    if not _is(node, "multiply"):
+        return None
+    a, b = node.inputs
+    if _is(a, "negative") and _is(b, "negative"):
+        return _same(node, a.inputs[0] * b.inputs[0])
+    if _is(a, "negative") and not _is(b, "constant"):
+        return _same(node, -(a.inputs[0] * b))
+    if _is(b, "negative") and not _is(a, "constant"):
+        return _same(node, -(a * b.inputs[0]))
+    return None
+
+
+def constant_power(node: Expr) -> Expr | None:
+    """x ** 1 -> x,  x ** 2 -> square(x),  x ** 0.5 -> sqrt(x),  x ** -1 -> 1 / x"""
+    if not _is(node, "power"):
+        return None
+    x, p = node.inputs
+    value = _value(p)
+    if value == 1.0:
+        return _same(node, x)
+    if value == 2.0:
+        return _same(node, api.square(x))
+    if value == 0.5:
+        return _same(node, api.sqrt(x))
+    if value == -1.0:
+        return _same(node, 1.0 / x)
+    return None
+
+
+def collect_constant_factors(node: Expr) -> Expr | None:
+    """(x * c1) * c2 -> x * (c1 * c2),  (x / c1) * c2 -> x * (c2 / c1)"""
+    if not _is(node, "multiply"):
+        return None
+    a, b = node.inputs
+    if _is(a, "constant") and not _is(b, "constant"):
+        a, b = b, a
+    if not _is(b, "constant") or b.shape != ():
+        return None
+    if _is(a, "multiply"):
+        x, c = a.inputs
+        if _is(x, "constant"):
+            x, c = c, x
+        if _is(c, "constant") and c.shape == ():
+            return _same(node, x * (c * b))
+    if _is(a, "divide") and _is(a.inputs[1], "constant") and a.inputs[1].shape == ():
+        return _same(node, a.inputs[0] * (b / a.inputs[1]))
+    return None
+
+
+def scalar_first(node: Expr) -> Expr | None:
+    """x * c -> c * x for a scalar constant or size (reads like the math: 2 * x)"""
+    if _is(node, "multiply"):
+        a, b = node.inputs
+        if b.shape == () and (_is(b, "constant") or _is(b, "size")) and not (
+            _is(a, "constant") or _is(a, "size")
+        ):
+            return _same(node, b * a)
+    return None
+
+
+def divide_by_product(node: Expr) -> Expr | None:
+    """(c * x) / n -> x * (c / n) when c and n are scalars known before the arrays"""
+    if not _is(node, "divide"):
+        return None
+    a, n = node.inputs
+    if n.shape != () or not (_is(n, "constant") or _is(n, "size")):
+        return None
+    if _is(a, "multiply"):
+        c, x = a.inputs
+        if c.shape == () and (_is(c, "constant") or _is(c, "size")) and x.shape == node.shape:
+            return _same(node, x * (c / n))
+    return None
+
+
+def multiply_by_reciprocal(node: Expr) -> Expr | None:
+    """x * (1 / n) -> x / n"""
+    if _is(node, "multiply"):
+        a, b = node.inputs
+        for x, r in ((a, b), (b, a)):
+            if _is(r, "divide") and _value(r.inputs[0]) == 1.0 and r.shape == ():
+                return _same(node, x / r.inputs[1])
+    return None
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def transpose_of_transpose(node: Expr) -> Expr | None:
+    """x.T.T -> x (transposes compose)"""
+    if _is(node, "transpose") and _is(node.inputs[0], "transpose"):
+        inner = node.inputs[0]
+        outer_axes, inner_axes = node.attr("axes"), inner.attr("axes")
+        return api.transpose(inner.inputs[0], [inner_axes[a] for a in outer_axes])
+    return None
+
+
+def transpose_of_matmul(node: Expr) -> Expr | None:
+    """(A @ B).T -> B.T @ A.T"""
+    if _is(node, "transpose") and _is(node.inputs[0], "matmul") and node.ndim == 2:
+        a, b = node.inputs[0].inputs
+        if a.ndim == 2 and b.ndim == 2:
+            return b.T @ a.T
+    return None
+
+
+def reshape_of_reshape(node: Expr) -> Expr | None:
+    """reshape(reshape(x, s1), s2) -> reshape(x, s2)"""
+    if _is(node, "reshape") and _is(node.inputs[0], "reshape"):
+        return api.reshape(node.inputs[0].inputs[0], node.attr("shape"))
+    return None
+
+
+def reshape_of_scalar_broadcast(node: Expr) -> Expr | None:
+    """reshape(broadcast_to(s, S1), S2) -> broadcast_to(s, S2) for a one-element s"""
+    if _is(node, "reshape") and _is(node.inputs[0], "broadcast_to"):
+        s = node.inputs[0].inputs[0]
+        if all(d == 1 for d in s.shape):
+            return api.broadcast_to(api.reshape(s, ()), node.shape)
+    return None
+
+
+def broadcast_of_ones(node: Expr) -> Expr | None:
+    """broadcast_to(reshape(s, (1, 1)), S) -> broadcast_to(s, S) for a scalar s"""
+    if _is(node, "broadcast_to") and _is(node.inputs[0], "reshape"):
+        s = node.inputs[0].inputs[0]
+        if s.shape == () or all(d == 1 for d in s.shape):
+            return api.broadcast_to(api.reshape(s, ()), node.shape)
+    return None
+
+
+def broadcast_of_broadcast(node: Expr) -> Expr | None:
+    """broadcast_to(broadcast_to(x, S1), S2) -> broadcast_to(x, S2)"""
+    if _is(node, "broadcast_to") and _is(node.inputs[0], "broadcast_to"):
+        return api.broadcast_to(node.inputs[0].inputs[0], node.shape)
+    return None
+
+
+_ELEMENTWISE_BINARY = ("add", "subtract", "multiply", "divide", "power", "maximum", "minimum")
+
+
+def implicit_broadcast(node: Expr) -> Expr | None:
+    """x * broadcast_to(s, shape(x)) -> x * s (numpy broadcasts; nothing is materialized)"""
+    if node.op.name not in _ELEMENTWISE_BINARY and node.op.name != "where":
+        return None
+    inputs = list(node.inputs)
+    for i, x in enumerate(inputs):
+        if _is(x, "broadcast_to"):
+            others = [y for j, y in enumerate(inputs) if j != i]
+            if any(y.shape == node.shape for y in others):
+                inputs[i] = x.inputs[0]
+                rebuilt = node.op.make(*inputs, **node.kwargs)
+                return _same(node, rebuilt)
+    return None
+
+
+def broadcast_of_scalar_into_scalar_math(node: Expr) -> Expr | None:
+    """broadcast_to(s, S) * t -> broadcast_to(s * t, S) when t is a scalar"""
+    if node.op.name not in ("multiply", "divide"):
+        return None
+    a, b = node.inputs
+    if _is(a, "broadcast_to") and b.shape == () and a.inputs[0].shape == ():
+        return api.broadcast_to(node.op.make(a.inputs[0], b), node.shape)
+    if _is(b, "broadcast_to") and a.shape == () and b.inputs[0].shape == ():
+        return api.broadcast_to(node.op.make(a, b.inputs[0]), node.shape)
+    return None
+
+
+def sum_of_broadcast(node: Expr) -> Expr | None:
+    """sum(broadcast_to(x, S), axes) -> x * (number of copies), when only copies are summed"""
+    if not (_is(node, "sum") and _is(node.inputs[0], "broadcast_to")):
+        return None
+    x = node.inputs[0].inputs[0]
+    target = node.inputs[0].shape
+    axes = node.attr("axis")
+    aligned = (1,) * (len(target) - x.ndim) + x.shape
+    if any(aligned[a] != 1 for a in axes):
+        return None  # the sum also runs over x's own elements
+    if node.attr("keepdims"):
+        kept = [1 if i in axes else d for i, d in enumerate(aligned)]
+    else:
+        kept = [d for i, d in enumerate(aligned) if i not in axes]
+    value = api.reshape(x, kept) * count(tuple(target[a] for a in axes))
+    return _same(node, api.broadcast_to(value, node.shape))
+
+
+def sum_of_scalar_times(node: Expr) -> Expr | None:
+    """sum(c * x, axes) -> c * sum(x, axes) for a scalar c"""
+    if _is(node, "sum") and _is(node.inputs[0], "multiply"):
+        a, b = node.inputs[0].inputs
+        if a.shape == () and b.shape == node.inputs[0].shape:
+            return _same(node, a * api.sum(b, node.attr("axis"), node.attr("keepdims")))
+        if b.shape == () and a.shape == node.inputs[0].shape:
+            return _same(node, api.sum(a, node.attr("axis"), node.attr("keepdims")) * b)
+    return None
+
+
+def sum_of_negation(node: Expr) -> Expr | None:
+    """sum(-x, axes) -> -sum(x, axes) (negate the smaller array)"""
+    if _is(node, "sum") and _is(node.inputs[0], "negative"):
+        return -api.sum(node.inputs[0].inputs[0], node.attr("axis"), node.attr("keepdims"))
+    return None
+
+
+def sum_of_sum(node: Expr) -> Expr | None:
+    """sum(sum(x, a1), a2) -> sum(x, a1 + a2) (one pass over the data)"""
+    if not (_is(node, "sum") and _is(node.inputs[0], "sum")):
+        return None
+    inner = node.inputs[0]
+    if inner.attr("keepdims") or node.attr("keepdims"):
+        return None
+    x = inner.inputs[0]
+    remaining = [a for a in range(x.ndim) if a not in inner.attr("axis")]
+    axes = tuple(sorted({*inner.attr("axis"), *(remaining[a] for a in node.attr("axis"))}))
+    return api.sum(x, axes)
+
+
+def reshape_is_noop(node: Expr) -> Expr | None:
+    """reshape(x, shape(x)) -> x"""
+    if _is(node, "reshape") and node.inputs[0].shape == node.shape:
+        return node.inputs[0]
+    return None
+
+
+# --------------------------------------------------------------------------- the lists
+
+STABILIZE = [
+    log_of_softmax,
+    log_of_sum_exp,
+    log_one_plus_exp,
+    log_of_sigmoid,
+    cross_entropy_of_log_softmax,
+    sum_of_negated_cross_entropy,
+    exp_of_log,
+    log_of_exp,
+]
+
+RULES = [
+    *STABILIZE,
+    fold_constants,
+    add_zero,
+    subtract_zero,
+    subtract_self,
+    multiply_one,
+    multiply_zero,
+    multiply_minus_one,
+    divide_one,
+    double_negation,
+    subtract_negation,
+    negation_of_product,
+    product_with_negation,
+    constant_power,
+    collect_constant_factors,
+    multiply_by_reciprocal,
+    divide_by_product,
+    scalar_first,
+    transpose_of_transpose,
+    transpose_of_matmul,
+    reshape_is_noop,
+    reshape_of_reshape,
+    reshape_of_scalar_broadcast,
+    broadcast_of_ones,
+    broadcast_of_broadcast,
+    broadcast_of_scalar_into_scalar_math,
+    sum_of_broadcast,
+    sum_of_scalar_times,
+    sum_of_negation,
+    sum_of_sum,
+    implicit_broadcast,
+]
