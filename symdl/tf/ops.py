@@ -1,0 +1,365 @@
+"""TensorFlow-1 names for symdl's ops: math, reductions, constants, gradients and assignments.
+
+Every function returns an ordinary symdl expression (or, for assignments, an `Operation`), so
+there is one graph and one differentiation pass: these are renamings with TensorFlow's argument
+conventions (``reduction_indices=``, ``keep_dims=``, ``transpose_a=``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..autodiff import grad as _grad
+from ..errors import GradientError, ShapeError
+from ..ir import Expr, toposort
+from ..ops import api as sd
+from ..ops.base import as_expr
+from .dtypes import DType, as_dtype, float32
+from .graph import Operation, get_default_graph
+
+# --------------------------------------------------------------------------- elementwise math
+
+exp = sd.exp
+log = sd.log
+log1p = sd.log1p
+sqrt = sd.sqrt
+tanh = sd.tanh
+sigmoid = sd.sigmoid
+square = sd.square
+abs = sd.abs  # noqa: A001 - TensorFlow's name
+sign = sd.sign
+maximum = sd.maximum
+minimum = sd.minimum
+equal = sd.equal
+not_equal = sd.not_equal
+less = sd.less
+less_equal = sd.less_equal
+greater = sd.greater
+greater_equal = sd.greater_equal
+add = sd.add
+subtract = sd.subtract
+multiply = sd.multiply
+negative = sd.negative
+pow = sd.power  # noqa: A001 - TensorFlow's name
+
+
+def relu(features: object) -> Expr:
+    """max(features, 0), as ``tf.nn.relu``."""
+    return sd.relu(features)
+
+
+def divide(x: object, y: object) -> Expr:
+    """x / y (true division)."""
+    return sd.divide(x, y)
+
+
+def where(condition: object, x: object = None, y: object = None) -> Expr:
+    """Elementwise choice: ``x`` where ``condition`` is true, else ``y``.
+
+    TensorFlow's one-argument form (the indices of true entries) has a data-dependent shape and
+    is not supported.
+    """
+    if x is None or y is None:
+        raise ShapeError(
+            "where: the one-argument form returns a data-dependent number of indices, which a "
+            "static graph cannot hold; pass both x and y"
+        )
+    return sd.where(condition, x, y)
+
+
+def cast(x: object, dtype: object) -> Expr:
+    """``x`` converted to ``dtype`` (``tf.cast(correct, tf.float32)``)."""
+    return sd.cast(x, as_dtype(dtype))
+
+
+def matmul(a: object, b: object, transpose_a: bool = False, transpose_b: bool = False) -> Expr:
+    """Matrix product, optionally of transposed operands."""
+    a, b = as_expr(a), as_expr(b)
+    if transpose_a:
+        a = sd.transpose(a)
+    if transpose_b:
+        b = sd.transpose(b)
+    return sd.matmul(a, b)
+
+
+def reshape(tensor: object, shape: Sequence[object]) -> Expr:
+    """Reshape; one entry may be -1 (TensorFlow's inferred dimension)."""
+    return sd.reshape(tensor, list(shape))
+
+
+def transpose(a: object, perm: Sequence[int] | None = None) -> Expr:
+    """Permute axes (default: reverse them)."""
+    return sd.transpose(a, perm)
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+def _axis(axis: object, reduction_indices: object) -> object:
+    if axis is not None and reduction_indices is not None:
+        raise ShapeError("reduce: give axis or reduction_indices, not both")
+    axis = reduction_indices if axis is None else axis
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return axis
+
+
+def _keep(keepdims: object, keep_dims: object) -> bool:
+    if keepdims is not None and keep_dims is not None:
+        raise ShapeError("reduce: give keepdims or keep_dims, not both")
+    return bool(keep_dims if keepdims is None else keepdims)
+
+
+def reduce_sum(input_tensor: object, axis: object = None, keepdims: bool | None = None,
+               name: str | None = None, reduction_indices: object = None,
+               keep_dims: bool | None = None) -> Expr:
+    """Sum over ``axis`` (or the old ``reduction_indices``); all axes by default."""
+    out = sd.sum(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims))
+    return out.named(name) if name else out
+
+
+def reduce_mean(input_tensor: object, axis: object = None, keepdims: bool | None = None,
+                name: str | None = None, reduction_indices: object = None,
+                keep_dims: bool | None = None) -> Expr:
+    """Mean over ``axis`` (or the old ``reduction_indices``); all axes by default."""
+    out = sd.mean(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims))
+    return out.named(name) if name else out
+
+
+def reduce_max(input_tensor: object, axis: object = None, keepdims: bool | None = None,
+               name: str | None = None, reduction_indices: object = None,
+               keep_dims: bool | None = None) -> Expr:
+    """Maximum over ``axis`` (or the old ``reduction_indices``); all axes by default."""
+    out = sd.max(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims))
+    return out.named(name) if name else out
+
+
+def reduce_min(input_tensor: object, axis: object = None, keepdims: bool | None = None,
+               name: str | None = None, reduction_indices: object = None,
+               keep_dims: bool | None = None) -> Expr:
+    """Minimum over ``axis`` (or the old ``reduction_indices``); all axes by default."""
+    out = sd.min(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims))
+    return out.named(name) if name else out
+
+
+def argmax(input: object, axis: int | None = None, name: str | None = None,  # noqa: A002
+           dimension: int | None = None, output_type: object = "int64") -> Expr:
+    """Index of the largest entry along ``axis`` (TensorFlow's default: axis 0), as int64."""
+    if axis is None:
+        axis = 0 if dimension is None else dimension
+    out = sd.argmax(input, axis)
+    return out if as_dtype(output_type) == "int64" else sd.cast(out, as_dtype(output_type))
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def _shape(shape: object) -> tuple[int, ...]:
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)  # type: ignore
+    for d in dims:
+        if not isinstance(d, (int, np.integer)) or d < 0:
+            raise ShapeError(
+                f"constant shapes must be tuples of non-negative ints, got {tuple(dims)}"
+            )
+    return tuple(int(d) for d in dims)
+
+
+def constant(value: object, dtype: object = None, shape: object = None,
+             name: str | None = None) -> Expr:
+    """A constant tensor; Python floats become float32 and Python ints int32, as in TensorFlow."""
+    array = np.asarray(value)
+    if dtype is None and not isinstance(value, np.ndarray):
+        dtype = {"f": "float32", "i": "int32", "u": "int32", "b": "bool"}.get(array.dtype.kind)
+    if dtype is not None:
+        array = array.astype(as_dtype(dtype))
+    if shape is not None:
+        array = np.broadcast_to(array, _shape(shape)) if array.size == 1 else array.reshape(
+            _shape(shape))
+    return sd.constant(np.ascontiguousarray(array))
+
+
+def zeros(shape: object, dtype: object = float32, name: str | None = None) -> Expr:
+    """A constant of zeros (as a variable's initial value: ``tf.Variable(tf.zeros([784, 10]))``)."""
+    return sd.constant(np.zeros(_shape(shape), as_dtype(dtype)))
+
+
+def ones(shape: object, dtype: object = float32, name: str | None = None) -> Expr:
+    """A constant of ones."""
+    return sd.constant(np.ones(_shape(shape), as_dtype(dtype)))
+
+
+def _float(dtype: object) -> DType:
+    dt = as_dtype(dtype)
+    if not dt.is_floating:
+        raise ShapeError(f"random initializers make float32 or float64 values, not {dt}")
+    return dt
+
+
+def random_normal(shape: object, mean: float = 0.0, stddev: float = 1.0, dtype: object = float32,
+                  seed: int | None = None, name: str | None = None) -> Expr:
+    """Normal samples, drawn once with ``np.random.default_rng(seed)`` when the graph is built.
+
+    Unlike TensorFlow, the values are fixed: a new draw per `Session.run` would make the
+    generated code depend on random state. As a `Variable`'s initial value this is what
+    TensorFlow does too.
+    """
+    rng = get_default_graph().rng(seed)
+    values = rng.normal(mean, stddev, _shape(shape)).astype(_float(dtype))
+    return sd.constant(values)
+
+
+def truncated_normal(shape: object, mean: float = 0.0, stddev: float = 1.0,
+                     dtype: object = float32, seed: int | None = None,
+                     name: str | None = None) -> Expr:
+    """Normal samples redrawn until within two standard deviations of the mean (drawn once)."""
+    rng = get_default_graph().rng(seed)
+    dims = _shape(shape)
+    values = rng.normal(0.0, 1.0, dims)
+    bad = np.abs(values) > 2.0
+    while bad.any():
+        values[bad] = rng.normal(0.0, 1.0, int(bad.sum()))
+        bad = np.abs(values) > 2.0
+    return sd.constant((mean + stddev * values).astype(_float(dtype)))
+
+
+def random_uniform(shape: object, minval: float = 0.0, maxval: float | None = None,
+                   dtype: object = float32, seed: int | None = None,
+                   name: str | None = None) -> Expr:
+    """Uniform samples in [minval, maxval) (maxval defaults to 1), drawn once."""
+    rng = get_default_graph().rng(seed)
+    high = 1.0 if maxval is None else maxval
+    values = rng.uniform(minval, high, _shape(shape)).astype(_float(dtype))
+    return sd.constant(values)
+
+
+def normal(shape: object, stdev: float = 1.0, seed: int | None = None) -> Expr:
+    """The course's shorthand: zero-mean normal samples with standard deviation ``stdev``."""
+    return random_normal(shape, 0.0, stdev, seed=seed)
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def gradients(ys: Expr | Sequence[Expr], xs: Expr | Sequence[Expr],
+              grad_ys: object = None) -> list[Expr | None]:
+    """d(sum of ys)/d x for each x, as a list (None for an x the ys do not depend on).
+
+    A non-scalar y contributes the gradient of its sum, or of ``sum(y * grad_y)`` when
+    ``grad_ys`` is given. ``xs`` are variables or placeholders. The results are ordinary
+    tensors, so gradients of gradients work.
+    """
+    ys_list = [ys] if isinstance(ys, Expr) else list(ys)
+    xs_list = [xs] if isinstance(xs, Expr) else list(xs)
+    if grad_ys is None:
+        gys: list[object] = [None] * len(ys_list)
+    else:
+        gys = [grad_ys] if len(ys_list) == 1 and not isinstance(grad_ys, list) else list(grad_ys)
+        if len(gys) != len(ys_list):
+            raise GradientError(
+                f"gradients: got {len(gys)} grad_ys for {len(ys_list)} ys; give one per y"
+            )
+    terms = []
+    for y, gy in zip(ys_list, gys, strict=True):
+        y = as_expr(y)
+        if gy is None:
+            terms.append(y if y.shape == () else sd.sum(y))
+        else:
+            terms.append(sd.sum(y * gy))
+    target = terms[0]
+    for term in terms[1:]:
+        target = target + term
+    reached = {id(n) for n in toposort([target])}
+    connected = [x for x in xs_list if id(x) in reached]
+    found = {}
+    if connected:
+        found = dict(zip(map(id, connected), _grad(target, connected), strict=True))
+    return [found.get(id(x)) for x in xs_list]
+
+
+# --------------------------------------------------------------------------- assignments
+
+
+def _check_variable(op: str, ref: object) -> Expr:
+    if not get_default_graph().is_variable(ref):
+        raise ShapeError(f"{op}: the first argument must be a tf.Variable, got {ref!r}")
+    return ref  # type: ignore[return-value]
+
+
+def _new_value(op: str, ref: Expr, value: object) -> Expr:
+    value = as_expr(value)
+    if value.shape != ref.shape:
+        value = sd.broadcast_to(value, ref.shape) if value.ndim <= ref.ndim else value
+    if value.shape != ref.shape:
+        raise ShapeError(
+            f"{op}: variable {ref.name!r} has shape {ref.shape}, the value has {value.shape}"
+        )
+    return value if value.dtype == ref.dtype else sd.cast(value, ref.dtype)
+
+
+def assign(ref: Expr, value: object, name: str | None = None) -> Operation:
+    """Set a variable to ``value`` when run; fetching it returns the new value."""
+    ref = _check_variable("assign", ref)
+    new = _new_value("assign", ref, value)
+    return Operation(name or f"Assign/{ref.name}", {ref: new}, new)
+
+
+def assign_add(ref: Expr, value: object, name: str | None = None) -> Operation:
+    """ref += value when run; fetching it returns the new value."""
+    ref = _check_variable("assign_add", ref)
+    new = _new_value("assign_add", ref, ref + as_expr(value))
+    return Operation(name or f"AssignAdd/{ref.name}", {ref: new}, new)
+
+
+def assign_sub(ref: Expr, value: object, name: str | None = None) -> Operation:
+    """ref -= value when run; fetching it returns the new value."""
+    ref = _check_variable("assign_sub", ref)
+    new = _new_value("assign_sub", ref, ref - as_expr(value))
+    return Operation(name or f"AssignSub/{ref.name}", {ref: new}, new)
+
+
+def merge_updates(ops: Sequence[Operation]) -> dict[Expr, Expr]:
+    """The union of the operations' updates; two different new values for one variable fail."""
+    merged: dict[Expr, Expr] = {}
+    for op in ops:
+        for leaf, new in op.updates.items():
+            if leaf in merged and merged[leaf] is not new:
+                raise ShapeError(
+                    f"variable {leaf.name!r} is assigned twice with different values in one run "
+                    f"(by {op.name!r} and another operation); run them one after the other"
+                )
+            merged[leaf] = new
+    return merged
+
+
+def group(*inputs: object, name: str | None = None) -> Operation:
+    """One operation running all ``inputs`` (operations; tensors are accepted and ignored)."""
+    ops = [x for x in inputs if isinstance(x, Operation)]
+    for x in inputs:
+        if not isinstance(x, (Operation, Expr)):
+            raise ShapeError(f"group: expected operations or tensors, got {x!r}")
+    init = [v for op in ops for v in op.initialize]
+    return Operation(name or "group", merge_updates(ops), None, tuple(dict.fromkeys(init)))
+
+
+def no_op(name: str | None = None) -> Operation:
+    """An operation that does nothing."""
+    return Operation(name or "NoOp")
+
+
+def variables_initializer(var_list: Sequence[Expr], name: str = "init") -> Operation:
+    """An operation setting each listed variable to its initial value."""
+    for v in var_list:
+        _check_variable("variables_initializer", v)
+    return Operation(name, initialize=tuple(var_list))
+
+
+def global_variables_initializer() -> Operation:
+    """An operation initializing every variable created so far (optimizer slots included)."""
+    return variables_initializer(list(get_default_graph().variables))
+
+
+def initialize_all_variables() -> Operation:
+    """The old name of `global_variables_initializer`."""
+    return global_variables_initializer()
