@@ -1,0 +1,81 @@
+"""Hand-written numpy training steps: the baselines the generated code is measured against.
+
+Written as a careful person would for float32: a stable softmax (shift by the row max), the
+cross-entropy taken from the log-sum-exp rather than from log(softmax), temporaries reused in
+place where that saves a pass over memory, and in-place SGD updates (``W -= lr * W_grad``).
+Each step returns the loss (the mean cross-entropy over the batch, before the update), like the
+generated ``train_step``.
+
+Assumption shared by both steps: each row of the one-hot ``y`` sums to 1, so
+``-sum(y * (z - lse)) = lse - sum(y * z)`` per row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax_step(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
+                 lr: np.float32) -> np.float32:
+    """One SGD step of softmax regression: logits = x @ W + b, mean cross-entropy; updates W, b."""
+    n = x.shape[0]
+    z = x @ W
+    z += b
+    z -= z.max(axis=1, keepdims=True)  # stable: every exp <= 1
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)
+    loss = (np.log(s).sum() - np.vdot(y, z)) / np.float32(n)
+    # d loss / d logits = (softmax - y) / n, built in e's buffer.
+    e /= s
+    e -= y
+    e *= np.float32(1.0 / n)
+    W_grad = x.T @ e
+    b_grad = e.sum(axis=0)
+    W -= lr * W_grad
+    b -= lr * b_grad
+    return loss
+
+
+def mlp_step(x: np.ndarray, y: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray,
+             b2: np.ndarray, lr: np.float32) -> np.float32:
+    """One SGD step of a one-hidden-layer ReLU MLP, softmax cross-entropy; updates all params."""
+    n = x.shape[0]
+    h = x @ W1
+    h += b1
+    np.maximum(h, 0, out=h)  # ReLU in place: h > 0 exactly where the pre-activation was > 0
+    z = h @ W2
+    z += b2
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)
+    loss = (np.log(s).sum() - np.vdot(y, z)) / np.float32(n)
+    e /= s
+    e -= y
+    e *= np.float32(1.0 / n)
+    W2_grad = h.T @ e
+    b2_grad = e.sum(axis=0)
+    dh = e @ W2.T  # before W2 is updated
+    dh *= h > 0
+    W1_grad = x.T @ dh
+    b1_grad = dh.sum(axis=0)
+    W1 -= lr * W1_grad
+    b1 -= lr * b1_grad
+    W2 -= lr * W2_grad
+    b2 -= lr * b2_grad
+    return loss
+
+
+def softmax_matmuls(x: np.ndarray, W: np.ndarray, g: np.ndarray) -> None:
+    """Only the matrix products of a softmax-regression step: the floor for any implementation."""
+    x @ W
+    x.T @ g
+
+
+def mlp_matmuls(x: np.ndarray, W1: np.ndarray, W2: np.ndarray, h: np.ndarray,
+                g: np.ndarray, dh: np.ndarray) -> None:
+    """Only the five matrix products of a 784-256-10 MLP step (forward two, backward three)."""
+    x @ W1
+    h @ W2
+    h.T @ g
+    g @ W2.T
+    x.T @ dh

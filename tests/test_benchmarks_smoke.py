@@ -1,0 +1,100 @@
+"""Smoke test of the benchmark harness: it runs, on tiny sizes with 2 repeats, and reports the
+structure the README promises. Timings are never asserted (they depend on the machine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks import bench_train_step, handwritten  # noqa: E402
+from benchmarks.bench_train_step import Model  # noqa: E402
+from benchmarks.common import init_params, interleave, mnist_batch  # noqa: E402
+
+TINY = (Model("tiny softmax", (784, 10), 4), Model("tiny mlp", (784, 8, 10), 4))
+
+
+def test_interleave_times_every_candidate_every_round() -> None:
+    calls: list[str] = []
+    timings = interleave({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                         repeats=3, warmup=1)
+    assert calls.count("a") == calls.count("b") == 4  # 1 warm-up + 3 timed
+    assert [len(t.times_ns) for t in timings.values()] == [3, 3]
+    assert timings["a"].ratios == [] and len(timings["b"].ratios) == 3
+    assert timings["b"].median_ratio is not None and timings["b"].median_ratio > 0
+
+
+def test_interleave_rejects_zero_repeats() -> None:
+    with pytest.raises(ValueError, match="repeats"):
+        interleave({"a": lambda: None}, repeats=0)
+
+
+def _reference_loss(x: np.ndarray, y: np.ndarray, params: list[np.ndarray]) -> float:
+    """Mean cross-entropy in float64, written independently of both benchmarked steps."""
+    h = x.astype(np.float64)
+    ps = [p.astype(np.float64) for p in params]
+    for W, b in zip(ps[0:-2:2], ps[1:-2:2]):
+        h = np.maximum(h @ W + b, 0.0)
+    z = h @ ps[-2] + ps[-1]
+    logp = z - z.max(axis=1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+    return float(-(y * logp).sum(axis=1).mean())
+
+
+@pytest.mark.parametrize("sizes", [[784, 10], [784, 16, 10]])
+def test_handwritten_baseline_loss_matches_float64_reference(sizes: list[int]) -> None:
+    x, y, _ = mnist_batch(6, source="random", seed=3)
+    params = init_params(sizes, seed=4)
+    for p in params[1::2]:  # nonzero biases, so that they matter
+        p += np.float32(0.1)
+    expected = _reference_loss(x, y, params)
+    step = handwritten.softmax_step if len(sizes) == 2 else handwritten.mlp_step
+    loss = step(x, y, *[p.copy() for p in params], np.float32(0.1))
+    assert loss.dtype == np.float32
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+def test_train_step_rows_on_tiny_models() -> None:
+    rows = bench_train_step.run(repeats={m.name: 2 for m in TINY}, warmup=1, data="random",
+                                frameworks={}, models=TINY)
+    got = [(r.model, r.implementation) for r in rows]
+    impls = ["hand-written numpy", "symdl generated", "matmuls only"]
+    assert got == [(m.name, i) for m in TINY for i in impls]
+    for r in rows:
+        assert r.median_us is not None and r.median_us > 0
+        assert (r.ratio is None) == (r.implementation == "hand-written numpy")
+
+
+def test_missing_framework_becomes_a_skipped_row() -> None:
+    from benchmarks.frameworks import FrameworkUnavailable
+
+    def absent(*args: object) -> None:
+        raise FrameworkUnavailable("not installed here")
+
+    rows = bench_train_step.run(repeats={TINY[0].name: 2}, warmup=0, data="random",
+                                frameworks={"absent": absent}, models=TINY[:1])
+    assert rows[-1].implementation == "absent"
+    assert rows[-1].median_us is None and "skipped" in rows[-1].note
+
+
+def test_run_all_prints_tables_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "run_all.py"), "--skip-train",
+         "--depths", "1", "--gen-runs", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "### Generate and import in a fresh process" in proc.stdout
+    report = json.loads(out.read_text())
+    assert set(report) >= {"command", "environment", "generation", "checks"}
+    (row,) = report["generation"]
+    assert row["depth"] == 1 and row["total_s"] > 0 and row["lines"] > 0
+    assert report["environment"]["threads"] == 1
