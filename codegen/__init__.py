@@ -49,7 +49,7 @@ def compile(  # noqa: A001 - the verb users expect
         loss, W_grad, b_grad = mod.loss_and_grads(x_val, y_val, W_val, b_val)
     """
     module_name = _module_name(name)
-    parts = assemble(functions, module_name, simplify=simplify)
+    parts = assemble(functions, module_name, simplify=simplify, external_arrays=True)
     directory = usable_cache_dir(cache_dir)
     path = write_module(parts.source, module_name, directory, parts.arrays)
     return import_file(path)

@@ -8,8 +8,9 @@ real lines.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
-import importlib.util
+import io
 import os
 import sys
 import tempfile
@@ -18,6 +19,8 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+
+from symdl.errors import CacheWarning, CodegenError
 
 DIGEST_LENGTH = 16
 
@@ -29,7 +32,8 @@ def default_cache_dir() -> Path:
 
 
 def usable_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
-    """The cache directory, created if needed; a temporary one (with a warning) if unusable."""
+    """The cache directory, created if needed; a temporary one (with a `CacheWarning`) if it
+    cannot be created or written."""
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -37,15 +41,31 @@ def usable_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
         probe.close()
         return path
     except OSError as exc:
-        fallback = Path(tempfile.gettempdir()) / f"symdl-cache-{os.getuid() if hasattr(os, 'getuid') else 0}"
-        fallback.mkdir(parents=True, exist_ok=True)
+        fallback = _private_temp_dir()
         warnings.warn(
-            f"symdl: cache directory {path} is not writable ({exc.strerror or exc}); "
+            f"symdl: cache directory {path} is not usable ({exc.strerror or exc}); "
             f"using {fallback} instead (set $SYMDL_CACHE to choose another)",
-            RuntimeWarning,
+            CacheWarning,
             stacklevel=3,
         )
         return fallback
+
+
+def _private_temp_dir() -> Path:
+    """A per-user temporary cache, or a fresh one if that is not this user's private folder."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    shared = Path(tempfile.gettempdir()) / f"symdl-cache-{uid}"
+    try:
+        shared.mkdir(mode=0o700, exist_ok=True)
+        info = shared.lstat()
+        # Someone else's folder (or a symlink) could hold modules we did not write: do not use it.
+        if shared.is_dir() and not shared.is_symlink() and (
+            not hasattr(os, "getuid") or (info.st_uid == uid and not info.st_mode & 0o022)
+        ):
+            return shared
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="symdl-cache-"))
 
 
 def digest(source: str) -> str:
@@ -67,9 +87,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def write_module(source: str, name: str, directory: Path,
                  arrays: dict[str, np.ndarray] | None = None) -> Path:
-    """Write ``source`` as ``<name>_<hash>.py`` unless an identical file is already there."""
+    """Write ``source`` as ``<name>_<hash>.py`` (and each array as its ``.npy`` file beside it)
+    unless an identical file is already there; every write is atomic (temporary file + rename),
+    so concurrent writers and readers never see a partial file."""
+    for fname, array in (arrays or {}).items():
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        _write_if_changed(directory / fname, buffer.getvalue())
     path = directory / f"{name}_{digest(source)}.py"
-    data = source.encode("utf-8")
+    _write_if_changed(path, source.encode("utf-8"))
+    return path
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
     try:
         current = path.read_bytes()
     except OSError:
@@ -77,22 +107,42 @@ def write_module(source: str, name: str, directory: Path,
     if current != data:
         # A missing file, or one whose content no longer matches its name: (re)write it.
         _atomic_write(path, data)
-    return path
+
+
+def verified_source(path: Path) -> bytes:
+    """The file's bytes, after checking they hash to the digest in its name.
+
+    Raises `CodegenError` for a file that was changed after it was written: it must be
+    regenerated, never imported.
+    """
+    data = path.read_bytes()
+    expected = path.stem.rpartition("_")[2]
+    if digest(data.decode("utf-8", errors="replace")) != expected:
+        raise CodegenError(
+            f"codegen: cached module {path} does not match its content hash; it was modified "
+            "after symdl wrote it. Delete it, or compile again to regenerate it"
+        )
+    return data
 
 
 def import_file(path: Path) -> ModuleType:
-    """Import a generated module from its file (reusing it if this process has it already)."""
+    """Import a generated module from its file, after verifying its content hash.
+
+    The code executed is compiled from the very bytes that were verified (no second read and no
+    ``__pycache__``), with the file's path as its filename, so tracebacks, ``inspect`` and pdb
+    show the real lines. A module this process already imported from the same file is reused.
+    """
     module_name = f"symdl_generated_{path.stem}"
     existing = sys.modules.get(module_name)
     if existing is not None and getattr(existing, "__file__", None) == str(path):
         return existing
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has a loader
-        raise ImportError(f"cannot import generated module {path}")
-    module = importlib.util.module_from_spec(spec)
+    data = verified_source(path)
+    module = ModuleType(module_name)
+    module.__file__ = str(path)
+    code = builtins.compile(data, str(path), "exec", dont_inherit=True)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(code, module.__dict__)  # noqa: S102 - our own verified, generated source
     except BaseException:
         del sys.modules[module_name]
         raise

@@ -6,6 +6,7 @@ to the byte (every order follows the graph's input order, never object ids or ha
 
 from __future__ import annotations
 
+import hashlib
 import keyword
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,7 +43,8 @@ class FunctionSpec:
 
 @dataclass
 class ModuleParts:
-    """What `assemble` produced: the source and the module-level array constants."""
+    """What `assemble` produced: the source, and the arrays to store beside the module file
+    (``{file name: array}``, saved as ``.npy`` and loaded by the module from its own folder)."""
 
     source: str
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -492,8 +494,15 @@ def prepare(outputs: list[Expr], simplify: bool) -> tuple[list[Expr], list[Expr]
     return outputs, tidy(lower(outputs))
 
 
-def assemble(functions: Functions, name: str, *, simplify: bool = True) -> ModuleParts:
-    """Generate the source of a module holding ``functions``."""
+def assemble(functions: Functions, name: str, *, simplify: bool = True,
+             external_arrays: bool = False) -> ModuleParts:
+    """Generate the source of a module holding ``functions``.
+
+    With ``external_arrays`` (what `compile` uses), constants of more than
+    `EXTERNAL_ARRAY_LIMIT` elements are not printed: the module loads them from ``.npy`` files
+    named by their content hash beside it (returned in ``arrays``). Otherwise (`generate`) every
+    constant is printed inline, so the source stands alone.
+    """
     specs = normalize(functions)
     module_ns = Namespace({HELPER, *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
@@ -520,13 +529,42 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True) -> Modul
         "",
         "import numpy as np",
     ]
-    const_lines = [
-        f"{cname} = np.array({value.tolist()!r}, dtype={dtype_text(value.dtype.name)})"
-        for cname, value in arrays.items()
-    ]
+    const_lines: list[str] = []
+    files: dict[str, np.ndarray] = {}
+    for cname, value in arrays.items():
+        if external_arrays and value.size > EXTERNAL_ARRAY_LIMIT:
+            # The file name is the array's content hash, so the module's own hash covers it.
+            fname = f"{safe_identifier(name)}_{array_digest(value)}.npy"
+            files[fname] = value
+            if not any(line.startswith("_HERE = ") for line in const_lines):
+                const_lines.append(HERE_LINE)
+            const_lines.append(f"{cname} = np.load(_HERE + {fname!r}, allow_pickle=False)")
+        else:
+            const_lines.append(
+                f"{cname} = np.array({array_text(value)}, dtype={dtype_text(value.dtype.name)})"
+            )
     parts = header + (["", *const_lines] if const_lines else []) + ["", "", ""]
     source = "\n".join(parts) + "\n\n\n".join(bodies) + "\n\n" + HELPER_SOURCE
-    return ModuleParts(source=source, arrays=arrays)
+    return ModuleParts(source=source, arrays=files)
+
+
+EXTERNAL_ARRAY_LIMIT = 1000
+# The module's folder, from __file__ alone (the generated module imports numpy only).
+HERE_LINE = '_HERE = __file__[: max(__file__.rfind("/"), __file__.rfind("\\\\")) + 1]'
+
+
+def array_digest(value: np.ndarray) -> str:
+    """Content hash of an array (dtype, shape and bytes) that names its ``.npy`` file."""
+    h = hashlib.sha256(f"{value.dtype.str}{value.shape}".encode())
+    h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()[:16]
+
+
+def array_text(value: np.ndarray) -> str:
+    """Exact nested-list text of an array; NaN and inf spelled as ``np.nan`` and ``np.inf``."""
+    if value.ndim == 0:
+        return scalar_literal(value.item())
+    return "[" + ", ".join(array_text(v) for v in value) + "]"
 
 
 def _summary(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> str:

@@ -43,7 +43,12 @@ class CodegenError(SymdlError, ValueError):
 class DatasetError(SymdlError, OSError):
     """A data file that is missing, truncated or corrupt: names the file."""
 
+
+class CacheWarning(UserWarning):
+    """The module cache directory is unusable; symdl fell back to a temporary one."""
+
 __all__ = [
+    "CacheWarning",
     "CodegenError",
     "ConstantError",
     "DTypeError",
