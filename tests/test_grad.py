@@ -10,7 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import (
+
+import symdl as sd
+from symdl.errors import GradientError, NoDerivativeError, ShapeError
+from symdl.ir import Expr
+from symdl.ops.base import Op
+from symdl.types import Shape
+from tests.helpers import (
     assert_close,
     check_grads,
     compile_functions,
@@ -18,12 +24,6 @@ from helpers import (
     numeric_directional,
     seed_of,
 )
-
-import symdl as sd
-from symdl.errors import GradientError, NoDerivativeError, ShapeError
-from symdl.ir import Expr
-from symdl.ops.base import Op
-from symdl.types import Shape
 
 # --------------------------------------------------------------------------- second derivatives
 

@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy
-from helpers import (
+
+import symdl as sd
+from symdl.ir import Expr, toposort
+from symdl.ops import OPS
+from symdl.rewrite import lower
+from tests.helpers import (
     Domain,
     assert_close,
     away_from_zero,
@@ -32,11 +37,6 @@ from helpers import (
     uniform,
     value_for,
 )
-
-import symdl as sd
-from symdl.ir import Expr, toposort
-from symdl.ops import OPS
-from symdl.rewrite import lower
 
 FLOAT = "float"  # an Arg of this dtype takes the variant's float dtype (float64 or float32)
 NAMES = "abcdefgh"
