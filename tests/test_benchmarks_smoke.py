@@ -98,3 +98,18 @@ def test_run_all_prints_tables_and_writes_json(tmp_path: Path) -> None:
     (row,) = report["generation"]
     assert row["depth"] == 1 and row["total_s"] > 0 and row["lines"] > 0
     assert report["environment"]["threads"] == 1
+
+
+def _two_statements(a: np.ndarray) -> np.ndarray:
+    b = a + 1
+    return b * 2
+
+
+def test_statement_profile_times_each_statement_and_keeps_results() -> None:
+    from benchmarks.profile_step import instrument, profile
+
+    wrapped, _, _ = instrument(_two_statements)
+    np.testing.assert_array_equal(wrapped(np.arange(3)), _two_statements(np.arange(3)))
+    rows = profile(_two_statements, lambda: (np.arange(3),), repeats=2, warmup=1)
+    assert sorted(text for _, _, text in rows) == ["b = a + 1", "return b * 2"]
+    assert all(us >= 0 for us, _, _ in rows)
