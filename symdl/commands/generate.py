@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="model file defining `functions`")
     parser.add_argument("-o", "--output", type=Path, help="output .py file (default: stdout)")
     parser.add_argument("--no-simplify", action="store_true", help="print the raw derivative")
+    parser.add_argument(
+        "--report", action="store_true",
+        help="print, per function, operations and lines after each stage and the rewrites fired",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from .modelfile import load_model_file
 
     model = load_model_file(args.model)
+    if args.report:
+        from codegen.report import format_report, report
+
+        print(format_report(*report(model["functions"], model["name"])), file=sys.stderr)
     source = generate(model["functions"], model["name"], simplify=not args.no_simplify)
     if args.output is None:
         sys.stdout.write(source)

@@ -1,0 +1,141 @@
+"""Train a model file on MNIST with a generated training step.
+
+The model file builds expressions and defines
+
+    inputs = [x, y]                 # placeholders a batch fills: images (N, 784), labels
+    loss = ...                      # a scalar
+    params = {W: sd.init.he_normal, b: sd.init.zeros, ...}   # or sd.layers.mlp(...)'s dict
+    metrics = {"accuracy": acc}     # optional scalar means over the batch
+
+Labels are int ids when ``y`` is 1-D, one-hot rows when it is (N, 10). Example:
+
+    symdl train examples/models/mlp.py --epochs 5 --optimizer adam --lr 1e-3 \\
+        --checkpoint run.npz --plot curves.png
+
+``--resume run.npz`` continues an interrupted run; the result equals an uninterrupted one bitwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+NAME = "train"
+HELP = "train a model file on MNIST with a generated train_step"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``symdl train``."""
+    parser.add_argument("model", type=Path, help="model file defining inputs, loss, params")
+    add_training_arguments(parser, epochs=5)
+    parser.add_argument("--checkpoint", type=Path, help="write a .npz checkpoint every epoch")
+    parser.add_argument("--resume", type=Path, help="continue from a checkpoint .npz")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
+    parser.add_argument("--plot", type=Path, help="write loss/accuracy curves to this PNG")
+    parser.add_argument("-o", "--output", type=Path, help="also copy the generated module here")
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int) -> None:
+    """The options `symdl train` and `symdl demo` share."""
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
+    parser.add_argument("--optimizer", default="adam",
+                        help="sgd, momentum, nesterov, adam or adamw (default: adam)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds initialization and shuffling")
+    parser.add_argument("--data", type=Path, help="directory with the four MNIST files")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no log")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress bar even when stderr is not a terminal")
+
+
+def labels_for(y: Any, labels: np.ndarray) -> np.ndarray:
+    """MNIST labels in the form the model's label placeholder takes (ids or one-hot rows)."""
+    if y.ndim == 1:
+        return labels.astype(y.dtype)
+    from ..datasets import one_hot
+
+    return one_hot(labels, y.shape[-1]).astype(y.dtype)
+
+
+def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str,
+                data_dir: Path | None, plot: Path | None, checkpoint: Path | None = None,
+                resume: Path | None = None, max_steps: int | None = None) -> tuple:
+    """Compile the model's train step with the chosen optimizer and run `symdl.fit` on MNIST."""
+    import symdl as sd
+    from symdl.datasets import load_mnist
+
+    for key in ("inputs", "loss", "params"):
+        if key not in model:
+            from .modelfile import ModelFileError
+
+            raise ModelFileError(
+                f"the model file must define `{key}` for `symdl train`; see `symdl train --help`"
+            )
+    inputs = list(model["inputs"])
+    if len(inputs) != 2:
+        raise ValueError(f"symdl train feeds MNIST as (images, labels); the model has "
+                         f"{len(inputs)} inputs")
+    optimizer = sd.optim.make_optimizer(args.optimizer, args.lr)
+    step = sd.optim.compile_train_step(model["loss"], model["params"], optimizer, inputs,
+                                       model.get("metrics"), name=name)
+    data = load_mnist(data_dir, quiet=args.quiet)
+    x, y = inputs
+    train = (data.x_train.astype(x.dtype), labels_for(y, data.y_train))
+    test = (data.x_test.astype(x.dtype), labels_for(y, data.y_test))
+    params = model["params"]
+    if isinstance(params, Mapping):
+        values = sd.init.initialize(params, seed=args.seed)
+    else:
+        values = sd.init.initialize({p: sd.init.glorot_uniform for p in params}, seed=args.seed)
+    history = sd.fit(
+        step, values, train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        validation=test, checkpoint=checkpoint, resume=resume, max_steps=max_steps,
+        progress=True if args.progress else None, quiet=args.quiet, plot=plot,
+    )
+    return step, history, data
+
+
+def report(history: Any, module: Path | str, plot: Path | None) -> None:
+    """The closing lines: accuracy, where the generated module and the plot are."""
+    if history.epochs:
+        row = history.epochs[-1]
+        acc = row.get("val_accuracy")
+        acc_text = f"test accuracy {acc:.4f}, " if acc is not None else ""
+        print(f"{acc_text}test loss {row['val_loss']:.4f} after {history.step} steps")
+    else:
+        print(f"stopped after {history.step} steps")
+    print(f"generated module: {module}")
+    if plot is not None:
+        print(f"plot: {history.plot}" if history.plot else f"plot: none ({history.plot_note})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``symdl train``."""
+    import runpy
+
+    from .modelfile import ModelFileError
+
+    if not args.model.is_file():
+        raise ModelFileError(f"model file {args.model} does not exist")
+    model = runpy.run_path(str(args.model), run_name="__symdl_model__")
+    name = model.get("name", args.model.stem)
+    step, history, _ = train_model(model, args, name=name, data_dir=args.data, plot=args.plot,
+                                   checkpoint=args.checkpoint, resume=args.resume,
+                                   max_steps=args.max_steps)
+    module: Path | str = step.path
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(step.source)
+        module = args.output
+    if args.checkpoint is not None:
+        print(f"checkpoint: {args.checkpoint}")
+    report(history, module, args.plot)
+    return 0
+
+
+__all__ = ["NAME", "HELP", "add_arguments", "run", "train_model"]
