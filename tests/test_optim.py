@@ -123,15 +123,20 @@ def test_update_rule_is_visible_and_float32_by_default(tmp_path):
     step = optim.compile_train_step(loss, params, optim.Adam(), [x, y], cache_dir=tmp_path)
     source = step.source
     assert "def train_step(x, y, opt0_W, opt0_b, opt1_W, opt1_b, opt0_W_m," in source
-    assert "opt0_W[...] = " in source and "opt0_W_v[...] = " in source and "step[...] = " in source
-    assert "np.sqrt(" in source
+    # The rule is printed, not called: the moments' square root and the folded step size.
+    assert "np.sqrt(" in source and "step_size" in source and "eps_hat" in source
+    assert "Updates in place: opt0_W, opt0_W_m, opt0_W_v," in source
     values = init.initialize(params, seed=0)
     assert values["opt0_W"].dtype == np.float32
     state = step.init_state()
+    arrays = {**values, **state}
+    before = {k: v.copy() for k, v in arrays.items()}
     xb = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
     loss_value, = step([xb, np.array([0, 1, 2, 0])], values, state, 1e-3)
     assert loss_value.dtype == np.float32
-    assert values["opt0_W"].dtype == np.float32
+    for k, v in arrays.items():  # the same array objects, updated in place
+        assert (values | state)[k] is v and v.dtype == before[k].dtype
+        assert not np.array_equal(v, before[k]), k
 
 
 def test_evaluate_does_not_update(tmp_path):
