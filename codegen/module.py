@@ -251,7 +251,7 @@ class _FunctionWriter:
         self.lines = []
         self._entry_checks()
         order = schedule([*outputs, *updates.values()])
-        blocks = _blocks(order, display)
+        blocks = _blocks(order, display, [*spec.outputs, *spec.updates.values()])
         self.reuse = plan_buffers(order, outputs, updates) if self.inplace else {}
         current: object = None
         for node in order:
@@ -416,14 +416,21 @@ def _scalar_only(node: Expr) -> bool:
     )
 
 
-def _blocks(order: list[Expr], display: Mapping[str, Expr]) -> dict[Expr, tuple[str, str]]:
+def _blocks(
+    order: list[Expr], display: Mapping[str, Expr], raw: list[Expr] | None = None
+) -> dict[Expr, tuple[str, str]]:
     """The comment block each statement belongs to.
 
     Gradient statements belong to the forward node whose rule built them (``grad of: ...``);
     forward statements belong to the first labeled node that uses them (``logits = ...``).
     Formulas are printed from ``display``, the graph before lowering, as the user wrote it.
+    Gradient blocks carry the derivation's step number, counted on ``raw``, the graph before
+    simplification (rewrites may remove a step's code, never renumber the others).
     """
+    from symdl.derive.steps import step_numbers  # the derivation's numbering, ``# step k:``
+
     names = {node: label for label, node in display.items()}
+    steps = step_numbers(raw or [])
     blocks: dict[Expr, tuple[str, str]] = {}
     owner: dict[Expr, Expr] = {}
     for node in reversed(order):
@@ -443,7 +450,8 @@ def _blocks(order: list[Expr], display: Mapping[str, Expr]) -> dict[Expr, tuple[
             text = formula(origin, names)
             if origin.name:
                 text = f"{origin.name} = {text}"
-            blocks[node] = ("grad", f"grad of: {text}")
+            step = f"step {steps[origin]}: " if origin in steps else ""
+            blocks[node] = ("grad", f"{step}grad of: {text}")
         elif node in owner:
             label = owner[node].name or ""
             shown = display.get(label, owner[node])

@@ -12,6 +12,8 @@ module with `compile` (or its source with `generate`)::
 
 from . import errors, init, layers, optim
 from .autodiff import adjoints, grad, hvp, jvp
+from .derive import derive
+from .dot import to_dot
 from .ir import Expr
 from .ops.api import *  # noqa: F403 - the op constructors are the language's public surface
 from .ops.api import __all__ as _op_names
@@ -38,4 +40,5 @@ def compile(*args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: A001
 __all__ = [
     *_op_names, "Expr", "adjoints", "compile", "errors", "generate", "grad", "hvp", "jvp", "show",
     "fit", "init", "layers", "optim",
+    "derive", "to_dot",
 ]

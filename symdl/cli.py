@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("generate", "train", "demo")
+COMMANDS = ("generate", "train", "demo", "derive")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,170 @@
+"""Rendering a `Derivation`: plain text, Markdown with LaTeX, a standalone HTML page, a TeX file.
+
+The HTML page reuses `symdl.render.html_page`, which inlines KaTeX and its fonts and forbids every
+network load, so a derivation opens the same way offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .latex import bar
+
+if TYPE_CHECKING:
+    from .steps import Derivation, Step
+
+__all__ = ["equations", "save", "to_html", "to_latex", "to_markdown", "to_text"]
+
+
+def _title(d: Derivation) -> str:
+    wrt = ", ".join(w.name or "?" for w in d.wrt)
+    return f"Derivation of d {d.target.name or 'y'} / d ({wrt})"
+
+
+def _partial(d: Derivation, w_symbol: str) -> str:
+    y = d.symbols.get(d.target, "y")
+    return rf"\frac{{\partial {y}}}{{\partial {w_symbol}}}"
+
+
+# --------------------------------------------------------------------------- text
+
+
+def to_text(d: Derivation) -> str:
+    """The derivation as plain text (formulas as in generated-code comments)."""
+    lines = [_title(d), ""]
+    if d.stabilized:
+        lines += [f"Differentiated in its stable form: {d.stabilized[2]}  ->  {d.stabilized[3]}",
+                  ""]
+    lines.append("Forward definitions:")
+    for f in d.forward:
+        lines.append(f"  {f.text_symbol} = {f.text}    {f.shape}")
+    lines += ["", "Backward pass (chain rule, from the output down):"]
+    for s in d.steps:
+        lines.append(f"  [{s.label}] {s.definition.text_symbol} = {s.definition.text}")
+        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {s.adjoint_text}")
+        for c in s.contributions:
+            lines.append(f"      {c.text_symbol}_bar += {c.text}")
+        for code in s.code:
+            lines.append(f"      | {code}")
+    lines += ["", "Result (simplified):"]
+    for r in d.results:
+        lines.append(f"  d {d.target.name or 'y'} / d {r.wrt.name} = {r.text}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _step_markdown(d: Derivation, s: Step) -> list[str]:
+    sym = s.definition.symbol
+    head = f"Step {s.number}" if s.number is not None else "Pass-through"
+    out = [f"### {head}: ${sym} = {s.definition.latex}$", ""]
+    out.append(f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$")
+    for x_sym, derivative in s.local:
+        out.append(rf"- local derivative: $\frac{{\partial {sym}}}{{\partial {x_sym}}} = "
+                   f"{derivative}$ (elementwise)")
+    if s.rule:
+        out.append(f"- rule: ${s.rule}$")
+    for c in s.contributions:
+        out.append(rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$")
+    if not s.contributions:
+        out.append("- no input needs an adjoint")
+    out.append("")
+    if s.code:
+        out += ["Generated code:", "", "```python", *s.code, "```", ""]
+    elif s.number is None:
+        out += ["The adjoint passes through unchanged: no generated code.", ""]
+    elif d.code:
+        out += ["No generated code of its own: simplification folded this step into the "
+                "lines of a later one.", ""]
+    return out
+
+
+def to_markdown(d: Derivation) -> str:
+    """The derivation as Markdown; math between ``$`` (inline) and ``$$`` (display)."""
+    out = [f"# {_title(d)}", ""]
+    if d.stabilized:
+        out += [f"The target as written, ${d.stabilized[0]}$, is differentiated in its "
+                f"numerically stable form ${d.stabilized[1]}$ (the same value).", ""]
+    out += ["## Forward definitions", "",
+           "| value | definition | shape |", "|---|---|---|"]
+    for f in d.forward:
+        out.append(f"| ${f.symbol}$ | ${f.latex}$ | `{f.shape}` |")
+    out += ["", "## Backward pass", "",
+            "Each step takes the adjoint $\\bar{v} = \\partial y / \\partial v$ of one value "
+            "(the sum of what its users sent it) and applies the chain rule to send "
+            "adjoints to its inputs. The step numbers are those in the generated code's "
+            "comments (`# step k:`).", ""]
+    for s in d.steps:
+        out += _step_markdown(d, s)
+    out += ["## Result (simplified)", ""]
+    for r in d.results:
+        out += ["$$", f"{_partial(d, d.symbols.get(r.wrt, r.wrt.name or '?'))} = {r.latex}",
+                "$$", ""]
+    return "\n".join(out)
+
+
+def to_html(d: Derivation, title: str | None = None) -> str:
+    """A standalone HTML page; KaTeX is inlined and no network request is made."""
+    from ..render import html_page, markdown_to_html
+
+    return html_page(title or _title(d), markdown_to_html(to_markdown(d)))
+
+
+# --------------------------------------------------------------------------- LaTeX
+
+
+def equations(d: Derivation) -> str:
+    """The derivation's equations as one ``aligned`` block (for notebooks' ``_repr_latex_``)."""
+    rows = [rf"{f.symbol} &= {f.latex}" for f in d.forward]
+    for s in d.steps:
+        rows.append(rf"{bar(s.definition.symbol)} &= {s.adjoint_latex}")
+    for r in d.results:
+        rows.append(rf"{_partial(d, d.symbols.get(r.wrt, '?'))} &= {r.latex}")
+    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+
+def _tex_escape(text: str) -> str:
+    return "".join("\\" + c if c in "#$%&_{}" else c for c in text)
+
+
+def to_latex(d: Derivation) -> str:
+    """A standalone LaTeX document (amsmath; code in ``verbatim``)."""
+    out = [r"\documentclass{article}", r"\usepackage{amsmath,amssymb}",
+           r"\usepackage[margin=2cm]{geometry}", r"\begin{document}",
+           rf"\section*{{{_tex_escape(_title(d))}}}", r"\subsection*{Forward definitions}",
+           r"\begin{align*}"]
+    out.append(r" \\".join(rf"{f.symbol} &= {f.latex}" for f in d.forward))
+    out += [r"\end{align*}", r"\subsection*{Backward pass}"]
+    for s in d.steps:
+        head = f"Step {s.number}" if s.number is not None else "Pass-through"
+        sym = s.definition.symbol
+        out.append(rf"\paragraph{{{head}: ${sym} = {s.definition.latex}$}}")
+        rows = [rf"{bar(sym)} &= {s.adjoint_latex}"]
+        rows += [rf"\frac{{\partial {sym}}}{{\partial {x}}} &= {dd}" for x, dd in s.local]
+        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex}" for c in s.contributions]
+        out += [r"\begin{align*}", r" \\".join(rows), r"\end{align*}"]
+        if s.rule:
+            out.append(rf"Rule: ${s.rule}$")
+        if s.code:
+            out += [r"\begin{verbatim}", *s.code, r"\end{verbatim}"]
+    out += [r"\subsection*{Result (simplified)}"]
+    for r in d.results:
+        w = d.symbols.get(r.wrt, "?")
+        out += [r"\begin{equation*}", f"{_partial(d, w)} = {r.latex}", r"\end{equation*}"]
+    out.append(r"\end{document}")
+    return "\n".join(out) + "\n"
+
+
+def save(d: Derivation, path: str | Path) -> None:
+    """Write ``d`` to ``path`` in the format its suffix names: .html, .md, .tex or .txt."""
+    path = Path(path)
+    writers = {".html": to_html, ".md": to_markdown, ".tex": to_latex, ".txt": to_text}
+    writer = writers.get(path.suffix.lower())
+    if writer is None:
+        raise ValueError(
+            f"derive: cannot write {path.name!r}: use a .html, .md, .tex or .txt file name"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(writer(d), encoding="utf-8")
