@@ -268,11 +268,13 @@ class _FunctionWriter:
             self._statement(node)
         copies = [(leaf, new) for leaf, new in updates.items()
                   if new is not leaf and self.reuse.get(new) is not leaf]
+        targets = {leaf: self.names[leaf] for leaf, _ in copies}
+        self._snapshot_aliases(outputs, copies)
         if copies:
             self.lines.append("")
             self.lines.append("    # update in place")
             for leaf, new in copies:
-                self.lines.append(f"    {self.names[leaf]}[...] = {self.name_of(new)}")
+                self.lines.append(f"    {targets[leaf]}[...] = {self.name_of(new)}")
         self.lines.append("")
         returned = [self._returned(o) for o in outputs]
         if not returned:
@@ -284,6 +286,22 @@ class _FunctionWriter:
             self.lines.append(f"    return {', '.join(returned)}{tail}")
         header = [f"def {spec.name}({args}):", _docstring(spec, self.names, outputs)]
         return header + self.lines
+
+    def _snapshot_aliases(self, outputs: list[Expr], copies: list[tuple[Expr, Expr]]) -> None:
+        """Copy values that are an updated parameter or a view of one before the writes.
+
+        Otherwise a returned ``W`` or ``W.T`` would show the new value, and a swap
+        (``a <- b, b <- a``) would read ``a`` after writing it.
+        """
+        written = {leaf for leaf, _ in copies}
+        for node in dict.fromkeys([*outputs, *(new for _, new in copies)]):
+            root = node
+            while root.op.name in _VIEWS:
+                root = root.inputs[0]
+            if root in written and node in self.names:
+                name = self.ns.create(f"{self.names[node]}_old")
+                self.lines.append(f"    {name} = {self.names[node]}.copy()")
+                self.names[node] = name
 
     def _statement(self, node: Expr) -> None:
         args_text = [self.name_of(i) for i in node.inputs]

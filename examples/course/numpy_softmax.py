@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                         "or symdl's lookup order)")
     parser.add_argument("--steps", type=int, default=1000, help="training steps (batch 100)")
     args = parser.parse_args(argv)
-    mnist = input_data.read_data_sets(args.data, one_hot=True)
+    mnist = input_data.read_data_sets(args.data or None, one_hot=True)
     W, accuracy = train(mnist, args.steps)
     print(f"test accuracy: {accuracy:.4f}  ({mnist.source})")
     return {"W": W, "accuracy": accuracy}

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--show-code", action="store_true",
                         help="print the generated numpy module of the training step")
     args = parser.parse_args(argv)
-    mnist = input_data.read_data_sets(args.data, one_hot=True)
+    mnist = input_data.read_data_sets(args.data or None, one_hot=True)
     W, accuracy, code = train(mnist, args.steps, args.show_code)
     print(f"test accuracy: {accuracy:.4f}  ({mnist.source})")
     return {"W": W, "accuracy": accuracy, "code": code}
