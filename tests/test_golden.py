@@ -51,6 +51,6 @@ def test_golden_logreg_reads_like_the_textbook() -> None:
     tree = ast.parse(source)
     imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert [alias.name for n in imports for alias in n.names] == ["numpy"]
-    assert "# grad of: x @ W" in source
+    assert "grad of: x @ W" in source
     assert "W_grad = x_T @ logits_bar" in source
     assert "W -= " in source and "b -= " in source  # parameters updated in place
