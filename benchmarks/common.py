@@ -109,6 +109,9 @@ def environment(threads: int) -> dict[str, object]:
         "cpu": _cpu_name(),
         "cores": os.cpu_count(),
         "threads": threads,
+        # Other processes on the machine skew every number: report how busy it was.
+        "load average (1, 5, 15 min)": ", ".join(f"{v:.2f}" for v in os.getloadavg())
+        if hasattr(os, "getloadavg") else "unknown",
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
     }
