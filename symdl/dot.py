@@ -57,7 +57,7 @@ def to_dot(outputs: Expr | Iterable[Expr], *, name: str = "symdl") -> str:
     ids = {node: f"n{k}" for k, node in enumerate(order)}
     users: dict[Expr, int] = {}
     for node in order:
-        for i in dict.fromkeys(node.inputs):
+        for i in node.inputs:  # x * x uses x twice: it is still computed once
             users[i] = users.get(i, 0) + 1
     out_set = set(outs)
     lines = [f"digraph {_quote(name)} {{", "  rankdir=BT;",

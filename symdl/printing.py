@@ -95,7 +95,8 @@ def _formula(x: Expr, names: Mapping[Expr, str], top: bool) -> tuple[str, int]:
     if op.name == "index":
         return f"{parts[0]}[{index_text(x.attr('index'))}]", 100
     if op.name == "size":
-        return size_text(x), 100
+        text = size_text(x)  # "2 * N" is a product: `v / (2 * N)`, not `v / 2 * N`
+        return text, (20 if " * " in text else 100)
     for key, value in x.attrs:
         if key in ("body", "symbols"):
             continue

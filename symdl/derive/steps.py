@@ -34,6 +34,11 @@ def depth_order(nodes: Sequence[Expr]) -> list[Expr]:
     return sorted(nodes, key=lambda n: depth[n])
 
 
+def _is_forward(x: Expr) -> bool:
+    """True if no derivative rule built any part of ``x`` (a loss, not a gradient)."""
+    return all(origin_of(n) is None for n in toposort([x]))
+
+
 def step_numbers(outputs: Iterable[Expr]) -> dict[Expr, int]:
     """Number the chain-rule steps behind the gradient nodes in ``outputs``: {forward node: k}.
 
@@ -42,15 +47,30 @@ def step_numbers(outputs: Iterable[Expr]) -> dict[Expr, int]:
     nodes below the outermost differentiated node and above a parameter (or a leaf that a
     derivative rule used), numbered from the output down in reverse depth order (step 1 is
     the loss). A node whose rule only passes its adjoint on unchanged above all others (the
-    ``+`` of ``loss = data + reg``) has no code and no number.
+    ``+`` of ``loss = data + reg``) has no code and no number. Pass the forward output along
+    with the gradients (as a ``loss_and_grads`` function does) so that the origins can be
+    told from those of other graphs sharing nodes.
     """
+    outputs = list(outputs)
+    # Provenance is recorded once per node, and nodes are shared across graphs (``1 / N`` is
+    # one node in every model), so a gradient node may carry the origin of another model built
+    # in the same process. Anchor the numbering at the scalar forward outputs (the loss) when
+    # there are any, and keep only origins inside their graph, else inside this graph's inputs.
+    anchors = [stable_form(o) for o in outputs if o.shape == () and not o.is_leaf
+               and o.op.differentiable and is_float(o.dtype) and _is_forward(o)]
+    inside = set(toposort(anchors))
+    inputs = set(leaves(outputs))
     origins: dict[Expr, None] = {}
     for node in toposort(outputs):
         origin = origin_of(node)
-        if origin is not None:
-            origins.setdefault(origin, None)
+        if origin is None or origin in origins:
+            continue
+        if (origin in inside) if anchors else set(leaves([origin])) <= inputs:
+            origins[origin] = None
     if not origins:
         return {}
+    if anchors:
+        origins = {**dict.fromkeys(anchors), **origins}
     below: set[Expr] = set()
     for o in origins:
         below.update(toposort(o.inputs))
@@ -222,6 +242,8 @@ def text_formula(e: Expr, names: dict[Expr, str]) -> str:
 
     Like `symdl.printing.formula`, ``e`` itself is written out even if it has a name.
     """
+    while e.op.name in SHAPE_ONLY and e not in names:
+        e = e.inputs[0]
     local = {n: t for n, t in names.items() if n is not e}
     for n in toposort([e]):
         if n in local or n.is_leaf:
@@ -269,7 +291,7 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         for n in forward_nodes if not n.is_leaf and n in tex
     ]
     by_node = {f.node: f for f in forward}
-    numbers = step_numbers(grads)
+    numbers = step_numbers([y, *grads])
 
     # What each node's users sent it, written with the users' adjoint symbols: the incoming
     # adjoint as a lecture writes it (a sum over users), not as one accumulated expression.
