@@ -470,7 +470,8 @@ class Relu(UnaryOp):
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
-        return (where(greater(x, 0), g, 0),)
+        # A multiply by the boolean mask is several times faster than np.where.
+        return (g * greater(x, 0),)
 
 
 @register
