@@ -121,8 +121,28 @@ def normalize(functions: Functions) -> list[FunctionSpec]:
                 f"codegen: outputs of {name!r} depend on {leaf.op.name} {leaf.name!r} "
                 f"{format_shape(leaf.shape)}, which is not among its inputs; add it to the inputs"
             )
+        _check_sizes_bound(name, ins, [*outs, *updates.values()])
         specs.append(FunctionSpec(name, ins, outs, single, updates))
     return specs
+
+
+def _check_sizes_bound(name: str, inputs: list[Expr], outputs: list[Expr]) -> None:
+    """Every symbolic size the outputs use must be read off an input's shape on entry.
+
+    Otherwise the generated code would fail with a NameError only when called.
+    """
+    bound = {d for x in inputs for d in x.shape if isinstance(d, str)}
+    for node in toposort(outputs):
+        used = [d for d in node.shape if isinstance(d, str)]
+        if node.op.name == "size":
+            used += list(node.attr("symbols"))
+        free = [d for d in used if d not in bound]
+        if free:
+            raise CodegenError(
+                f"codegen: {name!r} uses the symbolic size {free[0]!r} ({node.op.name} of shape "
+                f"{format_shape(node.shape)}), but no input of {name!r} has it in its shape; add "
+                "an input with that size or use a static size"
+            )
 
 
 class _FunctionWriter:

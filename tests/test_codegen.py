@@ -329,3 +329,12 @@ def test_show_of_equal_builds_is_equal_and_str_is_show() -> None:
     first, second = build(), build()
     assert sd.show(first) == sd.show(second) == str(first)
     assert "exp(%a)" in sd.show(first) and "(N,) float64" in sd.show(first)
+
+
+def test_a_symbolic_size_no_input_has_is_refused_at_generation() -> None:
+    """Regression: this used to generate code that failed with NameError when called."""
+    a = sd.placeholder("a", (3,), "float64")
+    with pytest.raises(CodegenError, match=r"'M'.*zeros.*\(M,\)"):
+        sd.generate({"f": ([a], sd.zeros(("M",), "float64") + sd.sum(a))}, "m")
+    x = sd.placeholder("x", ("M", 3), "float64")
+    assert "def f(" in sd.generate({"f": ([x], sd.zeros(("M",), "float64") + sd.sum(x))}, "m")
