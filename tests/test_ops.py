@@ -380,6 +380,12 @@ CASES: list[Case] = [
     case("sum_of_scalar", lambda s: sd.sum(s * 3.0), [()], lambda s: s * 3.0),
     case("index_new_axis_only", lambda a: a[None] + a[..., None, :], [(2, 3)],
          lambda a: a[None] + a[..., None, :]),
+    # ---- negative literals (printed in parentheses where precedence needs them)
+    case("power_negative_exponent", lambda a: a**-0.5, [Arg((3,), POSITIVE)], lambda a: a**-0.5),
+    case("subtract_negative_literal", lambda a: a - (-2.0), [(3,)], lambda a: a + 2.0),
+    case("divide_by_negative_int", lambda a: a / -4, [(3,)], lambda a: a / -4),
+    case("where_negative_literal", lambda a: sd.where(a > 0.0, a, -1.0), [Arg((3,), AWAY)],
+         lambda a: np.where(a > 0, a, -1.0)),
     # ---- compositions the models use
     case("affine_relu_mean", lambda x, w: sd.mean(sd.relu(x @ w - 0.1)),
          [(None, 3), Arg((3, 4), kind="parameter")],
