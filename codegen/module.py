@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -20,8 +21,10 @@ from symdl.printing import formula
 from symdl.rewrite import lower
 from symdl.types import format_shape
 
+from .fuse import Fused, FusionLog, fused_hint, print_body, writes_into
+from .fuse import fuse as run_fusion
 from .names import Namespace, safe_identifier
-from .printer import NumpyPrinter, dtype_text, scalar_literal
+from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 
 # {name: (inputs, outputs)} or {name: (inputs, outputs, updates)}; updates map an input leaf to
 # its new value, written into the caller's array in place after every output is computed.
@@ -177,6 +180,8 @@ class _FunctionWriter:
             hint = args[0]
         elif op == "elementwise":
             hint = f"{node.attr('fname')}_{args[0]}"
+        elif op == "fused":
+            hint = fused_hint(node, args)
         elif op in ("add", "subtract", "multiply", "divide", "power", "negative"):
             hint = {"add": "sum", "subtract": "diff", "multiply": "prod", "divide": "ratio",
                     "power": "pow", "negative": "neg"}[op]
@@ -188,18 +193,23 @@ class _FunctionWriter:
             hint = op
         return hint
 
-    def name_of(self, node: Expr) -> str:
-        """The identifier or literal text standing for ``node`` in statements."""
+    def name_of(self, node: Expr, context: str | None = None) -> str:
+        """The identifier or literal text standing for ``node`` in statements.
+
+        ``context`` is the dtype of the statement using it: a Python number in a float32
+        statement prints as its float32 value (`scalar_literal`).
+        """
         if node in self.names:
             return self.names[node]
         if node.op.name == "constant":
-            return self._constant(node)
+            return self._constant(node, context)
         raise KeyError(node)
 
-    def _constant(self, node: Expr) -> str:
+    def _constant(self, node: Expr, context: str | None = None) -> str:
         array = node.attr("value").array
         if array.ndim == 0:
-            literal = scalar_literal(array.item())
+            weak_float = node.attr("weak") and array.dtype.kind == "f"
+            literal = scalar_literal(array.item(), context if weak_float else None)
             # A strong scalar keeps its dtype and stays indexable (`np.float32(1.0)[None]`);
             # only a weak one (a Python number in user code) may print as a bare literal.
             return literal if node.attr("weak") else f"{dtype_text(node.dtype)}({literal})"
@@ -325,8 +335,11 @@ class _FunctionWriter:
                 self.names[node] = name
 
     def _statement(self, node: Expr) -> None:
-        args_text = [self.name_of(i) for i in node.inputs]
+        args_text = [self.name_of(i, node.dtype) for i in node.inputs]
         buffer = self.reuse.get(node)
+        if node.op is Fused:
+            self._fused_statement(node, buffer, args_text)
+            return
         if buffer is not None:
             self._inplace_statement(node, buffer, args_text)
             return
@@ -340,12 +353,32 @@ class _FunctionWriter:
             self.lines.append(f"    {name} = {stmt}")
         self.names[node] = name
 
+    def _fused_statement(self, node: Expr, buffer: Expr | None, args: list[str]) -> None:
+        """A fused body: its repeated parts first (``sympy.cse``), then the result."""
+        final = buffer is not None and self._is_final_write(node, buffer)
+        out = None if buffer is None else self.names[buffer]
+        lines, value = print_body(node, args, out, self.ns.create, sympy_printer, final)
+        self.lines.extend(f"    {line}" for line in lines)
+        if final:
+            self.lines.append(f"    {value}")
+            self.names[node] = self.names[buffer]  # type: ignore[index]
+            return
+        if buffer is None and _scalar_only(node):
+            value = f"{dtype_text(node.dtype)}({value})"
+        name = self.ns.create(self._hint(node))
+        self.lines.append(f"    {name} = {value}")
+        self.names[node] = name
+
+    def _is_final_write(self, node: Expr, buffer: Expr) -> bool:
+        """Whether ``node`` is a parameter's new value written into the parameter itself."""
+        return buffer.is_leaf and self.spec.updates.get(buffer) is not None and (
+            buffer_root(node, self.reuse) is buffer and node in self.final_values
+        )
+
     def _inplace_statement(self, node: Expr, buffer: Expr, args: list[str]) -> None:
         """Write ``node`` into the dead array ``buffer`` (a temporary, or a parameter updated)."""
         out = self.names[buffer]
-        if buffer.is_leaf and self.spec.updates.get(buffer) is not None and (
-            buffer_root(node, self.reuse) is buffer and node in self.final_values
-        ):
+        if self._is_final_write(node, buffer):
             # The final value of a parameter update: an augmented assignment reads best.
             infix = node.op.infix
             if infix is not None and len(args) == 2 and args[0] == out:
@@ -390,6 +423,8 @@ def plan_buffers(
     temporary of the same shape and dtype that nothing reads afterwards (neither the value,
     nor a view of it, nor a value already sharing its memory); the final value of a parameter
     update may be written straight into the parameter once the old value is no longer read.
+    Failing those, it takes any temporary of its shape and dtype that died earlier, as a careful
+    person reuses one scratch array: fresh large arrays cost page faults on every call.
     Returns {node: the node whose array it reuses}.
     """
     statements = [n for n in order if not n.is_leaf and n.op.name != "size"]
@@ -406,6 +441,7 @@ def plan_buffers(
     root: dict[Expr, Expr] = {}
     sharing: dict[Expr, list[Expr]] = {}
     views: set[Expr] = set()
+    scratch: list[Expr] = []  # arrays made by statements, in order: reusable once dead
 
     def root_of(n: Expr) -> Expr:
         return root.get(n, n)
@@ -424,7 +460,7 @@ def plan_buffers(
         if n.op.name in _VIEWS:
             root[n] = root_of(n.inputs[0])
             views.add(n)
-        if n.op.inplace is not None and n.shape != ():
+        if _writes_into(n) and n.shape != ():
             own = targets.get(n)
             candidates: list[Expr] = [] if own is None else [own]
             for x in n.inputs:
@@ -432,7 +468,7 @@ def plan_buffers(
                     continue
                 if x.is_leaf and x not in updates:
                     continue  # the caller's data is never written
-                if x.op.name == "elementwise" and x.attr("body").is_Symbol:
+                if _alias(x):
                     continue  # prints as its argument: an alias, not a fresh array
                 candidates.append(x)
             for x in candidates:
@@ -443,8 +479,44 @@ def plan_buffers(
                     plan[n] = x
                     root[n] = root_of(x)
                     break
+            else:
+                # A dead scratch array; strictly dead (``i - 1``) so that no input reads it.
+                for r in reversed(scratch):
+                    if r.shape == n.shape and r.dtype == n.dtype and free_after(r, i - 1):
+                        plan[n] = r
+                        root[n] = r
+                        break
+        if n not in plan and n not in views and _fresh_array(n):
+            scratch.append(n)
         sharing.setdefault(root_of(n), [root_of(n)]).append(n)
     return plan
+
+
+# Scratch reuse only pays for arrays that malloc serves with fresh pages (glibc: 128 KiB and up);
+# smaller ones come from its free lists at no cost, and reusing them would only obscure the code.
+# Symbolic sizes (the batch) count as 1: the static part alone must be large.
+SCRATCH_MIN_ELEMENTS = 16384
+
+
+def _fresh_array(node: Expr) -> bool:
+    """Whether ``node``'s statement makes a large new array that later statements may reuse."""
+    if node.shape == () or node.op.name in ("size", "constant"):
+        return False
+    if _alias(node):
+        return False
+    return math.prod(d for d in node.shape if isinstance(d, int)) >= SCRATCH_MIN_ELEMENTS
+
+
+def _writes_into(node: Expr) -> bool:
+    """Whether ``node``'s statement can write into an existing array (``out=``)."""
+    if node.op is Fused:
+        return writes_into(node)
+    return node.op.inplace is not None
+
+
+def _alias(node: Expr) -> bool:
+    """A sympy body that is just its argument prints as that name: no array of its own."""
+    return node.op.name == "elementwise" and node.attr("body").is_Symbol
 
 
 def buffer_root(node: Expr, plan: Mapping[Expr, Expr]) -> Expr:
@@ -546,28 +618,37 @@ def {HELPER}(function, name, value, shape, dtype, **sizes):
 '''
 
 
-def prepare(outputs: list[Expr], simplify: bool) -> tuple[list[Expr], list[Expr]]:
-    """The graph passes before printing: simplification, then lowering of composite ops.
+def prepare(
+    outputs: list[Expr], simplify: bool, fuse: bool | None = None,
+    fusion_log: FusionLog | None = None,
+) -> tuple[list[Expr], list[Expr]]:
+    """The graph passes before printing: simplification, lowering of composite ops, fusion.
 
+    ``fuse`` (default: as ``simplify``) merges elementwise chains into sympy bodies.
     Returns the graph before lowering (for comments, as the user wrote it) and after.
     """
+    fuse = simplify if fuse is None else fuse
     if not simplify:
-        return outputs, lower(outputs)
-    from symdl.simplify import simplify as run_simplify
-    from symdl.simplify import tidy
+        lowered = lower(outputs)
+    else:
+        from symdl.simplify import simplify as run_simplify
+        from symdl.simplify import tidy
 
-    outputs = run_simplify(outputs)
-    return outputs, tidy(lower(outputs))
+        outputs = run_simplify(outputs)
+        lowered = tidy(lower(outputs))
+    return outputs, run_fusion(lowered, fusion_log) if fuse else lowered
 
 
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
-             external_arrays: bool = False) -> ModuleParts:
+             external_arrays: bool = False, fuse: bool | None = None,
+             inplace: bool | None = None, fusion_log: FusionLog | None = None) -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
     `EXTERNAL_ARRAY_LIMIT` elements are not printed: the module loads them from ``.npy`` files
     named by their content hash beside it (returned in ``arrays``). Otherwise (`generate`) every
-    constant is printed inline, so the source stands alone.
+    constant is printed inline, so the source stands alone. ``fuse`` and ``inplace`` (both
+    default to ``simplify``) switch off elementwise fusion and buffer reuse, for the report.
     """
     specs = normalize(functions)
     module_ns = Namespace({HELPER, *(s.name for s in specs)})
@@ -579,11 +660,13 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         leaves = list(spec.updates)
         for leaf, new in spec.updates.items():
             new.named(f"{leaf.name}_new")
-        shown, lowered = prepare([*spec.outputs, *spec.updates.values()], simplify)
+        shown, lowered = prepare([*spec.outputs, *spec.updates.values()], simplify, fuse,
+                                 fusion_log)
         display = {n.name: n for n in toposort(shown) if n.name is not None and not n.is_leaf}
         outputs = lowered[: len(spec.outputs)]
         updates = dict(zip(leaves, lowered[len(spec.outputs) :]))
-        writer = _FunctionWriter(spec, module_ns, consts, arrays, inplace=simplify)
+        writer = _FunctionWriter(spec, module_ns, consts, arrays,
+                                 inplace=simplify if inplace is None else inplace)
         bodies.append("\n".join(writer.write(outputs, updates, display)))
         summaries.append(_summary(spec, writer.names, outputs))
     header = [

@@ -8,8 +8,9 @@ template raises `CodegenError` naming it: there is no silent fallback.
 
 from __future__ import annotations
 
+import ast
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy
@@ -33,8 +34,13 @@ def shape_text(shape: Shape) -> str:
     return format_shape(shape)
 
 
-def scalar_literal(value: object) -> str:
-    """Exact Python text for a scalar: floats round-trip through repr; inf and nan spelled out."""
+def scalar_literal(value: object, dtype: str | None = None) -> str:
+    """Exact Python text for a scalar: floats round-trip through repr; inf and nan spelled out.
+
+    With ``dtype="float32"`` (a Python number that numpy will cast to float32, as it does next
+    to a float32 array), the shortest text with the same float32 value: ``1 - 0.9`` prints as
+    ``0.1``, not ``0.09999999999999998``, and computes exactly the same.
+    """
     if isinstance(value, (bool, np.bool_)):
         return "True" if value else "False"
     if isinstance(value, (int, np.integer)):
@@ -44,6 +50,10 @@ def scalar_literal(value: object) -> str:
         return "np.nan"
     if math.isinf(value):
         return "np.inf" if value > 0 else "-np.inf"
+    if dtype == "float32" and abs(value) < float(np.finfo(np.float32).max):
+        short = float(str(np.float32(value)))
+        if np.float32(short) == np.float32(value):
+            return repr(short)
     return repr(value)
 
 
@@ -56,9 +66,10 @@ def _axis_text(axis: tuple[int, ...] | int | None) -> str:
 class _SympyNumpy(NumPyPrinter):
     """sympy's numpy printer, writing ``np.`` and mapping symbols to argument names."""
 
-    def __init__(self, names: dict[sympy.Symbol, str]) -> None:
+    def __init__(self, names: dict[sympy.Symbol, str], dtype: str | None = None) -> None:
         super().__init__({"fully_qualified_modules": False, "inline": True})
         self._arg_names = names
+        self._dtype = dtype
 
     def _module_format(self, fqn: str, register: bool = True) -> str:
         head, _, tail = fqn.partition(".")
@@ -69,12 +80,52 @@ class _SympyNumpy(NumPyPrinter):
     def _print_Symbol(self, expr: sympy.Symbol) -> str:  # noqa: N802 - sympy's naming
         return self._arg_names[expr]
 
+    def _print_Float(self, expr: sympy.Float) -> str:  # noqa: N802
+        # Exact (sympy's own printing rounds to 15 digits); shortest in a float32 body.
+        return scalar_literal(float(expr), self._dtype)
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:  # noqa: N802
+        return str(expr.p) if expr.q == 1 else scalar_literal(float(expr), self._dtype)
+
+    def _print_Max(self, expr: sympy.Max) -> str:  # noqa: N802
+        return self._fold("np.maximum", expr.args)
+
+    def _print_Min(self, expr: sympy.Min) -> str:  # noqa: N802
+        return self._fold("np.minimum", expr.args)
+
+    def _print_Abs(self, expr: sympy.Abs) -> str:  # noqa: N802
+        return f"np.abs({self._print(expr.args[0])})"
+
+    def _fold(self, ufunc: str, args: tuple[sympy.Expr, ...]) -> str:
+        # sympy orders arguments with numbers first; numpy reads best with the array first.
+        ordered = sorted(args, key=lambda a: a.is_number)
+        text = self._print(ordered[0])
+        for a in ordered[1:]:
+            text = f"{ufunc}({text}, {self._print(a)})"
+        return text
+
     def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:  # noqa: N802
         if expr.exp == -1:
             return f"1 / {self.parenthesize(expr.base, 50)}"
         if expr.exp == sympy.Rational(1, 2):
             return f"np.sqrt({self._print(expr.base)})"
+        if expr.exp.is_Integer and expr.exp < 0:
+            return f"1 / {self.parenthesize(expr.base ** -expr.exp, 50)}"
         return super()._print_Pow(expr, rational=rational)
+
+
+def sympy_printer(
+    names: dict[sympy.Symbol, str], dtype: str | None = None
+) -> Callable[[sympy.Expr], str]:
+    """sympy's numpy printer over the given argument names, as a function of the expression.
+
+    ``dtype`` is that of the statement: float literals print as their float32 value in a
+    float32 one (see `scalar_literal`).
+    """
+    printer = _SympyNumpy({s: _operand(n) for s, n in names.items()}, dtype)
+    # sympy writes ``lr*W_grad``; `ast.unparse` spaces operators as the rest of the module does
+    # (and keeps float literals exact: they print by repr).
+    return lambda expr: ast.unparse(ast.parse(printer.doprint(expr), mode="eval"))
 
 
 class NumpyPrinter:

@@ -123,9 +123,11 @@ class Adam(Optimizer):
         v = b2 * v + (1 - b2) * g**2
         p = p - lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)
 
-    The last line is computed as ``p - a * m / (sqrt(v) + e)`` with the scalars
+    The last line is computed as ``p - a * (m / (sqrt(v) + e))`` with the scalars
     ``a = lr * sqrt(1 - b2**t) / (1 - b1**t)`` and ``e = eps * sqrt(1 - b2**t)``, equal to it in
-    exact arithmetic, so the per-element work is that of the textbook's efficient form.
+    exact arithmetic, so the per-element work is that of the textbook's efficient form. The
+    scalar multiplies last so that the whole direction is computed in one temporary array
+    (``a * m`` first would need a second one, since ``m`` is kept).
     """
 
     slots = ("m", "v")
@@ -160,10 +162,10 @@ class Adam(Optimizer):
         m = b1 * state["m"] + (1.0 - b1) * g
         v = b2 * state["v"] + (1.0 - b2) * square(g)
         # Scalars shared by every parameter (hash-consing computes them once per step).
-        root_bc2 = sqrt(1.0 - b2**step)
+        root_bc2 = sqrt(1.0 - b2**step).named("root_bc2")
         step_size = (lr * root_bc2 / (1.0 - b1**step)).named("step_size")
         eps_hat = (self.eps * root_bc2).named("eps_hat")
-        return p - step_size * m / (sqrt(v) + eps_hat), {"m": m, "v": v}
+        return p - step_size * (m / (sqrt(v) + eps_hat)), {"m": m, "v": v}
 
 
 class AdamW(Adam):

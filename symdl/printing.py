@@ -65,6 +65,14 @@ def show(*outputs: Expr | Iterable[Expr]) -> str:
     return dump(flat)
 
 
+def _readable(x: Expr) -> str | None:
+    """A float scalar to 15 digits, as sympy shows it: ``1 - 0.9`` reads ``0.1`` in formulas."""
+    array = x.attr("value").array
+    if array.ndim != 0 or array.dtype.kind != "f" or not np.isfinite(array):
+        return None
+    return repr(float(f"{array.item():.15g}"))
+
+
 def formula(x: Expr, names: Mapping[Expr, str], *, top: bool = True) -> str:
     """``x`` as an infix formula; nodes in ``names`` (and leaves) appear by name."""
     return _formula(x, names, top)[0]
@@ -74,7 +82,7 @@ def _formula(x: Expr, names: Mapping[Expr, str], top: bool) -> tuple[str, int]:
     if not top and x in names:
         return names[x], 100
     if x.op.name == "constant":
-        text = constant_text(x)
+        text = _readable(x) or constant_text(x)
         return text, (100 if not text.startswith("-") else 35)
     if x.is_leaf:
         return names.get(x, x.name or "?"), 100

@@ -100,8 +100,12 @@ def test_nan_loss_names_step_and_last_finite_loss(tmp_path):
     assert "the last finite loss was" in message and "at step 2" in message
 
 
-def test_huge_learning_rate_diverges_with_a_clear_error(adam_step):
-    step, params, train = adam_step
+def test_huge_learning_rate_diverges_with_a_clear_error(tmp_path):
+    # Plain SGD: Adam's step is bounded by its learning rate whatever the gradient, so it can
+    # stay finite where SGD's lr * gradient overflows.
+    train, inputs, loss, params, metrics = _problem()
+    step = optim.compile_train_step(loss, params, optim.SGD(0.1), inputs, metrics,
+                                    name="small_sgd_huge", cache_dir=tmp_path)
     values = init.initialize(params, seed=0)
     scaled = (train[0] * 1e30, train[1])
     with pytest.raises(TrainingDivergedError, match=r"loss is (nan|inf) at step \d+"):

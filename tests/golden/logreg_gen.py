@@ -59,17 +59,14 @@ def loss_and_grads(x, y, W, b):
     logits_shifted = np.subtract(logits, max_logits, out=logits)
     exp_logits_shifted = np.exp(logits_shifted)
     sum_exp_logits_shifted = exp_logits_shifted.sum(axis=1, keepdims=True)
-    log_sum_exp_logits_shifted = np.log(sum_exp_logits_shifted)
-    log_softmax_logits = np.subtract(logits_shifted, log_sum_exp_logits_shifted, out=logits_shifted)
+    log_softmax_logits = np.subtract(logits_shifted, np.log(sum_exp_logits_shifted), out=logits_shifted)
     prod = np.multiply(y, log_softmax_logits, out=log_softmax_logits)
     sum_prod = prod.sum()
-    neg_sum_prod = -sum_prod
-    loss = neg_sum_prod / N
+    loss = -sum_prod / N
     softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
-    diff = np.subtract(softmax_logits, y, out=softmax_logits)
-    logits_bar = np.divide(diff, N, out=diff)
+    logits_bar = np.divide(softmax_logits - y, N, out=softmax_logits)
 
     # step 5: grad of: x @ W
     x_T = x.T
@@ -117,32 +114,27 @@ def train_step(x, y, W, b, lr):
     logits_shifted = np.subtract(logits, max_logits, out=logits)
     exp_logits_shifted = np.exp(logits_shifted)
     sum_exp_logits_shifted = exp_logits_shifted.sum(axis=1, keepdims=True)
-    log_sum_exp_logits_shifted = np.log(sum_exp_logits_shifted)
-    log_softmax_logits = np.subtract(logits_shifted, log_sum_exp_logits_shifted, out=logits_shifted)
+    log_softmax_logits = np.subtract(logits_shifted, np.log(sum_exp_logits_shifted), out=logits_shifted)
     prod = np.multiply(y, log_softmax_logits, out=log_softmax_logits)
     sum_prod = prod.sum()
-    neg_sum_prod = -sum_prod
-    loss = neg_sum_prod / N
+    loss = -sum_prod / N
     softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
-    diff = np.subtract(softmax_logits, y, out=softmax_logits)
-    logits_bar = np.divide(diff, N, out=diff)
+    logits_bar = np.divide(softmax_logits - y, N, out=softmax_logits)
 
     # step 5: grad of: x @ W
     x_T = x.T
     W_grad = x_T @ logits_bar
 
     # W_new = W - lr * W_grad
-    prod_1 = np.multiply(lr, W_grad, out=W_grad)
-    W -= prod_1
+    W -= lr * W_grad
 
     # step 4: grad of: logits = x @ W + b
     b_grad = logits_bar.sum(axis=0)
 
     # b_new = b - lr * b_grad
-    prod_2 = np.multiply(lr, b_grad, out=b_grad)
-    b -= prod_2
+    b -= lr * b_grad
 
     return loss
 

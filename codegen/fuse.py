@@ -1,0 +1,421 @@
+"""Elementwise fusion: a chain of elementwise ops becomes one statement with a sympy body.
+
+After simplification and lowering, ``step_size = lr * sqrt_bc2 / (1.0 - 0.9 ** step_new)`` is
+four IR nodes; printed one per line it reads like assembly. `fuse` merges each such chain into one
+`Fused` node whose body is a sympy expression over the chain's inputs. sympy then simplifies the
+body (within an operation budget, never on large expressions), `sympy.cse` names what the body
+repeats, and sympy's numpy printer writes it. Which chains fuse is a cost decision, not only a
+cosmetic one: each op inside a printed numpy expression allocates a temporary, while a separate
+statement can write into a dead buffer (``out=``). So a node joins its consumer's statement only
+if it is cheap to allocate: a scalar, an array smaller than the statement's result (a
+broadcast operand), or an array whose static size is small. Large full-size values stay
+statements of their own, and the root of a fused body still writes into a dead buffer.
+
+A node stays a statement of its own, too, when the reader needs it: when it has a user's name,
+is an output or a parameter's new value, or feeds several statements (CSE: computed once).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import sympy
+from sympy.codegen.cfunctions import log1p
+from sympy.codegen.numpy_nodes import logaddexp
+
+from symdl.ir import Expr, label_of, origin_of, set_label, set_origin, toposort
+from symdl.ops.base import Op, scalar_value
+from symdl.types import Shape
+
+# Statements with this many static elements or more are written in place, not as temporaries
+# inside a fused expression: malloc hands out fresh pages for them (see `plan_buffers`).
+LARGE_ELEMENTS = 16384
+
+# The budget for `sympy.simplify`, in operations (``sympy.count_ops``) rather than seconds, so
+# that the generated code never depends on the speed of the machine. A body larger than
+# `SIMPLIFY_MAX_OPS` is never simplified (simplify's time grows steeply with size); bodies are
+# simplified in graph order until `SIMPLIFY_BUDGET_OPS` operations have gone through it.
+SIMPLIFY_MAX_OPS = 24
+SIMPLIFY_BUDGET_OPS = 400
+
+
+class Fused(Op):
+    """several elementwise ops as one sympy body (made by the code generator only)
+
+    Not in the op table: users never build it, and it has no derivative.
+    """
+
+    name = "fused"
+
+    @classmethod
+    def infer(
+        cls, *xs: Expr, body: sympy.Expr, symbols: tuple[sympy.Symbol, ...], shape: Shape,
+        dtype: str,
+    ) -> tuple[Shape, str]:
+        # The shape and dtype are those of the statement it replaces, checked when that was built.
+        return shape, dtype
+
+
+def _binary(f: Callable[[sympy.Expr, sympy.Expr], sympy.Expr]) -> Callable[..., sympy.Expr]:
+    return lambda node, a, b: f(a, b)
+
+
+def _unary(f: Callable[[sympy.Expr], sympy.Expr]) -> Callable[..., sympy.Expr]:
+    return lambda node, a: f(a)
+
+
+def _elementwise(node: Expr, *args: sympy.Expr) -> sympy.Expr:
+    return node.attr("body").xreplace(dict(zip(node.attr("symbols"), args)))
+
+
+# Each fusible op as a sympy expression of its inputs' expressions. Comparisons and `where` are
+# left out: sympy has no arithmetic on booleans. Sigmoid keeps its stable tanh form, softplus
+# its `np.logaddexp`.
+TO_SYMPY: dict[str, Callable[..., sympy.Expr]] = {
+    "add": _binary(lambda a, b: a + b),
+    "subtract": _binary(lambda a, b: a - b),
+    "multiply": _binary(lambda a, b: a * b),
+    "divide": _binary(lambda a, b: a / b),
+    "power": _binary(lambda a, b: a**b),
+    "maximum": _binary(sympy.Max),
+    "minimum": _binary(sympy.Min),
+    "negative": _unary(lambda a: -a),
+    "exp": _unary(sympy.exp),
+    "log": _unary(sympy.log),
+    "log1p": _unary(log1p),
+    "sqrt": _unary(sympy.sqrt),
+    "square": _unary(lambda a: a**2),
+    "sin": _unary(sympy.sin),
+    "cos": _unary(sympy.cos),
+    "tanh": _unary(sympy.tanh),
+    "sigmoid": _unary(lambda a: sympy.Float(0.5) + sympy.Float(0.5) * sympy.tanh(a / 2)),
+    "softplus": _unary(lambda a: logaddexp(0, a)),
+    "relu": _unary(lambda a: sympy.Max(a, 0)),
+    "abs": _unary(sympy.Abs),
+    "elementwise": _elementwise,
+}
+
+
+@dataclass
+class FusionLog:
+    """What fusion did, for the report."""
+
+    fused: int = 0  # statements made from more than one op
+    absorbed: int = 0  # ops that stopped being statements of their own
+    simplified: int = 0  # bodies sympy made shorter
+    over_budget: int = 0  # bodies left as built: too large, or the budget was spent
+    budget_left: int = SIMPLIFY_BUDGET_OPS
+    _seen: dict[sympy.Expr, sympy.Expr] = field(default_factory=dict, repr=False)
+
+
+def fuse(outputs: Sequence[Expr], log: FusionLog | None = None) -> list[Expr]:
+    """Merge chains of elementwise ops into `Fused` nodes; values are unchanged.
+
+    ``outputs`` must be lowered (no composite ops). Labels and provenance of each chain's last
+    node move to its fused node, so names and ``# grad of:`` comments survive.
+    """
+    log = log if log is not None else FusionLog()
+    order = toposort(outputs)
+    users: dict[Expr, set[Expr]] = {n: set() for n in order}
+    for n in order:
+        for x in n.inputs:
+            users[x].add(n)
+    kept = set(outputs)
+    group_of: dict[Expr, Expr] = {}  # absorbed node -> the root of its statement
+    members: dict[Expr, list[Expr]] = {}
+    for root in reversed(order):
+        if root in group_of or not _fusible(root):
+            continue
+        group = [root]
+        stack = list(root.inputs)
+        while stack:
+            x = stack.pop()
+            if x in group_of or x in group or not _absorbable(x, root, users, kept):
+                continue
+            group_of[x] = root
+            group.append(x)
+            stack.extend(x.inputs)
+        if len(group) > 1:
+            members[root] = group
+    memo: dict[Expr, Expr] = {}
+    for n in order:
+        if n in group_of:
+            continue
+        if n in members:
+            memo[n] = _fused_node(n, set(members[n]), memo, log)
+        else:
+            inputs = tuple(memo[i] for i in n.inputs)
+            changed = any(a is not b for a, b in zip(inputs, n.inputs))
+            memo[n] = n.op.make(*inputs, **n.kwargs) if changed else n
+            _carry(n, memo[n])
+    return [memo[o] for o in outputs]
+
+
+def _fusible(node: Expr) -> bool:
+    return node.op.name in TO_SYMPY and node.dtype in ("float32", "float64")
+
+
+def _absorbable(x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Expr]) -> bool:
+    """Whether ``x`` can be computed inside ``root``'s statement instead of on its own."""
+    if not _fusible(x) or x.dtype != root.dtype or x in kept or label_of(x) is not None:
+        return False
+    if len(users[x]) != 1:
+        return False  # shared: computed once, as its own statement
+    # Inside an expression, x is a fresh temporary: fine if it is small, not if it is large.
+    return x.shape != root.shape or _static_elements(x.shape) < LARGE_ELEMENTS
+
+
+def _static_elements(shape: Shape) -> int:
+    return math.prod(d for d in shape if isinstance(d, int))
+
+
+def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: FusionLog) -> Expr:
+    """The `Fused` node computing ``root`` from the inputs of ``group``."""
+    leaves: dict[Expr, sympy.Symbol] = {}
+    exprs: dict[Expr, sympy.Expr] = {}
+
+    def expr_of(x: Expr) -> sympy.Expr:
+        if x in exprs:
+            return exprs[x]
+        if x in group:
+            result = TO_SYMPY[x.op.name](x, *(expr_of(i) for i in x.inputs))
+        else:
+            number = _weak_number(x)
+            if number is not None:
+                result = number
+            else:
+                if x not in leaves:
+                    leaves[x] = sympy.Symbol(f"a{len(leaves)}", real=True)
+                result = leaves[x]
+        exprs[x] = result
+        return result
+
+    body = expr_of(root)
+    if body.is_Symbol or body.is_number:
+        # sympy's own evaluation cancelled the chain ((a + b) - b): print the ops as they are.
+        return _plain(root, group, memo)
+    body = simplify_body(body, log)
+    used = [x for x, s in leaves.items() if s in body.free_symbols]
+    symbols = tuple(leaves[x] for x in used)
+    node = Fused.make(
+        *(memo[x] for x in used), body=body, symbols=symbols, shape=root.shape, dtype=root.dtype
+    )
+    log.fused += 1
+    log.absorbed += len(group) - 1
+    _carry(root, node)
+    return node
+
+
+def _plain(root: Expr, group: set[Expr], memo: dict[Expr, Expr]) -> Expr:
+    """``root`` rebuilt op by op, its group's members as statements of their own."""
+    for n in toposort([root]):
+        if n in group and n not in memo:
+            memo[n] = n.op.make(*(memo[i] for i in n.inputs), **n.kwargs)
+            _carry(n, memo[n])
+    return memo[root]
+
+
+def _weak_number(x: Expr) -> sympy.Expr | None:
+    """A Python-number constant as a sympy number (it prints as a literal); else None."""
+    if x.op.name != "constant" or x.shape != () or not x.attr("weak"):
+        return None
+    value = scalar_value(x)
+    if value is None or not math.isfinite(value):
+        return None
+    if x.dtype.startswith("int") or x.dtype == "bool":
+        return sympy.Integer(int(value))
+    return sympy.Float(value)
+
+
+def _carry(old: Expr, new: Expr) -> None:
+    if new is old:
+        return
+    label, origin = label_of(old), origin_of(old)
+    if label is not None:
+        set_label(new, label)
+    if origin is not None:
+        set_origin(new, origin)
+
+
+# ------------------------------------------------------------------------ simplifying a body
+
+
+def simplify_body(body: sympy.Expr, log: FusionLog) -> sympy.Expr:
+    """``sympy.simplify`` of ``body`` if that is shorter and safe; within the module's budget.
+
+    Safe means: no function the body did not already use. sympy may rewrite ``1 - tanh(x)**2``
+    as ``1/cosh(x)**2``, shorter but overflowing where the original does not; such results are
+    refused, as are results that are not strictly shorter.
+    """
+    if body in log._seen:
+        return log._seen[body]
+    ops = int(sympy.count_ops(body))
+    if ops > SIMPLIFY_MAX_OPS or ops > log.budget_left:
+        log.over_budget += 1
+        return body
+    log.budget_left -= ops
+    result = _safe_simplify(body)
+    if result is not body:
+        log.simplified += 1
+    log._seen[body] = result
+    return result
+
+
+@functools.lru_cache(maxsize=4096)
+def _safe_simplify(body: sympy.Expr) -> sympy.Expr:
+    try:
+        candidate = sympy.simplify(body, ratio=1.0, rational=False)
+    except (TypeError, ValueError, NotImplementedError, RecursionError):
+        return body
+    if _functions(candidate) - _functions(body):
+        return body
+    if candidate.free_symbols - body.free_symbols or candidate.is_Symbol or candidate.is_number:
+        return body  # a bare input would be an alias of it; a number, a constant array
+    if sympy.count_ops(candidate) >= sympy.count_ops(body) or candidate.has(sympy.nan, sympy.zoo):
+        return body
+    if _fractions(candidate) - _fractions(body):
+        return body  # exact fractions the floats did not have: keep the user's constants
+    return candidate
+
+
+def _fractions(expr: sympy.Expr) -> set[sympy.Rational]:
+    return {r for r in expr.atoms(sympy.Rational) if not r.is_Integer}
+
+
+def _functions(expr: sympy.Expr) -> set[type]:
+    return {type(f) for f in expr.atoms(sympy.Function)} | (
+        {sympy.Pow} if any(not e.exp.is_Integer for e in expr.atoms(sympy.Pow)) else set()
+    )
+
+
+# ------------------------------------------------------------------------ printing a body
+
+
+@dataclass(frozen=True)
+class Body:
+    """A fused body after `sympy.cse`: named subexpressions, then the result."""
+
+    temporaries: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
+    result: sympy.Expr
+
+
+@functools.lru_cache(maxsize=4096)
+def with_cse(body: sympy.Expr) -> Body:
+    """``body`` with each repeated subexpression computed once (``sympy.cse``)."""
+    symbols = sympy.numbered_symbols("_t", real=True)
+    pairs, (result,) = sympy.cse(body, symbols=symbols, order="none")
+    return Body(tuple(pairs), result)
+
+
+def writes_into(node: Expr) -> bool:
+    """Whether ``node``'s statement can write its result into an existing array (``out=``)."""
+    return _outermost(with_cse(node.attr("body")).result) is not None
+
+
+def _outermost(expr: sympy.Expr) -> tuple[str, list[sympy.Expr]] | None:
+    """The numpy ufunc at the top of ``expr`` and its operands, if ``out=`` can be given."""
+    if isinstance(expr, sympy.Add):
+        positive = [t for t in expr.args if not t.could_extract_minus_sign()]
+        negative = [-t for t in expr.args if t.could_extract_minus_sign()]
+        if positive and negative:
+            return "np.subtract", [sympy.Add(*positive), sympy.Add(*negative)]
+        if len(positive) >= 2:
+            return "np.add", [positive[0], sympy.Add(*positive[1:])]
+        return None
+    if isinstance(expr, sympy.Mul):
+        numerator, denominator = [], []
+        for factor in expr.args:
+            if isinstance(factor, sympy.Pow) and factor.exp.is_number and factor.exp < 0:
+                denominator.append(factor.base ** (-factor.exp))
+            else:
+                numerator.append(factor)
+        if denominator:
+            return "np.divide", [sympy.Mul(*numerator), sympy.Mul(*denominator)]
+        if expr.args[0] == -1:
+            return "np.negative", [sympy.Mul(*expr.args[1:])]
+        return "np.multiply", [expr.args[0], sympy.Mul(*expr.args[1:])]
+    if isinstance(expr, sympy.Pow):
+        if expr.exp == 2:
+            return "np.square", [expr.base]
+        if expr.exp == sympy.Rational(1, 2):
+            return "np.sqrt", [expr.base]
+        if expr.exp == -1:
+            return "np.divide", [sympy.Integer(1), expr.base]
+        return "np.power", [expr.base, expr.exp]
+    ufunc = _UFUNCS.get(type(expr))
+    if ufunc is not None:
+        return ufunc, list(expr.args)
+    return None
+
+
+_UFUNCS: dict[type, str] = {
+    sympy.exp: "np.exp", sympy.log: "np.log", sympy.tanh: "np.tanh", sympy.sin: "np.sin",
+    sympy.cos: "np.cos", sympy.Abs: "np.abs", log1p: "np.log1p", logaddexp: "np.logaddexp",
+    sympy.Max: "np.maximum", sympy.Min: "np.minimum",
+}
+
+
+def print_body(
+    node: Expr, args: Sequence[str], out: str | None, new_name: Callable[[str], str],
+    printer: Callable[[dict[sympy.Symbol, str], str], Callable[[sympy.Expr], str]],
+    final: bool = False,
+) -> tuple[list[str], str]:
+    """Lines naming the body's repeated parts, and the expression computing the result.
+
+    ``out`` names a dead array to write into (the expression is then a ufunc call with
+    ``out=``); ``final`` says that the write is a statement of its own, the last write of a
+    parameter (an augmented assignment ``W -= ...`` where it fits). ``new_name(hint)`` returns
+    a fresh variable name; ``printer(names, dtype)`` is sympy's numpy printer over them.
+    """
+    names = dict(zip(node.attr("symbols"), args))
+    body = with_cse(node.attr("body"))
+    lines = []
+    for symbol, value in body.temporaries:
+        name = new_name(_hint(value, names))
+        lines.append(f"{name} = {printer(names, node.dtype)(value)}")
+        names[symbol] = name
+    text = printer(names, node.dtype)
+    if out is None:
+        return lines, text(body.result)
+    ufunc, operands = _outermost(body.result)  # type: ignore[misc]
+    printed = [text(o) for o in operands]
+    augmented = _AUGMENTED.get(ufunc)
+    if not final:
+        augmented = None
+    if augmented is not None and printed[0] == out:
+        return lines, f"{out} {augmented}= {printed[1]}"  # W -= lr * W_grad
+    if augmented in ("+", "*") and printed[1] == out:
+        return lines, f"{out} {augmented}= {printed[0]}"
+    return lines, f"{ufunc}({', '.join(printed)}, out={out})"
+
+
+_AUGMENTED = {"np.add": "+", "np.subtract": "-", "np.multiply": "*", "np.divide": "/"}
+
+
+def _hint(value: sympy.Expr, names: dict[sympy.Symbol, str]) -> str:
+    """A name saying what a repeated subexpression is: ``exp_z`` for ``exp(z)``."""
+    head = type(value).__name__.lower() if isinstance(value, sympy.Function) else {
+        sympy.Add: "sum", sympy.Mul: "prod", sympy.Pow: "pow"
+    }.get(type(value), "t")
+    symbols = [names[s] for s in _ordered_symbols(value.free_symbols) if s in names]
+    return f"{head}_{symbols[0]}" if len(symbols) == 1 else head
+
+
+def _ordered_symbols(symbols: Iterable[sympy.Symbol]) -> list[sympy.Symbol]:
+    return sorted(symbols, key=lambda s: s.name)
+
+
+def fused_hint(node: Expr, args: Sequence[str]) -> str:
+    """A variable name for a fused statement: its outermost operation (``sqrt_step_new``)."""
+    outer = _outermost(with_cse(node.attr("body")).result)
+    if outer is None:
+        return "value"
+    head = {
+        "np.add": "sum", "np.subtract": "diff", "np.multiply": "prod", "np.divide": "ratio",
+        "np.negative": "neg", "np.power": "pow",
+    }.get(outer[0], outer[0].removeprefix("np."))
+    operands = [a for a in args if a.isidentifier()]
+    return f"{head}_{operands[0]}" if head not in ("sum", "prod") and operands else head
