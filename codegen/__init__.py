@@ -7,6 +7,7 @@ and imports it. The generated module imports numpy only.
 from __future__ import annotations
 
 import os
+import sys
 from types import ModuleType
 
 from symdl.errors import InvalidNameError
@@ -44,7 +45,8 @@ def compile(  # noqa: A001 - the verb users expect
     """Generate a module, write it to the cache (``cache_dir``, ``$SYMDL_CACHE`` or
     ``~/.cache/symdl``) under a name derived from its content hash, and import it from the file.
 
-    ``report=True`` prints what each pass bought (operations and lines per stage, rewrites fired).
+    ``report=True`` prints to stderr what each pass bought (operations and lines per stage,
+    rewrites fired, fusion), as ``symdl generate --report`` does.
 
     Example::
 
@@ -52,6 +54,10 @@ def compile(  # noqa: A001 - the verb users expect
         loss, W_grad, b_grad = mod.loss_and_grads(x_val, y_val, W_val, b_val)
     """
     module_name = _module_name(name)
+    if report:
+        from .report import report as make_report
+
+        print(make_report(functions, module_name).format(), file=sys.stderr)
     parts = assemble(functions, module_name, simplify=simplify, external_arrays=True)
     directory = usable_cache_dir(cache_dir)
     path = write_module(parts.source, module_name, directory, parts.arrays)

@@ -10,10 +10,11 @@ import ast
 from collections import Counter
 from dataclasses import dataclass
 
-from symdl.ir import toposort
+from symdl.ir import Expr, toposort
 from symdl.rewrite import lower
 from symdl.simplify import RewriteLog, simplify, tidy
 
+from .fuse import SIMPLIFY_BUDGET_OPS, SIMPLIFY_MAX_OPS, FusionLog, fuse
 from .module import Functions, assemble, normalize
 
 _ARRAY_METHODS = {"sum", "max", "min", "mean", "argmax", "reshape", "astype", "dot"}
@@ -63,12 +64,37 @@ _OPS = {
 
 @dataclass
 class Stage:
-    """One row of the report."""
+    """One row of the report: a function after one stage."""
 
     function: str
     stage: str
     operations: int
-    lines: int
+    lines: int | None
+
+
+@dataclass
+class Report:
+    """Rows per function and stage, the rewrites that fired, and what fusion did."""
+
+    stages: list[Stage]
+    rewrites: RewriteLog
+    fusion: FusionLog
+
+    def format(self) -> str:
+        """The report as a Markdown table and two summary lines."""
+        rows = ["| function | stage | operations | lines |", "|---|---|---:|---:|"]
+        for s in self.stages:
+            lines = "" if s.lines is None else str(s.lines)
+            rows.append(f"| {s.function} | {s.stage} | {s.operations} | {lines} |")
+        f = self.fusion
+        rows += [
+            "",
+            f"rewrites fired: {self.rewrites.summary()}",
+            f"fusion: {f.absorbed} ops joined {f.fused} statements; sympy shortened "
+            f"{f.simplified} bodies, {f.over_budget} left unsimplified (over the "
+            f"{SIMPLIFY_MAX_OPS}-op size limit or the {SIMPLIFY_BUDGET_OPS}-op budget)",
+        ]
+        return "\n".join(rows)
 
 
 def _lines(source: str, function: str) -> int:
@@ -78,35 +104,48 @@ def _lines(source: str, function: str) -> int:
     return sum((s.end_lineno or s.lineno) - s.lineno + 1 for s in body[1:])
 
 
-def report(functions: Functions, name: str = "model") -> tuple[list[Stage], RewriteLog]:
-    """Operation and line counts of each function after each stage, and the rewrites fired.
+def _tree_operations(outputs: list[Expr]) -> int:
+    """Operations if every use of a value computed it again: the graph unfolded into trees."""
+    sizes: dict[Expr, int] = {}
+    for n in toposort(outputs):
+        own = 0 if n.is_leaf or n.op.name in _FREE else 1
+        sizes[n] = own + sum(sizes[i] for i in n.inputs)
+    return sum(sizes[o] for o in outputs)
 
-    Stages: ``raw`` (the derivative as the rules produce it, composites lowered), ``rewrites``
-    (after simplification), ``in-place`` (the final code, with dead buffers reused). Common
-    subexpressions are shared at every stage: nodes are hash-consed when built.
+
+_FREE = ("size", "reshape", "transpose", "broadcast_to")  # no arithmetic in the emitted code
+
+# (stage name, assemble keywords); each stage adds one pass to the one before.
+STAGES: list[tuple[str, dict[str, bool]]] = [
+    ("raw derivative", {"simplify": False}),
+    ("rewrites", {"simplify": True, "fuse": False, "inplace": False}),
+    ("fusion (sympy bodies, cse)", {"simplify": True, "fuse": True, "inplace": False}),
+    ("in-place (final)", {"simplify": True}),
+]
+
+
+def report(functions: Functions, name: str = "model") -> Report:
+    """Operation and line counts of each function after each stage, and what the passes did.
+
+    Stages, each adding one pass: ``raw derivative`` (the rules' output with composites
+    lowered, values shared: hash-consing is the CSE), ``rewrites`` (simplification),
+    ``fusion`` (elementwise chains as sympy bodies, `sympy.cse` inside), ``in-place`` (the
+    final code, dead buffers reused). The first row, ``no CSE``, counts the raw derivative as
+    if every use of a value computed it again: what sharing buys.
     """
     specs = normalize(functions)
     log = RewriteLog()
+    fusion = FusionLog()
     for spec in specs:
         exprs = [*spec.outputs, *spec.updates.values()]
-        tidy(lower(simplify(exprs, log)), log)
-    raw = assemble(functions, name, simplify=False).source
-    final = assemble(functions, name, simplify=True).source
+        fuse(tidy(lower(simplify(exprs, log)), log), fusion)
+    sources = [assemble(functions, name, **kw).source for _, kw in STAGES]
     stages = []
     for spec in specs:
-        for stage, source in (("raw", raw), ("rewrites + in-place", final)):
+        raw = lower([*spec.outputs, *spec.updates.values()])
+        stages.append(Stage(spec.name, "raw derivative, no CSE (every use recomputed)",
+                            _tree_operations(raw), None))
+        for (stage, _), source in zip(STAGES, sources):
             ops = sum(count_operations(source, spec.name).values())
             stages.append(Stage(spec.name, stage, ops, _lines(source, spec.name)))
-        nodes = len(toposort([*spec.outputs, *spec.updates.values()]))
-        stages.insert(len(stages) - 2, Stage(spec.name, "graph nodes (hash-consed)", nodes, 0))
-    return stages, log
-
-
-def format_report(stages: list[Stage], log: RewriteLog) -> str:
-    """The report as a Markdown table plus the list of rewrites that fired."""
-    rows = ["| function | stage | operations | lines |", "|---|---|---:|---:|"]
-    for s in stages:
-        rows.append(f"| {s.function} | {s.stage} | {s.operations} | {s.lines or ''} |")
-    rows.append("")
-    rows.append(f"rewrites fired: {log.summary()}")
-    return "\n".join(rows)
+    return Report(stages, log, fusion)

@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_model_file(args.model)
     if args.report:
-        from codegen.report import format_report, report
+        from codegen.report import report
 
-        print(format_report(*report(model["functions"], model["name"])), file=sys.stderr)
+        print(report(model["functions"], model["name"]).format(), file=sys.stderr)
     source = generate(model["functions"], model["name"], simplify=not args.no_simplify)
     if args.output is None:
         sys.stdout.write(source)
