@@ -42,20 +42,17 @@ def loss_and_grads(x, y, W, b):
 
     # loss = sum(softmax_cross_entropy(logits, y, axis=1), axis=0) / N
     max_logits = logits.max(axis=1, keepdims=True)
-    logits_shifted = logits - max_logits
+    logits_shifted = np.subtract(logits, max_logits, out=logits)
     exp_logits_shifted = np.exp(logits_shifted)
     sum_exp_logits_shifted = exp_logits_shifted.sum(axis=1, keepdims=True)
-    log_sum_exp_logits_shifted = np.log(sum_exp_logits_shifted)
-    log_softmax_logits = np.subtract(logits_shifted, log_sum_exp_logits_shifted, out=logits_shifted)
-    prod = y * log_softmax_logits
+    log_softmax_logits = np.subtract(logits_shifted, np.log(sum_exp_logits_shifted), out=logits_shifted)
+    prod = np.multiply(y, log_softmax_logits, out=log_softmax_logits)
     sum_prod = prod.sum()
-    neg_sum_prod = -sum_prod
-    loss = neg_sum_prod / N
+    loss = -sum_prod / N
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
     softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
-    diff = softmax_logits - y
-    logits_bar = np.divide(diff, N, out=diff)
+    logits_bar = np.divide(softmax_logits - y, N, out=softmax_logits)
 
     # step 5: grad of: x @ W
     x_T = x.T
