@@ -183,7 +183,7 @@ def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: Fusio
         if x in group:
             result = TO_SYMPY[x.op.name](x, *(expr_of(i) for i in x.inputs))
         else:
-            number = _weak_number(x)
+            number = _number(x, root.dtype)
             if number is not None:
                 result = number
             else:
@@ -218,9 +218,14 @@ def _plain(root: Expr, group: set[Expr], memo: dict[Expr, Expr]) -> Expr:
     return memo[root]
 
 
-def _weak_number(x: Expr) -> sympy.Expr | None:
-    """A Python-number constant as a sympy number (it prints as a literal); else None."""
-    if x.op.name != "constant" or x.shape != () or not x.attr("weak"):
+def _number(x: Expr, dtype: str) -> sympy.Expr | None:
+    """A scalar constant as a sympy number (printed as a literal), where that keeps the dtype.
+
+    A Python number (weak) always does; a numpy scalar of the statement's own dtype does too,
+    since numpy casts the literal to that dtype (``np.float32(1.0)`` and ``1.0`` next to a
+    float32 array). Others, say a float64 scalar in a float32 statement, stay arguments.
+    """
+    if x.op.name != "constant" or x.shape != () or not (x.attr("weak") or x.dtype == dtype):
         return None
     value = scalar_value(x)
     if value is None or not math.isfinite(value):

@@ -182,3 +182,28 @@ def test_report_shows_each_stage(capsys, tmp_path) -> None:  # type: ignore[no-u
     sd.compile(functions, "logreg_report", cache_dir=tmp_path, report=True)
     err = capsys.readouterr().err
     assert "| loss_and_grads | fusion (sympy bodies, cse) |" in err and "rewrites fired" in err
+
+
+def test_read_the_gradient_example(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).parent.parent / "examples" / "read_the_gradient.py"
+    names = runpy.run_path(str(example), run_name="example")
+    out = capsys.readouterr().out
+    gradient_part = out.split("# step", 1)[1].split("| function |")[0]
+    assert gradient_part.count("np.exp(") == 1, out  # cse: exp(-z) once for the derivative
+    assert "| loss_and_grads | fusion (sympy bodies, cse) |" in out
+    mod = sd.compile(names["functions"], "swish_check", cache_dir=tmp_path)
+    x = RNG.normal(size=(6, 20)).astype(np.float32)
+    y = RNG.normal(size=(6, 3)).astype(np.float32)
+    W = (RNG.normal(size=(20, 3)) * 0.3).astype(np.float32)
+    b = RNG.normal(size=3).astype(np.float32)
+    loss, W_grad, b_grad = mod.loss_and_grads(x, y, W, b)
+    # Hand-written float64: swish'(z) = s + z * s * (1 - s) with s = sigmoid(z).
+    z = x.astype(np.float64) @ W + b
+    s = 1 / (1 + np.exp(-z))
+    z_bar = 2 * (z * s - y) / len(x) * (s + z * s * (1 - s))
+    assert loss == pytest.approx(np.mean(np.sum((z * s - y) ** 2, axis=1)), rel=1e-5)
+    np.testing.assert_allclose(W_grad, x.T.astype(np.float64) @ z_bar, rtol=2e-4, atol=1e-5)
+    np.testing.assert_allclose(b_grad, z_bar.sum(axis=0), rtol=2e-4, atol=1e-5)

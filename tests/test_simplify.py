@@ -12,6 +12,7 @@ from reference import evaluate
 import symdl as sd
 from codegen.report import count_operations
 from symdl.ir import toposort
+from symdl.ops.elementwise import Cast
 from symdl.ops.shape import Reshape
 from symdl.simplify import RULES, RewriteLog, simplify
 
@@ -53,6 +54,7 @@ CASES: list[tuple[str, Callable[[], sd.Expr], str]] = [
     ("transpose_of_transpose", lambda: x.T.T + y, "transpose"),
     ("transpose_of_matmul", lambda: (x @ y.T).T, "transpose(matmul)"),
     ("reshape_is_noop", lambda: Reshape.make(x, shape=x.shape) + y, "reshape"),
+    ("cast_to_own_dtype", lambda: Cast.make(x, dtype="float64") + y, "cast"),
     ("reshape_of_reshape", lambda: sd.reshape(sd.reshape(x, (12,)), (4, 3)), "reshape*reshape"),
     ("reshape_of_scalar_broadcast",
      lambda: sd.reshape(sd.broadcast_to(s, (3, 4)), (12,)), "reshape"),

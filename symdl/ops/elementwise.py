@@ -12,7 +12,7 @@ from ..ir import Expr
 from ..types import Shape, as_dtype, broadcast_shapes, format_shape, is_float, promote
 from . import reduce as _reduce
 from . import shape as _shape
-from .base import Op, as_expr, is_weak, register, require_float
+from .base import Op, as_expr, is_weak, register, require_float, scalar_value
 
 # --------------------------------------------------------------------------- shared rules
 
@@ -127,6 +127,11 @@ class Divide(BinaryOp):
         return sum_to(g / y, x.shape), sum_to(-g * out / y, y.shape)
 
 
+def _py_number(value: float, dtype: str) -> int | float:
+    """``value`` as the Python number a user would write for a constant of ``dtype``."""
+    return int(value) if dtype.startswith("int") else float(value)
+
+
 @register
 class Power(BinaryOp):
     """x ** y"""
@@ -138,7 +143,11 @@ class Power(BinaryOp):
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
-        return sum_to(g * y * x ** (y - 1), x.shape), sum_to(g * out * log(x), y.shape)
+        # A Python-number exponent stays one: `x ** (2 - 1)` with a strong int64 1 would make a
+        # float32 gradient float64 (numpy's promotion) and cost a cast back.
+        exponent = scalar_value(y) if is_weak(y) else None
+        lowered = as_expr(_py_number(exponent - 1, y.dtype)) if exponent is not None else y - 1
+        return sum_to(g * y * x**lowered, x.shape), sum_to(g * out * log(x), y.shape)
 
 
 @register

@@ -464,6 +464,13 @@ def reshape_is_noop(node: Expr) -> Expr | None:
     return None
 
 
+def cast_to_own_dtype(node: Expr) -> Expr | None:
+    """cast(x, dtype(x)) -> x"""
+    if _is(node, "cast") and node.inputs[0].dtype == node.dtype:
+        return node.inputs[0]
+    return None
+
+
 # --------------------------------------------------------------------------- the lists
 
 STABILIZE = [
@@ -499,6 +506,7 @@ RULES = [
     transpose_of_transpose,
     transpose_of_matmul,
     reshape_is_noop,
+    cast_to_own_dtype,
     reshape_of_reshape,
     reshape_of_scalar_broadcast,
     broadcast_of_ones,
