@@ -280,7 +280,7 @@ class _FunctionWriter:
         args = ", ".join(self.names[x] for x in spec.inputs)
         self.lines = []
         self._entry_checks()
-        order = schedule([*outputs, *updates.values()])
+        order = hoist_scalars(schedule([*outputs, *updates.values()]))
         blocks = _blocks(order, display, [*spec.outputs, *spec.updates.values()])
         self.reuse = plan_buffers(order, outputs, updates) if self.inplace else {}
         self.final_values = set(updates.values())
@@ -297,6 +297,7 @@ class _FunctionWriter:
                 self.lines.append("")
                 self.lines.append(f"    # {comment_text(block[1])}")
             self._statement(node)
+        self.lines = _drop_echo_comments(self.lines)
         copies = [(leaf, new) for leaf, new in updates.items()
                   if new is not leaf and buffer_root(new, self.reuse) is not leaf]
         targets = {leaf: self.names[leaf] for leaf, _ in copies}
@@ -412,6 +413,44 @@ def module_names_taken(ns: Namespace) -> set[str]:
 
 
 _VIEWS = ("reshape", "transpose", "broadcast_to", "index")
+
+
+def _drop_echo_comments(lines: list[str]) -> list[str]:
+    """Drop a block comment that says what its one statement says (``np.`` aside).
+
+    Consecutive such blocks (``step_new = step + 1.0``, ``eps_hat = 1e-08 * root_bc2``) then
+    read as one block, without blank lines between them.
+    """
+    kept: list[str] = []
+    echo_ends = -1  # index in `kept` of the last statement whose comment was dropped
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if (
+            text.startswith("# ") and i + 1 < len(lines)
+            and lines[i + 1].strip().replace("np.", "") == text[2:]
+            and (i + 2 == len(lines) or not lines[i + 2].strip())
+        ):
+            if len(kept) >= 2 and not kept[-1].strip() and echo_ends == len(kept) - 2:
+                kept.pop()  # the blank line between two echo blocks
+            echo_ends = len(kept)
+            continue
+        kept.append(line)
+    return kept
+
+
+def hoist_scalars(order: list[Expr]) -> list[Expr]:
+    """Scalars computed from scalar inputs alone move to the front, in their order.
+
+    Adam's step count, bias corrections and step size then read as a person writes them:
+    once, before the arrays, not interleaved with the first parameter's update.
+    """
+    early: set[Expr] = set()
+    for n in order:
+        if n.shape == () and not n.is_leaf and all(
+            i in early or (i.is_leaf and i.shape == ()) for i in n.inputs
+        ):
+            early.add(n)
+    return [n for n in order if n in early] + [n for n in order if n not in early]
 
 
 def plan_buffers(

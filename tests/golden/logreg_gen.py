@@ -161,7 +161,6 @@ def predict(x, W, b):
     x_W = x @ W
     logits = np.add(x_W, b, out=x_W)
 
-    # predictions = argmax(logits, axis=1)
     predictions = np.argmax(logits, axis=1)
 
     return predictions
