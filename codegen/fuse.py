@@ -26,7 +26,7 @@ import sympy
 from sympy.codegen.cfunctions import log1p
 from sympy.codegen.numpy_nodes import logaddexp
 
-from symdl.ir import Expr, label_of, origin_of, set_label, set_origin, toposort
+from symdl.ir import Expr, label_of, origins_of, set_label, set_origin, toposort
 from symdl.ops.base import Op, scalar_value
 from symdl.types import Shape
 
@@ -238,10 +238,10 @@ def _number(x: Expr, dtype: str) -> sympy.Expr | None:
 def _carry(old: Expr, new: Expr) -> None:
     if new is old:
         return
-    label, origin = label_of(old), origin_of(old)
+    label = label_of(old)
     if label is not None:
         set_label(new, label)
-    if origin is not None:
+    for origin in origins_of(old):
         set_origin(new, origin)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from symdl import __version__
 from symdl.errors import CodegenError, InvalidNameError
-from symdl.ir import Expr, label_of, origin_of, schedule, toposort
+from symdl.ir import Expr, label_of, schedule, toposort
 from symdl.printing import formula
 from symdl.rewrite import lower
 from symdl.types import format_shape
@@ -281,7 +281,8 @@ class _FunctionWriter:
         self.lines = []
         self._entry_checks()
         order = hoist_scalars(schedule([*outputs, *updates.values()]))
-        blocks = _blocks(order, display, [*spec.outputs, *spec.updates.values()])
+        blocks = _blocks(order, display, [*spec.outputs, *spec.updates.values()],
+                         forward_nodes(spec.outputs, outputs))
         self.reuse = plan_buffers(order, outputs, updates) if self.inplace else {}
         self.final_values = set(updates.values())
         current: object = None
@@ -585,25 +586,41 @@ def _scalar_only(node: Expr) -> bool:
     )
 
 
+def forward_nodes(raw_outputs: list[Expr], outputs: list[Expr]) -> set[Expr]:
+    """The nodes computing this function's forward outputs (the loss, metrics), as printed.
+
+    ``outputs`` are ``raw_outputs`` after simplification and lowering. Such a node is forward
+    here even if another graph's derivative rule once built the same (hash-consed) node.
+    """
+    from symdl.derive.steps import is_forward
+
+    return set(toposort([o for o, r in zip(outputs, raw_outputs) if is_forward(r)]))
+
+
 def _blocks(
-    order: list[Expr], display: Mapping[str, Expr], raw: list[Expr] | None = None
+    order: list[Expr], display: Mapping[str, Expr], raw: list[Expr] | None = None,
+    forward: set[Expr] | None = None,
 ) -> dict[Expr, tuple[str, str]]:
     """The comment block each statement belongs to.
 
     Gradient statements belong to the forward node whose rule built them (``grad of: ...``);
-    forward statements belong to the first labeled node that uses them (``logits = ...``).
-    Formulas are printed from ``display``, the graph before lowering, as the user wrote it.
-    Gradient blocks carry the derivation's step number, counted on ``raw``, the graph before
-    simplification (rewrites may remove a step's code, never renumber the others).
+    forward statements (and every node in ``forward``) belong to the first labeled node that
+    uses them (``logits = ...``). Formulas are printed from ``display``, the graph before
+    lowering, as the user wrote it. Gradient blocks carry the derivation's step number, counted
+    on ``raw``, the graph before simplification (rewrites may remove a step's code, never
+    renumber the others).
     """
-    from symdl.derive.steps import step_numbers  # the derivation's numbering, ``# step k:``
+    from symdl.derive.steps import graph_origins, step_numbers  # the derivation's ``step k``
 
     names = {node: label for label, node in display.items()}
     steps = step_numbers(raw or [])
+    resolve = graph_origins(raw or [])
+    forward = forward or set()
+    origin = {node: None if node in forward else resolve(node) for node in order}
     blocks: dict[Expr, tuple[str, str]] = {}
     owner: dict[Expr, Expr] = {}
     for node in reversed(order):
-        if node.is_leaf or origin_of(node) is not None:
+        if node.is_leaf or origin[node] is not None:
             continue
         if label_of(node) in display:
             owner[node] = node
@@ -611,15 +628,15 @@ def _blocks(
         if users_owner is None:
             continue
         for i in node.inputs:
-            if i not in owner and label_of(i) not in display and origin_of(i) is None:
+            if i not in owner and label_of(i) not in display and origin.get(i) is None:
                 owner[i] = users_owner
     for node in order:
-        origin = origin_of(node)
-        if origin is not None:
-            text = formula(origin, names)
-            if origin.name:
-                text = f"{origin.name} = {text}"
-            step = f"step {steps[origin]}: " if origin in steps else ""
+        forward = origin[node]
+        if forward is not None:
+            text = formula(forward, names)
+            if forward.name:
+                text = f"{forward.name} = {text}"
+            step = f"step {steps[forward]}: " if forward in steps else ""
             blocks[node] = ("grad", f"{step}grad of: {text}")
         elif node in owner:
             label = owner[node].name or ""

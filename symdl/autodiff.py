@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import overload
 
 from .errors import GradientError, NoDerivativeError
-from .ir import Expr, next_serial, set_label, set_origin, toposort
+from .ir import Expr, mark_gradient, set_label, set_origin, toposort
 from .ops import api
 from .types import format_shape, is_float
 
@@ -55,12 +55,17 @@ def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
         if id(node) in targets or any(id(i) in on_path for i in node.inputs):
             on_path.add(id(node))
 
-    pending: dict[Expr, list[Expr]] = {y: [api.constant(1.0, y.dtype)]}
+    seed = api.constant(1.0, y.dtype)
+    pending: dict[Expr, list[Expr]] = {y: [seed]}
     result: dict[Expr, Expr] = {}
+    # Nodes this pass has accounted for: the forward graph, the contributions in `pending`, and
+    # every node a rule built. What a rule's cotangents reach beyond them, that rule built; the
+    # nodes may exist already (hash-consing shares them with other graphs), which is why they
+    # are found by walking this graph, not by their creation time.
+    seen: set[Expr] = {*order, seed}
     for node in reversed(order):
         if id(node) not in on_path or node not in pending:
             continue
-        start = next_serial()
         g = _accumulate(pending.pop(node))
         result[node] = g
         if node.name is not None and not node.is_leaf:
@@ -74,9 +79,8 @@ def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
                 "ops or wrap the branch so the gradient does not flow through it"
             )
         cotangents = node.op.vjp(g, node, *node.inputs, **node.kwargs)
-        for new in toposort(c for c in cotangents if c is not None):
-            if new.serial >= start:
-                set_origin(new, node)
+        for new in _built(cotangents, seen):
+            set_origin(new, node)
         for x, ct in zip(node.inputs, cotangents):
             if ct is None or id(x) not in on_path:
                 continue
@@ -85,8 +89,24 @@ def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
                     f"internal error: the derivative rule of {node.op.name!r} returned shape "
                     f"{format_shape(ct.shape)} for an input of shape {format_shape(x.shape)}"
                 )
-            pending.setdefault(x, []).append(api.cast(ct, x.dtype))
+            contribution = api.cast(ct, x.dtype)
+            seen.add(contribution)
+            pending.setdefault(x, []).append(contribution)
     return result
+
+
+def _built(cotangents: Sequence[Expr | None], seen: set[Expr]) -> list[Expr]:
+    """The nodes the cotangents reach that are not in ``seen``, which then holds them too."""
+    found: list[Expr] = []
+    stack = [c for c in cotangents if c is not None and c not in seen]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        found.append(n)
+        stack.extend(i for i in n.inputs if i not in seen)
+    return found
 
 
 @overload
@@ -127,13 +147,17 @@ def grad(
     # gradient is softmax(z) - y rather than a division by a softmax that may underflow to 0.
     from .simplify import stabilize
 
-    table = adjoints(stabilize([y])[0], targets)
+    stable = stabilize([y])[0]
+    table = adjoints(stable, targets)
+    forward = set(toposort([stable]))
     results = []
     for w in targets:
         g = table.get(w)
         if g is None:
             g = api.zeros_like(w)
         set_label(g, f"{w.name}_grad")
+        if g not in forward:  # d sum(exp(x)) / dx is exp(x): a forward value, not a gradient
+            mark_gradient(g)
         results.append(g)
     return results[0] if single else results
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 _serials = itertools.count()
 _table: weakref.WeakValueDictionary[tuple[Any, ...], Expr] = weakref.WeakValueDictionary()
 _labels: weakref.WeakKeyDictionary[Expr, str] = weakref.WeakKeyDictionary()
-_origins: weakref.WeakKeyDictionary[Expr, Expr] = weakref.WeakKeyDictionary()
+# Every forward node whose derivative rule built a node, in recording order: nodes are shared
+# between graphs (hash-consing), so one node may serve the gradients of several models.
+_origins: weakref.WeakKeyDictionary[Expr, list[Expr]] = weakref.WeakKeyDictionary()
+_gradients: weakref.WeakSet[Expr] = weakref.WeakSet()
 
 
 class ConstValue:
@@ -283,14 +286,42 @@ def set_label(expr: Expr, name: str) -> None:
         _labels.setdefault(expr, name)
 
 
-def origin_of(expr: Expr) -> Expr | None:
-    """The forward node whose derivative rule built ``expr``, for nodes the grad pass made."""
-    return _origins.get(expr)
+def origin_of(expr: Expr, accept: Callable[[Expr], bool] | None = None) -> Expr | None:
+    """The forward node whose derivative rule built ``expr``, for nodes a grad pass made.
+
+    A node shared between graphs may have been built by the rules of several of them; ``accept``
+    picks the first recorded origin that belongs to the graph at hand (None if none does), so
+    what one model's code says does not depend on what else was built in the process.
+    """
+    recorded = _origins.get(expr)
+    if not recorded:
+        return None
+    if accept is None:
+        return recorded[0]
+    return next((o for o in recorded if accept(o)), None)
+
+
+def origins_of(expr: Expr) -> tuple[Expr, ...]:
+    """Every forward node recorded as having built ``expr``, in recording order."""
+    return tuple(_origins.get(expr, ()))
 
 
 def set_origin(expr: Expr, forward: Expr) -> None:
-    """Record that ``forward``'s derivative rule built ``expr`` (first record wins)."""
-    _origins.setdefault(expr, forward)
+    """Record that ``forward``'s derivative rule built ``expr``."""
+    recorded = _origins.setdefault(expr, [])
+    if not any(o is forward for o in recorded):
+        recorded.append(forward)
+
+
+def mark_gradient(expr: Expr) -> None:
+    """Record that ``expr`` is the result of a grad pass (a gradient, not a forward value)."""
+    if not expr.op.is_leaf:
+        _gradients.add(expr)
+
+
+def is_gradient(expr: Expr) -> bool:
+    """Whether some grad pass returned ``expr`` (see `mark_gradient`)."""
+    return expr in _gradients
 
 
 def toposort(outputs: Iterable[Expr]) -> list[Expr]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .ir import Expr, label_of, next_serial, origin_of, set_label, set_origin, toposort
+from .ir import Expr, label_of, next_serial, origins_of, set_label, set_origin, toposort
 
 Replace = Callable[[Expr], "Expr | None"]
 
@@ -36,11 +36,12 @@ def _carry(old: Expr, new: Expr, start: int) -> None:
     label = label_of(old)
     if label is not None:
         set_label(new, label)
-    origin = origin_of(old)
-    if origin is not None:
+    origins = origins_of(old)
+    if origins:
         for n in toposort([new]):
             if n.serial >= start:
-                set_origin(n, origin)
+                for origin in origins:
+                    set_origin(n, origin)
 
 
 def lower(outputs: Sequence[Expr]) -> list[Expr]:

@@ -9,17 +9,19 @@ can go from a line of code to its step and back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..autodiff import adjoints, grad
 from ..errors import GradientError
-from ..ir import Expr, label_of, leaves, origin_of, toposort
+from ..ir import Expr, is_gradient, label_of, leaves, origin_of, toposort
 from ..printing import formula
 from ..types import format_shape, is_float
 from .latex import SHAPE_ONLY, bar, latex, local_derivative, name_latex, rule_latex
 
-__all__ = ["Contribution", "Derivation", "ForwardDef", "Step", "derive", "step_numbers"]
+__all__ = [
+    "Contribution", "Derivation", "ForwardDef", "Step", "derive", "graph_origins", "step_numbers",
+]
 
 
 def depth_order(nodes: Sequence[Expr]) -> list[Expr]:
@@ -34,9 +36,45 @@ def depth_order(nodes: Sequence[Expr]) -> list[Expr]:
     return sorted(nodes, key=lambda n: depth[n])
 
 
-def _is_forward(x: Expr) -> bool:
-    """True if no derivative rule built any part of ``x`` (a loss, not a gradient)."""
-    return all(origin_of(n) is None for n in toposort([x]))
+def is_forward(x: Expr) -> bool:
+    """True if no part of ``x`` is a gradient that `grad` returned (a loss, not a gradient).
+
+    Decided from what `grad` returned, not from recorded origins: those may come from another
+    graph that shares nodes with this one (``1 / N`` is the same node in every model).
+    """
+    return not any(is_gradient(n) for n in toposort([x]))
+
+
+def _anchors(outputs: list[Expr]) -> list[Expr]:
+    """The scalar forward outputs (the loss), in the stable form `grad` differentiated."""
+    return [stable_form(o) for o in outputs if o.shape == () and not o.is_leaf
+            and o.op.differentiable and is_float(o.dtype) and is_forward(o)]
+
+
+def graph_origins(
+    outputs: Sequence[Expr], anchors: list[Expr] | None = None
+) -> Callable[[Expr], Expr | None]:
+    """`origin_of` for the nodes of one graph: only origins that belong to that graph.
+
+    Nodes are shared across graphs (``1 / N`` is one node in every model), so a gradient node
+    may also have been built by another model's rules. An origin belongs here if it lies in the
+    graph of the scalar forward outputs (the loss) when there are any, else if its leaves are
+    all leaves of ``outputs``.
+    """
+    outputs = list(outputs)
+    anchors = _anchors(outputs) if anchors is None else anchors
+    if anchors:
+        inside = set(toposort(anchors))
+        return lambda node: origin_of(node, inside.__contains__)
+    inputs = set(leaves(outputs))
+    verdict: dict[Expr, bool] = {}
+
+    def within(origin: Expr) -> bool:
+        if origin not in verdict:
+            verdict[origin] = set(leaves([origin])) <= inputs
+        return verdict[origin]
+
+    return lambda node: origin_of(node, within)
 
 
 def step_numbers(outputs: Iterable[Expr]) -> dict[Expr, int]:
@@ -52,20 +90,12 @@ def step_numbers(outputs: Iterable[Expr]) -> dict[Expr, int]:
     told from those of other graphs sharing nodes.
     """
     outputs = list(outputs)
-    # Provenance is recorded once per node, and nodes are shared across graphs (``1 / N`` is
-    # one node in every model), so a gradient node may carry the origin of another model built
-    # in the same process. Anchor the numbering at the scalar forward outputs (the loss) when
-    # there are any, and keep only origins inside their graph, else inside this graph's inputs.
-    anchors = [stable_form(o) for o in outputs if o.shape == () and not o.is_leaf
-               and o.op.differentiable and is_float(o.dtype) and _is_forward(o)]
-    inside = set(toposort(anchors))
-    inputs = set(leaves(outputs))
+    anchors = _anchors(outputs)
+    resolve = graph_origins(outputs, anchors)
     origins: dict[Expr, None] = {}
     for node in toposort(outputs):
-        origin = origin_of(node)
-        if origin is None or origin in origins:
-            continue
-        if (origin in inside) if anchors else set(leaves([origin])) <= inputs:
+        origin = resolve(node)
+        if origin is not None:
             origins[origin] = None
     if not origins:
         return {}

@@ -63,9 +63,9 @@ def loss_and_grads(x, y, W, b):
     prod = np.multiply(y, log_softmax_logits, out=log_softmax_logits)
     sum_prod = prod.sum()
     loss = -sum_prod / N
-    softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
+    softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
     logits_bar = np.divide(softmax_logits - y, N, out=softmax_logits)
 
     # step 5: grad of: x @ W
@@ -118,9 +118,9 @@ def train_step(x, y, W, b, lr):
     prod = np.multiply(y, log_softmax_logits, out=log_softmax_logits)
     sum_prod = prod.sum()
     loss = -sum_prod / N
-    softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
+    softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
     logits_bar = np.divide(softmax_logits - y, N, out=softmax_logits)
 
     # step 5: grad of: x @ W
