@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DTypeError
-from ..types import DTYPES
+from ..types import as_dtype as _core_dtype
 
 
 class DType(str):
@@ -52,16 +52,15 @@ double = float64
 
 def as_dtype(dtype: object) -> DType:
     """``tf.float32``, ``"float32"``, ``np.float32`` or ``np.dtype("float32")`` as a `DType`."""
+    if isinstance(dtype, DType):
+        return dtype
     try:
-        name = np.dtype(dtype).name  # type: ignore[call-overload]
-    except TypeError:
-        name = None
-    if name not in DTYPES:
+        return DType(_core_dtype(dtype))
+    except DTypeError:
         raise DTypeError(
             f"unsupported dtype {dtype!r}: symdl.tf supports float32, float64, int32, int64 and "
             "bool"
-        )
-    return DType(name)
+        ) from None
 
 
 __all__ = ["DType", "as_dtype", "bool", "double", "float32", "float64", "int32", "int64"]
