@@ -351,9 +351,15 @@ def _outermost(expr: sympy.Expr) -> tuple[str, list[sympy.Expr]] | None:
             return "np.divide", [sympy.Integer(1), expr.base]
         return "np.power", [expr.base, expr.exp]
     ufunc = _UFUNCS.get(type(expr))
-    if ufunc is not None:
-        return ufunc, list(expr.args)
-    return None
+    if ufunc is None:
+        return None
+    if isinstance(expr, (sympy.Max, sympy.Min)):
+        # The array first (sympy puts numbers first); np.maximum takes two operands (a third
+        # would be `out`), so the rest fold into one.
+        ordered = sorted(expr.args, key=lambda a: a.is_number)
+        rest = ordered[1] if len(ordered) == 2 else type(expr)(*ordered[1:])
+        return ufunc, [ordered[0], rest]
+    return ufunc, list(expr.args)
 
 
 _UFUNCS: dict[type, str] = {

@@ -207,3 +207,16 @@ def test_read_the_gradient_example(tmp_path, capsys) -> None:  # type: ignore[no
     assert loss == pytest.approx(np.mean(np.sum((z * s - y) ** 2, axis=1)), rel=1e-5)
     np.testing.assert_allclose(W_grad, x.T.astype(np.float64) @ z_bar, rtol=2e-4, atol=1e-5)
     np.testing.assert_allclose(b_grad, z_bar.sum(axis=0), rtol=2e-4, atol=1e-5)
+
+
+def test_three_way_maximum_written_into_a_dead_array(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    a = sd.placeholder("a", (4, 5), "float64")
+    b = sd.placeholder("b", (5, 3), "float64")
+    c = sd.placeholder("c", (4, 3), "float64")
+    d = sd.placeholder("d", (4, 3), "float64")
+    functions = {"f": ([a, b, c, d], [sd.maximum(sd.maximum(a @ b, c), d)])}
+    statements = _statements(sd.generate(functions, "m"), "f")
+    assert len(statements) == 2 and "out=" in statements[1], statements
+    mod = sd.compile(functions, "max3", cache_dir=tmp_path)
+    av, bv, cv, dv = (RNG.normal(size=s) for s in [(4, 5), (5, 3), (4, 3), (4, 3)])
+    np.testing.assert_array_equal(mod.f(av, bv, cv, dv)[0], np.maximum(np.maximum(av @ bv, cv), dv))
