@@ -52,6 +52,7 @@ class Namespace:
         name = base
         while name in self._taken:
             self._counts[base] = self._counts.get(base, 0) + 1
-            name = f"{base}_{self._counts[base]}"
+            # `sum_` (escaped builtin) continues as `sum_1`, not `sum__1`
+            name = f"{base.rstrip('_')}_{self._counts[base]}"
         self._taken.add(name)
         return name

@@ -43,7 +43,8 @@ def dense(
         weight_init, bias_init: initializers (see `symdl.init`).
 
     Returns:
-        The output (labeled ``name``) and ``{W: weight_init, b: bias_init}``.
+        The output (labeled ``name``; the pre-activation ``{name}_pre``) and
+        ``{W: weight_init, b: bias_init}``.
     """
     if x.ndim < 1 or not isinstance(x.shape[-1], int):
         raise ShapeError(
@@ -57,7 +58,7 @@ def dense(
         params[b] = bias_init
         y = y + b
     if activation is not None:
-        y = activation(y)
+        y = activation(y.named(f"{name}_pre"))  # the pre-activation, named in generated code
     return y.named(name), params
 
 
