@@ -75,7 +75,12 @@ class _SympyNumpy(NumPyPrinter):
         head, _, tail = fqn.partition(".")
         if head in ("numpy", "np"):
             return "np." + tail
-        return super()._module_format(fqn, register)
+        # sympy falls back to the `math` module (math.erf, math.gamma), which fails on arrays
+        # at call time; generated modules import numpy only.
+        raise CodegenError(
+            f"codegen: an elementwise body needs {fqn}, which numpy does not have; write the "
+            "body with functions numpy supports (exp, log, sqrt, tanh, ...)"
+        )
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:  # noqa: N802 - sympy's naming
         return self._arg_names[expr]

@@ -220,3 +220,16 @@ def test_three_way_maximum_written_into_a_dead_array(tmp_path) -> None:  # type:
     mod = sd.compile(functions, "max3", cache_dir=tmp_path)
     av, bv, cv, dv = (RNG.normal(size=s) for s in [(4, 5), (5, 3), (4, 3), (4, 3)])
     np.testing.assert_array_equal(mod.f(av, bv, cv, dv)[0], np.maximum(np.maximum(av @ bv, cv), dv))
+
+
+@pytest.mark.parametrize("fn", [sympy.erf, sympy.gamma], ids=["erf", "gamma"])
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "alone"])
+def test_body_numpy_cannot_compute_is_refused_at_generation(fn, fused) -> None:  # type: ignore[no-untyped-def]
+    # sympy would print math.erf(x), which fails on arrays only when the module is called.
+    from symdl.errors import CodegenError
+
+    x = sd.placeholder("x", (3,), "float64")
+    f = sd.elementwise(lambda z: fn(z), name="special")
+    out = f(x) * 2.0 + 1.0 if fused else f(x)
+    with pytest.raises(CodegenError, match=r"math\.(erf|gamma).*numpy does not have"):
+        sd.generate({"f": ([x], [out])}, "m")
