@@ -1,15 +1,15 @@
 """Elementwise fusion: a chain of elementwise ops becomes one statement with a sympy body.
 
-After simplification and lowering, ``step_size = lr * sqrt_bc2 / (1.0 - 0.9 ** step_new)`` is
+After simplification and lowering, ``step_size = lr * root_bc2 / (1.0 - 0.9 ** step_new)`` is
 four IR nodes; printed one per line it reads like assembly. `fuse` merges each such chain into one
 `Fused` node whose body is a sympy expression over the chain's inputs. sympy then simplifies the
 body (within an operation budget, never on large expressions), `sympy.cse` names what the body
 repeats, and sympy's numpy printer writes it. Which chains fuse is a cost decision, not only a
 cosmetic one: each op inside a printed numpy expression allocates a temporary, while a separate
 statement can write into a dead buffer (``out=``). So a node joins its consumer's statement only
-if it is cheap to allocate: a scalar, an array smaller than the statement's result (a
-broadcast operand), or an array whose static size is small. Large full-size values stay
-statements of their own, and the root of a fused body still writes into a dead buffer.
+if it is cheap to allocate: a scalar, or an array whose static size is small (a symbolic
+batch dimension counts as 1). Large values stay statements of their own, and the root of a
+fused body still writes into a dead buffer.
 
 A node stays a statement of its own, too, when the reader needs it: when it has a user's name,
 is an output or a parameter's new value, or feeds several statements (CSE: computed once).
@@ -165,7 +165,7 @@ def _absorbable(x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Exp
     if len(users[x]) != 1:
         return False  # shared: computed once, as its own statement
     # Inside an expression, x is a fresh temporary: fine if it is small, not if it is large.
-    return x.shape != root.shape or _static_elements(x.shape) < LARGE_ELEMENTS
+    return _static_elements(x.shape) < LARGE_ELEMENTS
 
 
 def _static_elements(shape: Shape) -> int:
