@@ -34,6 +34,10 @@ from symdl.types import Shape
 # inside a fused expression: malloc hands out fresh pages for them (see `plan_buffers`).
 LARGE_ELEMENTS = 16384
 
+# At most this many ops in one statement: longer chains split, so that sympy (recursive) and
+# the reader both get expressions of a manageable size.
+MAX_FUSED_OPS = 32
+
 # The budget for `sympy.simplify`, in operations (``sympy.count_ops``) rather than seconds, so
 # that the generated code never depends on the speed of the machine. A body larger than
 # `SIMPLIFY_MAX_OPS` is never simplified (simplify's time grows steeply with size); bodies are
@@ -131,9 +135,9 @@ def fuse(outputs: Sequence[Expr], log: FusionLog | None = None) -> list[Expr]:
             continue
         group = [root]
         stack = list(root.inputs)
-        while stack:
+        while stack and len(group) < MAX_FUSED_OPS:
             x = stack.pop()
-            if x in group_of or x in group or not _absorbable(x, root, users, kept):
+            if x in group_of or x is root or not _absorbable(x, root, users, kept):
                 continue
             group_of[x] = root
             group.append(x)
@@ -176,24 +180,15 @@ def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: Fusio
     """The `Fused` node computing ``root`` from the inputs of ``group``."""
     leaves: dict[Expr, sympy.Symbol] = {}
     exprs: dict[Expr, sympy.Expr] = {}
-
-    def expr_of(x: Expr) -> sympy.Expr:
-        if x in exprs:
-            return exprs[x]
+    for x in _inputs_first(root, group):
         if x in group:
-            result = TO_SYMPY[x.op.name](x, *(expr_of(i) for i in x.inputs))
-        else:
-            number = _number(x, root.dtype)
-            if number is not None:
-                result = number
-            else:
-                if x not in leaves:
-                    leaves[x] = sympy.Symbol(f"a{len(leaves)}", real=True)
-                result = leaves[x]
-        exprs[x] = result
-        return result
-
-    body = expr_of(root)
+            exprs[x] = TO_SYMPY[x.op.name](x, *(exprs[i] for i in x.inputs))
+            continue
+        number = _number(x, root.dtype)
+        if number is None:
+            number = leaves[x] = sympy.Symbol(f"a{len(leaves)}", real=True)
+        exprs[x] = number
+    body = exprs[root]
     if body.is_Symbol or body.is_number:
         # sympy's own evaluation cancelled the chain ((a + b) - b): print the ops as they are.
         return _plain(root, group, memo)
@@ -207,6 +202,24 @@ def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: Fusio
     log.absorbed += len(group) - 1
     _carry(root, node)
     return node
+
+
+def _inputs_first(root: Expr, group: set[Expr]) -> list[Expr]:
+    """The group's nodes and their inputs, each after its inputs (iterative: no recursion)."""
+    order: list[Expr] = []
+    done: set[Expr] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in done:
+            continue
+        if expanded or node not in group:
+            done.add(node)
+            order.append(node)
+            continue
+        stack.append((node, True))
+        stack.extend((i, False) for i in reversed(node.inputs) if i not in done)
+    return order
 
 
 def _plain(root: Expr, group: set[Expr], memo: dict[Expr, Expr]) -> Expr:

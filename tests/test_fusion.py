@@ -233,3 +233,22 @@ def test_body_numpy_cannot_compute_is_refused_at_generation(fn, fused) -> None: 
     out = f(x) * 2.0 + 1.0 if fused else f(x)
     with pytest.raises(CodegenError, match=r"math\.(erf|gamma).*numpy does not have"):
         sd.generate({"f": ([x], [out])}, "m")
+
+
+def test_a_long_chain_splits_into_statements_of_bounded_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from codegen.fuse import MAX_FUSED_OPS
+
+    x = sd.placeholder("x", (3,), "float64")
+    y = x
+    for _ in range(1500):  # 3000 ops: deeper than Python's recursion limit
+        y = y * 0.999 + 0.001
+    functions = {"f": ([x], [y])}
+    statements = _statements(sd.generate(functions, "m"), "f")
+    per_statement = [sum(count_operations(f"def f():\n    {s}\n", "f").values()) for s in statements]
+    assert max(per_statement) <= MAX_FUSED_OPS and len(statements) >= 3000 // MAX_FUSED_OPS
+    v = np.array([1.0, 2.0, 3.0])
+    expected = v.copy()
+    for _ in range(1500):
+        expected = expected * 0.999 + 0.001
+    mod = sd.compile(functions, "long_chain", cache_dir=tmp_path)
+    np.testing.assert_allclose(mod.f(v)[0], expected, rtol=1e-12)
