@@ -346,6 +346,18 @@ def transpose_of_matmul(node: Expr) -> Expr | None:
     return None
 
 
+def matrix_vector_product(node: Expr) -> Expr | None:
+    """reshape(A @ v[:, None], (m,)) -> A @ v, and reshape(v[None, :] @ B, (k,)) -> v @ B"""
+    if not (_is(node, "reshape") and node.ndim == 1 and _is(node.inputs[0], "matmul")):
+        return None
+    a, b = node.inputs[0].inputs
+    if a.ndim == 2 and _is(b, "reshape") and b.inputs[0].ndim == 1 and b.shape[-1] == 1:
+        return _same(node, a @ b.inputs[0])
+    if b.ndim == 2 and _is(a, "reshape") and a.inputs[0].ndim == 1 and a.shape[0] == 1:
+        return _same(node, a.inputs[0] @ b)
+    return None
+
+
 def reshape_of_reshape(node: Expr) -> Expr | None:
     """reshape(reshape(x, s1), s2) -> reshape(x, s2)"""
     if _is(node, "reshape") and _is(node.inputs[0], "reshape"):
@@ -505,6 +517,7 @@ RULES = [
     scalar_first,
     transpose_of_transpose,
     transpose_of_matmul,
+    matrix_vector_product,
     reshape_is_noop,
     cast_to_own_dtype,
     reshape_of_reshape,
