@@ -396,12 +396,15 @@ def print_body(
     """
     names = dict(zip(node.attr("symbols"), args))
     body = with_cse(node.attr("body"))
+    # Literals print as their float32 value only where each meets a float32 value first (no
+    # `0.1 / N` with an integer size computed in float64 before the cast).
+    dtype = node.dtype if all(x.dtype == node.dtype for x in node.inputs) else None
     lines = []
     for symbol, value in body.temporaries:
         name = new_name(_hint(value, names))
-        lines.append(f"{name} = {printer(names, node.dtype)(value)}")
+        lines.append(f"{name} = {printer(names, dtype)(value)}")
         names[symbol] = name
-    text = printer(names, node.dtype)
+    text = printer(names, dtype)
     if out is None:
         return lines, text(body.result)
     ufunc, operands = _outermost(body.result)  # type: ignore[misc]

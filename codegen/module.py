@@ -337,7 +337,10 @@ class _FunctionWriter:
                 self.names[node] = name
 
     def _statement(self, node: Expr) -> None:
-        args_text = [self.name_of(i, node.dtype) for i in node.inputs]
+        # A literal prints as its float32 value where it meets a float32 operand (see
+        # `scalar_literal`), not where it meets an integer size first (`0.1 - N`).
+        exact = all(i.dtype == node.dtype or i.op.name == "constant" for i in node.inputs)
+        args_text = [self.name_of(i, node.dtype if exact else None) for i in node.inputs]
         buffer = self.reuse.get(node)
         if node.op is Fused:
             self._fused_statement(node, buffer, args_text)

@@ -255,3 +255,18 @@ def test_a_long_chain_splits_into_statements_of_bounded_size(tmp_path) -> None: 
         expected = expected * 0.999 + 0.001
     mod = sd.compile(functions, "long_chain", cache_dir=tmp_path)
     np.testing.assert_allclose(mod.f(v)[0], expected, rtol=1e-12)
+
+
+def test_float32_literals_print_short_and_compute_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    m = sd.placeholder("m", (784, 256))  # large: the multiply stays its own statement
+    g = sd.placeholder("g", (4,))  # small: fused into one expression
+    beta = 0.9
+    functions = {"f": ([m, g], [m * (1.0 - beta), g * (1.0 - beta) + 0.001])}
+    source = sd.generate(functions, "m")
+    assert "0.09999999999999998" not in source and "0.1" in source, source
+    mod = sd.compile(functions, "literals", cache_dir=tmp_path)
+    mv = RNG.random((784, 256), dtype=np.float32)
+    gv = RNG.random(4, dtype=np.float32)
+    got_m, got_g = mod.f(mv, gv)
+    np.testing.assert_array_equal(got_m, mv * (1.0 - beta))  # numpy casts the literal: bitwise
+    np.testing.assert_array_equal(got_g, gv * (1.0 - beta) + 0.001)
