@@ -30,9 +30,18 @@ from symdl.ir import Expr, label_of, origins_of, set_label, set_origin, toposort
 from symdl.ops.base import Op, scalar_value
 from symdl.types import Shape
 
-# Statements with this many static elements or more are written in place, not as temporaries
-# inside a fused expression: malloc hands out fresh pages for them (see `plan_buffers`).
+from .names import ARITHMETIC_HINTS
+
+# An array with this many static elements or more (a symbolic batch dimension counts as 1) is
+# large: glibc's malloc serves it with fresh pages (128 KiB and up), faulted in again on every
+# call, while smaller ones come from its free lists at no cost. Large arrays are never
+# temporaries inside a fused expression, and `plan_buffers` reuses dead ones as scratch.
 LARGE_ELEMENTS = 16384
+
+
+def is_large(shape: Shape) -> bool:
+    """Whether an array of ``shape`` is large (see `LARGE_ELEMENTS`)."""
+    return math.prod(d for d in shape if isinstance(d, int)) >= LARGE_ELEMENTS
 
 # At most this many ops in one statement: longer chains split, so that sympy (recursive) and
 # the reader both get expressions of a manageable size.
@@ -169,11 +178,7 @@ def _absorbable(x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Exp
     if len(users[x]) != 1:
         return False  # shared: computed once, as its own statement
     # Inside an expression, x is a fresh temporary: fine if it is small, not if it is large.
-    return _static_elements(x.shape) < LARGE_ELEMENTS
-
-
-def _static_elements(shape: Shape) -> int:
-    return math.prod(d for d in shape if isinstance(d, int))
+    return not is_large(x.shape)
 
 
 def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: FusionLog) -> Expr:
@@ -384,27 +389,25 @@ _UFUNCS: dict[type, str] = {
 
 def print_body(
     node: Expr, args: Sequence[str], out: str | None, new_name: Callable[[str], str],
-    printer: Callable[[dict[sympy.Symbol, str], str], Callable[[sympy.Expr], str]],
-    final: bool = False,
+    printer: Callable[[dict[sympy.Symbol, str], str | None], Callable[[sympy.Expr], str]],
+    literal_dtype: str | None = None, *, final: bool = False,
 ) -> tuple[list[str], str]:
     """Lines naming the body's repeated parts, and the expression computing the result.
 
     ``out`` names a dead array to write into (the expression is then a ufunc call with
     ``out=``); ``final`` says that the write is a statement of its own, the last write of a
     parameter (an augmented assignment ``W -= ...`` where it fits). ``new_name(hint)`` returns
-    a fresh variable name; ``printer(names, dtype)`` is sympy's numpy printer over them.
+    a fresh variable name; ``printer(names, literal_dtype)`` is sympy's numpy printer over them,
+    printing float literals as their ``literal_dtype`` value (see `scalar_literal`).
     """
     names = dict(zip(node.attr("symbols"), args))
     body = with_cse(node.attr("body"))
-    # Literals print as their float32 value only where each meets a float32 value first (no
-    # `0.1 / N` with an integer size computed in float64 before the cast).
-    dtype = node.dtype if all(x.dtype == node.dtype for x in node.inputs) else None
     lines = []
     for symbol, value in body.temporaries:
         name = new_name(_hint(value, names))
-        lines.append(f"{name} = {printer(names, dtype)(value)}")
+        lines.append(f"{name} = {printer(names, literal_dtype)(value)}")
         names[symbol] = name
-    text = printer(names, dtype)
+    text = printer(names, literal_dtype)
     if out is None:
         return lines, text(body.result)
     ufunc, operands = _outermost(body.result)  # type: ignore[misc]
@@ -440,9 +443,7 @@ def fused_hint(node: Expr, args: Sequence[str]) -> str:
     outer = _outermost(with_cse(node.attr("body")).result)
     if outer is None:
         return "value"
-    head = {
-        "np.add": "sum", "np.subtract": "diff", "np.multiply": "prod", "np.divide": "ratio",
-        "np.negative": "neg", "np.power": "pow",
-    }.get(outer[0], outer[0].removeprefix("np."))
+    op = outer[0].removeprefix("np.")  # numpy's ufuncs are named as the ops: np.add, add
+    head = ARITHMETIC_HINTS.get(op, op)
     operands = [a for a in args if a.isidentifier()]
     return f"{head}_{operands[0]}" if head not in ("sum", "prod") and operands else head

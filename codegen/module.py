@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import keyword
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,11 +18,12 @@ from symdl.errors import CodegenError, InvalidNameError
 from symdl.ir import Expr, label_of, schedule, toposort
 from symdl.printing import formula
 from symdl.rewrite import lower
+from symdl.simplify import RewriteLog
 from symdl.types import format_shape
 
-from .fuse import Fused, FusionLog, fused_hint, print_body, writes_into
+from .fuse import Fused, FusionLog, fused_hint, is_large, print_body, writes_into
 from .fuse import fuse as run_fusion
-from .names import Namespace, safe_identifier
+from .names import ARITHMETIC_HINTS, Namespace, safe_identifier
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 
 # {name: (inputs, outputs)} or {name: (inputs, outputs, updates)}; updates map an input leaf to
@@ -182,9 +182,8 @@ class _FunctionWriter:
             hint = f"{node.attr('fname')}_{args[0]}"
         elif op == "fused":
             hint = fused_hint(node, args)
-        elif op in ("add", "subtract", "multiply", "divide", "power", "negative"):
-            hint = {"add": "sum", "subtract": "diff", "multiply": "prod", "divide": "ratio",
-                    "power": "pow", "negative": "neg"}[op]
+        elif op in ARITHMETIC_HINTS:
+            hint = ARITHMETIC_HINTS[op]
             if args and len(args[0]) <= 12:
                 hint = f"{hint}_{args[0]}" if op == "negative" else hint
         else:
@@ -340,39 +339,46 @@ class _FunctionWriter:
         # A literal prints as its float32 value where it meets a float32 operand (see
         # `scalar_literal`), not where it meets an integer size first (`0.1 - N`).
         exact = all(i.dtype == node.dtype or i.op.name == "constant" for i in node.inputs)
-        args_text = [self.name_of(i, node.dtype if exact else None) for i in node.inputs]
+        literal_dtype = node.dtype if exact else None
+        args_text = [self.name_of(i, literal_dtype) for i in node.inputs]
         buffer = self.reuse.get(node)
         if node.op is Fused:
-            self._fused_statement(node, buffer, args_text)
+            self._fused_statement(node, buffer, args_text, literal_dtype)
             return
         if buffer is not None:
             self._inplace_statement(node, buffer, args_text)
             return
-        name = self.ns.create(self._hint(node))
         stmt = self.printer.statement(node, args_text)
         if isinstance(stmt, list):
+            name = self.ns.create(self._hint(node))
             self.lines.extend(f"    {line.format(out=name)}" for line in stmt)
+            self.names[node] = name
         else:
-            if _scalar_only(node):
-                stmt = f"{dtype_text(node.dtype)}({stmt})"
-            self.lines.append(f"    {name} = {stmt}")
-        self.names[node] = name
+            self._assign(node, stmt)
 
-    def _fused_statement(self, node: Expr, buffer: Expr | None, args: list[str]) -> None:
-        """A fused body: its repeated parts first (``sympy.cse``), then the result."""
-        final = buffer is not None and self._is_final_write(node, buffer)
-        out = None if buffer is None else self.names[buffer]
-        lines, value = print_body(node, args, out, self.ns.create, sympy_printer, final)
-        self.lines.extend(f"    {line}" for line in lines)
-        if final:
-            self.lines.append(f"    {value}")
-            self.names[node] = self.names[buffer]  # type: ignore[index]
-            return
-        if buffer is None and _scalar_only(node):
+    def _assign(self, node: Expr, value: str) -> None:
+        """``name = value`` for ``node``; a scalar made of Python numbers keeps its dtype."""
+        if _scalar_only(node):
             value = f"{dtype_text(node.dtype)}({value})"
         name = self.ns.create(self._hint(node))
         self.lines.append(f"    {name} = {value}")
         self.names[node] = name
+
+    def _fused_statement(
+        self, node: Expr, buffer: Expr | None, args: list[str], literal_dtype: str | None
+    ) -> None:
+        """A fused body: its repeated parts first (``sympy.cse``), then the result."""
+        final = buffer is not None and self._is_final_write(node, buffer)
+        out = None if buffer is None else self.names[buffer]
+        lines, value = print_body(
+            node, args, out, self.ns.create, sympy_printer, literal_dtype, final=final
+        )
+        self.lines.extend(f"    {line}" for line in lines)
+        if final:
+            self.lines.append(f"    {value}")
+            self.names[node] = self.names[buffer]  # type: ignore[index]
+        else:
+            self._assign(node, value)
 
     def _is_final_write(self, node: Expr, buffer: Expr) -> bool:
         """Whether ``node`` is a parameter's new value written into the parameter itself."""
@@ -535,19 +541,15 @@ def plan_buffers(
     return plan
 
 
-# Scratch reuse only pays for arrays that malloc serves with fresh pages (glibc: 128 KiB and up);
-# smaller ones come from its free lists at no cost, and reusing them would only obscure the code.
-# Symbolic sizes (the batch) count as 1: the static part alone must be large.
-SCRATCH_MIN_ELEMENTS = 16384
-
-
 def _fresh_array(node: Expr) -> bool:
-    """Whether ``node``'s statement makes a large new array that later statements may reuse."""
-    if node.shape == () or node.op.name in ("size", "constant"):
+    """Whether ``node``'s statement makes a large new array that later statements may reuse.
+
+    Only large arrays (`is_large`) are worth it: reusing small ones buys nothing and would only
+    obscure the code.
+    """
+    if node.shape == () or node.op.name in ("size", "constant") or _alias(node):
         return False
-    if _alias(node):
-        return False
-    return math.prod(d for d in node.shape if isinstance(d, int)) >= SCRATCH_MIN_ELEMENTS
+    return is_large(node.shape)
 
 
 def _writes_into(node: Expr) -> bool:
@@ -613,11 +615,13 @@ def _blocks(
     on ``raw``, the graph before simplification (rewrites may remove a step's code, never
     renumber the others).
     """
-    from symdl.derive.steps import graph_origins, step_numbers  # the derivation's ``step k``
+    from symdl.derive.steps import forward_anchors, graph_origins, step_numbers
 
     names = {node: label for label, node in display.items()}
-    steps = step_numbers(raw or [])
-    resolve = graph_origins(raw or [])
+    raw = raw or []
+    anchors = forward_anchors(raw)  # the loss in stable form: computed once for both below
+    steps = step_numbers(raw, anchors)  # the derivation's numbering, ``# step k:``
+    resolve = graph_origins(raw, anchors)
     forward = forward or set()
     origin = {node: None if node in forward else resolve(node) for node in order}
     blocks: dict[Expr, tuple[str, str]] = {}
@@ -679,11 +683,12 @@ def {HELPER}(function, name, value, shape, dtype, **sizes):
 
 def prepare(
     outputs: list[Expr], simplify: bool, fuse: bool | None = None,
-    fusion_log: FusionLog | None = None,
+    fusion_log: FusionLog | None = None, rewrite_log: RewriteLog | None = None,
 ) -> tuple[list[Expr], list[Expr]]:
     """The graph passes before printing: simplification, lowering of composite ops, fusion.
 
-    ``fuse`` (default: as ``simplify``) merges elementwise chains into sympy bodies.
+    ``fuse`` (default: as ``simplify``) merges elementwise chains into sympy bodies. The logs,
+    when given, record the rewrites that fired and what fusion did.
     Returns the graph before lowering (for comments, as the user wrote it) and after.
     """
     fuse = simplify if fuse is None else fuse
@@ -693,21 +698,23 @@ def prepare(
         from symdl.simplify import simplify as run_simplify
         from symdl.simplify import tidy
 
-        outputs = run_simplify(outputs)
-        lowered = tidy(lower(outputs))
+        outputs = run_simplify(outputs, rewrite_log)
+        lowered = tidy(lower(outputs), rewrite_log)
     return outputs, run_fusion(lowered, fusion_log) if fuse else lowered
 
 
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
              external_arrays: bool = False, fuse: bool | None = None,
-             inplace: bool | None = None, fusion_log: FusionLog | None = None) -> ModuleParts:
+             inplace: bool | None = None, fusion_log: FusionLog | None = None,
+             rewrite_log: RewriteLog | None = None) -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
     `EXTERNAL_ARRAY_LIMIT` elements are not printed: the module loads them from ``.npy`` files
     named by their content hash beside it (returned in ``arrays``). Otherwise (`generate`) every
     constant is printed inline, so the source stands alone. ``fuse`` and ``inplace`` (both
-    default to ``simplify``) switch off elementwise fusion and buffer reuse, for the report.
+    default to ``simplify``) switch off elementwise fusion and buffer reuse, and the logs
+    record what the passes did, for the report.
     """
     specs = normalize(functions)
     module_ns = Namespace({HELPER, *(s.name for s in specs)})
@@ -720,7 +727,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         for leaf, new in spec.updates.items():
             new.named(f"{leaf.name}_new")
         shown, lowered = prepare([*spec.outputs, *spec.updates.values()], simplify, fuse,
-                                 fusion_log)
+                                 fusion_log, rewrite_log)
         display = {n.name: n for n in toposort(shown) if n.name is not None and not n.is_leaf}
         outputs = lowered[: len(spec.outputs)]
         updates = dict(zip(leaves, lowered[len(spec.outputs) :]))

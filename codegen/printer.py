@@ -215,9 +215,8 @@ class NumpyPrinter:
     # ----------------------------------------------------------------- sympy bodies
 
     def _print_Elementwise(self, node: Expr, args: list[str]) -> str:
-        names = {s: _operand(a) for s, a in zip(node.attr("symbols"), args)}
         try:
-            return _SympyNumpy(names).doprint(node.attr("body"))
+            return sympy_printer(dict(zip(node.attr("symbols"), args)))(node.attr("body"))
         except NotImplementedError as exc:  # sympy: PrintMethodNotImplementedError
             raise CodegenError(
                 f"codegen: elementwise {node.attr('fname')!r} uses a function numpy does not "

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from symdl.ir import Expr, toposort
 from symdl.rewrite import lower
-from symdl.simplify import RewriteLog, simplify, tidy
+from symdl.simplify import RewriteLog
 
-from .fuse import SIMPLIFY_BUDGET_OPS, SIMPLIFY_MAX_OPS, FusionLog, fuse
+from .fuse import SIMPLIFY_BUDGET_OPS, SIMPLIFY_MAX_OPS, FusionLog
 from .module import Functions, assemble, normalize
 
 _ARRAY_METHODS = {"sum", "max", "min", "mean", "argmax", "reshape", "astype", "dot"}
@@ -136,10 +136,12 @@ def report(functions: Functions, name: str = "model") -> Report:
     specs = normalize(functions)
     log = RewriteLog()
     fusion = FusionLog()
-    for spec in specs:
-        exprs = [*spec.outputs, *spec.updates.values()]
-        fuse(tidy(lower(simplify(exprs, log)), log), fusion)
-    sources = [assemble(functions, name, **kw).source for _, kw in STAGES]
+    *earlier, (_, final) = STAGES
+    sources = [assemble(functions, name, **kw).source for _, kw in earlier]
+    # The last stage runs every pass: it fills the logs.
+    sources.append(
+        assemble(functions, name, **final, rewrite_log=log, fusion_log=fusion).source
+    )
     stages = []
     for spec in specs:
         raw = lower([*spec.outputs, *spec.updates.values()])

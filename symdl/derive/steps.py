@@ -20,7 +20,8 @@ from ..types import format_shape, is_float
 from .latex import SHAPE_ONLY, bar, latex, local_derivative, name_latex, rule_latex
 
 __all__ = [
-    "Contribution", "Derivation", "ForwardDef", "Step", "derive", "graph_origins", "step_numbers",
+    "Contribution", "Derivation", "ForwardDef", "Step", "derive", "forward_anchors",
+    "graph_origins", "step_numbers",
 ]
 
 
@@ -45,7 +46,7 @@ def is_forward(x: Expr) -> bool:
     return not any(is_gradient(n) for n in toposort([x]))
 
 
-def _anchors(outputs: list[Expr]) -> list[Expr]:
+def forward_anchors(outputs: Sequence[Expr]) -> list[Expr]:
     """The scalar forward outputs (the loss), in the stable form `grad` differentiated."""
     return [stable_form(o) for o in outputs if o.shape == () and not o.is_leaf
             and o.op.differentiable and is_float(o.dtype) and is_forward(o)]
@@ -62,7 +63,7 @@ def graph_origins(
     all leaves of ``outputs``.
     """
     outputs = list(outputs)
-    anchors = _anchors(outputs) if anchors is None else anchors
+    anchors = forward_anchors(outputs) if anchors is None else anchors
     if anchors:
         inside = set(toposort(anchors))
         return lambda node: origin_of(node, inside.__contains__)
@@ -77,7 +78,9 @@ def graph_origins(
     return lambda node: origin_of(node, within)
 
 
-def step_numbers(outputs: Iterable[Expr]) -> dict[Expr, int]:
+def step_numbers(
+    outputs: Iterable[Expr], anchors: list[Expr] | None = None
+) -> dict[Expr, int]:
     """Number the chain-rule steps behind the gradient nodes in ``outputs``: {forward node: k}.
 
     Computed from the graph alone (the forward nodes recorded by `symdl.ir.origin_of`), so
@@ -87,10 +90,11 @@ def step_numbers(outputs: Iterable[Expr]) -> dict[Expr, int]:
     the loss). A node whose rule only passes its adjoint on unchanged above all others (the
     ``+`` of ``loss = data + reg``) has no code and no number. Pass the forward output along
     with the gradients (as a ``loss_and_grads`` function does) so that the origins can be
-    told from those of other graphs sharing nodes.
+    told from those of other graphs sharing nodes. ``anchors`` are `forward_anchors` of
+    ``outputs``, for a caller that already has them.
     """
     outputs = list(outputs)
-    anchors = _anchors(outputs)
+    anchors = forward_anchors(outputs) if anchors is None else anchors
     resolve = graph_origins(outputs, anchors)
     origins: dict[Expr, None] = {}
     for node in toposort(outputs):
