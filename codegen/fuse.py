@@ -26,8 +26,9 @@ import sympy
 from sympy.codegen.cfunctions import log1p
 from sympy.codegen.numpy_nodes import logaddexp
 
-from symdl.ir import Expr, label_of, origins_of, set_label, set_origin, toposort
+from symdl.ir import Expr, label_of, toposort
 from symdl.ops.base import Op, scalar_value
+from symdl.rewrite import carry
 from symdl.types import Shape
 
 from .names import ARITHMETIC_HINTS
@@ -163,7 +164,7 @@ def fuse(outputs: Sequence[Expr], log: FusionLog | None = None) -> list[Expr]:
             inputs = tuple(memo[i] for i in n.inputs)
             changed = any(a is not b for a, b in zip(inputs, n.inputs))
             memo[n] = n.op.make(*inputs, **n.kwargs) if changed else n
-            _carry(n, memo[n])
+            carry(n, memo[n])
     return [memo[o] for o in outputs]
 
 
@@ -205,7 +206,7 @@ def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: Fusio
     )
     log.fused += 1
     log.absorbed += len(group) - 1
-    _carry(root, node)
+    carry(root, node)
     return node
 
 
@@ -232,7 +233,7 @@ def _plain(root: Expr, group: set[Expr], memo: dict[Expr, Expr]) -> Expr:
     for n in toposort([root]):
         if n in group and n not in memo:
             memo[n] = n.op.make(*(memo[i] for i in n.inputs), **n.kwargs)
-            _carry(n, memo[n])
+            carry(n, memo[n])
     return memo[root]
 
 
@@ -251,16 +252,6 @@ def _number(x: Expr, dtype: str) -> sympy.Expr | None:
     if x.dtype.startswith("int") or x.dtype == "bool":
         return sympy.Integer(int(value))
     return sympy.Float(value)
-
-
-def _carry(old: Expr, new: Expr) -> None:
-    if new is old:
-        return
-    label = label_of(old)
-    if label is not None:
-        set_label(new, label)
-    for origin in origins_of(old):
-        set_origin(new, origin)
 
 
 # ------------------------------------------------------------------------ simplifying a body

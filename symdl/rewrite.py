@@ -24,24 +24,36 @@ def rebuild(outputs: Sequence[Expr], replace: Replace) -> list[Expr]:
         new = node.op.make(*inputs, **node.kwargs) if changed else node
         sub = replace(new)
         result = new if sub is None else sub
-        _carry(node, result, start)
+        carry(node, result, start)
         memo[node] = result
     return [memo[o] for o in outputs]
 
 
-def _carry(old: Expr, new: Expr, start: int) -> None:
-    """Move ``old``'s label and provenance onto ``new`` and the nodes built for it."""
+def carry(old: Expr, new: Expr, start: int | None = None) -> None:
+    """Move ``old``'s label and provenance onto ``new`` and the nodes built for it.
+
+    The nodes built for it are those below ``new`` created since serial ``start`` (default:
+    ``new`` alone). Inputs are always older than their users, so the walk stops at the first
+    older node and never visits the rest of the graph.
+    """
     if new is old:
         return
     label = label_of(old)
     if label is not None:
         set_label(new, label)
     origins = origins_of(old)
-    if origins:
-        for n in toposort([new]):
-            if n.serial >= start:
-                for origin in origins:
-                    set_origin(n, origin)
+    if not origins:
+        return
+    start = new.serial if start is None else start
+    stack, seen = [new], set()
+    while stack:
+        n = stack.pop()
+        if n in seen or n.serial < start:
+            continue
+        seen.add(n)
+        for origin in origins:
+            set_origin(n, origin)
+        stack.extend(n.inputs)
 
 
 def lower(outputs: Sequence[Expr]) -> list[Expr]:
