@@ -21,6 +21,7 @@ from types import ModuleType
 import numpy as np
 
 from symdl.errors import CacheWarning, CodegenError
+from symdl.files import write_atomically
 
 DIGEST_LENGTH = 16
 
@@ -73,18 +74,6 @@ def digest(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_module(source: str, name: str, directory: Path,
                  arrays: dict[str, np.ndarray] | None = None) -> Path:
     """Write ``source`` as ``<name>_<hash>.py`` (and each array as its ``.npy`` file beside it)
@@ -106,7 +95,7 @@ def _write_if_changed(path: Path, data: bytes) -> None:
         current = None
     if current != data:
         # A missing file, or one whose content no longer matches its name: (re)write it.
-        _atomic_write(path, data)
+        write_atomically(path, data)
 
 
 def verified_source(path: Path) -> bytes:

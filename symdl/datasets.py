@@ -21,7 +21,6 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from symdl.errors import DatasetError
+from symdl.files import write_atomically
 
 __all__ = [
     "MIRRORS",
@@ -414,7 +414,7 @@ def _download(
                 errors.append(f"{url}: MD5 {digest} instead of {MNIST_FILES[name]}")
                 break
             try:
-                _write_atomically(dest / f"{name}.gz", body)
+                write_atomically(dest / f"{name}.gz", body, suffix=".part")
             except OSError as exc:
                 # The cache is unwritable; another mirror would not help.
                 return f"cannot write {dest / name}.gz: {exc}"
@@ -428,14 +428,3 @@ def _download(
     return f"{errors[0]}{more}"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -16,11 +16,11 @@ curves when matplotlib is installed.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SymdlError
+from .files import write_atomically
 from .optim import TrainStep
 
 CHECKPOINT_VERSION = 1
@@ -97,17 +98,9 @@ def save_checkpoint(
     position = {"version": CHECKPOINT_VERSION, "step": step, "epoch": epoch, "batch": batch,
                 "rng_state": rng_state, "epochs": history.epochs, "meta": dict(meta)}
     arrays["position"] = np.array(json.dumps(position))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return write_atomically(path, buffer.getvalue())
 
 
 @dataclass
