@@ -40,6 +40,9 @@ FUNCTIONS = {
     "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh", "sigmoid": r"\sigma",
     "softplus": r"\operatorname{softplus}", "relu": r"\operatorname{relu}",
     "sign": r"\operatorname{sign}", "log1p": r"\operatorname{log1p}",
+    "softmax": r"\operatorname{softmax}", "log_softmax": r"\log\operatorname{softmax}",
+    "logsumexp": r"\operatorname{logsumexp}", "one_hot": r"\operatorname{onehot}",
+    "argmax": r"\operatorname{argmax}",
 }
 
 
@@ -148,22 +151,12 @@ def _latex(x: Expr, names: Mapping[Expr, str], top: bool) -> tuple[str, int]:
         return rf"\left[{args[0][0]} {sym} {args[1][0]}\right]", ATOM
     if op in ("sum", "max"):
         return _reduction(x, args[0])
-    if op == "softmax":
-        return rf"\operatorname{{softmax}}\left({args[0][0]}\right)", FUNC
-    if op == "log_softmax":
-        return rf"\log\operatorname{{softmax}}\left({args[0][0]}\right)", FUNC
-    if op == "logsumexp":
-        return rf"\operatorname{{logsumexp}}\left({args[0][0]}\right)", FUNC
     if op == "softmax_cross_entropy":
         logits, labels = args
         return (rf"-\textstyle\sum_{{j}} {_wrap(labels, ATOM)}_{{j}} \log "
                 rf"\operatorname{{softmax}}\left({logits[0]}\right)_{{j}}"), NEG
-    if op == "one_hot":
-        return rf"\operatorname{{onehot}}\left({args[0][0]}\right)", FUNC
     if op == "pick":
         return f"{_wrap(args[0], ATOM)}_{{{args[1][0]}}}", POSTFIX
-    if op == "argmax":
-        return rf"\operatorname{{argmax}}\left({args[0][0]}\right)", FUNC
     if op == "zeros":
         return r"\mathbf{0}", ATOM
     if op == "elementwise":
