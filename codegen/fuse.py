@@ -26,9 +26,9 @@ import sympy
 from sympy.codegen.cfunctions import log1p
 from sympy.codegen.numpy_nodes import logaddexp
 
-from symdl.ir import Expr, label_of, toposort
+from symdl.ir import Expr, toposort
 from symdl.ops.base import Op, scalar_value
-from symdl.rewrite import carry
+from symdl.provenance import Notes
 from symdl.types import Shape
 
 from .names import ARITHMETIC_HINTS
@@ -125,14 +125,19 @@ class FusionLog:
     _seen: dict[sympy.Expr, sympy.Expr] = field(default_factory=dict, repr=False)
 
 
-def fuse(outputs: Sequence[Expr], log: FusionLog | None = None) -> list[Expr]:
+def fuse(
+    outputs: Sequence[Expr], log: FusionLog | None = None, notes: Notes | None = None
+) -> list[Expr]:
     """Merge chains of elementwise ops into `Fused` nodes; values are unchanged.
 
-    ``outputs`` must be lowered (no composite ops). Labels and provenance of each chain's last
-    node move to its fused node, so names and ``# grad of:`` comments survive.
+    ``outputs`` must be lowered (no composite ops). Names and provenance of each chain's last
+    node move to its fused node (in ``notes``), so names and ``# grad of:`` comments survive;
+    a named node is never absorbed.
     """
     log = log if log is not None else FusionLog()
+    notes = notes if notes is not None else Notes()
     order = toposort(outputs)
+    known = set(order)
     users: dict[Expr, set[Expr]] = {n: set() for n in order}
     for n in order:
         for x in n.inputs:
@@ -147,7 +152,7 @@ def fuse(outputs: Sequence[Expr], log: FusionLog | None = None) -> list[Expr]:
         stack = list(root.inputs)
         while stack and len(group) < MAX_FUSED_OPS:
             x = stack.pop()
-            if x in group_of or x is root or not _absorbable(x, root, users, kept):
+            if x in group_of or x is root or not _absorbable(x, root, users, kept, notes):
                 continue
             group_of[x] = root
             group.append(x)
@@ -159,12 +164,12 @@ def fuse(outputs: Sequence[Expr], log: FusionLog | None = None) -> list[Expr]:
         if n in group_of:
             continue
         if n in members:
-            memo[n] = _fused_node(n, set(members[n]), memo, log)
+            memo[n] = _fused_node(n, set(members[n]), memo, log, notes, known)
         else:
             inputs = tuple(memo[i] for i in n.inputs)
             changed = any(a is not b for a, b in zip(inputs, n.inputs))
             memo[n] = n.op.make(*inputs, **n.kwargs) if changed else n
-            carry(n, memo[n])
+            notes.carry(n, memo[n], known)
     return [memo[o] for o in outputs]
 
 
@@ -172,9 +177,11 @@ def _fusible(node: Expr) -> bool:
     return node.op.name in TO_SYMPY and node.dtype in ("float32", "float64")
 
 
-def _absorbable(x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Expr]) -> bool:
+def _absorbable(
+    x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Expr], notes: Notes
+) -> bool:
     """Whether ``x`` can be computed inside ``root``'s statement instead of on its own."""
-    if not _fusible(x) or x.dtype != root.dtype or x in kept or label_of(x) is not None:
+    if not _fusible(x) or x.dtype != root.dtype or x in kept or x in notes.labels:
         return False
     if len(users[x]) != 1:
         return False  # shared: computed once, as its own statement
@@ -182,7 +189,10 @@ def _absorbable(x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Exp
     return not is_large(x.shape)
 
 
-def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: FusionLog) -> Expr:
+def _fused_node(
+    root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: FusionLog, notes: Notes,
+    known: set[Expr],
+) -> Expr:
     """The `Fused` node computing ``root`` from the inputs of ``group``."""
     leaves: dict[Expr, sympy.Symbol] = {}
     exprs: dict[Expr, sympy.Expr] = {}
@@ -197,7 +207,7 @@ def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: Fusio
     body = exprs[root]
     if body.is_Symbol or body.is_number:
         # sympy's own evaluation cancelled the chain ((a + b) - b): print the ops as they are.
-        return _plain(root, group, memo)
+        return _plain(root, group, memo, notes, known)
     body = simplify_body(body, log)
     used = [x for x, s in leaves.items() if s in body.free_symbols]
     symbols = tuple(leaves[x] for x in used)
@@ -206,7 +216,7 @@ def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: Fusio
     )
     log.fused += 1
     log.absorbed += len(group) - 1
-    carry(root, node)
+    notes.carry(root, node, known)
     return node
 
 
@@ -228,12 +238,14 @@ def _inputs_first(root: Expr, group: set[Expr]) -> list[Expr]:
     return order
 
 
-def _plain(root: Expr, group: set[Expr], memo: dict[Expr, Expr]) -> Expr:
+def _plain(
+    root: Expr, group: set[Expr], memo: dict[Expr, Expr], notes: Notes, known: set[Expr]
+) -> Expr:
     """``root`` rebuilt op by op, its group's members as statements of their own."""
     for n in toposort([root]):
         if n in group and n not in memo:
             memo[n] = n.op.make(*(memo[i] for i in n.inputs), **n.kwargs)
-            carry(n, memo[n])
+            notes.carry(n, memo[n], known)
     return memo[root]
 
 

@@ -15,8 +15,9 @@ import numpy as np
 
 from symdl import __version__
 from symdl.errors import CodegenError, InvalidNameError
-from symdl.ir import Expr, label_of, schedule, toposort
+from symdl.ir import Expr, schedule, toposort
 from symdl.printing import formula
+from symdl.provenance import Notes, annotate
 from symdl.rewrite import lower
 from symdl.simplify import RewriteLog
 from symdl.types import format_shape
@@ -151,9 +152,11 @@ def _check_sizes_bound(name: str, inputs: list[Expr], outputs: list[Expr]) -> No
 class _FunctionWriter:
     """Writes one function; names are unique within it."""
 
-    def __init__(self, spec: FunctionSpec, module_names: Namespace, consts: dict[Expr, str],
-                 arrays: dict[str, np.ndarray], inplace: bool = True) -> None:
+    def __init__(self, spec: FunctionSpec, notes: Notes, module_names: Namespace,
+                 consts: dict[Expr, str], arrays: dict[str, np.ndarray],
+                 inplace: bool = True) -> None:
         self.spec = spec
+        self.notes = notes
         self.inplace = inplace
         self.reuse: dict[Expr, Expr] = {}
         self.module_names = module_names
@@ -167,7 +170,7 @@ class _FunctionWriter:
     # -------------------------------------------------------------- naming
 
     def _hint(self, node: Expr) -> str:
-        label = label_of(node)
+        label = self.notes.labels.get(node)
         if label is not None:
             return label
         args = [self.names.get(i, "c") for i in node.inputs]
@@ -214,7 +217,9 @@ class _FunctionWriter:
             return literal if node.attr("weak") else f"{dtype_text(node.dtype)}({literal})"
         if node not in self.consts:
             dims = "x".join(map(str, array.shape))
-            name = self.module_names.create(f"_const_{array.dtype}_{dims}")
+            # Module globals start with "_", which no generated local can (`safe_identifier`
+            # strips leading underscores): a leaf or label can never shadow a constant.
+            name = "_" + self.module_names.create(f"const_{array.dtype}_{dims}")
             self.consts[node] = name
             self.arrays[name] = array
         return self.consts[node]
@@ -280,8 +285,7 @@ class _FunctionWriter:
         self.lines = []
         self._entry_checks()
         order = hoist_scalars(schedule([*outputs, *updates.values()]))
-        blocks = _blocks(order, display, [*spec.outputs, *spec.updates.values()],
-                         forward_nodes(spec.outputs, outputs))
+        blocks = _blocks(order, display, self.notes, forward_nodes(self.notes, outputs))
         self.reuse = plan_buffers(order, outputs, updates) if self.inplace else {}
         self.final_values = set(updates.values())
         current: object = None
@@ -591,20 +595,18 @@ def _scalar_only(node: Expr) -> bool:
     )
 
 
-def forward_nodes(raw_outputs: list[Expr], outputs: list[Expr]) -> set[Expr]:
+def forward_nodes(notes: Notes, outputs: list[Expr]) -> set[Expr]:
     """The nodes computing this function's forward outputs (the loss, metrics), as printed.
 
-    ``outputs`` are ``raw_outputs`` after simplification and lowering. Such a node is forward
-    here even if another graph's derivative rule once built the same (hash-consed) node.
+    ``outputs`` are the function's outputs after the passes, in order; which of them are
+    forward was decided from the graphs as given (`Notes.forward`, by position). Such a node
+    is forward here even if a derivative rule of this graph also built it.
     """
-    from symdl.derive.steps import is_forward
-
-    return set(toposort([o for o, r in zip(outputs, raw_outputs) if is_forward(r)]))
+    return set(toposort([o for o, forward in zip(outputs, notes.forward_flags) if forward]))
 
 
 def _blocks(
-    order: list[Expr], display: Mapping[str, Expr], raw: list[Expr] | None = None,
-    forward: set[Expr] | None = None,
+    order: list[Expr], display: Mapping[str, Expr], notes: Notes, forward: set[Expr],
 ) -> dict[Expr, tuple[str, str]]:
     """The comment block each statement belongs to.
 
@@ -612,43 +614,37 @@ def _blocks(
     forward statements (and every node in ``forward``) belong to the first labeled node that
     uses them (``logits = ...``). Formulas are printed from ``display``, the graph before
     lowering, as the user wrote it. Gradient blocks carry the derivation's step number, counted
-    on ``raw``, the graph before simplification (rewrites may remove a step's code, never
-    renumber the others).
+    on the graph before simplification (rewrites may remove a step's code, never renumber the
+    others).
     """
-    from symdl.derive.steps import forward_anchors, graph_origins, step_numbers
-
     names = {node: label for label, node in display.items()}
-    raw = raw or []
-    anchors = forward_anchors(raw)  # the loss in stable form: computed once for both below
-    steps = step_numbers(raw, anchors)  # the derivation's numbering, ``# step k:``
-    resolve = graph_origins(raw, anchors)
-    forward = forward or set()
-    origin = {node: None if node in forward else resolve(node) for node in order}
+    labels = notes.labels
+    origin = {node: None if node in forward else notes.origins.get(node) for node in order}
     blocks: dict[Expr, tuple[str, str]] = {}
     owner: dict[Expr, Expr] = {}
     for node in reversed(order):
         if node.is_leaf or origin[node] is not None:
             continue
-        if label_of(node) in display:
+        if labels.get(node) in display:
             owner[node] = node
         users_owner = owner.get(node)
         if users_owner is None:
             continue
         for i in node.inputs:
-            if i not in owner and label_of(i) not in display and origin.get(i) is None:
+            if i not in owner and labels.get(i) not in display and origin.get(i) is None:
                 owner[i] = users_owner
     for node in order:
-        forward = origin[node]
-        if forward is not None:
-            text = formula(forward, names)
-            if forward.name:
-                text = f"{forward.name} = {text}"
-            step = f"step {steps[forward]}: " if forward in steps else ""
+        source = origin[node]
+        if source is not None:
+            text = formula(source, {**labels, **names})
+            if source in labels:
+                text = f"{labels[source]} = {text}"
+            step = f"step {notes.steps[source]}: " if source in notes.steps else ""
             blocks[node] = ("grad", f"{step}grad of: {text}")
         elif node in owner:
-            label = owner[node].name or ""
+            label = labels.get(owner[node], "")
             shown = display.get(label, owner[node])
-            blocks[node] = ("fwd", f"{label} = {formula(shown, names)}")
+            blocks[node] = ("fwd", f"{label} = {formula(shown, {**labels, **names})}")
     return blocks
 
 
@@ -682,25 +678,26 @@ def {HELPER}(function, name, value, shape, dtype, **sizes):
 
 
 def prepare(
-    outputs: list[Expr], simplify: bool, fuse: bool | None = None,
+    outputs: list[Expr], notes: Notes, simplify: bool, fuse: bool | None = None,
     fusion_log: FusionLog | None = None, rewrite_log: RewriteLog | None = None,
 ) -> tuple[list[Expr], list[Expr]]:
     """The graph passes before printing: simplification, lowering of composite ops, fusion.
 
-    ``fuse`` (default: as ``simplify``) merges elementwise chains into sympy bodies. The logs,
-    when given, record the rewrites that fired and what fusion did.
+    ``outputs`` are bare (see `symdl.provenance.annotate`); names and origins follow every
+    rewrite in ``notes``. ``fuse`` (default: as ``simplify``) merges elementwise chains into
+    sympy bodies. The logs, when given, record the rewrites that fired and what fusion did.
     Returns the graph before lowering (for comments, as the user wrote it) and after.
     """
     fuse = simplify if fuse is None else fuse
     if not simplify:
-        lowered = lower(outputs)
+        lowered = lower(outputs, notes)
     else:
         from symdl.simplify import simplify as run_simplify
         from symdl.simplify import tidy
 
-        outputs = run_simplify(outputs, rewrite_log)
-        lowered = tidy(lower(outputs), rewrite_log)
-    return outputs, run_fusion(lowered, fusion_log) if fuse else lowered
+        outputs = run_simplify(outputs, rewrite_log, notes)
+        lowered = tidy(lower(outputs, notes), rewrite_log, notes)
+    return outputs, run_fusion(lowered, fusion_log, notes) if fuse else lowered
 
 
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
@@ -724,14 +721,14 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     summaries: list[str] = []
     for spec in specs:
         leaves = list(spec.updates)
-        for leaf, new in spec.updates.items():
-            new.named(f"{leaf.name}_new")
-        shown, lowered = prepare([*spec.outputs, *spec.updates.values()], simplify, fuse,
-                                 fusion_log, rewrite_log)
-        display = {n.name: n for n in toposort(shown) if n.name is not None and not n.is_leaf}
+        bare, notes = annotate([*spec.outputs, *spec.updates.values()])
+        for leaf, new in zip(leaves, bare[len(spec.outputs) :]):
+            notes.label(new, f"{leaf.name}_new")
+        shown, lowered = prepare(bare, notes, simplify, fuse, fusion_log, rewrite_log)
+        display = {notes.labels[n]: n for n in toposort(shown) if n in notes.labels}
         outputs = lowered[: len(spec.outputs)]
         updates = dict(zip(leaves, lowered[len(spec.outputs) :]))
-        writer = _FunctionWriter(spec, module_ns, consts, arrays,
+        writer = _FunctionWriter(spec, notes, module_ns, consts, arrays,
                                  inplace=simplify if inplace is None else inplace)
         bodies.append("\n".join(writer.write(outputs, updates, display)))
         summaries.append(_summary(spec, writer.names, outputs))

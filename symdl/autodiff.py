@@ -9,11 +9,14 @@ differentiated again. Nothing is traced or evaluated.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import overload
 
 from .errors import GradientError, NoDerivativeError
-from .ir import Expr, mark_gradient, set_label, set_origin, toposort
+from .ir import Expr, toposort
 from .ops import api
+from .ops.base import GradientOf, label
+from .provenance import strip_labels
 from .types import format_shape, is_float
 
 
@@ -41,12 +44,30 @@ def _accumulate(contributions: list[Expr]) -> Expr:
     return total
 
 
-def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
-    """The adjoint (d y / d node) of every node on a path from ``wrt`` to ``y``, keyed by node.
+@dataclass
+class Walk:
+    """One reverse-mode walk over a target's graph: what `grad`, `derive`, `trace` and the
+    provenance of generated code all read, so they cannot disagree.
 
-    This is the pass behind `grad`; `symdl.derive` walks the same dictionary to show each step.
-    Nodes on the path that get no contribution (all routes pass through non-differentiable ops)
-    are absent.
+    ``adjoints`` maps each node on a path from ``wrt`` to the target to its accumulated adjoint
+    (nodes that got no contribution are absent); ``sent`` lists, per visited node, what its
+    rule sent to each input (``(input, cotangent)``, in input order); ``built`` maps each node a
+    rule built to the forward node whose rule built it (the first one, in walk order).
+    """
+
+    y: Expr
+    order: list[Expr]
+    adjoints: dict[Expr, Expr] = field(default_factory=dict)
+    sent: dict[Expr, list[tuple[Expr, Expr]]] = field(default_factory=dict)
+    built: dict[Expr, Expr] = field(default_factory=dict)
+
+
+def reverse_walk(y: Expr, wrt: Sequence[Expr]) -> Walk:
+    """Visit the nodes between ``wrt`` and ``y`` in reverse topological order, apply each op's
+    derivative rule to the accumulated adjoint and sum the contributions.
+
+    ``y`` must carry no labels (see `symdl.provenance.strip_labels`). A pure function of the
+    graph: walking the same target again builds the same (hash-consed) nodes.
     """
     order = toposort([y])
     targets = {id(w) for w in wrt}
@@ -55,10 +76,10 @@ def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
         if id(node) in targets or any(id(i) in on_path for i in node.inputs):
             on_path.add(id(node))
 
+    walk = Walk(y, order)
     seed = api.constant(1.0, y.dtype)
     pending: dict[Expr, list[Expr]] = {y: [seed]}
-    result: dict[Expr, Expr] = {}
-    # Nodes this pass has accounted for: the forward graph, the contributions in `pending`, and
+    # Nodes this walk has accounted for: the forward graph, the contributions in `pending`, and
     # every node a rule built. What a rule's cotangents reach beyond them, that rule built; the
     # nodes may exist already (hash-consing shares them with other graphs), which is why they
     # are found by walking this graph, not by their creation time.
@@ -67,9 +88,7 @@ def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
         if id(node) not in on_path or node not in pending:
             continue
         g = _accumulate(pending.pop(node))
-        result[node] = g
-        if node.name is not None and not node.is_leaf:
-            set_label(g, f"{node.name}_bar")
+        walk.adjoints[node] = g
         if node.is_leaf or not node.op.differentiable:
             continue
         if node.op.vjp is None:
@@ -79,20 +98,36 @@ def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
                 "ops or wrap the branch so the gradient does not flow through it"
             )
         cotangents = node.op.vjp(g, node, *node.inputs, **node.kwargs)
-        for new in _built(cotangents, seen):
-            set_origin(new, node)
-        for x, ct in zip(node.inputs, cotangents):
-            if ct is None or id(x) not in on_path:
+        live = [ct if ct is not None and id(x) in on_path else None
+                for x, ct in zip(node.inputs, cotangents)]
+        for new in _built(live, seen):
+            walk.built[new] = node
+        sent = walk.sent.setdefault(node, [])
+        for x, ct in zip(node.inputs, live):
+            if ct is None:
                 continue
             if ct.shape != x.shape:
                 raise GradientError(
                     f"internal error: the derivative rule of {node.op.name!r} returned shape "
                     f"{format_shape(ct.shape)} for an input of shape {format_shape(x.shape)}"
                 )
+            sent.append((x, ct))
             contribution = api.cast(ct, x.dtype)
             seen.add(contribution)
             pending.setdefault(x, []).append(contribution)
-    return result
+    return walk
+
+
+def adjoints(y: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
+    """The adjoint (d y / d node) of every node on a path from ``wrt`` to ``y``, keyed by node.
+
+    A named value and the value it names share one adjoint. Nodes on the path that get no
+    contribution (all routes pass through non-differentiable ops) are absent.
+    """
+    memo: dict[Expr, Expr] = {}
+    (bare,) = strip_labels([y], memo)
+    table = reverse_walk(bare, wrt).adjoints
+    return {node: table[memo[node]] for node in reversed(memo) if memo[node] in table}
 
 
 def _built(cotangents: Sequence[Expr | None], seen: set[Expr]) -> list[Expr]:
@@ -147,18 +182,15 @@ def grad(
     # gradient is softmax(z) - y rather than a division by a softmax that may underflow to 0.
     from .simplify import stabilize
 
-    stable = stabilize([y])[0]
-    table = adjoints(stable, targets)
-    forward = set(toposort([stable]))
+    (bare,) = strip_labels([y])
+    table = reverse_walk(stabilize([bare])[0], targets).adjoints
+    of = GradientOf(y, tuple(targets))
     results = []
     for w in targets:
         g = table.get(w)
         if g is None:
             g = api.zeros_like(w)
-        set_label(g, f"{w.name}_grad")
-        if g not in forward:  # d sum(exp(x)) / dx is exp(x): a forward value, not a gradient
-            mark_gradient(g)
-        results.append(g)
+        results.append(label(g, f"{w.name}_grad", of))
     return results[0] if single else results
 
 

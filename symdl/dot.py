@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import SymdlError
-from .ir import Expr, origin_of, toposort
+from .ir import Expr, toposort
 from .printing import constant_text, formula
+from .provenance import Notes, annotate
 from .types import format_shape
 
 __all__ = ["GraphvizError", "render", "to_dot", "to_svg"]
@@ -33,15 +34,16 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _label(node: Expr) -> str:
+def _label(node: Expr, notes: Notes) -> str:
     shape = format_shape(node.shape)
     if node.op.name == "constant":
         return f"{constant_text(node)}\n{shape}"
     if node.is_leaf:
         return f"{node.name}\n{node.op.name} {shape}"
     head = node.op.name if node.op.name != "elementwise" else node.attr("fname")
-    if node.name:
-        head = f"{node.name} = {head}"
+    name = notes.name(node)
+    if name:
+        head = f"{name} = {head}"
     return f"{head}\n{shape} {node.dtype}"
 
 
@@ -52,7 +54,7 @@ def to_dot(outputs: Expr | Iterable[Expr], *, name: str = "symdl") -> str:
     gradient nodes (built by a derivative rule) are dashed and red; leaves are boxes; outputs
     get a double border.
     """
-    outs = [outputs] if isinstance(outputs, Expr) else list(outputs)
+    outs, notes = annotate([outputs] if isinstance(outputs, Expr) else list(outputs))
     order = toposort(outs)
     ids = {node: f"n{k}" for k, node in enumerate(order)}
     users: dict[Expr, int] = {}
@@ -64,13 +66,13 @@ def to_dot(outputs: Expr | Iterable[Expr], *, name: str = "symdl") -> str:
              '  node [fontname="Helvetica", fontsize=11, shape=ellipse];',
              '  edge [color="#555555", arrowsize=0.7];']
     for node in order:
-        attrs = [f"label={_quote(_label(node))}"]
+        attrs = [f"label={_quote(_label(node, notes))}"]
         if node.is_leaf:
             attrs.append(LEAF_STYLE)
-        origin = origin_of(node)
+        origin = notes.origins.get(node)
         if origin is not None:
             attrs.append(GRAD_STYLE)
-            attrs.append(f"tooltip={_quote('grad of: ' + formula(origin, {}))}")
+            attrs.append(f"tooltip={_quote('grad of: ' + formula(origin, notes.labels))}")
         if users.get(node, 0) > 1 and node.op.name != "constant":
             attrs.append(SHARED_STYLE if origin is None else 'penwidth=2, style="dashed,bold"')
         if node in out_set:

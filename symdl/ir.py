@@ -6,16 +6,17 @@ of tensor nodes is free and `is` compares structure. Every node records the orde
 first built (`serial`); traversals follow input order, never object ids, so everything downstream
 (names, generated code) is deterministic.
 
-Two side tables hold facts that are *not* part of a node's identity: a user's label
-(`expr.named("logits")`) and, for nodes built by the differentiation pass, the forward node whose
-derivative rule built them (used for `# grad of: ...` comments).
+Names are not part of a node's identity and not state on it: a node is shared by every graph
+in the process. ``expr.named("logits")`` returns a `label` node wrapping ``expr``, so the name
+belongs to the graphs that use that label, and passes read names per call
+(`symdl.provenance`).
 """
 
 from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
 
 _serials = itertools.count()
 _table: weakref.WeakValueDictionary[tuple[Any, ...], Expr] = weakref.WeakValueDictionary()
-_labels: weakref.WeakKeyDictionary[Expr, str] = weakref.WeakKeyDictionary()
-# Every forward node whose derivative rule built a node, in recording order: nodes are shared
-# between graphs (hash-consing), so one node may serve the gradients of several models.
-_origins: weakref.WeakKeyDictionary[Expr, list[Expr]] = weakref.WeakKeyDictionary()
-_gradients: weakref.WeakSet[Expr] = weakref.WeakSet()
 
 
 class ConstValue:
@@ -108,21 +104,23 @@ class Expr:
 
     @property
     def name(self) -> str | None:
-        """A leaf's name, or the label given with `named`, or None."""
+        """A leaf's name, or the name a `label` node gives its value, or None."""
         if self.op.is_leaf and self.op.name != "constant":
             return self.attr("name")
-        return _labels.get(self)
+        if self.op.name == "label":
+            return self.attr("name")
+        return None
 
     def named(self, name: str) -> Expr:
-        """Give this value a name for generated code and derivations; returns the same node.
+        """This value under a name, for generated code and derivations: ``h = (x @ W).named("h")``.
 
-        The name is a hint, not part of the node's identity: the first name given wins.
+        Returns a new expression (a label around this one) with the same value; use the returned
+        expression. The name belongs to the graphs built from it, not to the shared node, so
+        naming a value in one model never renames it in another. A leaf keeps its own name.
         """
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"named() takes a non-empty string, got {name!r}")
-        if not self.op.is_leaf:
-            _labels.setdefault(self, name)
-        return self
+        from .ops.base import label
+
+        return label(self, name)
 
     # ----------------------------------------------------------------- printing
 
@@ -267,61 +265,6 @@ def intern(
             object.__setattr__(node, field, value)
         _table[key] = node
     return node
-
-
-def next_serial() -> int:
-    """The serial the next new node will get: nodes built after this call have serial >= it."""
-    probe = next(_serials)
-    return probe + 1
-
-
-def label_of(expr: Expr) -> str | None:
-    """The user's label of a non-leaf node, if any."""
-    return _labels.get(expr)
-
-
-def set_label(expr: Expr, name: str) -> None:
-    """Label ``expr`` unless it already has a label or is a leaf (first label wins)."""
-    if not expr.op.is_leaf:
-        _labels.setdefault(expr, name)
-
-
-def origin_of(expr: Expr, accept: Callable[[Expr], bool] | None = None) -> Expr | None:
-    """The forward node whose derivative rule built ``expr``, for nodes a grad pass made.
-
-    A node shared between graphs may have been built by the rules of several of them; ``accept``
-    picks the first recorded origin that belongs to the graph at hand (None if none does), so
-    what one model's code says does not depend on what else was built in the process.
-    """
-    recorded = _origins.get(expr)
-    if not recorded:
-        return None
-    if accept is None:
-        return recorded[0]
-    return next((o for o in recorded if accept(o)), None)
-
-
-def origins_of(expr: Expr) -> tuple[Expr, ...]:
-    """Every forward node recorded as having built ``expr``, in recording order."""
-    return tuple(_origins.get(expr, ()))
-
-
-def set_origin(expr: Expr, forward: Expr) -> None:
-    """Record that ``forward``'s derivative rule built ``expr``."""
-    recorded = _origins.setdefault(expr, [])
-    if not any(o is forward for o in recorded):
-        recorded.append(forward)
-
-
-def mark_gradient(expr: Expr) -> None:
-    """Record that ``expr`` is the result of a grad pass (a gradient, not a forward value)."""
-    if not expr.op.is_leaf:
-        _gradients.add(expr)
-
-
-def is_gradient(expr: Expr) -> bool:
-    """Whether some grad pass returned ``expr`` (see `mark_gradient`)."""
-    return expr in _gradients
 
 
 def toposort(outputs: Iterable[Expr]) -> list[Expr]:

@@ -1,76 +1,87 @@
 """Rebuilding graphs: the one mechanism under lowering and simplification.
 
 `rebuild` walks a graph inputs-first, rebuilds each node on its (possibly replaced) inputs and
-offers it to a replacement function. Labels and gradient provenance move to the replacement, so
-generated code keeps its names and ``# grad of:`` comments after any pass.
+offers it to a replacement function. Labels met on the way (a rule or an expansion may return a
+named value) are stripped into the call's `Notes`; with ``known`` given, names and gradient
+provenance move to each replacement (`Notes.carry`), so generated code keeps its names and
+``# grad of:`` comments after any pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .ir import Expr, label_of, next_serial, origins_of, set_label, set_origin, toposort
+from .ir import Expr, toposort
+from .ops.base import Label, label
+from .provenance import Notes
 
 Replace = Callable[[Expr], "Expr | None"]
 
 
-def rebuild(outputs: Sequence[Expr], replace: Replace) -> list[Expr]:
-    """Rebuild ``outputs`` bottom-up; ``replace(node)`` returns a substitute or None to keep it."""
+def rebuild(
+    outputs: Sequence[Expr], replace: Replace, notes: Notes | None = None,
+    known: set[Expr] | None = None,
+) -> list[Expr]:
+    """Rebuild ``outputs`` bottom-up; ``replace(node)`` returns a substitute or None to keep it.
+
+    ``known`` (the nodes of the graph before the pass) switches on carrying names and origins
+    to replacements; nested rebuilds of one replacement pass ``notes`` alone, to record names.
+    """
     memo: dict[Expr, Expr] = {}
     for node in toposort(outputs):
-        start = next_serial()
+        if node.op is Label:
+            bare = memo[node.inputs[0]]
+            memo[node] = bare
+            if notes is not None:
+                notes.label(bare, node.attr("name"))
+            continue
         inputs = tuple(memo[i] for i in node.inputs)
         changed = any(a is not b for a, b in zip(inputs, node.inputs))
         new = node.op.make(*inputs, **node.kwargs) if changed else node
         sub = replace(new)
         result = new if sub is None else sub
-        carry(node, result, start)
+        if notes is not None and known is not None:
+            if new is not node:
+                notes.carry(node, new, known)
+            notes.carry(node, result, known)
         memo[node] = result
     return [memo[o] for o in outputs]
 
 
-def carry(old: Expr, new: Expr, start: int | None = None) -> None:
-    """Move ``old``'s label and provenance onto ``new`` and the nodes built for it.
-
-    The nodes built for it are those below ``new`` created since serial ``start`` (default:
-    ``new`` alone). Inputs are always older than their users, so the walk stops at the first
-    older node and never visits the rest of the graph.
-    """
-    if new is old:
-        return
-    label = label_of(old)
-    if label is not None:
-        set_label(new, label)
-    origins = origins_of(old)
-    if not origins:
-        return
-    start = new.serial if start is None else start
-    stack, seen = [new], set()
-    while stack:
-        n = stack.pop()
-        if n in seen or n.serial < start:
-            continue
-        seen.add(n)
-        for origin in origins:
-            set_origin(n, origin)
-        stack.extend(n.inputs)
+def rewrite(outputs: Sequence[Expr], replace: Replace, notes: Notes | None = None) -> list[Expr]:
+    """`rebuild` as a pass over a whole graph: names and origins follow the replacements."""
+    known = set(toposort(outputs)) if notes is not None else None
+    return rebuild(outputs, replace, notes, known)
 
 
-def lower(outputs: Sequence[Expr]) -> list[Expr]:
+def lower(outputs: Sequence[Expr], notes: Notes | None = None) -> list[Expr]:
     """Expand composite ops (softmax, logsumexp, cross-entropy) into stable primitives.
 
     An expansion may contain composites itself (cross-entropy uses logsumexp); those are expanded
     at once, in the same walk, so forward values keep their forward position. Hash-consing then
     shares the common pieces (one ``exp`` for the softmax and logsumexp of the same logits).
     """
+    fallback: list[tuple[Expr, str]] = []  # names for expansions the user left unnamed
 
     def expand(node: Expr) -> Expr | None:
         if not hasattr(node.op, "expand"):
             return None
-        result = rebuild([node.op.expand(*node.inputs, **node.kwargs)], expand)[0]
-        source = node.inputs[0].name
-        if source is not None and label_of(node) is None:
-            set_label(result, f"{node.op.name}_{source}")  # a readable name: softmax_logits
+        # An expansion sees its inputs under their names, so it can name what it builds
+        # (``logits_shifted``); the nested rebuild strips those labels into the notes.
+        inputs = [_named(i, notes) for i in node.inputs]
+        result = rebuild([node.op.expand(*inputs, **node.kwargs)], expand, notes)[0]
+        source = notes.name(node.inputs[0]) if notes is not None else None
+        if source is not None:
+            fallback.append((result, f"{node.op.name}_{source}"))  # readable: softmax_logits
         return result
 
-    return rebuild(outputs, expand)
+    lowered = rewrite(outputs, expand, notes)
+    if notes is not None:
+        for node, name in fallback:
+            notes.label(node, name)  # after the pass: a name the user gave comes first
+    return lowered
+
+
+def _named(x: Expr, notes: Notes | None) -> Expr:
+    name = None if notes is None or x.is_leaf else notes.labels.get(x)
+    return x if name is None else label(x, name)

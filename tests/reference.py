@@ -128,6 +128,7 @@ RULES: dict[str, Rule] = {
     "abs": np.abs,
     "sign": np.sign,
     "cast": lambda x, *, dtype: np.asarray(x).astype(dtype),
+    "label": lambda x, *, name, of: x,  # a name, not a computation
     "elementwise": _elementwise,
     "matmul": np.matmul,
     "logsumexp": _logsumexp,

@@ -17,8 +17,9 @@ import pytest
 import sympy
 
 import symdl as sd
-from symdl.derive import code_blocks, derive, step_numbers, to_sympy, trace
-from symdl.ir import origin_of, toposort
+from symdl.derive import code_blocks, derive, to_sympy, trace
+from symdl.ir import toposort
+from symdl.provenance import annotate
 from symdl.render import find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,6 +229,7 @@ def test_every_step_has_the_generated_codes_numbers(name: str) -> None:
 
     k = 0
     raw_blocks = code_blocks(raw_source)
+    origins = annotate([d.target, *(r.raw for r in d.results)])[1].origins
     for s in d.steps:
         contributions = values[k : k + len(s.contributions)]
         k += len(s.contributions)
@@ -236,9 +238,8 @@ def test_every_step_has_the_generated_codes_numbers(name: str) -> None:
         for c, value in zip(s.contributions, contributions):
             # What the step sends is computed in its own lines, or is its incoming adjoint
             # passed on unchanged (the + of a sum), computed by the step above, or is a node
-            # that an earlier graph built first (``1 / N`` is one node in every model; its
-            # provenance is the first model's) and is computed elsewhere in the code.
-            shared = origin_of(c.expr) is not s.node
+            # that an earlier step's rule built first (its code is in that step's lines).
+            shared = origins.get(c.expr) is not s.node
             assert in_code(value, assigned) or c.expr is s.adjoint or (
                 shared and in_code(value)), (s.number, c.text)
     for s, value in zip(d.steps, values[k:]):
@@ -256,7 +257,7 @@ def test_every_step_has_the_generated_codes_numbers(name: str) -> None:
 def test_step_numbers_are_the_codes() -> None:
     m = load("softmax_regression")
     d = derive(m["loss"], m["WRT"])
-    numbers = step_numbers([m["loss"], *(r.raw for r in d.results)])
+    numbers = annotate([m["loss"], *(r.raw for r in d.results)])[1].steps
     assert [s.number for s in d.steps] == [1, 2, 3, 4, 5]
     assert [numbers[s.node] for s in d.steps] == [1, 2, 3, 4, 5]
     assert d.steps[0].node is d.target  # step 1 is the loss, then down to x @ W

@@ -21,6 +21,7 @@ from codegen.module import plan_buffers, prepare
 from codegen.printer import scalar_literal
 from codegen.report import count_operations, report
 from symdl.ir import schedule
+from symdl.provenance import annotate
 
 RNG = np.random.default_rng(11)
 
@@ -145,7 +146,8 @@ def test_adam_step_reuses_one_scratch_array_per_large_parameter() -> None:
     loss = sd.mean(sd.softmax_cross_entropy(logits, y))
     spec = sd.optim.Adam().step_function(loss, params, [x, y]).functions["train_step"]
     inputs, outputs, updates = spec[0], spec[1], spec[2]
-    _, lowered = prepare([*outputs, *updates.values()], simplify=True)
+    bare, notes = annotate([*outputs, *updates.values()])
+    _, lowered = prepare(bare, notes, simplify=True)
     new_values = dict(zip(updates, lowered[len(outputs):]))
     order = schedule(lowered)
     plan = plan_buffers(order, lowered[: len(outputs)], new_values)

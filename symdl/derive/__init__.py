@@ -6,8 +6,9 @@ lines generated for it), then the simplified gradients. `trace(y, wrt, values)` 
 forward and reverse sweeps numerically, as in a lecture's evaluation-trace table.
 """
 
+from ..provenance import step_numbers
 from .latex import latex, to_sympy
-from .steps import Derivation, Step, code_blocks, derive, step_numbers
+from .steps import Derivation, Step, code_blocks, derive
 from .trace import Trace, trace
 
 __all__ = [

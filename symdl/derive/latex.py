@@ -258,7 +258,7 @@ def to_sympy(expr: Expr, symbols: Mapping[Expr, sympy.Symbol] | None = None) -> 
                 raise ValueError(f"to_sympy: a constant of shape {node.shape} is not a scalar")
         elif node.is_leaf:
             table[node] = sympy.Symbol(node.name or "x", real=True)
-        elif op in SHAPE_ONLY or (op == "sum" and all(node.inputs[0].shape[a] == 1
+        elif op in SHAPE_ONLY or op == "label" or (op == "sum" and all(node.inputs[0].shape[a] == 1
                                                         for a in node.attr("axis"))):
             table[node] = table[node.inputs[0]]
         elif op == "size" and not node.attr("symbols"):

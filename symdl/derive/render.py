@@ -19,7 +19,7 @@ __all__ = ["equations", "save", "to_html", "to_latex", "to_markdown", "to_text"]
 
 def _title(d: Derivation) -> str:
     wrt = ", ".join(w.name or "?" for w in d.wrt)
-    return f"Derivation of d {d.target.name or 'y'} / d ({wrt})"
+    return f"Derivation of d {d.target_name or 'y'} / d ({wrt})"
 
 
 def _partial(d: Derivation, w_symbol: str) -> str:
@@ -49,7 +49,7 @@ def to_text(d: Derivation) -> str:
             lines.append(f"      | {code}")
     lines += ["", "Result (simplified):"]
     for r in d.results:
-        lines.append(f"  d {d.target.name or 'y'} / d {r.wrt.name} = {r.text}")
+        lines.append(f"  d {d.target_name or 'y'} / d {r.wrt.name} = {r.text}")
     return "\n".join(lines) + "\n"
 
 

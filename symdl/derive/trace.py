@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..autodiff import adjoints, grad
-from ..ir import Expr, toposort
+from ..autodiff import grad
+from ..ir import Expr
 from ..printing import formula
+from ..provenance import depth_order, strip_labels
 from .latex import latex, name_latex
-from .steps import depth_order, stable_form
+from .steps import stable_walk
 
 __all__ = ["Trace", "TraceRow", "trace"]
 
@@ -91,9 +92,9 @@ def trace(y: Expr, wrt: Sequence[Expr], values: Mapping[Expr, object]) -> Trace:
 
     wrt = list(wrt)
     grad(y, wrt)  # checks y and wrt, with its error messages
-    y = stable_form(y)
-    table = adjoints(y, wrt)
-    nodes = [n for n in depth_order(toposort([y])) if n.op.name not in ("constant", "size")]
+    walk = stable_walk(strip_labels([y])[0], wrt)
+    y, table = walk.y, walk.adjoints
+    nodes = [n for n in depth_order(walk.order) if n.op.name not in ("constant", "size")]
     leaves = [n for n in nodes if n.is_leaf]
     tex: dict[Expr, str] = {}
     text: dict[Expr, str] = {}
@@ -117,9 +118,7 @@ def trace(y: Expr, wrt: Sequence[Expr], values: Mapping[Expr, object]) -> Trace:
         g = table[n]
         names = {**tex, g: rf"\bar{{v}}{tex[n][1:]}"}
         text_names = {**text, g: f"{text[n]}_bar"}
-        for x, ct in zip(n.inputs, n.op.vjp(g, n, *n.inputs, **n.kwargs)):
-            if ct is None or x not in table:
-                continue
+        for x, ct in walk.sent.get(n, []):
             shown = (names[ct], text_names[ct]) if ct in names else (
                 latex(ct, names), formula(ct, text_names))
             sent.setdefault(x, []).append(shown)

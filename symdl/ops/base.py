@@ -189,3 +189,73 @@ def placeholder(name: str, shape: object, dtype: object = "float32") -> Expr:
 def parameter(name: str, shape: object, dtype: object = "float32") -> Expr:
     """A trainable array, e.g. ``parameter("W", (784, 10))``; gradients are taken w.r.t. these."""
     return _leaf(Parameter, name, shape, dtype)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+class GradientOf:
+    """What a gradient is the gradient of: the target ``y`` and the ``wrt`` leaves of one `grad`.
+
+    Compared by identity of its expressions (which are hash-consed, so identity is structure).
+    `symdl.provenance` re-runs that reverse walk to tell, for one generation, which forward
+    node's rule built each gradient node.
+    """
+
+    __slots__ = ("y", "wrt", "_key")
+
+    def __init__(self, y: Expr, wrt: tuple[Expr, ...]) -> None:
+        self.y = y
+        self.wrt = wrt
+        self._key = (id(y), tuple(id(w) for w in wrt))
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GradientOf) and other.y is self.y and all(
+            a is b for a, b in zip(other.wrt, self.wrt)
+        ) and len(other.wrt) == len(self.wrt)
+
+    def __repr__(self) -> str:
+        return f"<gradient of {self.y!r} wrt {[w.name for w in self.wrt]}>"
+
+
+@register
+class Label(Op):
+    """a name for a value (``expr.named("logits")``): the identity, carrying the name in the graph
+
+    A label is part of the graph that uses it, never state on the shared node it names, so a
+    name given in one model cannot reach another model's code. Passes strip labels first
+    (`symdl.provenance.annotate`) and keep the names as data of that one generation. A label
+    made by `grad` also says what its value is the gradient of (``of``).
+    """
+
+    name = "label"
+
+    @classmethod
+    def infer(cls, x: Expr, *, name: str, of: GradientOf | None) -> tuple[Shape, str]:
+        return x.shape, x.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, *, name: str, of: GradientOf | None) -> tuple[Expr]:
+        return (g,)
+
+
+def label(x: Expr, name: str, of: GradientOf | None = None) -> Expr:
+    """``x`` named ``name`` (see `Label`); a leaf keeps its own name and is returned as is,
+    unless the label marks a gradient (``of``), which is kept even on a leaf."""
+    if not isinstance(name, str) or not name:
+        raise InvalidNameError(f"named() takes a non-empty string, got {name!r}")
+    if x.op.is_leaf and of is None:
+        return x
+    if x.op is Label and x.attr("name") == name and x.attr("of") == of:
+        return x
+    return Label.make(x, name=name, of=of)
+
+
+def unlabeled(x: Expr) -> Expr:
+    """``x`` without the labels around it (the value itself)."""
+    while x.op is Label:
+        x = x.inputs[0]
+    return x

@@ -8,7 +8,7 @@ Because nodes are hash-consed, the expanded softmax and logsumexp share one ``ex
 from __future__ import annotations
 
 from ..errors import DTypeError, ShapeError
-from ..ir import Expr, set_label
+from ..ir import Expr
 from ..types import Shape, as_dtype, format_shape, normalize_axes
 from . import elementwise as _ew
 from . import reduce as _reduce
@@ -26,9 +26,7 @@ def _one_axis(op: str, x: Expr, axis: int) -> int:
 def _shifted(x: Expr, axis: int) -> Expr:
     """x - max(x, axis): the shift that keeps exp() from overflowing."""
     shifted = x - _reduce.max(x, axis=axis, keepdims=True)
-    if x.name is not None:
-        set_label(shifted, f"{x.name}_shifted")
-    return shifted
+    return shifted if x.name is None else shifted.named(f"{x.name}_shifted")
 
 
 @register

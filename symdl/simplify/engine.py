@@ -12,7 +12,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..ir import Expr
+from ..ir import Expr, toposort
+from ..provenance import Notes
 from ..rewrite import rebuild
 
 Rule = Callable[[Expr], "Expr | None"]
@@ -37,9 +38,13 @@ def pattern(rule: Rule) -> str:
 
 
 def run_rules(
-    outputs: Sequence[Expr], rules: Sequence[Rule], log: RewriteLog | None = None
+    outputs: Sequence[Expr], rules: Sequence[Rule], log: RewriteLog | None = None,
+    notes: Notes | None = None,
 ) -> list[Expr]:
-    """Rewrite ``outputs`` with ``rules`` to a fixed point; record firings in ``log``."""
+    """Rewrite ``outputs`` with ``rules`` to a fixed point; record firings in ``log``.
+
+    With ``notes``, names and gradient origins follow each replacement.
+    """
 
     settled: set[Expr] = set()  # nodes no rule matches (nodes are immutable, so this holds)
 
@@ -55,13 +60,14 @@ def run_rules(
             if depth >= MAX_DEPTH:
                 return result
             # The replacement may itself match rules (and its new inputs may, too).
-            return rebuild([result], lambda n: replace(n, depth + 1))[0]
+            return rebuild([result], lambda n: replace(n, depth + 1), notes)[0]
         settled.add(node)
         return None
 
     current = list(outputs)
+    known = set(toposort(current)) if notes is not None else None
     for _ in range(MAX_WALKS):
-        new = rebuild(current, replace)
+        new = rebuild(current, replace, notes, known)
         if all(a is b for a, b in zip(new, current)):
             return new
         current = new

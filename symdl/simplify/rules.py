@@ -531,3 +531,6 @@ RULES = [
     sum_of_sum,
     implicit_broadcast,
 ]
+
+# After composites are lowered: everything but the stabilizing rewrites, which match composites.
+TIDY = [rule for rule in RULES if rule not in STABILIZE]
