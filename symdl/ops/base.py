@@ -191,9 +191,9 @@ def missing_facts(op: type[Op]) -> list[str]:
     Every op needs a ``name`` and a shape rule (``infer``); every op that is not a leaf needs a
     name for its values (``hint``) and a math notation (``latex``, ``latex_form`` or
     ``shows_as_operand``); a differentiable one needs a ``vjp`` and, where sympy cannot give
-    its local derivative (no ``sympy_form``), its rule in matrix notation (``latex_rule``);
-    elementwise math needs a ``sympy_form``; an op writing with a ``ufunc`` needs an
-    ``inplace`` template calling it.
+    its local derivative (a tensor op: no ``sympy_form``), its rule in matrix notation
+    (``latex_rule``); elementwise math needs a ``sympy_form``; an op writing with a ``ufunc``
+    needs an ``inplace`` template calling it.
     """
     missing = []
     if not isinstance(getattr(op, "name", None), str):
@@ -210,7 +210,9 @@ def missing_facts(op: type[Op]) -> list[str]:
         missing.append("vjp")
     if op.elementwise_math and op.sympy_form is None:
         missing.append("sympy_form")
-    if op.differentiable and op.sympy_form is None and op.latex_rule is None:
+    if op.differentiable and not op.elementwise_math and op.sympy_form is None and (
+        op.latex_rule is None
+    ):
         missing.append("latex_rule")
     if op.ufunc is not None and not (op.inplace or "").startswith(op.ufunc + "("):
         missing.append("inplace")
