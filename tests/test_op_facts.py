@@ -10,6 +10,7 @@ table builds.
 
 from __future__ import annotations
 
+import ast
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,3 +208,49 @@ def test_latex_prints_a_deep_chain_without_recursion() -> None:
     text = latex(y)
     assert text.count(r"\tanh") == 2000
     assert text.endswith(r"\left(x\right)" + r"\right)" * 1999)
+
+
+# --------------------------------------------------------------------------- a new op, end to end
+# `sd.expm1` was added as one block in symdl/ops/elementwise.py, one row in the op table and one
+# in the reference interpreter; nothing else names it. These show every pass picked it up.
+
+
+def _statements(source: str, function: str) -> list[str]:
+    """The assignments in the body of ``function`` (its entry checks are `if` statements)."""
+    tree = ast.parse(source)
+    func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
+    return [ast.unparse(s) for s in func.body if isinstance(s, (ast.Assign, ast.AugAssign))]
+
+
+def test_expm1_fuses_into_one_statement(symdl_cache: Path) -> None:
+    x = sd.placeholder("x", (3, 4), "float64")
+    y = sd.placeholder("y", (3, 4), "float64")
+    out = sd.expm1(x * 0.5) * 3.0 + y
+    source = sd.generate({"f": ([x, y], out)}, "chain")
+    (statement,) = _statements(source, "f")
+    assert "np.expm1(" in statement, statement
+    xv, yv = np.linspace(-1e-9, 2.0, 12).reshape(3, 4), np.ones((3, 4))
+    got = run_one([x, y], out, [xv, yv], symdl_cache)
+    np.testing.assert_allclose(got, np.expm1(xv * 0.5) * 3.0 + yv, rtol=1e-15, atol=0)
+
+
+def test_expm1_derivation_has_local_derivative_exp() -> None:
+    x = sd.parameter("x", (3,), "float64")
+    loss = sd.sum(sd.expm1(x)).named("loss")
+    steps = [s for s in sd.derive(loss, [x], code=False).steps if s.node.op.name == "expm1"]
+    assert [s.local for s in steps] == [[("x", "e^{x}")]]
+
+
+def test_expm1_in_latex() -> None:
+    x, y = sd.placeholder("x", (3,)), sd.placeholder("y", (3,))
+    assert latex(sd.expm1(x)) == "e^{x} - 1"
+    # A difference, so a product keeps it in parentheses.
+    assert latex(sd.expm1(x) * y) == r"\left(e^{x} - 1\right) \odot y"
+
+
+def test_expm1_values_are_named_after_it() -> None:
+    x = sd.placeholder("x", (3, 4), "float64")
+    plain = sd.generate({"f": ([x], sd.expm1(x))}, "plain")
+    assert "expm1_x = np.expm1(x)" in plain
+    fused = sd.generate({"f": ([x], sd.expm1(x * 0.5))}, "fused")
+    assert "expm1_x = np.expm1(0.5 * x)" in fused

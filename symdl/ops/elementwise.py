@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy
+from sympy.codegen.cfunctions import expm1 as sympy_expm1
 from sympy.codegen.cfunctions import log1p as sympy_log1p
 from sympy.codegen.numpy_nodes import logaddexp as sympy_logaddexp
 
@@ -485,6 +486,21 @@ class Log1p(UnaryOp):
 
 
 @register
+class Expm1(UnaryOp):
+    """e ** x - 1, accurate for small x"""
+
+    name, numpy = "expm1", "np.expm1({0})"
+    ufunc, inplace, fold = "np.expm1", "np.expm1({0}, out={out})", staticmethod(np.expm1)
+    sympy_form = staticmethod(lambda a: sympy.exp(a) - 1)
+    sympy_stable = staticmethod(sympy_expm1)  # np.expm1: exact for small x, where e**x - 1 cancels
+    hint, latex = "expm1_{0}", Latex("e^{{{0}}} - 1", SUM)
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
+        return (g * (out + 1),)  # e ** x, from the value already computed
+
+
+@register
 class Sqrt(UnaryOp):
     """square root"""
 
@@ -674,6 +690,11 @@ def log(x: object) -> Expr:
 def log1p(x: object) -> Expr:
     """Elementwise log(1 + x), accurate for small x."""
     return _unary(Log1p, x)
+
+
+def expm1(x: object) -> Expr:
+    """Elementwise e ** x - 1, accurate for small x (as ``np.expm1``)."""
+    return _unary(Expm1, x)
 
 
 def sqrt(x: object) -> Expr:
