@@ -418,7 +418,7 @@ _AUGMENTED = {"np.add": "+", "np.subtract": "-", "np.multiply": "*", "np.divide"
 def _hint(value: sympy.Expr, names: dict[sympy.Symbol, str]) -> str:
     """A name saying what a repeated subexpression is: ``exp_z`` for ``exp(z)``."""
     head = type(value).__name__.lower() if isinstance(value, sympy.Function) else {
-        sympy.Add: "sum", sympy.Mul: "prod", sympy.Pow: "pow"
+        sympy.Add: "total", sympy.Mul: "prod", sympy.Pow: "power"  # as the ops' hints
     }.get(type(value), "t")
     symbols = [names[s] for s in _ordered_symbols(value.free_symbols) if s in names]
     return f"{head}_{symbols[0]}" if len(symbols) == 1 else head

@@ -99,7 +99,7 @@ class Add(BinaryOp):
     ufunc, inplace, fold = "np.add", "np.add({0}, {1}, out={out})", staticmethod(np.add)
     infix, precedence = "+", 10
     elementwise_math, sympy_form = True, staticmethod(lambda a, b: a + b)
-    hint = "sum"
+    hint = "total"  # not "sum": that names reductions (sum_x), and is a builtin
     latex = Latex("{0} + {1}", SUM, (SUM, SUM))
 
     @staticmethod
@@ -198,7 +198,7 @@ class Power(BinaryOp):
     fold = staticmethod(np.power)
     infix, precedence = "**", 40
     elementwise_math, sympy_form = True, staticmethod(lambda a, b: a**b)
-    hint = "pow"
+    hint = "power"  # numpy's name; "pow" is a builtin, escaped to pow_
     latex = Latex("{{{0}}}^{{{1}}}", POSTFIX, (ATOM, 0))
 
     @staticmethod
