@@ -18,20 +18,18 @@ is an output or a parameter's new value, or feeds several statements (CSE: compu
 from __future__ import annotations
 
 import functools
+import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sympy
-from sympy.codegen.cfunctions import log1p
-from sympy.codegen.numpy_nodes import logaddexp
 
 from symdl.ir import Expr, toposort
-from symdl.ops.base import Op, scalar_value
+from symdl.ops.base import OPS, Op, SympyForm, scalar_value
 from symdl.provenance import Notes
 from symdl.types import Shape
-
-from .names import ARITHMETIC_HINTS
 
 # An array with this many static elements or more (a symbolic batch dimension counts as 1) is
 # large: glibc's malloc serves it with fresh pages (128 KiB and up), faulted in again on every
@@ -72,45 +70,20 @@ class Fused(Op):
         # The shape and dtype are those of the statement it replaces, checked when that was built.
         return shape, dtype
 
-
-def _binary(f: Callable[[sympy.Expr, sympy.Expr], sympy.Expr]) -> Callable[..., sympy.Expr]:
-    return lambda node, a, b: f(a, b)
-
-
-def _unary(f: Callable[[sympy.Expr], sympy.Expr]) -> Callable[..., sympy.Expr]:
-    return lambda node, a: f(a)
-
-
-def _elementwise(node: Expr, *args: sympy.Expr) -> sympy.Expr:
-    return node.attr("body").xreplace(dict(zip(node.attr("symbols"), args)))
+    @classmethod
+    def name_hint(cls, inputs: Sequence[str], attrs: Mapping[str, Any]) -> str:
+        """Named as its outermost operation would be (``sqrt_step_new``, ``exp_z``)."""
+        outer = _outermost(with_cse(attrs["body"]).result)
+        if outer is None:
+            return "value"
+        op = _op_of_ufunc().get(outer[0])
+        operands = [a for a in inputs if a.isidentifier()]
+        return op.name_hint(operands, {}) if op is not None else outer[0].removeprefix("np.")
 
 
-# Each fusible op as a sympy expression of its inputs' expressions. Comparisons and `where` are
-# left out: sympy has no arithmetic on booleans. Sigmoid keeps its stable tanh form, softplus
-# its `np.logaddexp`.
-TO_SYMPY: dict[str, Callable[..., sympy.Expr]] = {
-    "add": _binary(lambda a, b: a + b),
-    "subtract": _binary(lambda a, b: a - b),
-    "multiply": _binary(lambda a, b: a * b),
-    "divide": _binary(lambda a, b: a / b),
-    "power": _binary(lambda a, b: a**b),
-    "maximum": _binary(sympy.Max),
-    "minimum": _binary(sympy.Min),
-    "negative": _unary(lambda a: -a),
-    "exp": _unary(sympy.exp),
-    "log": _unary(sympy.log),
-    "log1p": _unary(log1p),
-    "sqrt": _unary(sympy.sqrt),
-    "square": _unary(lambda a: a**2),
-    "sin": _unary(sympy.sin),
-    "cos": _unary(sympy.cos),
-    "tanh": _unary(sympy.tanh),
-    "sigmoid": _unary(lambda a: sympy.Float(0.5) + sympy.Float(0.5) * sympy.tanh(a / 2)),
-    "softplus": _unary(lambda a: logaddexp(0, a)),
-    "relu": _unary(lambda a: sympy.Max(a, 0)),
-    "abs": _unary(sympy.Abs),
-    "elementwise": _elementwise,
-}
+def _form(op: type[Op]) -> SympyForm | None:
+    """The sympy form fused code computes for ``op``: its stable form where it has one."""
+    return op.sympy_stable or op.sympy_form
 
 
 @dataclass
@@ -174,7 +147,8 @@ def fuse(
 
 
 def _fusible(node: Expr) -> bool:
-    return node.op.name in TO_SYMPY and node.dtype in ("float32", "float64")
+    # Comparisons and `where` are not elementwise math: sympy has no arithmetic on booleans.
+    return node.op.elementwise_math and node.dtype in ("float32", "float64")
 
 
 def _absorbable(
@@ -198,7 +172,7 @@ def _fused_node(
     exprs: dict[Expr, sympy.Expr] = {}
     for x in _inputs_first(root, group):
         if x in group:
-            exprs[x] = TO_SYMPY[x.op.name](x, *(exprs[i] for i in x.inputs))
+            exprs[x] = _form(x.op)(*(exprs[i] for i in x.inputs), **x.kwargs)  # type: ignore[misc]
             continue
         number = _number(x, root.dtype)
         if number is None:
@@ -371,7 +345,7 @@ def _outermost(expr: sympy.Expr) -> tuple[str, list[sympy.Expr]] | None:
         if expr.exp == -1:
             return "np.divide", [sympy.Integer(1), expr.base]
         return "np.power", [expr.base, expr.exp]
-    ufunc = _UFUNCS.get(type(expr))
+    ufunc = _ufunc_of_function().get(type(expr))
     if ufunc is None:
         return None
     if isinstance(expr, (sympy.Max, sympy.Min)):
@@ -383,11 +357,36 @@ def _outermost(expr: sympy.Expr) -> tuple[str, list[sympy.Expr]] | None:
     return ufunc, list(expr.args)
 
 
-_UFUNCS: dict[type, str] = {
-    sympy.exp: "np.exp", sympy.log: "np.log", sympy.tanh: "np.tanh", sympy.sin: "np.sin",
-    sympy.cos: "np.cos", sympy.Abs: "np.abs", log1p: "np.log1p", logaddexp: "np.logaddexp",
-    sympy.Max: "np.maximum", sympy.Min: "np.minimum",
-}
+@functools.cache
+def _ufunc_of_function() -> dict[type, str]:
+    """The numpy ufunc of each sympy function an op's fused form is (sympy.exp: ``np.exp``).
+
+    Read from the ops' facts (`ufunc`); arithmetic (sympy's Add, Mul, Pow) is matched by its
+    structure in `_outermost` instead, since sympy writes ``a / b`` as ``a * b**-1``.
+    """
+    table: dict[type, str] = {}
+    for op in OPS.values():
+        form = _form(op)
+        if op.ufunc is None or form is None:
+            continue
+        # One symbol per input, as many as its shape rule takes (ops with a ufunc have a fixed
+        # number of inputs).
+        parameters = inspect.signature(op.infer).parameters.values()
+        arity = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+        head = type(form(*(sympy.Symbol(f"a{i}", real=True) for i in range(arity))))
+        if head not in (sympy.Add, sympy.Mul, sympy.Pow):
+            table.setdefault(head, op.ufunc)
+    return table
+
+
+@functools.cache
+def _op_of_ufunc() -> dict[str, type[Op]]:
+    """The op each numpy ufunc computes (the first registered, for ``np.maximum``: maximum)."""
+    table: dict[str, type[Op]] = {}
+    for op in OPS.values():
+        if op.ufunc is not None:
+            table.setdefault(op.ufunc, op)
+    return table
 
 
 def print_body(
@@ -431,7 +430,7 @@ _AUGMENTED = {"np.add": "+", "np.subtract": "-", "np.multiply": "*", "np.divide"
 def _hint(value: sympy.Expr, names: dict[sympy.Symbol, str]) -> str:
     """A name saying what a repeated subexpression is: ``exp_z`` for ``exp(z)``."""
     head = type(value).__name__.lower() if isinstance(value, sympy.Function) else {
-        sympy.Add: "sum", sympy.Mul: "prod", sympy.Pow: "pow"
+        sympy.Add: "total", sympy.Mul: "prod", sympy.Pow: "power"  # as the ops' hints
     }.get(type(value), "t")
     symbols = [names[s] for s in _ordered_symbols(value.free_symbols) if s in names]
     return f"{head}_{symbols[0]}" if len(symbols) == 1 else head
@@ -439,14 +438,3 @@ def _hint(value: sympy.Expr, names: dict[sympy.Symbol, str]) -> str:
 
 def _ordered_symbols(symbols: Iterable[sympy.Symbol]) -> list[sympy.Symbol]:
     return sorted(symbols, key=lambda s: s.name)
-
-
-def fused_hint(node: Expr, args: Sequence[str]) -> str:
-    """A variable name for a fused statement: its outermost operation (``sqrt_step_new``)."""
-    outer = _outermost(with_cse(node.attr("body")).result)
-    if outer is None:
-        return "value"
-    op = outer[0].removeprefix("np.")  # numpy's ufuncs are named as the ops: np.add, add
-    head = ARITHMETIC_HINTS.get(op, op)
-    operands = [a for a in args if a.isidentifier()]
-    return f"{head}_{operands[0]}" if head not in ("sum", "prod") and operands else head

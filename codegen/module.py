@@ -22,9 +22,9 @@ from symdl.rewrite import lower
 from symdl.simplify import RewriteLog
 from symdl.types import format_shape
 
-from .fuse import Fused, FusionLog, fused_hint, is_large, print_body, writes_into
+from .fuse import Fused, FusionLog, is_large, print_body, writes_into
 from .fuse import fuse as run_fusion
-from .names import ARITHMETIC_HINTS, Namespace, safe_identifier
+from .names import Namespace, safe_identifier
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 
 # {name: (inputs, outputs)} or {name: (inputs, outputs, updates)}; updates map an input leaf to
@@ -174,26 +174,7 @@ class _FunctionWriter:
         if label is not None:
             return label
         args = [self.names.get(i, "c") for i in node.inputs]
-        op = node.op.name
-        if op == "matmul":
-            hint = f"{args[0]}_{args[1]}"
-        elif op == "transpose":
-            hint = f"{args[0]}_T"
-        elif op in ("reshape", "broadcast_to", "cast", "index"):
-            hint = args[0]
-        elif op == "elementwise":
-            hint = f"{node.attr('fname')}_{args[0]}"
-        elif op == "fused":
-            hint = fused_hint(node, args)
-        elif op in ARITHMETIC_HINTS:
-            hint = ARITHMETIC_HINTS[op]
-            if args and len(args[0]) <= 12:
-                hint = f"{hint}_{args[0]}" if op == "negative" else hint
-        else:
-            hint = f"{op}_{args[0]}" if args else op
-        if len(hint) > 28:
-            hint = op
-        return hint
+        return node.op.name_hint(args, node.kwargs)
 
     def name_of(self, node: Expr, context: str | None = None) -> str:
         """The identifier or literal text standing for ``node`` in statements.
@@ -332,7 +313,7 @@ class _FunctionWriter:
         written = {leaf for leaf, _ in copies}
         for node in dict.fromkeys([*outputs, *(new for _, new in copies)]):
             root = node
-            while root.op.name in _VIEWS:
+            while root.op.is_view:
                 root = root.inputs[0]
             if root in written and node in self.names:
                 name = self.ns.create(f"{self.names[node]}_old")
@@ -426,9 +407,6 @@ def module_names_taken(ns: Namespace) -> set[str]:
     return set()
 
 
-_VIEWS = ("reshape", "transpose", "broadcast_to", "index")
-
-
 def _drop_echo_comments(lines: list[str]) -> list[str]:
     """Drop a block comment that says what its one statement says (``np.`` aside).
 
@@ -510,7 +488,7 @@ def plan_buffers(
     plan: dict[Expr, Expr] = {}
     for n in statements:
         i = index[n]
-        if n.op.name in _VIEWS:
+        if n.op.is_view:
             root[n] = root_of(n.inputs[0])
             views.add(n)
         if _writes_into(n) and n.shape != ():

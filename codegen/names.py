@@ -18,13 +18,6 @@ RESERVED = frozenset(
 )
 MAX_LENGTH = 40
 
-# What a value made by an arithmetic op is called when nothing names it.
-ARITHMETIC_HINTS = {
-    "add": "sum", "subtract": "diff", "multiply": "prod", "divide": "ratio", "power": "pow",
-    "negative": "neg",
-}
-
-
 def safe_identifier(name: str) -> str:
     """``name`` turned into a plain identifier that shadows nothing (``x-in`` -> ``x_in``)."""
     text = re.sub(r"[^0-9A-Za-z_]", "_", name)

@@ -18,6 +18,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from symdl.errors import CodegenError
 from symdl.ir import Expr
+from symdl.ops.base import Op
 from symdl.printing import index_text, size_text
 from symdl.types import Shape, format_shape
 
@@ -135,6 +136,11 @@ def sympy_printer(
 
 class NumpyPrinter:
     """Prints one IR node as numpy, given the names (or literals) of its inputs."""
+
+    @classmethod
+    def prints(cls, op: type[Op]) -> bool:
+        """Whether nodes of ``op`` can be printed: a ``_print_<Op>`` method or a template."""
+        return hasattr(cls, f"_print_{op.__name__}") or op.numpy is not None
 
     def statement(self, node: Expr, args: Sequence[str]) -> str | Lines:
         """The expression computing ``node``, or statement lines using ``{out}``."""

@@ -108,12 +108,10 @@ def _tree_operations(outputs: list[Expr]) -> int:
     """Operations if every use of a value computed it again: the graph unfolded into trees."""
     sizes: dict[Expr, int] = {}
     for n in toposort(outputs):
-        own = 0 if n.is_leaf or n.op.name in _FREE else 1
+        own = 0 if n.is_leaf or n.op.free else 1
         sizes[n] = own + sum(sizes[i] for i in n.inputs)
     return sum(sizes[o] for o in outputs)
 
-
-_FREE = ("size", "reshape", "transpose", "broadcast_to")  # no arithmetic in the emitted code
 
 # (stage name, assemble keywords); each stage adds one pass to the one before.
 STAGES: list[tuple[str, dict[str, bool]]] = [

@@ -40,6 +40,10 @@ class CodegenError(SymdlError, ValueError):
     """The code generator was given something it cannot print."""
 
 
+class OpDefinitionError(SymdlError, TypeError):
+    """An op class that leaves out a fact its category needs (`symdl.ops.base.missing_facts`)."""
+
+
 class DatasetError(SymdlError, OSError):
     """A data file that is missing, truncated or corrupt: names the file."""
 
@@ -56,6 +60,7 @@ __all__ = [
     "GradientError",
     "InvalidNameError",
     "NoDerivativeError",
+    "OpDefinitionError",
     "ShapeError",
     "SymdlError",
 ]

@@ -98,13 +98,9 @@ def _formula(x: Expr, names: Mapping[Expr, str], top: bool) -> tuple[str, int]:
         a, pa = args[0]
         return f"{op.infix}{a if pa > op.precedence else f'({a})'}", op.precedence
     parts = [a for a, _ in args]
-    if op.name == "elementwise":
-        return f"{x.attr('fname')}({', '.join(parts)})", 100
-    if op.name == "index":
-        return f"{parts[0]}[{index_text(x.attr('index'))}]", 100
-    if op.name == "size":
-        text = size_text(x)  # "2 * N" is a product: `v / (2 * N)`, not `v / 2 * N`
-        return text, (20 if " * " in text else 100)
+    special = op.text_form(x, parts)
+    if special is not None:
+        return special
     for key, value in x.attrs:
         if key in ("body", "symbols"):
             continue

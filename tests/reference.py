@@ -114,6 +114,7 @@ RULES: dict[str, Rule] = {
     "exp": np.exp,
     "log": np.log,
     "log1p": np.log1p,
+    "expm1": np.expm1,
     "sqrt": np.sqrt,
     "square": np.square,
     "sin": np.sin,

@@ -190,6 +190,7 @@ CASES: list[Case] = [
     case("exp", sd.exp, [(3, 4)], np.exp),
     case("log", sd.log, [Arg((3, 4), POSITIVE)], np.log),
     case("log1p", sd.log1p, [Arg((3, 4), UNIT)], np.log1p),
+    case("expm1", sd.expm1, [Arg((3, 4), UNIT)], np.expm1),
     case("sqrt", sd.sqrt, [Arg((3, 4), POSITIVE)], np.sqrt),
     case("square", sd.square, [(3, 4)], np.square),
     case("sin", sd.sin, [(3, 4)], np.sin),

@@ -18,7 +18,7 @@ from ..ir import Expr, leaves, toposort
 from ..printing import formula
 from ..provenance import Notes, annotate, depth_order, step_numbers
 from ..types import format_shape
-from .latex import SHAPE_ONLY, bar, latex, local_derivative, name_latex, rule_latex
+from .latex import bar, latex, local_derivative, name_latex, rule_latex
 
 __all__ = ["Contribution", "Derivation", "ForwardDef", "Step", "depth_order", "derive",
            "step_numbers"]
@@ -168,20 +168,20 @@ def text_formula(e: Expr, names: dict[Expr, str]) -> str:
 
     Like `symdl.printing.formula`, ``e`` itself is written out even if it has a name.
     """
-    while e.op.name in SHAPE_ONLY and e not in names:
+    while e.op.shows_as_operand and e not in names:
         e = e.inputs[0]
     local = {n: t for n, t in names.items() if n is not e}
     for n in toposort([e]):
         if n in local or n.is_leaf:
             continue
-        if n.op.name in SHAPE_ONLY or (
+        if n.op.shows_as_operand or (
             n.op.name == "transpose" and n.attr("axes") == tuple(reversed(range(n.ndim)))
         ):
             inner = n.inputs[0]
             text = local.get(inner) or formula(inner, local)
             if inner not in local and not inner.is_leaf:
                 text = f"({text})"
-            local[n] = text if n.op.name in SHAPE_ONLY else f"{text}.T"
+            local[n] = text if n.op.shows_as_operand else f"{text}.T"
     return local[e] if e in local else formula(e, local)
 
 

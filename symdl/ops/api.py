@@ -10,6 +10,7 @@ from .elementwise import (
     divide,
     equal,
     exp,
+    expm1,
     greater,
     greater_equal,
     less,
@@ -50,7 +51,8 @@ from .shape import (
 
 __all__ = [
     "abs", "add", "argmax", "broadcast_to", "cast", "concatenate", "constant", "cos", "divide",
-    "elementwise", "equal", "exp", "expand_dims", "greater", "greater_equal", "index", "less",
+    "elementwise", "equal", "exp", "expand_dims", "expm1", "greater", "greater_equal", "index",
+    "less",
     "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
     "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "parameter", "placeholder",
     "power", "relu", "reshape",

@@ -1,31 +1,77 @@
 """The `Op` base class, the op table, and turning Python values into expressions.
 
-An op is one class holding everything about it: its shape rule (`infer`), its reverse-mode rule
-(`vjp`), its forward-mode rule (`jvp`, where present) and how it prints as numpy (`numpy`, a
-template over the input names; ops that need more have a `_print_<Op>` method in the printer).
+An op is one class holding every fact about it: its shape rule (`infer`), its reverse-mode rule
+(`vjp`), its forward-mode rule (`jvp`, where present), how it prints as numpy (`numpy`, a
+template over the input names; ops that need more have a `_print_<Op>` method in the printer),
+its scalar form in sympy (for fusion and derivations), whether it prints as a view, the name of
+an unnamed value, its math notation, whether it folds. Passes read these facts from the op; no
+other module keeps a table of op names. `register` refuses an op that leaves out a fact its
+category needs (`missing_facts`).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import sympy
 
-from ..errors import ConstantError, DTypeError, InvalidNameError
+from ..errors import ConstantError, DTypeError, InvalidNameError, OpDefinitionError
 from ..ir import ConstValue, Expr, intern
+from ..printing import constant_text
 from ..types import Shape, as_dtype, as_shape
 
 # (g, out, *inputs, **attrs) -> one cotangent (or None) per input
 VJP = Callable[..., tuple[Expr | None, ...]]
+# (*inputs as sympy expressions, **attrs) -> the op's scalar value as a sympy expression
+SympyForm = Callable[..., sympy.Expr]
 
 OPS: dict[str, type[Op]] = {}
 
+# Precedences in math notation: a bigger number binds tighter (a product binds tighter than a
+# sum, so ``(a + b) c`` keeps its parentheses and ``a b + c`` needs none).
+SUM, NEG, PROD, FUNC, POSTFIX, ATOM = 10, 15, 20, 80, 90, 100
+
+# A generated name longer than this reads worse than the op's own name (`matmul`).
+MAX_HINT = 28
+
+
+@dataclass(frozen=True)
+class Latex:
+    r"""How an op reads in math notation: a LaTeX template over its operands.
+
+    ``template`` is a `str.format` template in which ``{0}``, ``{1}``, ... stand for the
+    operands and literal braces are doubled (``\frac{{{0}}}{{{1}}}``). ``precedence`` says how
+    tightly the result binds (`SUM` for ``a + b``, `FUNC` for a call, `ATOM` for a symbol);
+    ``operands[i]`` is the least precedence operand ``i`` may have without parentheses (0, the
+    default for operands not listed: never parenthesized, as inside ``\frac{}{}``).
+    """
+
+    template: str
+    precedence: int
+    operands: tuple[int, ...] = ()
+
+
+def latex_call(command: str) -> Latex:
+    r"""The notation of a function of one operand: ``\log\left(x\right)`` for ``\log``."""
+    return Latex(latex_literal(command).template + r"\left({0}\right)", FUNC)
+
+
+def latex_literal(text: str, precedence: int = ATOM) -> Latex:
+    """A notation with no operands: ``text`` as it is (its braces escaped for the template)."""
+    return Latex(text.replace("{", "{{").replace("}", "}}"), precedence)
+
 
 class Op:
-    """One primitive of the language. Subclasses are never instantiated: the class is the op."""
+    """One primitive of the language. Subclasses are never instantiated: the class is the op.
+
+    The attributes below are the op's facts, each with a default that suits ops that lack the
+    feature. Which facts an op must declare depends on its category (`missing_facts`).
+    """
 
     name: ClassVar[str]
     is_leaf: ClassVar[bool] = False
@@ -42,6 +88,65 @@ class Op:
     vjp: ClassVar[VJP | None] = None
     jvp: ClassVar[Callable[..., Expr] | None] = None
 
+    # ----------------------------------------------------------------- elementwise math
+
+    elementwise_math: ClassVar[bool] = False
+    """The category of scalar float math applied elementwise (exp, add, relu): such an op must
+    give `sympy_form`, and fusion merges chains of them into one statement with a sympy body."""
+
+    sympy_form: ClassVar[SympyForm | None] = None
+    """The scalar function the op computes, as ``(*inputs, **attrs) -> sympy.Expr`` over one
+    sympy expression per input. The one mathematical form: derivations take its derivative with
+    ``sympy.diff`` (the local derivative of a step), and fusion computes it unless
+    `sympy_stable` gives another form. None: the op is not scalar math."""
+
+    sympy_stable: ClassVar[SympyForm | None] = None
+    """The form generated code computes instead of `sympy_form`, where that one would overflow
+    or lose precision: sigmoid through ``tanh``, softplus as ``logaddexp(0, x)``, ``log1p``."""
+
+    ufunc: ClassVar[str | None] = None
+    """The numpy ufunc computing the op (``"np.exp"``); it takes ``out=``, so a fused statement
+    whose outermost operation is this op can write into a dead buffer."""
+
+    fold: ClassVar[Callable[..., Any] | None] = None
+    """The numpy function computing the op on constant inputs, for constant folding; None: the
+    op is never folded."""
+
+    bool_ok: ClassVar[bool] = False
+    """Whether both operands may be bool (``mask * mask``); else building it is a DTypeError."""
+
+    broadcasts: ClassVar[bool] = False
+    """Whether numpy broadcasts the inputs against each other when it computes the op, so that
+    an explicit ``broadcast_to`` of an input can be left out."""
+
+    # ----------------------------------------------------------------- code generation
+
+    is_view: ClassVar[bool] = False
+    """Whether the value prints as a numpy view of its first input (``x.T``, ``x[1:]``): it
+    shares the input's memory, so buffer reuse never writes into it."""
+
+    free: ClassVar[bool] = False
+    """Whether its generated statement does no arithmetic (a view, a symbolic size); the
+    report's count of operations leaves it out."""
+
+    hint: ClassVar[str | None] = None
+    """The variable name of an unnamed value: a template over the inputs' names ``{0}``,
+    ``{1}``, ... and the static attributes by name (``"{0}_T"`` names ``x.T`` ``x_T``)."""
+
+    # ----------------------------------------------------------------- math notation
+
+    latex: ClassVar[Latex | None] = None
+    """How the op reads in math notation (see `latex_form` for notations that depend on the
+    node)."""
+
+    shows_as_operand: ClassVar[bool] = False
+    """Whether math notation shows the value as its operand: the op only restores a shape or a
+    dtype (reshape, broadcast_to, cast), which a reader of a derivation does not care about."""
+
+    latex_rule: ClassVar[str | None] = None
+    """The derivative rule in matrix notation, shown in a derivation's step where sympy gives no
+    local derivative (the op has no `sympy_form`): ``C = A B => A_bar = C_bar B^T, ...``."""
+
     @classmethod
     def infer(cls, *inputs: Expr, **attrs: Any) -> tuple[Shape, str]:
         """Shape and dtype of the result; raises ShapeError/DTypeError naming the op."""
@@ -53,11 +158,86 @@ class Op:
         shape, dtype = cls.infer(*inputs, **attrs)
         return intern(cls, tuple(inputs), tuple(attrs.items()), shape, dtype)
 
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex | None:
+        """The notation of ``node``: `latex`, unless the op's notation depends on the node."""
+        return cls.latex
+
+    @classmethod
+    def text_form(cls, node: Expr, operands: Sequence[str]) -> tuple[str, int] | None:
+        """``node`` as infix text with its precedence, where the generic ``op(x, attr=...)``
+        form does not fit (``x[1:]``); None for the generic form."""
+        return None
+
+    @classmethod
+    def name_hint(cls, inputs: Sequence[str], attrs: Mapping[str, Any]) -> str:
+        """The variable name of an unnamed value, from its inputs' names (`hint`).
+
+        The op's name where the hint is missing, needs an input the value does not have, or
+        would be longer than `MAX_HINT`.
+        """
+        if cls.hint is None:
+            return cls.name
+        try:
+            text = cls.hint.format(*inputs, **attrs)
+        except (IndexError, KeyError):
+            return cls.name
+        return text if len(text) <= MAX_HINT else cls.name
+
+
+def missing_facts(op: type[Op]) -> list[str]:
+    """The facts ``op``'s category needs that it does not declare (empty when it is complete).
+
+    Every op needs a ``name`` and a shape rule (``infer``); every op that is not a leaf needs a
+    name for its values (``hint``) and a math notation (``latex``, ``latex_form`` or
+    ``shows_as_operand``); a differentiable one needs a ``vjp`` and, where sympy cannot give
+    its local derivative (a tensor op: no ``sympy_form``), its rule in matrix notation
+    (``latex_rule``); elementwise math needs a ``sympy_form``; an op writing with a ``ufunc``
+    needs an ``inplace`` template calling it.
+    """
+    missing = []
+    if not isinstance(getattr(op, "name", None), str):
+        missing.append("name")
+    if _inherited(op, "infer", Op):
+        missing.append("infer")
+    if op.is_leaf:
+        return missing
+    if op.hint is None and _inherited(op, "name_hint", Op):
+        missing.append("hint")
+    if op.latex is None and not op.shows_as_operand and _inherited(op, "latex_form", Op):
+        missing.append("latex")
+    if op.differentiable and op.vjp is None:
+        missing.append("vjp")
+    if op.elementwise_math and op.sympy_form is None:
+        missing.append("sympy_form")
+    if op.differentiable and not op.elementwise_math and op.sympy_form is None and (
+        op.latex_rule is None
+    ):
+        missing.append("latex_rule")
+    if op.ufunc is not None and not (op.inplace or "").startswith(op.ufunc + "("):
+        missing.append("inplace")
+    return missing
+
+
+def _inherited(op: type[Op], method: str, base: type[Op]) -> bool:
+    """Whether ``op`` uses ``base``'s classmethod ``method`` as it is (declares none of its own)."""
+    return getattr(op, method).__func__ is getattr(base, method).__func__
+
 
 def register(op: type[Op]) -> type[Op]:
-    """Class decorator: add an op to `OPS` under its name (names are unique)."""
+    """Class decorator: add an op to `OPS` under its name (names are unique).
+
+    Raises OpDefinitionError if the op leaves out a fact its category needs (`missing_facts`),
+    so that an incomplete op fails when it is defined, not silently in some pass.
+    """
     if op.name in OPS:
         raise RuntimeError(f"op {op.name!r} is defined twice")
+    missing = missing_facts(op)
+    if missing:
+        raise OpDefinitionError(
+            f"op {op.name!r} ({op.__name__}) does not declare {', '.join(missing)}; add "
+            "them to its class (see symdl.ops.base.missing_facts for what each category needs)"
+        )
     OPS[op.name] = op
     return op
 
@@ -76,6 +256,16 @@ class Constant(Op):
     @classmethod
     def infer(cls, *, value: ConstValue, weak: bool) -> tuple[Shape, str]:
         return tuple(value.array.shape), as_dtype(value.array.dtype)
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """A scalar as a number (``2``, ``0.5``); an array as its text (``[1.0, 2.0]``)."""
+        array = node.attr("value").array
+        if array.ndim == 0:
+            value = float(array.item())
+            text = str(int(value)) if value.is_integer() else repr(value)
+            return latex_literal(text, NEG if text.startswith("-") else ATOM)
+        return latex_literal(r"\text{" + constant_text(node).replace("_", r"\_") + "}")
 
 
 def constant(value: object, dtype: object = None, *, allow_nonfinite: bool = False) -> Expr:
@@ -232,6 +422,10 @@ class Label(Op):
     """
 
     name = "label"
+    hint = "{0}"  # never printed: passes strip labels; the name itself is the hint
+    shows_as_operand = True  # an identity: math notation shows the value it names
+    free = True
+    latex_rule = r"C = A \;\Rightarrow\; \bar{A} = \bar{C}"
 
     @classmethod
     def infer(cls, x: Expr, *, name: str, of: GradientOf | None) -> tuple[Shape, str]:
@@ -240,6 +434,11 @@ class Label(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, *, name: str, of: GradientOf | None) -> tuple[Expr]:
         return (g,)
+
+    @staticmethod
+    def expand(x: Expr, *, name: str, of: GradientOf | None) -> Expr:
+        # Never printed: every pass strips labels (see `symdl.rewrite.rebuild`).
+        return x
 
 
 def label(x: Expr, name: str, of: GradientOf | None = None) -> Expr:

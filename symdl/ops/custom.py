@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import sympy
 
@@ -18,7 +18,7 @@ from ..errors import InvalidNameError, ShapeError
 from ..ir import Expr
 from ..types import Shape, broadcast_shapes
 from . import elementwise as _ew
-from .base import Op, as_expr, register, require_float
+from .base import ATOM, FUNC, Latex, Op, as_expr, register, require_float
 
 
 @register
@@ -26,6 +26,30 @@ class Elementwise(Op):
     """a sympy expression applied elementwise to its inputs (with broadcasting)"""
 
     name = "elementwise"
+    elementwise_math = True
+    hint = "{fname}_{0}"
+
+    @staticmethod
+    def sympy_form(
+        *args: sympy.Expr, body: sympy.Expr, symbols: tuple[sympy.Symbol, ...], fname: str
+    ) -> sympy.Expr:
+        return body.xreplace(dict(zip(symbols, args)))
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        r"""The body written out by sympy: ``\log\left(e^{z} + 1\right)``."""
+        # sympy writes each argument's marker where the argument goes; the rest is literal.
+        marks = {s: f"\x00{i}\x00" for i, s in enumerate(node.attr("symbols"))}
+        text = sympy.latex(node.attr("body"), symbol_names=marks)
+        template = text.replace("{", "{{").replace("}", "}}")
+        for i in range(len(marks)):
+            template = template.replace(f"\x00{i}\x00", f"{{{i}}}")
+        return Latex(template, FUNC, (ATOM,) * len(marks))
+
+    @classmethod
+    def text_form(cls, node: Expr, operands: Sequence[str]) -> tuple[str, int]:
+        """A call of the user's function: ``softplus(z)``."""
+        return f"{node.attr('fname')}({', '.join(operands)})", 100
 
     @classmethod
     def infer(

@@ -1,24 +1,49 @@
 """Elementwise ops with numpy broadcasting: arithmetic, comparisons, `where`, unary math.
 
 Each op is one class: shape rule, derivative rule (`vjp`, written with symdl ops so gradients are
-again IR), and its numpy template. Cotangents of broadcast operands are summed back to the
-operand's shape with `sum_to`.
+again IR), its numpy template, and its other facts (`symdl.ops.base.Op`): its scalar form in
+sympy, the ufunc that writes it into a buffer, its constant folding, the name of an unnamed value,
+its math notation. Cotangents of broadcast operands are summed back to the operand's shape with
+`sum_to`.
 """
 
 from __future__ import annotations
+
+import numpy as np
+import sympy
+from sympy.codegen.cfunctions import expm1 as sympy_expm1
+from sympy.codegen.cfunctions import log1p as sympy_log1p
+from sympy.codegen.numpy_nodes import logaddexp as sympy_logaddexp
 
 from ..errors import DTypeError
 from ..ir import Expr
 from ..types import Shape, as_dtype, broadcast_shapes, format_shape, is_float, promote
 from . import reduce as _reduce
 from . import shape as _shape
-from .base import Op, as_expr, is_weak, register, require_float, scalar_value
+from .base import (
+    ATOM,
+    FUNC,
+    NEG,
+    POSTFIX,
+    PROD,
+    SUM,
+    Latex,
+    Op,
+    as_expr,
+    is_weak,
+    latex_call,
+    register,
+    require_float,
+    scalar_value,
+)
 
 # --------------------------------------------------------------------------- shared rules
 
 
 class BinaryOp(Op):
     """Two operands, broadcast together; numeric dtypes promoted as numpy does."""
+
+    broadcasts = True
 
     @classmethod
     def infer(cls, x: Expr, y: Expr) -> tuple[Shape, str]:
@@ -34,16 +59,15 @@ def _promote(op: str, *xs: Expr) -> str:
 
 def _binary(op: type[Op], x: object, y: object) -> Expr:
     x, y = as_expr(x), as_expr(y)
-    if x.dtype == "bool" and y.dtype == "bool" and op.name not in _BOOL_OK:
+    if x.dtype == "bool" and y.dtype == "bool" and not op.bool_ok:
         raise DTypeError(f"{op.name}: both operands are bool; cast one with .astype('float32')")
     return op.make(x, y)
 
 
-_BOOL_OK = {"multiply", "equal", "not_equal", "maximum", "minimum"}
-
-
 class UnaryOp(Op):
     """One float operand; same shape and dtype out."""
+
+    elementwise_math = True
 
     @classmethod
     def infer(cls, x: Expr) -> tuple[Shape, str]:
@@ -72,8 +96,11 @@ class Add(BinaryOp):
 
     name = "add"
     numpy = "{0} + {1}"
-    inplace = "np.add({0}, {1}, out={out})"
+    ufunc, inplace, fold = "np.add", "np.add({0}, {1}, out={out})", staticmethod(np.add)
     infix, precedence = "+", 10
+    elementwise_math, sympy_form = True, staticmethod(lambda a, b: a + b)
+    hint = "total"  # not "sum": that names reductions (sum_x), and is a builtin
+    latex = Latex("{0} + {1}", SUM, (SUM, SUM))
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
@@ -86,8 +113,12 @@ class Subtract(BinaryOp):
 
     name = "subtract"
     numpy = "{0} - {1}"
-    inplace = "np.subtract({0}, {1}, out={out})"
+    ufunc, inplace = "np.subtract", "np.subtract({0}, {1}, out={out})"
+    fold = staticmethod(np.subtract)
     infix, precedence = "-", 10
+    elementwise_math, sympy_form = True, staticmethod(lambda a, b: a - b)
+    hint = "diff"
+    latex = Latex("{0} - {1}", SUM, (SUM, SUM + 1))
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
@@ -100,12 +131,33 @@ class Multiply(BinaryOp):
 
     name = "multiply"
     numpy = "{0} * {1}"
-    inplace = "np.multiply({0}, {1}, out={out})"
+    ufunc, inplace = "np.multiply", "np.multiply({0}, {1}, out={out})"
+    fold = staticmethod(np.multiply)
     infix, precedence = "*", 20
+    bool_ok = True  # a mask times a mask
+    elementwise_math, sympy_form = True, staticmethod(lambda a, b: a * b)
+    hint = "prod"
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        r"""A scalar factor first, as by hand (``2 x``); else the Hadamard product ``\odot``."""
+        a, b = node.inputs
+        if _reads_as_scalar(a):
+            return Latex(r"{0} \, {1}", PROD, (PROD, PROD + 1))
+        if _reads_as_scalar(b):
+            return Latex(r"{1} \, {0}", PROD, (PROD + 1, PROD))
+        return Latex(r"{0} \odot {1}", PROD, (PROD, PROD + 1))
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
         return sum_to(g * y, x.shape), sum_to(g * x, y.shape)
+
+
+def _reads_as_scalar(x: Expr) -> bool:
+    """Whether ``x`` reads as a scalar in math notation: one element, or a constant or size."""
+    while x.op.shows_as_operand and x.inputs:
+        x = x.inputs[0]
+    return all(d == 1 for d in x.shape) or x.op.name in ("constant", "size")
 
 
 @register
@@ -114,8 +166,12 @@ class Divide(BinaryOp):
 
     name = "divide"
     numpy = "{0} / {1}"
-    inplace = "np.divide({0}, {1}, out={out})"
+    ufunc, inplace = "np.divide", "np.divide({0}, {1}, out={out})"
+    fold = staticmethod(np.divide)
     infix, precedence = "/", 20
+    elementwise_math, sympy_form = True, staticmethod(lambda a, b: a / b)
+    hint = "ratio"
+    latex = Latex(r"\frac{{{0}}}{{{1}}}", ATOM)
 
     @classmethod
     def infer(cls, x: Expr, y: Expr) -> tuple[Shape, str]:
@@ -138,8 +194,12 @@ class Power(BinaryOp):
 
     name = "power"
     numpy = "{0} ** {1}"
-    inplace = "np.power({0}, {1}, out={out})"
+    ufunc, inplace = "np.power", "np.power({0}, {1}, out={out})"
+    fold = staticmethod(np.power)
     infix, precedence = "**", 40
+    elementwise_math, sympy_form = True, staticmethod(lambda a, b: a**b)
+    hint = "power"  # numpy's name; "pow" is a builtin, escaped to pow_
+    latex = Latex("{{{0}}}^{{{1}}}", POSTFIX, (ATOM, 0))
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
@@ -156,7 +216,12 @@ class Maximum(BinaryOp):
 
     name = "maximum"
     numpy = "np.maximum({0}, {1})"
-    inplace = "np.maximum({0}, {1}, out={out})"
+    ufunc, inplace = "np.maximum", "np.maximum({0}, {1}, out={out})"
+    fold = staticmethod(np.maximum)
+    bool_ok = True  # logical or
+    elementwise_math, sympy_form = True, staticmethod(sympy.Max)
+    hint = "maximum_{0}"
+    latex = Latex(r"\max\left({0}, {1}\right)", FUNC)
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
@@ -170,7 +235,12 @@ class Minimum(BinaryOp):
 
     name = "minimum"
     numpy = "np.minimum({0}, {1})"
-    inplace = "np.minimum({0}, {1}, out={out})"
+    ufunc, inplace = "np.minimum", "np.minimum({0}, {1}, out={out})"
+    fold = staticmethod(np.minimum)
+    bool_ok = True  # logical and
+    elementwise_math, sympy_form = True, staticmethod(sympy.Min)
+    hint = "minimum_{0}"
+    latex = Latex(r"\min\left({0}, {1}\right)", FUNC)
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
@@ -232,6 +302,7 @@ class Less(Comparison):
     """x < y"""
 
     name, numpy, infix = "less", "{0} < {1}", "<"
+    hint, latex = "less_{0}", Latex(r"\left[{0} < {1}\right]", ATOM)
 
 
 @register
@@ -239,6 +310,7 @@ class LessEqual(Comparison):
     """x <= y"""
 
     name, numpy, infix = "less_equal", "{0} <= {1}", "<="
+    hint, latex = "less_equal_{0}", Latex(r"\left[{0} \le {1}\right]", ATOM)
 
 
 @register
@@ -246,6 +318,7 @@ class Greater(Comparison):
     """x > y"""
 
     name, numpy, infix = "greater", "{0} > {1}", ">"
+    hint, latex = "greater_{0}", Latex(r"\left[{0} > {1}\right]", ATOM)
 
 
 @register
@@ -253,6 +326,7 @@ class GreaterEqual(Comparison):
     """x >= y"""
 
     name, numpy, infix = "greater_equal", "{0} >= {1}", ">="
+    hint, latex = "greater_equal_{0}", Latex(r"\left[{0} \ge {1}\right]", ATOM)
 
 
 @register
@@ -260,6 +334,8 @@ class Equal(Comparison):
     """x == y (elementwise; Python's ``==`` on expressions keeps its usual meaning)"""
 
     name, numpy, infix = "equal", "{0} == {1}", "=="
+    bool_ok = True
+    hint, latex = "equal_{0}", Latex(r"\left[{0} = {1}\right]", ATOM)
 
 
 @register
@@ -267,6 +343,8 @@ class NotEqual(Comparison):
     """x != y (elementwise)"""
 
     name, numpy, infix = "not_equal", "{0} != {1}", "!="
+    bool_ok = True  # exclusive or
+    hint, latex = "not_equal_{0}", Latex(r"\left[{0} \ne {1}\right]", ATOM)
 
 
 def less(x: object, y: object) -> Expr:
@@ -308,6 +386,15 @@ class Where(Op):
 
     name = "where"
     numpy = "np.where({0}, {1}, {2})"
+    broadcasts = True
+    hint = "where_{0}"
+    latex = Latex(
+        r"\begin{{cases}} {1} & \text{{if }} {0} \\ {2} & \text{{otherwise}} \end{{cases}}", ATOM
+    )
+    latex_rule = (
+        r"C = \begin{cases} A & \text{if } k \\ B & \text{else}\end{cases} \;\Rightarrow\; "
+        r"\bar{A} = [k] \odot \bar{C}, \; \bar{B} = [\lnot k] \odot \bar{C}"
+    )
 
     @classmethod
     def infer(cls, cond: Expr, x: Expr, y: Expr) -> tuple[Shape, str]:
@@ -337,8 +424,12 @@ class Negative(UnaryOp):
 
     name = "negative"
     numpy = "-{0}"
-    inplace = "np.negative({0}, out={out})"
+    ufunc, inplace = "np.negative", "np.negative({0}, out={out})"
+    fold = staticmethod(np.negative)
     infix, precedence = "-", 35
+    sympy_form = staticmethod(lambda a: -a)
+    hint = "neg_{0}"
+    latex = Latex("-{0}", NEG, (PROD,))
 
     @classmethod
     def infer(cls, x: Expr) -> tuple[Shape, str]:
@@ -356,7 +447,9 @@ class Exp(UnaryOp):
     """e ** x"""
 
     name, numpy = "exp", "np.exp({0})"
-    inplace = "np.exp({0}, out={out})"
+    ufunc, inplace, fold = "np.exp", "np.exp({0}, out={out})", staticmethod(np.exp)
+    sympy_form = staticmethod(sympy.exp)
+    hint, latex = "exp_{0}", Latex("e^{{{0}}}", POSTFIX)
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -368,7 +461,9 @@ class Log(UnaryOp):
     """natural logarithm"""
 
     name, numpy = "log", "np.log({0})"
-    inplace = "np.log({0}, out={out})"
+    ufunc, inplace, fold = "np.log", "np.log({0}, out={out})", staticmethod(np.log)
+    sympy_form = staticmethod(sympy.log)
+    hint, latex = "log_{0}", latex_call(r"\log")
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -380,7 +475,10 @@ class Log1p(UnaryOp):
     """log(1 + x), accurate for small x"""
 
     name, numpy = "log1p", "np.log1p({0})"
-    inplace = "np.log1p({0}, out={out})"
+    ufunc, inplace = "np.log1p", "np.log1p({0}, out={out})"
+    sympy_form = staticmethod(lambda a: sympy.log(1 + a))
+    sympy_stable = staticmethod(sympy_log1p)  # np.log1p: exact for small x, where 1 + x rounds
+    hint, latex = "log1p_{0}", latex_call(r"\operatorname{log1p}")
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -388,11 +486,28 @@ class Log1p(UnaryOp):
 
 
 @register
+class Expm1(UnaryOp):
+    """e ** x - 1, accurate for small x"""
+
+    name, numpy = "expm1", "np.expm1({0})"
+    ufunc, inplace, fold = "np.expm1", "np.expm1({0}, out={out})", staticmethod(np.expm1)
+    sympy_form = staticmethod(lambda a: sympy.exp(a) - 1)
+    sympy_stable = staticmethod(sympy_expm1)  # np.expm1: exact for small x, where e**x - 1 cancels
+    hint, latex = "expm1_{0}", Latex("e^{{{0}}} - 1", SUM)
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
+        return (g * (out + 1),)  # e ** x, from the value already computed
+
+
+@register
 class Sqrt(UnaryOp):
     """square root"""
 
     name, numpy = "sqrt", "np.sqrt({0})"
-    inplace = "np.sqrt({0}, out={out})"
+    ufunc, inplace, fold = "np.sqrt", "np.sqrt({0}, out={out})", staticmethod(np.sqrt)
+    sympy_form = staticmethod(sympy.sqrt)
+    hint, latex = "sqrt_{0}", Latex(r"\sqrt{{{0}}}", ATOM)
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -404,7 +519,9 @@ class Square(UnaryOp):
     """x ** 2"""
 
     name, numpy = "square", "np.square({0})"
-    inplace = "np.square({0}, out={out})"
+    ufunc, inplace, fold = "np.square", "np.square({0}, out={out})", staticmethod(np.square)
+    sympy_form = staticmethod(lambda a: a**2)
+    hint, latex = "square_{0}", Latex("{{{0}}}^{{2}}", POSTFIX, (ATOM,))
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -416,7 +533,9 @@ class Sin(UnaryOp):
     """sine"""
 
     name, numpy = "sin", "np.sin({0})"
-    inplace = "np.sin({0}, out={out})"
+    ufunc, inplace = "np.sin", "np.sin({0}, out={out})"
+    sympy_form = staticmethod(sympy.sin)
+    hint, latex = "sin_{0}", latex_call(r"\sin")
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -428,7 +547,9 @@ class Cos(UnaryOp):
     """cosine"""
 
     name, numpy = "cos", "np.cos({0})"
-    inplace = "np.cos({0}, out={out})"
+    ufunc, inplace = "np.cos", "np.cos({0}, out={out})"
+    sympy_form = staticmethod(sympy.cos)
+    hint, latex = "cos_{0}", latex_call(r"\cos")
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -440,7 +561,9 @@ class Tanh(UnaryOp):
     """hyperbolic tangent"""
 
     name, numpy = "tanh", "np.tanh({0})"
-    inplace = "np.tanh({0}, out={out})"
+    ufunc, inplace = "np.tanh", "np.tanh({0}, out={out})"
+    sympy_form = staticmethod(sympy.tanh)
+    hint, latex = "tanh_{0}", latex_call(r"\tanh")
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -452,6 +575,12 @@ class Sigmoid(UnaryOp):
     """1 / (1 + e ** -x), computed through tanh so no exp can overflow"""
 
     name, numpy = "sigmoid", "0.5 + 0.5 * np.tanh(0.5 * {0})"
+    sympy_form = staticmethod(lambda a: 1 / (1 + sympy.exp(-a)))
+    # Through tanh, which never overflows (exp(-x) does for x < -88 in float32).
+    sympy_stable = staticmethod(
+        lambda a: sympy.Float(0.5) + sympy.Float(0.5) * sympy.tanh(a / 2)
+    )
+    hint, latex = "sigmoid_{0}", latex_call(r"\sigma")
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -463,7 +592,10 @@ class Softplus(UnaryOp):
     """log(1 + e ** x), computed as np.logaddexp(0, x) so it never overflows"""
 
     name, numpy = "softplus", "np.logaddexp(0, {0})"
-    inplace = "np.logaddexp(0, {0}, out={out})"
+    ufunc, inplace = "np.logaddexp", "np.logaddexp(0, {0}, out={out})"
+    sympy_form = staticmethod(lambda a: sympy.log(1 + sympy.exp(a)))
+    sympy_stable = staticmethod(lambda a: sympy_logaddexp(0, a))  # exp(x) overflows, this not
+    hint, latex = "softplus_{0}", latex_call(r"\operatorname{softplus}")
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -475,7 +607,9 @@ class Relu(UnaryOp):
     """max(x, 0)"""
 
     name, numpy = "relu", "np.maximum({0}, 0)"
-    inplace = "np.maximum({0}, 0, out={out})"
+    ufunc, inplace = "np.maximum", "np.maximum({0}, 0, out={out})"
+    sympy_form = staticmethod(lambda a: sympy.Max(a, 0))
+    hint, latex = "relu_{0}", latex_call(r"\operatorname{relu}")
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
@@ -488,7 +622,9 @@ class Abs(UnaryOp):
     """|x|; the derivative at 0 is taken as 0"""
 
     name, numpy = "abs", "np.abs({0})"
-    inplace = "np.abs({0}, out={out})"
+    ufunc, inplace = "np.abs", "np.abs({0}, out={out})"
+    sympy_form = staticmethod(sympy.Abs)
+    hint, latex = "abs_{0}", Latex(r"\left|{0}\right|", ATOM)
 
     @classmethod
     def infer(cls, x: Expr) -> tuple[Shape, str]:
@@ -506,6 +642,8 @@ class Sign(UnaryOp):
     name, numpy = "sign", "np.sign({0})"
     inplace = "np.sign({0}, out={out})"
     differentiable = False
+    elementwise_math = False  # a step function: nothing to fuse or differentiate
+    hint, latex = "sign_{0}", latex_call(r"\operatorname{sign}")
 
     @classmethod
     def infer(cls, x: Expr) -> tuple[Shape, str]:
@@ -517,6 +655,9 @@ class Cast(Op):
     """x.astype(dtype); the gradient flows between float dtypes only"""
 
     name = "cast"
+    # Not fused (a sympy body computes in one dtype) but a derivation shows d x / d x = 1.
+    sympy_form = staticmethod(lambda a, *, dtype: a)
+    hint, shows_as_operand = "{0}", True
 
     @classmethod
     def infer(cls, x: Expr, *, dtype: str) -> tuple[Shape, str]:
@@ -549,6 +690,11 @@ def log(x: object) -> Expr:
 def log1p(x: object) -> Expr:
     """Elementwise log(1 + x), accurate for small x."""
     return _unary(Log1p, x)
+
+
+def expm1(x: object) -> Expr:
+    """Elementwise e ** x - 1, accurate for small x (as ``np.expm1``)."""
+    return _unary(Expm1, x)
 
 
 def sqrt(x: object) -> Expr:

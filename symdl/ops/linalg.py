@@ -7,7 +7,7 @@ from ..ir import Expr
 from ..types import Shape, broadcast_shapes, format_shape
 from . import elementwise as _ew
 from . import shape as _shape
-from .base import Op, as_expr, register
+from .base import PROD, Latex, Op, as_expr, register
 
 
 @register
@@ -17,6 +17,8 @@ class Matmul(Op):
     name = "matmul"
     numpy = "{0} @ {1}"
     infix, precedence = "@", 20
+    hint, latex = "{0}_{1}", Latex(r"{0} \, {1}", PROD, (PROD, PROD + 1))
+    latex_rule = r"C = A B \;\Rightarrow\; \bar{A} = \bar{C} B^\top, \quad \bar{B} = A^\top \bar{C}"
 
     @classmethod
     def infer(cls, a: Expr, b: Expr) -> tuple[Shape, str]:

@@ -13,7 +13,7 @@ from ..types import Shape, as_dtype, format_shape, normalize_axes
 from . import elementwise as _ew
 from . import reduce as _reduce
 from . import shape as _shape
-from .base import Op, as_expr, register, require_float
+from .base import ATOM, NEG, POSTFIX, Latex, Op, as_expr, latex_call, register, require_float
 
 
 def _one_axis(op: str, x: Expr, axis: int) -> int:
@@ -34,6 +34,9 @@ class LogSumExp(Op):
     """log(sum(exp(x), axis)), computed stably"""
 
     name = "logsumexp"
+    hint, latex = "logsumexp_{0}", latex_call(r"\operatorname{logsumexp}")
+    latex_rule = (r"l = \operatorname{logsumexp}(z) \;\Rightarrow\; \bar{z} = \bar{l} \, "
+                  r"\operatorname{softmax}(z)")
 
     @classmethod
     def infer(cls, x: Expr, *, axis: int, keepdims: bool) -> tuple[Shape, str]:
@@ -57,6 +60,9 @@ class Softmax(Op):
     """exp(x) / sum(exp(x), axis), computed stably"""
 
     name = "softmax"
+    hint, latex = "softmax_{0}", latex_call(r"\operatorname{softmax}")
+    latex_rule = (r"p = \operatorname{softmax}(z) \;\Rightarrow\; \bar{z} = p \odot "
+                  r"(\bar{p} - (\bar{p} \odot p)\,\mathbf{1})")
 
     @classmethod
     def infer(cls, x: Expr, *, axis: int) -> tuple[Shape, str]:
@@ -78,6 +84,9 @@ class LogSoftmax(Op):
     """x - logsumexp(x, axis), computed stably"""
 
     name = "log_softmax"
+    hint, latex = "log_softmax_{0}", latex_call(r"\log\operatorname{softmax}")
+    latex_rule = (r"l = \log\operatorname{softmax}(z) \;\Rightarrow\; \bar{z} = \bar{l} - "
+                  r"\operatorname{softmax}(z) \odot (\bar{l}\,\mathbf{1})")
 
     @classmethod
     def infer(cls, x: Expr, *, axis: int) -> tuple[Shape, str]:
@@ -104,6 +113,15 @@ class SoftmaxCrossEntropy(Op):
     """
 
     name = "softmax_cross_entropy"
+    hint = "softmax_cross_entropy_{0}"
+    latex = Latex(
+        r"-\textstyle\sum_{{j}} {1}_{{j}} \log \operatorname{{softmax}}\left({0}\right)_{{j}}",
+        NEG, (0, ATOM),
+    )
+    latex_rule = (
+        r"\ell = -\textstyle\sum_j y_j \log \operatorname{softmax}(z)_j \;\Rightarrow\; "
+        r"\frac{\partial \ell}{\partial z} = \operatorname{softmax}(z) - y"
+        r"\text{ (rows of } y \text{ sum to 1)}")
 
     @classmethod
     def infer(cls, logits: Expr, labels: Expr, *, axis: int) -> tuple[Shape, str]:
@@ -148,6 +166,7 @@ class OneHot(Op):
 
     name = "one_hot"
     differentiable = False
+    hint, latex = "one_hot_{0}", latex_call(r"\operatorname{onehot}")
 
     @classmethod
     def infer(cls, labels: Expr, *, depth: int, dtype: str) -> tuple[Shape, str]:
@@ -161,6 +180,8 @@ class Pick(Op):
     """x[..., labels] along ``axis``: the entry of each row at its integer label"""
 
     name = "pick"
+    hint, latex = "pick_{0}", Latex("{0}_{{{1}}}", POSTFIX, (ATOM, 0))
+    latex_rule = r"c = a_{y} \;\Rightarrow\; \bar{a} = \bar{c}\,\operatorname{onehot}(y)"
 
     @classmethod
     def infer(cls, x: Expr, labels: Expr, *, axis: int) -> tuple[Shape, str]:

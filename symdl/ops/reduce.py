@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 from ..errors import DTypeError
 from ..ir import Expr
+from ..printing import size_text
 from ..types import Shape, normalize_axes, size_of
 from . import elementwise as _ew
 from . import shape as _shape
-from .base import Op, as_expr, register
+from .base import PROD, Latex, Op, as_expr, latex_call, latex_literal, register
 
 
 def _reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
@@ -27,11 +28,32 @@ def _expand_back(g: Expr, x: Expr, axes: tuple[int, ...], keepdims: bool) -> Exp
     return g if keepdims else _shape.reshape(g, _reduced_shape(x.shape, axes, True))
 
 
+def _reduction_latex(node: Expr, symbol: str) -> Latex:
+    """``symbol`` (``\\sum``, ``\\max``) with the reduced indices as subscript: ``\\sum_{n} x``."""
+    inner = node.inputs[0]
+    dims = [inner.shape[a] for a in node.attr("axis")]
+    index = ",".join("n" if isinstance(d, str) else "ijkl"[k % 4] for k, d in enumerate(dims))
+    return Latex(symbol + "_{{" + index + "}} {0}", PROD, (PROD,))
+
+
 @register
 class Sum(Op):
     """sum over axes"""
 
     name = "sum"
+    hint = "sum_{0}"
+    latex_rule = (r"c = \textstyle\sum_i a_i \;\Rightarrow\; \partial c / \partial a_i = 1: "
+                  r"\; \bar{a} = \bar{c} \text{ copied along the summed axes}")
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """Row and column sums of a matrix as products with a ones vector; else ``\\sum``."""
+        inner, axes = node.inputs[0], node.attr("axis")
+        if inner.ndim == 2 and axes == (1,):
+            return Latex(r"{0} \, \mathbf{{1}}", PROD, (PROD,))  # row sums
+        if inner.ndim == 2 and axes == (0,):
+            return Latex(r"\mathbf{{1}}^\top {0}", PROD, (PROD + 1,))  # column sums
+        return _reduction_latex(node, r"\textstyle\sum")
 
     @classmethod
     def infer(cls, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Shape, str]:
@@ -48,6 +70,14 @@ class Max(Op):
     """maximum over axes; ties share the gradient equally"""
 
     name = "max"
+    hint = "max_{0}"
+    latex_rule = (r"c = \max_i a_i \;\Rightarrow\; \bar{a} = \bar{c} \odot "
+                  r"[a = c] / \textstyle\sum_i [a_i = c]")
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """``\\max`` with the reduced indices as subscript: ``\\max_{j} z``."""
+        return _reduction_latex(node, r"\max")
 
     @classmethod
     def infer(cls, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Shape, str]:
@@ -66,6 +96,7 @@ class Argmax(Op):
 
     name = "argmax"
     differentiable = False
+    hint, latex = "argmax_{0}", latex_call(r"\operatorname{argmax}")
 
     @classmethod
     def infer(cls, x: Expr, *, axis: int | None) -> tuple[Shape, str]:
@@ -81,6 +112,20 @@ class Size(Op):
     name = "size"
     is_leaf = False
     differentiable = False
+    free = True
+    hint = "size"
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """The product of the sizes, juxtaposed: ``2 N``."""
+        static, symbols = node.attr("static"), node.attr("symbols")
+        return latex_literal(" ".join(([str(static)] if static != 1 else []) + list(symbols)), PROD)
+
+    @classmethod
+    def text_form(cls, node: Expr, operands: Sequence[str]) -> tuple[str, int]:
+        """``N`` or ``2 * N``: a product, so ``v / (2 * N)`` keeps its parentheses."""
+        text = size_text(node)
+        return text, (20 if " * " in text else 100)
 
     @classmethod
     def infer(cls, *, static: int, symbols: tuple[str, ...]) -> tuple[Shape, str]:

@@ -13,9 +13,10 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ir import Expr
+from ..printing import index_text
 from ..types import Dim, Shape, as_dim, as_dtype, broadcast_shapes, format_shape, size_of
 from . import elementwise as _ew
-from .base import Op, as_expr, register
+from .base import ATOM, POSTFIX, Latex, Op, as_expr, latex_call, latex_literal, register
 
 # An index entry: ("int", i) | ("slice", start, stop, step) | ("new",)
 IndexEntry = tuple[Any, ...]
@@ -26,6 +27,10 @@ class Reshape(Op):
     """x.reshape(shape)"""
 
     name = "reshape"
+    is_view = free = True
+    hint, shows_as_operand = "{0}", True
+    latex_rule = (r"C = \operatorname{reshape}(A) \;\Rightarrow\; \bar{A} = \bar{C}"
+                  r"\text{ reshaped back}")
 
     @classmethod
     def infer(cls, x: Expr, *, shape: Shape) -> tuple[Shape, str]:
@@ -46,6 +51,9 @@ class Transpose(Op):
     """np.transpose(x, axes)"""
 
     name = "transpose"
+    is_view = free = True
+    hint, latex = "{0}_T", Latex("{{{0}}}^\\top", POSTFIX, (ATOM,))
+    latex_rule = r"C = A^\top \;\Rightarrow\; \bar{A} = \bar{C}^\top"
 
     @classmethod
     def infer(cls, x: Expr, *, axes: tuple[int, ...]) -> tuple[Shape, str]:
@@ -61,6 +69,10 @@ class BroadcastTo(Op):
     """np.broadcast_to(x, shape): a read-only view, nothing is copied"""
 
     name = "broadcast_to"
+    is_view = free = True
+    hint, shows_as_operand = "{0}", True
+    latex_rule = (r"C = \operatorname{broadcast}(A) \;\Rightarrow\; \bar{A} = \bar{C} "
+                  r"\text{ summed over the broadcast axes}")
 
     @classmethod
     def infer(cls, x: Expr, *, shape: Shape) -> tuple[Shape, str]:
@@ -80,6 +92,14 @@ class Concatenate(Op):
     """np.concatenate(xs, axis)"""
 
     name = "concatenate"
+    hint = "concatenate_{0}"
+    latex_rule = r"C = [A, B] \;\Rightarrow\; \bar{A}, \bar{B} = \text{the pieces of } \bar{C}"
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """The pieces in brackets: ``[A, B]``."""
+        pieces = ", ".join(f"{{{i}}}" for i in range(len(node.inputs)))
+        return Latex(r"\left[" + pieces + r"\right]", ATOM)
 
     @classmethod
     def infer(cls, *xs: Expr, axis: int) -> tuple[Shape, str]:
@@ -121,6 +141,20 @@ class Index(Op):
     """x[index] with ints, slices and None (numpy basic indexing)"""
 
     name = "index"
+    is_view = free = True
+    hint = "{0}"
+    latex_rule = (r"C = A_{[i]} \;\Rightarrow\; \bar{A} = \bar{C} \text{ at } [i], "
+                  r"\text{ 0 elsewhere}")
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """The index as a subscript: ``x_{[:, 0]}``."""
+        return Latex("{0}_{{[" + index_text(node.attr("index")) + "]}}", POSTFIX, (ATOM,))
+
+    @classmethod
+    def text_form(cls, node: Expr, operands: Sequence[str]) -> tuple[str, int]:
+        """numpy's indexing: ``x[:, 0]``."""
+        return f"{operands[0]}[{index_text(node.attr('index'))}]", 100
 
     @classmethod
     def infer(cls, x: Expr, *, index: tuple[IndexEntry, ...]) -> tuple[Shape, str]:
@@ -136,6 +170,9 @@ class Unindex(Op):
     """zeros of ``shape`` with ``[index]`` set to g: the adjoint of indexing"""
 
     name = "unindex"
+    hint, latex = "unindex_{0}", latex_call(r"\operatorname{scatter}")
+    latex_rule = (r"C = \operatorname{scatter}_{[i]}(A) \;\Rightarrow\; "
+                  r"\bar{A} = \bar{C}_{[i]}")
 
     @classmethod
     def infer(
@@ -156,6 +193,7 @@ class Zeros(Op):
 
     name = "zeros"
     differentiable = False
+    hint, latex = "zeros", latex_literal(r"\mathbf{0}")
 
     @classmethod
     def infer(cls, *, shape: Shape, dtype: str) -> tuple[Shape, str]:

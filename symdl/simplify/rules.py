@@ -31,13 +31,6 @@ def _same(node: Expr, x: Expr) -> Expr | None:
     return x if x.shape == node.shape and x.dtype == node.dtype else None
 
 
-_FOLDABLE = {
-    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
-    "power": np.power, "negative": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
-    "maximum": np.maximum, "minimum": np.minimum, "square": np.square,
-}
-
-
 # --------------------------------------------------------------------------- stabilizing
 
 
@@ -128,7 +121,7 @@ def log_of_exp(node: Expr) -> Expr | None:
 
 def fold_constants(node: Expr) -> Expr | None:
     """op(constants) -> constant (small arithmetic on known values)"""
-    fn = _FOLDABLE.get(node.op.name)
+    fn = node.op.fold
     if fn is None or not all(_is(i, "constant") for i in node.inputs):
         return None
     arrays = [i.attr("value").array for i in node.inputs]
@@ -390,12 +383,9 @@ def broadcast_of_broadcast(node: Expr) -> Expr | None:
     return None
 
 
-_ELEMENTWISE_BINARY = ("add", "subtract", "multiply", "divide", "power", "maximum", "minimum")
-
-
 def implicit_broadcast(node: Expr) -> Expr | None:
     """x * broadcast_to(s, shape(x)) -> x * s (numpy broadcasts; nothing is materialized)"""
-    if node.op.name not in _ELEMENTWISE_BINARY and node.op.name != "where":
+    if not node.op.broadcasts:
         return None
     inputs = list(node.inputs)
     for i, x in enumerate(inputs):
