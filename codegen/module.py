@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from symdl import __version__
+from symdl._version import __version__
 from symdl.errors import CodegenError, InvalidNameError
 from symdl.ir import Expr, schedule, toposort
 from symdl.printing import formula

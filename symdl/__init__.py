@@ -4,13 +4,19 @@ Write a model as expressions, take gradients with `grad`, and turn them into a p
 module with `compile` (or its source with `generate`)::
 
     import symdl as sd
-    x = sd.placeholder("x", (None, 784))
+    x, y = sd.placeholder("x", (None, 784)), sd.placeholder("y", (None, 10))
     W = sd.parameter("W", (784, 10))
-    loss = sd.mean(sd.softmax_cross_entropy(x @ W, sd.placeholder("y", (None, 10))))
+    loss = sd.mean(sd.softmax_cross_entropy(x @ W, y))
     mod = sd.compile({"loss_and_grad": ([x, y, W], [loss, sd.grad(loss, W)])}, name="logreg")
+
+The layers, from the bottom: the core (`ir`, `ops`, `autodiff`, `simplify`, `provenance`) imports
+neither the code generator nor the applications; `codegen` imports the core only; the
+applications (`derive`, `tf`, `optim`, `train`, `commands`) sit on top. `tests/test_layers.py`
+checks these directions.
 """
 
 from . import errors, init, layers, optim
+from ._version import __version__
 from .autodiff import adjoints, grad, hvp, jvp
 from .derive import derive
 from .dot import to_dot
@@ -20,25 +26,25 @@ from .ops.api import __all__ as _op_names
 from .printing import show
 from .train import fit
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> object:
+    # `compile` and `generate` are the code generator's own functions, with their real
+    # signatures and docstrings; resolved on first use because codegen imports the core
+    # modules (and so this package) itself.
+    if name in ("compile", "generate"):
+        import codegen
+
+        return getattr(codegen, name)
+    raise AttributeError(f"module 'symdl' has no attribute {name!r}")
 
 
-def generate(*args, **kwargs):  # type: ignore[no-untyped-def]
-    """Generate a numpy module's source; see `codegen.generate`."""
-    from codegen import generate as _generate
-
-    return _generate(*args, **kwargs)
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
-def compile(*args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: A001
-    """Generate, cache and import a numpy module; see `codegen.compile`."""
-    from codegen import compile as _compile
-
-    return _compile(*args, **kwargs)
-
-
-__all__ = [
-    *_op_names, "Expr", "adjoints", "compile", "errors", "generate", "grad", "hvp", "jvp", "show",
+__all__ = [  # noqa: F405 - compile and generate come from __getattr__
+    *_op_names, "Expr", "__version__", "adjoints", "compile", "errors", "generate", "grad", "hvp",
+    "jvp", "show",
     "fit", "init", "layers", "optim",
     "derive", "to_dot",
 ]

@@ -2,9 +2,9 @@
 
 An `Expr` is an op applied to input expressions, with static attributes, a shape and a dtype.
 Structurally equal nodes are the same object (hash-consing), so common-subexpression elimination
-of tensor nodes is free and `is` compares structure. Every node records the order in which it was
-first built (`serial`); traversals follow input order, never object ids, so everything downstream
-(names, generated code) is deterministic.
+of tensor nodes is free and `is` compares structure. A node records nothing about when or by
+whom it was built: traversals follow input order, never object ids or creation order, so
+everything downstream (names, generated code) depends on the graph alone.
 
 Names are not part of a node's identity and not state on it: a node is shared by every graph
 in the process. ``expr.named("logits")`` returns a `label` node wrapping ``expr``, so the name
@@ -14,7 +14,6 @@ belongs to the graphs that use that label, and passes read names per call
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,6 @@ from .types import Shape, format_shape
 if TYPE_CHECKING:
     from .ops.base import Op
 
-_serials = itertools.count()
 _table: weakref.WeakValueDictionary[tuple[Any, ...], Expr] = weakref.WeakValueDictionary()
 
 
@@ -60,14 +58,13 @@ class Expr:
     constructor directly. Nodes are immutable; two structurally equal nodes are the same object.
     """
 
-    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "serial", "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "__weakref__")
 
     op: type[Op]
     inputs: tuple[Expr, ...]
     attrs: tuple[tuple[str, Any], ...]
     shape: Shape
     dtype: str
-    serial: int
 
     # numpy must hand `ndarray * expr` to Expr.__rmul__ instead of building an object array.
     __array_ufunc__ = None
@@ -259,8 +256,8 @@ def intern(
     if node is None:
         node = object.__new__(Expr)
         for field, value in zip(
-            ("op", "inputs", "attrs", "shape", "dtype", "serial"),
-            (op, inputs, attrs, shape, dtype, next(_serials)),
+            ("op", "inputs", "attrs", "shape", "dtype"),
+            (op, inputs, attrs, shape, dtype),
         ):
             object.__setattr__(node, field, value)
         _table[key] = node
