@@ -6,8 +6,11 @@ to the byte (every order follows the graph's input order, never object ids or ha
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import io
 import keyword
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,7 +33,13 @@ from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 # {name: (inputs, outputs)} or {name: (inputs, outputs, updates)}; updates map an input leaf to
 # its new value, written into the caller's array in place after every output is computed.
 Functions = Mapping[str, tuple]
-HELPER = "_bad_argument"
+# The helpers every generated module defines after its functions. Their leading `_` keeps them
+# out of reach of user names (`safe_identifier` strips it; function names may not start with it).
+HELPER = "_check_argument"
+UPDATED = "_check_updated"
+FULL = "_check_argument_fully"
+ERROR = "_argument_error"
+HELPERS = (HELPER, UPDATED, FULL, ERROR)
 INLINE_ARRAY_LIMIT = 64
 
 
@@ -64,7 +73,7 @@ def normalize(functions: Functions) -> list[FunctionSpec]:
     for name, value in functions.items():
         if (
             not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
-            or name.startswith("_") or name in ("np", HELPER) or not name.isascii()
+            or name.startswith("_") or name in ("np", *HELPERS) or not name.isascii()
         ):
             raise InvalidNameError(
                 f"codegen: function name {name!r} must be a plain identifier (letters, digits, "
@@ -160,7 +169,7 @@ class _FunctionWriter:
         self.module_names = module_names
         self.consts = consts
         self.arrays = arrays
-        self.ns = Namespace({HELPER, *module_names_taken(module_names)})
+        self.ns = Namespace({*HELPERS, *module_names_taken(module_names)})
         self.names: dict[Expr, str] = {}
         self.printer = NumpyPrinter()
         self.lines: list[str] = []
@@ -223,48 +232,31 @@ class _FunctionWriter:
     # -------------------------------------------------------------- entry checks
 
     def _entry_checks(self) -> None:
+        """One helper call per argument (type, dtype, rank, sizes), then its new size names.
+
+        An argument updated in place is checked by `UPDATED`, which also wants a writable array.
+        A size name is read off the first argument that has it (``N = x.shape[0]``, safe once
+        that argument's rank is checked) and passed to the checks of the later ones (``N=N``).
+        A float scalar may come as a Python number: its line assigns what the helper returns,
+        the number converted to the declared dtype.
+        """
         bound: dict[str, str] = {}
+        self.size_reads: dict[str, str] = {}  # size name -> the line reading it (`_unused_sizes`)
         for x in self.spec.inputs:
             arg = self.names[x]
-            conds = [f"isinstance({arg}, np.ndarray)"]
-            if x.dtype in ("float32", "float64", "bool"):
-                conds.append(f"{arg}.dtype == {dtype_text(x.dtype)}")
-            else:
-                conds.append(f"{arg}.dtype.kind in 'iu'")
-            known = all(isinstance(d, int) or d in bound for d in x.shape)
-            new_sizes: list[tuple[str, int]] = []
-            if known:
-                dims = ", ".join(str(d) if isinstance(d, int) else bound[d] for d in x.shape)
-                conds.append(f"{arg}.shape == ({dims}{',' if len(x.shape) == 1 else ''})")
-            else:
-                conds.append(f"{arg}.ndim == {x.ndim}")
-                first: dict[str, int] = {}
-                for i, d in enumerate(x.shape):
-                    if isinstance(d, int):
-                        conds.append(f"{arg}.shape[{i}] == {d}")
-                    elif d in bound:
-                        conds.append(f"{arg}.shape[{i}] == {bound[d]}")
-                    elif d in first:
-                        conds.append(f"{arg}.shape[{i}] == {arg}.shape[{first[d]}]")
-                    else:
-                        first[d] = i
-                        new_sizes.append((d, i))
-            if x.ndim == 0 and x.dtype in ("float32", "float64"):
-                # Scalars such as a learning rate may come as Python numbers.
-                self.lines.append(f"    if isinstance({arg}, (int, float)):")
-                self.lines.append(f"        {arg} = {dtype_text(x.dtype)}({arg})")
-                conds[0] = f"isinstance({arg}, (np.ndarray, np.generic))"
-            sizes = ", ".join(f"{d}={bound[d]}" for d in dict.fromkeys(
-                d for d in x.shape if isinstance(d, str) and d in bound))
-            expected = format_shape(x.shape)
-            self.lines.append(f"    if not ({' and '.join(conds)}):")
-            call_args = f"{self.spec.name!r}, {x.name!r}, {arg}, {expected!r}, {x.dtype!r}"
-            self.lines.append(f"        {HELPER}({call_args}{', ' + sizes if sizes else ''})")
-            for d, i in new_sizes:
-                # `write` reserved the size's own name: shapes and sizes print it verbatim.
-                name = d
-                bound[d] = name
-                self.lines.append(f"    {name} = {arg}.shape[{i}]")
+            sizes = [d for d in dict.fromkeys(x.shape) if isinstance(d, str) and d in bound]
+            call_args = [repr(self.spec.name), repr(x.name), arg, repr(x.dtype), repr(x.shape)]
+            call_args += [f"{d}={bound[d]}" for d in sizes]
+            updated = x in self.spec.updates
+            call = f"{UPDATED if updated else HELPER}({', '.join(call_args)})"
+            converts = x.ndim == 0 and x.dtype in ("float32", "float64") and not updated
+            self.lines.append(f"    {arg} = {call}" if converts else f"    {call}")
+            for i, d in enumerate(x.shape):
+                if isinstance(d, str) and d not in bound:
+                    # `write` reserved the size's own name: shapes and sizes print it verbatim.
+                    bound[d] = d
+                    self.size_reads[d] = f"    {d} = {arg}.shape[{i}]"
+                    self.lines.append(self.size_reads[d])
         self.sizes = bound
 
     # -------------------------------------------------------------- body
@@ -317,6 +309,8 @@ class _FunctionWriter:
         else:
             tail = "," if len(returned) == 1 else ""
             self.lines.append(f"    return {', '.join(returned)}{tail}")
+        unused = _unused_sizes(self.lines, self.size_reads)
+        self.lines = [line for line in self.lines if line not in unused]
         header = [*wrap(f"def {spec.name}({args}):"), _docstring(spec, self.names, outputs)]
         return header + wrap_lines(self.lines)
 
@@ -424,6 +418,18 @@ def module_names_taken(ns: Namespace) -> set[str]:
 
 
 _VIEWS = ("reshape", "transpose", "broadcast_to", "index")
+
+
+def _unused_sizes(lines: list[str], reads: Mapping[str, str]) -> set[str]:
+    """The lines reading a size (``N = x.shape[0]``) that no other line uses: the argument's
+    check still covers its rank, and an unused name would only make the reader look for it."""
+    used: set[str] = set()
+    for line in lines:
+        if line in reads.values():
+            continue
+        tokens = tokenize.generate_tokens(io.StringIO(line.strip()).readline)
+        used.update(t.string for t in tokens if t.type == tokenize.NAME)
+    return {read for size, read in reads.items() if size not in used}
 
 
 def _drop_echo_comments(lines: list[str]) -> list[str]:
@@ -668,18 +674,84 @@ def _docstring(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr
 
 
 HELPER_SOURCE = f'''
-def {HELPER}(function, name, value, shape, dtype, **sizes):
-    """Raise the ValueError for an argument of the wrong kind, shape or dtype."""
+def {HELPER}(function, name, value, dtype, shape, /, **sizes):
+    """Return ``value`` if it is a numpy array of ``dtype`` and ``shape``; else raise ValueError.
+
+    ``shape`` holds sizes and size names; ``sizes`` gives the names that earlier arguments bound.
+    """
+    expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
+    if isinstance(value, np.ndarray) and value.dtype == dtype and value.shape == expected:
+        return value  # the common case: three comparisons on every call
+    return {FULL}(function, name, value, dtype, shape, sizes)
+
+
+def {UPDATED}(function, name, value, dtype, shape, /, **sizes):
+    """`{HELPER}` for an argument updated in place, which must be a writable array.
+
+    Checked on entry, before the first write, so that a step applies all its updates or none.
+    """
+    if isinstance(value, np.ndarray) and value.flags.writeable:
+        # `{HELPER}`'s quick comparison, repeated: one call per parameter on every step.
+        expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
+        if value.dtype == dtype and value.shape == expected:
+            return value
+        return {FULL}(function, name, value, dtype, shape, sizes)
+    raise {ERROR}(function, name, value, dtype, shape, sizes, "a writable numpy array")
+
+
+def {FULL}(function, name, value, dtype, shape, sizes):
+    """The rest of `{HELPER}`: what its quick comparison does not accept outright.
+
+    A float scalar may be a Python number (returned converted to ``dtype``) or a numpy scalar;
+    an integer array (class ids) may have any integer dtype; a size name that no earlier
+    argument bound takes its size from ``value``, the same wherever it repeats.
+    """
+    if not shape and isinstance(value, (int, float)) and dtype in ("float32", "float64"):
+        value = np.dtype(dtype).type(value)
+    if isinstance(value, np.ndarray) or (
+        not shape and isinstance(value, np.generic) and dtype in ("float32", "float64")
+    ):
+        if value.dtype == dtype or (dtype.startswith("int") and value.dtype.kind in "iu"):
+            if value.ndim == len(shape):
+                seen = dict(sizes)
+                for got, want in zip(value.shape, shape):
+                    if isinstance(want, str):
+                        want = seen.setdefault(want, got)
+                    if got != want:
+                        break
+                else:
+                    return value
+    raise {ERROR}(function, name, value, dtype, shape, sizes, "a numpy array")
+
+
+def {ERROR}(function, name, value, dtype, shape, sizes, kind):
+    """The ValueError naming the argument, the expected and the received shape and dtype."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        got = f"an array of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
+        read_only = isinstance(value, np.ndarray) and not value.flags.writeable
+        array = "a read-only array" if read_only else "an array"
+        got = f"{{array}} of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
     else:
         got = f"a {{type(value).__name__}}"
+    expected = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
     bound = "".join(f", {{k}} = {{v}}" for k, v in sizes.items())
-    raise ValueError(
-        f"{{function}}(): argument {{name!r}} must be a numpy array of shape {{shape}}{{bound}} "
+    return ValueError(
+        f"{{function}}(): argument {{name!r}} must be {{kind}} of shape {{expected}}{{bound}} "
         f"and dtype {{dtype}}; got {{got}}"
     )
 '''
+
+
+def is_entry_check(statement: ast.stmt) -> bool:
+    """Whether a statement of a generated function is one of its entry checks: a helper call
+    (``_check_argument(...)``, ``lr = _check_argument(...)``) or a size read (``N = x.shape[0]``).
+    """
+    value = getattr(statement, "value", None)
+    if isinstance(value, ast.Call):
+        return isinstance(value.func, ast.Name) and value.func.id in HELPERS
+    return (
+        isinstance(statement, ast.Assign) and isinstance(value, ast.Subscript)
+        and isinstance(value.value, ast.Attribute) and value.value.attr == "shape"
+    )
 
 
 def prepare(
@@ -718,7 +790,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     record what the passes did, for the report.
     """
     specs = normalize(functions)
-    module_ns = Namespace({HELPER, *(s.name for s in specs)})
+    module_ns = Namespace({*HELPERS, *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
     bodies: list[str] = []

@@ -27,10 +27,12 @@ HOSTILE_NAMES = [
     "a-b", "ünïcødé", "λ", "x" * 300, "it's", 'say "hi"', "back\\slash", "new\nline",
     f"x\nimport os; os.system('touch {SENTINEL}')", "tab\there", "\r\nopen('f','w')", "None",
     "True", "self", "_bad_argument", "N", "x\u2028y", "#comment", "'''", '"""', "{out}", "{0}",
+    "_check_argument", "_check_updated", "_argument_error", "check_argument", "sizes", "shape",
 ]
 HOSTILE_FUNCTION_NAMES = [
     "import os", "def", "np", "_private", "__init__", "x y", "1f", "ünï", "f;g", "", 3, None,
-    "_bad_argument",
+    "_bad_argument", "_check_argument", "_check_updated", "_check_argument_fully",
+    "_argument_error",
 ]
 
 
