@@ -11,6 +11,7 @@ import hashlib
 import io
 import keyword
 import tokenize
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -162,15 +163,18 @@ class _FunctionWriter:
     """Writes one function; names are unique within it."""
 
     def __init__(self, spec: FunctionSpec, module_names: Namespace, consts: dict[Expr, str],
-                 arrays: dict[str, np.ndarray], inplace: bool = True) -> None:
+                 arrays: dict[str, np.ndarray], inplace: bool = True,
+                 inline_views: bool = True) -> None:
         self.spec = spec
         self.inplace = inplace
+        self.inline_views = inline_views  # off: one statement per value (the raw derivative)
         self.reuse: dict[Expr, Expr] = {}
         self.module_names = module_names
         self.consts = consts
         self.arrays = arrays
         self.ns = Namespace({*HELPERS, *module_names_taken(module_names)})
         self.names: dict[Expr, str] = {}
+        self.inline: dict[Expr, str] = {}  # views printed at their one use: their text
         self.printer = NumpyPrinter()
         self.lines: list[str] = []
 
@@ -203,11 +207,13 @@ class _FunctionWriter:
         return hint
 
     def name_of(self, node: Expr, context: str | None = None) -> str:
-        """The identifier or literal text standing for ``node`` in statements.
+        """The identifier, literal or inlined view text standing for ``node`` in statements.
 
         ``context`` is the dtype of the statement using it: a Python number in a float32
         statement prints as its float32 value (`scalar_literal`).
         """
+        if node in self.inline:
+            return self.inline[node]
         if node in self.names:
             return self.names[node]
         if node.op.name == "constant":
@@ -277,12 +283,17 @@ class _FunctionWriter:
                          forward_nodes(spec.outputs, outputs))
         self.reuse = plan_buffers(order, outputs, updates) if self.inplace else {}
         self.final_values = set(updates.values())
+        kept = [*outputs, *updates.values()]
+        inline = views_used_once(order, kept) if self.inline_views else set()
         current: object = None
         for node in order:
             if node.is_leaf or node in self.names:
                 continue
             if node.op.name == "size" and _size_is_bound(node, self.sizes):
                 self.names[node] = self.sizes[node.attr("symbols")[0]]
+                continue
+            if node in inline:
+                self._inline_view(node)
                 continue
             block = blocks.get(node)
             if block is not None and block != current:
@@ -351,6 +362,17 @@ class _FunctionWriter:
         else:
             self._assign(node, stmt)
 
+    def _inline_view(self, node: Expr) -> None:
+        """Print the view ``node`` where it is used (``x.T @ logits_bar``), not on a line.
+
+        Its text is a primary expression (``x.T``, ``x[:, None]``, ``x.reshape((N,))``), safe
+        as an operand anywhere. ``names`` keeps the name it would have had, which later names
+        are made from (``x_T_logits_bar``); nothing binds it, so it takes no name from others.
+        """
+        args_text = [self.name_of(i) for i in node.inputs]
+        self.inline[node] = self.printer.statement(node, args_text)  # type: ignore[assignment]
+        self.names[node] = self._hint(node)
+
     def _assign(self, node: Expr, value: str) -> None:
         """``name = value`` for ``node``; a scalar made of Python numbers keeps its dtype."""
         if _scalar_only(node):
@@ -418,6 +440,22 @@ def module_names_taken(ns: Namespace) -> set[str]:
 
 
 _VIEWS = ("reshape", "transpose", "broadcast_to", "index")
+
+
+def views_used_once(order: list[Expr], kept: list[Expr]) -> set[Expr]:
+    """The views whose one use is a later statement: they print inline there.
+
+    A view used twice keeps its line (one name for one value), and so do a returned or written
+    view and one the user named. Buffer reuse is unaffected: `plan_buffers` reasons about
+    nodes, and a view inlined still shares its source's memory, never a buffer of its own.
+    """
+    uses = Counter(i for node in order if not node.is_leaf for i in node.inputs)
+    kept_set = set(kept)
+    return {
+        node for node in order
+        if not node.is_leaf and node.op.name in _VIEWS and uses[node] == 1
+        and node not in kept_set and label_of(node) is None
+    }
 
 
 def _unused_sizes(lines: list[str], reads: Mapping[str, str]) -> set[str]:
@@ -802,7 +840,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     named by their content hash beside it (returned in ``arrays``). Otherwise (`generate`) every
     constant is printed inline, so the source stands alone. ``fuse`` and ``inplace`` (both
     default to ``simplify``) switch off elementwise fusion and buffer reuse, and the logs
-    record what the passes did, for the report.
+    record what the passes did, for the report. Views used once print inline where they are
+    used unless ``simplify`` is off: the raw derivative keeps one statement per value.
     """
     specs = normalize(functions)
     module_ns = Namespace({*HELPERS, *(s.name for s in specs)})
@@ -820,7 +859,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         outputs = lowered[: len(spec.outputs)]
         updates = dict(zip(leaves, lowered[len(spec.outputs) :]))
         writer = _FunctionWriter(spec, module_ns, consts, arrays,
-                                 inplace=simplify if inplace is None else inplace)
+                                 inplace=simplify if inplace is None else inplace,
+                                 inline_views=simplify)
         bodies.append("\n".join(writer.write(outputs, updates, display)))
         summaries.append(_summary(spec, writer.names, outputs))
     header = [

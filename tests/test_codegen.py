@@ -389,6 +389,44 @@ def test_outputs_depending_on_a_missing_input_are_refused() -> None:
         sd.generate({"f": ([x], x * hidden)}, "m")
 
 
+# --------------------------------------------------------------------------- views
+
+
+def test_a_view_used_once_prints_inline(symdl_cache: Path) -> None:
+    x = sd.placeholder("x", (None, 3), "float64")
+    a = sd.placeholder("a", (None, 2), "float64")
+    w = sd.parameter("w", (3, 2), "float64")
+    once = x.T @ a  # (3, 2)
+    fused = sd.exp(w.T) * 3.0 + w.T  # one fused statement uses w.T: inline wherever it appears
+    both = sd.sum(x[:, :2] * a, axis=0)  # an index view, used once
+    functions = {"f": ([x, a, w], [once, fused @ once, both])}
+    source = sd.generate(functions, "views")
+    assert "x.T @ a" in source and "x_T = " not in source
+    assert "x[:, 0:2] * a" in source and "np.exp(w.T)" in source, source
+    module = compile_functions(functions, symdl_cache, "views")
+    rng = np.random.default_rng(2)
+    xv, av, wv = (rng.standard_normal(shape) for shape in [(5, 3), (5, 2), (3, 2)])
+    got = module.f(xv, av, wv)
+    np.testing.assert_allclose(got[0], xv.T @ av, rtol=1e-13)
+    np.testing.assert_allclose(got[1], (np.exp(wv.T) * 3.0 + wv.T) @ (xv.T @ av), rtol=1e-13)
+    np.testing.assert_allclose(got[2], (xv[:, :2] * av).sum(0), rtol=1e-13)
+
+
+def test_a_view_used_by_two_statements_keeps_its_line(symdl_cache: Path) -> None:
+    x = sd.placeholder("x", (4, 3), "float64")
+    p = sd.placeholder("p", (4, 2), "float64")
+    q = sd.placeholder("q", (4, 5), "float64")
+    functions = {"f": ([x, p, q], [x.T @ p, x.T @ q])}
+    source = sd.generate(functions, "shared_view")
+    assert "    x_T = x.T\n" in source and source.count("x_T @ ") == 2, source
+    module = compile_functions(functions, symdl_cache, "shared_view")
+    rng = np.random.default_rng(4)
+    xv, pv, qv = (rng.standard_normal(shape) for shape in [(4, 3), (4, 2), (4, 5)])
+    got = module.f(xv, pv, qv)
+    np.testing.assert_allclose(got[0], xv.T @ pv, rtol=1e-13)
+    np.testing.assert_allclose(got[1], xv.T @ qv, rtol=1e-13)
+
+
 # --------------------------------------------------------------------------- the text dump
 
 SHOW = textwrap.dedent(
