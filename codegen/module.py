@@ -230,7 +230,9 @@ class _FunctionWriter:
             return literal if node.attr("weak") else f"{dtype_text(node.dtype)}({literal})"
         if node not in self.consts:
             dims = "x".join(map(str, array.shape))
-            name = self.module_names.create(f"_const_{array.dtype}_{dims}")
+            # A leading `_` (which `create` would strip) keeps a module constant out of reach of
+            # the function's own names: an argument `const_float64_3` must not shadow it.
+            name = "_" + self.module_names.create(f"const_{array.dtype}_{dims}")
             self.consts[node] = name
             self.arrays[name] = array
         return self.consts[node]

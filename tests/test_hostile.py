@@ -107,6 +107,18 @@ def test_elementwise_body_with_undefined_function_is_refused() -> None:
         sd.elementwise(lambda z: evil(z) + z, name="evil")
 
 
+@pytest.mark.parametrize("name", ["const_float64_3", "_const_float64_3", "HERE", "_HERE"])
+def test_leaf_named_like_a_module_constant_does_not_change_the_value(
+    name: str, symdl_cache: Path
+) -> None:
+    """Regression: an argument named like a module-level constant shadowed it (a wrong answer)."""
+    x = sd.placeholder(name, (3,), "float64")
+    functions = {"f": ([x], x * np.array([1.0, 2.0, 3.0]))}
+    _assert_safe(sd.generate(functions, "m"))
+    mod = sd.compile(functions, name="shadow", cache_dir=symdl_cache)
+    np.testing.assert_array_equal(mod.f(np.array([10.0, 10.0, 10.0])), [10.0, 20.0, 30.0])
+
+
 def test_leaf_named_like_a_size_does_not_change_the_value(symdl_cache: Path) -> None:
     """A scalar input named ``N`` next to a batch size ``N`` used to take the size's place."""
     n = sd.placeholder("N", (), "float64")
