@@ -62,7 +62,8 @@ def _check_argument(function, name, value, dtype, shape, /, **sizes):
     ``shape`` holds sizes and size names; ``sizes`` gives the names that earlier arguments bound.
     """
     expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
-    if isinstance(value, np.ndarray) and value.dtype == dtype and value.shape == expected:
+    numpy_value = isinstance(value, (np.ndarray, np.generic))  # a scalar's shape is ()
+    if numpy_value and value.dtype == dtype and value.shape == expected:
         return value  # the common case: three comparisons on every call
     return _check_argument_fully(function, name, value, dtype, shape, sizes)
 
@@ -84,15 +85,13 @@ def _check_updated(function, name, value, dtype, shape, /, **sizes):
 def _check_argument_fully(function, name, value, dtype, shape, sizes):
     """The rest of `_check_argument`: what its quick comparison does not accept outright.
 
-    A float scalar may be a Python number (returned converted to ``dtype``) or a numpy scalar;
-    an integer array (class ids) may have any integer dtype; a size name that no earlier
+    A float scalar may be a Python number (returned converted to ``dtype``), any scalar a numpy
+    scalar; an integer array (class ids) may have any integer dtype; a size name that no earlier
     argument bound takes its size from ``value``, the same wherever it repeats.
     """
     if not shape and isinstance(value, (int, float)) and dtype in ("float32", "float64"):
         value = np.dtype(dtype).type(value)
-    if isinstance(value, np.ndarray) or (
-        not shape and isinstance(value, np.generic) and dtype in ("float32", "float64")
-    ):
+    if isinstance(value, np.ndarray) or (not shape and isinstance(value, np.generic)):
         if value.dtype == dtype or (dtype.startswith("int") and value.dtype.kind in "iu"):
             if value.ndim == len(shape):
                 seen = dict(sizes)

@@ -370,6 +370,20 @@ def test_argument_conversions_compute_the_same_step(sgd_module) -> None:  # type
     assert w.dtype == np.float64 and not np.array_equal(w, _sgd_args()[2])
 
 
+def test_a_scalar_argument_takes_a_numpy_scalar(symdl_cache: Path) -> None:
+    k = sd.placeholder("k", (), "int64")
+    t = sd.placeholder("t", (), "float32")
+    module = compile_functions({"f": ([k, t], [k * 2, t * 2.0])}, symdl_cache, "scalars")
+    for kv, tv in [(np.int64(3), np.float32(1.5)), (np.array(3), np.array(1.5, np.float32)),
+                   (np.int32(3), 1.5)]:
+        doubled, twice = module.f(kv, tv)
+        assert doubled == 6 and twice == np.float32(3.0) and twice.dtype == np.float32
+    with pytest.raises(ValueError, match=r"'k'.*int64.*got a int"):
+        module.f(3, 1.5)  # a Python number only where the argument is a float
+    with pytest.raises(ValueError, match=r"'t'.*float32.*float64"):
+        module.f(np.int64(3), np.array(1.5))
+
+
 @pytest.mark.parametrize("size", ["N", "shape", "value", "dtype"])
 def test_a_size_repeated_and_named_like_a_helper_parameter(size: str, symdl_cache: Path) -> None:
     a = sd.placeholder("a", (size, size), "float64")
