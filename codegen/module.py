@@ -6,8 +6,12 @@ to the byte (every order follows the graph's input order, never object ids or ha
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import io
 import keyword
+import tokenize
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,13 +28,20 @@ from symdl.types import format_shape
 
 from .fuse import Fused, FusionLog, is_large, print_body, writes_into
 from .fuse import fuse as run_fusion
+from .layout import wrap, wrap_lines, wrap_text
 from .names import Namespace, safe_identifier
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 
 # {name: (inputs, outputs)} or {name: (inputs, outputs, updates)}; updates map an input leaf to
 # its new value, written into the caller's array in place after every output is computed.
 Functions = Mapping[str, tuple]
-HELPER = "_bad_argument"
+# The helpers every generated module defines after its functions. Their leading `_` keeps them
+# out of reach of user names (`safe_identifier` strips it; function names may not start with it).
+HELPER = "_check_argument"
+UPDATED = "_check_updated"
+FULL = "_check_argument_fully"
+ERROR = "_argument_error"
+HELPERS = (HELPER, UPDATED, FULL, ERROR)
 INLINE_ARRAY_LIMIT = 64
 
 
@@ -64,7 +75,7 @@ def normalize(functions: Functions) -> list[FunctionSpec]:
     for name, value in functions.items():
         if (
             not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
-            or name.startswith("_") or name in ("np", HELPER) or not name.isascii()
+            or name.startswith("_") or name in ("np", *HELPERS) or not name.isascii()
         ):
             raise InvalidNameError(
                 f"codegen: function name {name!r} must be a plain identifier (letters, digits, "
@@ -154,16 +165,18 @@ class _FunctionWriter:
 
     def __init__(self, spec: FunctionSpec, notes: Notes, module_names: Namespace,
                  consts: dict[Expr, str], arrays: dict[str, np.ndarray],
-                 inplace: bool = True) -> None:
+                 inplace: bool = True, inline_views: bool = True) -> None:
         self.spec = spec
         self.notes = notes
         self.inplace = inplace
+        self.inline_views = inline_views  # off: one statement per value (the raw derivative)
         self.reuse: dict[Expr, Expr] = {}
         self.module_names = module_names
         self.consts = consts
         self.arrays = arrays
-        self.ns = Namespace({HELPER, *module_names_taken(module_names)})
+        self.ns = Namespace({*HELPERS, *module_names_taken(module_names)})
         self.names: dict[Expr, str] = {}
+        self.inline: dict[Expr, str] = {}  # views printed at their one use: their text
         self.printer = NumpyPrinter()
         self.lines: list[str] = []
 
@@ -177,11 +190,13 @@ class _FunctionWriter:
         return node.op.name_hint(args, node.kwargs)
 
     def name_of(self, node: Expr, context: str | None = None) -> str:
-        """The identifier or literal text standing for ``node`` in statements.
+        """The identifier, literal or inlined view text standing for ``node`` in statements.
 
         ``context`` is the dtype of the statement using it: a Python number in a float32
         statement prints as its float32 value (`scalar_literal`).
         """
+        if node in self.inline:
+            return self.inline[node]
         if node in self.names:
             return self.names[node]
         if node.op.name == "constant":
@@ -208,48 +223,31 @@ class _FunctionWriter:
     # -------------------------------------------------------------- entry checks
 
     def _entry_checks(self) -> None:
+        """One helper call per argument (type, dtype, rank, sizes), then its new size names.
+
+        An argument updated in place is checked by `UPDATED`, which also wants a writable array.
+        A size name is read off the first argument that has it (``N = x.shape[0]``, safe once
+        that argument's rank is checked) and passed to the checks of the later ones (``N=N``).
+        A float scalar may come as a Python number: its line assigns what the helper returns,
+        the number converted to the declared dtype.
+        """
         bound: dict[str, str] = {}
+        self.size_reads: dict[str, str] = {}  # size name -> the line reading it (`_unused_sizes`)
         for x in self.spec.inputs:
             arg = self.names[x]
-            conds = [f"isinstance({arg}, np.ndarray)"]
-            if x.dtype in ("float32", "float64", "bool"):
-                conds.append(f"{arg}.dtype == {dtype_text(x.dtype)}")
-            else:
-                conds.append(f"{arg}.dtype.kind in 'iu'")
-            known = all(isinstance(d, int) or d in bound for d in x.shape)
-            new_sizes: list[tuple[str, int]] = []
-            if known:
-                dims = ", ".join(str(d) if isinstance(d, int) else bound[d] for d in x.shape)
-                conds.append(f"{arg}.shape == ({dims}{',' if len(x.shape) == 1 else ''})")
-            else:
-                conds.append(f"{arg}.ndim == {x.ndim}")
-                first: dict[str, int] = {}
-                for i, d in enumerate(x.shape):
-                    if isinstance(d, int):
-                        conds.append(f"{arg}.shape[{i}] == {d}")
-                    elif d in bound:
-                        conds.append(f"{arg}.shape[{i}] == {bound[d]}")
-                    elif d in first:
-                        conds.append(f"{arg}.shape[{i}] == {arg}.shape[{first[d]}]")
-                    else:
-                        first[d] = i
-                        new_sizes.append((d, i))
-            if x.ndim == 0 and x.dtype in ("float32", "float64"):
-                # Scalars such as a learning rate may come as Python numbers.
-                self.lines.append(f"    if isinstance({arg}, (int, float)):")
-                self.lines.append(f"        {arg} = {dtype_text(x.dtype)}({arg})")
-                conds[0] = f"isinstance({arg}, (np.ndarray, np.generic))"
-            sizes = ", ".join(f"{d}={bound[d]}" for d in dict.fromkeys(
-                d for d in x.shape if isinstance(d, str) and d in bound))
-            expected = format_shape(x.shape)
-            self.lines.append(f"    if not ({' and '.join(conds)}):")
-            call_args = f"{self.spec.name!r}, {x.name!r}, {arg}, {expected!r}, {x.dtype!r}"
-            self.lines.append(f"        {HELPER}({call_args}{', ' + sizes if sizes else ''})")
-            for d, i in new_sizes:
-                # `write` reserved the size's own name: shapes and sizes print it verbatim.
-                name = d
-                bound[d] = name
-                self.lines.append(f"    {name} = {arg}.shape[{i}]")
+            sizes = [d for d in dict.fromkeys(x.shape) if isinstance(d, str) and d in bound]
+            call_args = [repr(self.spec.name), repr(x.name), arg, repr(x.dtype), repr(x.shape)]
+            call_args += [f"{d}={bound[d]}" for d in sizes]
+            updated = x in self.spec.updates
+            call = f"{UPDATED if updated else HELPER}({', '.join(call_args)})"
+            converts = x.ndim == 0 and x.dtype in ("float32", "float64") and not updated
+            self.lines.append(f"    {arg} = {call}" if converts else f"    {call}")
+            for i, d in enumerate(x.shape):
+                if isinstance(d, str) and d not in bound:
+                    # `write` reserved the size's own name: shapes and sizes print it verbatim.
+                    bound[d] = d
+                    self.size_reads[d] = f"    {d} = {arg}.shape[{i}]"
+                    self.lines.append(self.size_reads[d])
         self.sizes = bound
 
     # -------------------------------------------------------------- body
@@ -269,12 +267,17 @@ class _FunctionWriter:
         blocks = _blocks(order, display, self.notes, forward_nodes(self.notes, outputs))
         self.reuse = plan_buffers(order, outputs, updates) if self.inplace else {}
         self.final_values = set(updates.values())
+        kept = [*outputs, *updates.values()]
+        inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
         current: object = None
         for node in order:
             if node.is_leaf or node in self.names:
                 continue
             if node.op.name == "size" and _size_is_bound(node, self.sizes):
                 self.names[node] = self.sizes[node.attr("symbols")[0]]
+                continue
+            if node in inline:
+                self._inline_view(node)
                 continue
             block = blocks.get(node)
             if block is not None and block != current:
@@ -301,8 +304,10 @@ class _FunctionWriter:
         else:
             tail = "," if len(returned) == 1 else ""
             self.lines.append(f"    return {', '.join(returned)}{tail}")
-        header = [f"def {spec.name}({args}):", _docstring(spec, self.names, outputs)]
-        return header + self.lines
+        unused = _unused_sizes(self.lines, self.size_reads)
+        self.lines = [line for line in self.lines if line not in unused]
+        header = [*wrap(f"def {spec.name}({args}):"), _docstring(spec, self.names, outputs)]
+        return header + wrap_lines(self.lines)
 
     def _snapshot_aliases(self, outputs: list[Expr], copies: list[tuple[Expr, Expr]]) -> None:
         """Copy values that are an updated parameter or a view of one before the writes.
@@ -340,6 +345,17 @@ class _FunctionWriter:
             self.names[node] = name
         else:
             self._assign(node, stmt)
+
+    def _inline_view(self, node: Expr) -> None:
+        """Print the view ``node`` where it is used (``x.T @ logits_bar``), not on a line.
+
+        Its text is a primary expression (``x.T``, ``x[:, None]``, ``x.reshape((N,))``), safe
+        as an operand anywhere. ``names`` keeps the name it would have had, which later names
+        are made from (``x_T_logits_bar``); nothing binds it, so it takes no name from others.
+        """
+        args_text = [self.name_of(i) for i in node.inputs]
+        self.inline[node] = self.printer.statement(node, args_text)  # type: ignore[assignment]
+        self.names[node] = self._hint(node)
 
     def _assign(self, node: Expr, value: str) -> None:
         """``name = value`` for ``node``; a scalar made of Python numbers keeps its dtype."""
@@ -405,6 +421,36 @@ def comment_text(text: str) -> str:
 
 def module_names_taken(ns: Namespace) -> set[str]:
     return set()
+
+
+def views_used_once(
+    order: list[Expr], kept: list[Expr], labels: Mapping[Expr, str]
+) -> set[Expr]:
+    """The views whose one use is a later statement: they print inline there.
+
+    A view used twice keeps its line (one name for one value), and so do a returned or written
+    view and one the user named. Buffer reuse is unaffected: `plan_buffers` reasons about
+    nodes, and a view inlined still shares its source's memory, never a buffer of its own.
+    """
+    uses = Counter(i for node in order if not node.is_leaf for i in node.inputs)
+    kept_set = set(kept)
+    return {
+        node for node in order
+        if not node.is_leaf and node.op.is_view and uses[node] == 1
+        and node not in kept_set and node not in labels
+    }
+
+
+def _unused_sizes(lines: list[str], reads: Mapping[str, str]) -> set[str]:
+    """The lines reading a size (``N = x.shape[0]``) that no other line uses: the argument's
+    check still covers its rank, and an unused name would only make the reader look for it."""
+    used: set[str] = set()
+    for line in lines:
+        if line in reads.values():
+            continue
+        tokens = tokenize.generate_tokens(io.StringIO(line.strip()).readline)
+        used.update(t.string for t in tokens if t.type == tokenize.NAME)
+    return {read for size, read in reads.items() if size not in used}
 
 
 def _drop_echo_comments(lines: list[str]) -> list[str]:
@@ -627,32 +673,112 @@ def _blocks(
 
 
 def _docstring(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> str:
-    width = max(len(names[x]) for x in [*spec.inputs, *outputs]) if outputs or spec.inputs else 1
-    lines = ['    """Generated by symdl.', "", "    Args:"]
+    """The function's docstring, what ``help()`` shows: what it returns and updates, and each
+    argument's and result's dtype and shape (the module docstring only lists the functions)."""
+    returned = ", ".join(names[o] for o in outputs)
+    if outputs and not spec.single:
+        returned = f"({returned})"
+    count = len(spec.updates)
+    updated = f"{count} argument{'' if count == 1 else 's'} in place (see Args)"
+    summary = {
+        (True, False): f"Return {returned}.",
+        (True, True): f"Return {returned}; update {updated}.",
+        (False, True): f"Update {updated}; return None.",
+    }[(bool(outputs), bool(count))]
+    lines = [f'    """{summary}', "", "    Args:"]
     for x in spec.inputs:
-        lines.append(f"        {names[x]:<{width}}  {x.dtype} {format_shape(x.shape)}  {x.op.name}")
-    if spec.updates:
-        lines.append("    Updates in place: " + ", ".join(names[x] for x in spec.updates))
-    lines.append("    Returns:")
+        notes = [x.op.name]
+        if x in spec.updates:
+            notes.append("updated in place")
+        elif x.ndim == 0 and x.dtype in ("float32", "float64"):
+            notes.append("or a Python number")
+        lines.append(f"        {names[x]}: {x.dtype} {format_shape(x.shape)}, {', '.join(notes)}")
+    if outputs:
+        lines.append("    Returns:")
     for o in outputs:
-        lines.append(f"        {names[o]:<{width}}  {o.dtype} {format_shape(o.shape)}")
+        lines.append(f"        {names[o]}: {o.dtype} {format_shape(o.shape)}")
     lines.append('    """')
-    return "\n".join(lines)
+    return "\n".join(piece for line in lines for piece in wrap_text(line))
 
 
 HELPER_SOURCE = f'''
-def {HELPER}(function, name, value, shape, dtype, **sizes):
-    """Raise the ValueError for an argument of the wrong kind, shape or dtype."""
+def {HELPER}(function, name, value, dtype, shape, /, **sizes):
+    """Return ``value`` if it is a numpy array of ``dtype`` and ``shape``; else raise ValueError.
+
+    ``shape`` holds sizes and size names; ``sizes`` gives the names that earlier arguments bound.
+    """
+    expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
+    numpy_value = isinstance(value, (np.ndarray, np.generic))  # a scalar's shape is ()
+    if numpy_value and value.dtype == dtype and value.shape == expected:
+        return value  # the common case: three comparisons on every call
+    return {FULL}(function, name, value, dtype, shape, sizes)
+
+
+def {UPDATED}(function, name, value, dtype, shape, /, **sizes):
+    """`{HELPER}` for an argument updated in place, which must be a writable array.
+
+    Checked on entry, before the first write, so that a step applies all its updates or none.
+    """
+    if isinstance(value, np.ndarray) and value.flags.writeable:
+        # `{HELPER}`'s quick comparison, repeated: one call per parameter on every step.
+        expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
+        if value.dtype == dtype and value.shape == expected:
+            return value
+        return {FULL}(function, name, value, dtype, shape, sizes)
+    raise {ERROR}(function, name, value, dtype, shape, sizes, "a writable numpy array")
+
+
+def {FULL}(function, name, value, dtype, shape, sizes):
+    """The rest of `{HELPER}`: what its quick comparison does not accept outright.
+
+    A float scalar may be a Python number (returned converted to ``dtype``), any scalar a numpy
+    scalar; an integer array (class ids) may have any integer dtype; a size name that no earlier
+    argument bound takes its size from ``value``, the same wherever it repeats.
+    """
+    if not shape and isinstance(value, (int, float)) and dtype in ("float32", "float64"):
+        value = np.dtype(dtype).type(value)
+    if isinstance(value, np.ndarray) or (not shape and isinstance(value, np.generic)):
+        if value.dtype == dtype or (dtype.startswith("int") and value.dtype.kind in "iu"):
+            if value.ndim == len(shape):
+                seen = dict(sizes)
+                for got, want in zip(value.shape, shape):
+                    if isinstance(want, str):
+                        want = seen.setdefault(want, got)
+                    if got != want:
+                        break
+                else:
+                    return value
+    raise {ERROR}(function, name, value, dtype, shape, sizes, "a numpy array")
+
+
+def {ERROR}(function, name, value, dtype, shape, sizes, kind):
+    """The ValueError naming the argument, the expected and the received shape and dtype."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        got = f"an array of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
+        read_only = isinstance(value, np.ndarray) and not value.flags.writeable
+        array = "a read-only array" if read_only else "an array"
+        got = f"{{array}} of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
     else:
         got = f"a {{type(value).__name__}}"
+    expected = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
     bound = "".join(f", {{k}} = {{v}}" for k, v in sizes.items())
-    raise ValueError(
-        f"{{function}}(): argument {{name!r}} must be a numpy array of shape {{shape}}{{bound}} "
+    return ValueError(
+        f"{{function}}(): argument {{name!r}} must be {{kind}} of shape {{expected}}{{bound}} "
         f"and dtype {{dtype}}; got {{got}}"
     )
 '''
+
+
+def is_entry_check(statement: ast.stmt) -> bool:
+    """Whether a statement of a generated function is one of its entry checks: a helper call
+    (``_check_argument(...)``, ``lr = _check_argument(...)``) or a size read (``N = x.shape[0]``).
+    """
+    value = getattr(statement, "value", None)
+    if isinstance(value, ast.Call):
+        return isinstance(value.func, ast.Name) and value.func.id in HELPERS
+    return (
+        isinstance(statement, ast.Assign) and isinstance(value, ast.Subscript)
+        and isinstance(value.value, ast.Attribute) and value.value.attr == "shape"
+    )
 
 
 def prepare(
@@ -689,14 +815,15 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     named by their content hash beside it (returned in ``arrays``). Otherwise (`generate`) every
     constant is printed inline, so the source stands alone. ``fuse`` and ``inplace`` (both
     default to ``simplify``) switch off elementwise fusion and buffer reuse, and the logs
-    record what the passes did, for the report.
+    record what the passes did, for the report. Views used once print inline where they are
+    used unless ``simplify`` is off: the raw derivative keeps one statement per value.
     """
     specs = normalize(functions)
-    module_ns = Namespace({HELPER, *(s.name for s in specs)})
+    module_ns = Namespace({*HELPERS, *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
     bodies: list[str] = []
-    summaries: list[str] = []
+    summaries: list[list[str]] = []
     for spec in specs:
         leaves = list(spec.updates)
         bare, notes = annotate([*spec.outputs, *spec.updates.values()])
@@ -707,15 +834,20 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         outputs = lowered[: len(spec.outputs)]
         updates = dict(zip(leaves, lowered[len(spec.outputs) :]))
         writer = _FunctionWriter(spec, notes, module_ns, consts, arrays,
-                                 inplace=simplify if inplace is None else inplace)
+                                 inplace=simplify if inplace is None else inplace,
+                                 inline_views=simplify)
         bodies.append("\n".join(writer.write(outputs, updates, display)))
         summaries.append(_summary(spec, writer.names, outputs))
     header = [
-        f'"""{safe_identifier(name)}: generated by symdl {__version__}. Do not edit; '
-        "regenerate from the model.",
+        *wrap_text(
+            f'"""{safe_identifier(name)}: generated by symdl {__version__}. Do not edit; '
+            "regenerate from the model."
+        ),
         "",
-        *summaries[:-1],
-        summaries[-1].rstrip("\n"),
+        *(line for summary in summaries for line in summary),
+        "",
+        "Each function's docstring gives its arguments' dtypes and shapes; it checks them on "
+        "entry.",
         '"""',
         "",
         "import numpy as np",
@@ -734,6 +866,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             const_lines.append(
                 f"{cname} = np.array({array_text(value)}, dtype={dtype_text(value.dtype.name)})"
             )
+    const_lines = wrap_lines(const_lines)
     parts = header + (["", *const_lines] if const_lines else []) + ["", "", ""]
     source = "\n".join(parts) + "\n\n\n".join(bodies) + "\n\n" + HELPER_SOURCE
     return ModuleParts(source=source, arrays=files)
@@ -758,15 +891,9 @@ def array_text(value: np.ndarray) -> str:
     return "[" + ", ".join(array_text(v) for v in value) + "]"
 
 
-def _summary(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> str:
-    out_names = [names[o] for o in outputs]
+def _summary(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> list[str]:
+    """The function's line in the module docstring: its signature and what it returns."""
     args = ", ".join(names[x] for x in spec.inputs)
-    rets = ", ".join(out_names)
-    lines = [f"{spec.name}({args}) -> {rets if spec.single else '(' + rets + ')'}"]
-    for x in spec.inputs:
-        lines.append(f"    {names[x]}: {x.dtype} {format_shape(x.shape)}")
-    for o, n in zip(outputs, out_names):
-        lines.append(f"    -> {n}: {o.dtype} {format_shape(o.shape)}")
-    return "\n".join(lines) + "\n"
-
-
+    rets = ", ".join(names[o] for o in outputs) or "None"
+    line = f"{spec.name}({args}) -> {rets if spec.single or not outputs else '(' + rets + ')'}"
+    return wrap_text(line)

@@ -241,8 +241,18 @@ def _method_call(arg: str, method: str, axis: tuple[int, ...], keepdims: bool, n
     params = [] if full and not keepdims else [f"axis={_axis_text(axis)}"]
     if keepdims:
         params.append("keepdims=True")
-    target = arg if arg.isidentifier() else f"np.asarray({arg})"
+    target = arg if _is_primary(arg) else f"np.asarray({arg})"
     return f"{target}.{method}({', '.join(params)})"
+
+
+def _is_primary(text: str) -> bool:
+    """Whether ``text`` (a name, or a view inlined at its use: ``x.T``, ``x[:, None]``) takes a
+    method call as it is; a literal (``1.0``, ``-x``) needs ``np.asarray`` first."""
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return False
+    return isinstance(tree, (ast.Name, ast.Attribute, ast.Subscript, ast.Call))
 
 
 def _inserted_axes(source: Shape, target: Shape) -> set[int] | None:

@@ -15,7 +15,7 @@ from symdl.rewrite import lower
 from symdl.simplify import RewriteLog
 
 from .fuse import SIMPLIFY_BUDGET_OPS, SIMPLIFY_MAX_OPS, FusionLog
-from .module import Functions, assemble, normalize
+from .module import Functions, assemble, is_entry_check, normalize
 
 _ARRAY_METHODS = {"sum", "max", "min", "mean", "argmax", "reshape", "astype", "dot"}
 
@@ -32,13 +32,10 @@ def count_operations(source: str, function: str) -> Counter[str]:
     )
     counts: Counter[str] = Counter()
     for stmt in func.body:
-        if isinstance(stmt, ast.If) or (
+        if is_entry_check(stmt) or (
             isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
         ):
             continue  # docstring and entry checks
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript):
-            if isinstance(stmt.value.value, ast.Attribute):
-                continue  # N = x.shape[0]
         for node in ast.walk(stmt):
             if isinstance(node, ast.BinOp):
                 counts[_OPS.get(type(node.op), type(node.op).__name__)] += 1
@@ -100,7 +97,7 @@ class Report:
 def _lines(source: str, function: str) -> int:
     tree = ast.parse(source)
     func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
-    body = [s for s in func.body if not isinstance(s, ast.If)]
+    body = [s for s in func.body if not is_entry_check(s)]
     return sum((s.end_lineno or s.lineno) - s.lineno + 1 for s in body[1:])
 
 

@@ -286,11 +286,159 @@ def test_updates_write_in_place_and_scalars_accept_python_floats(symdl_cache: Pa
     assert_close(buffer, expected, rtol=1e-12, atol=1e-15, what="w after step with loss")
 
 
+def _sgd_step() -> dict[str, tuple]:
+    """A float64 SGD step on ``w`` and a scalar ``shift``, with integer class ids ``k``."""
+    x = sd.placeholder("x", (None, 3), "float64")
+    k = sd.placeholder("k", (None,), "int64")
+    w = sd.parameter("w", (3, 2), "float64")
+    shift = sd.parameter("shift", (), "float64")
+    lr = sd.placeholder("lr", (), "float64")
+    loss = sd.mean(sd.softmax_cross_entropy(x @ w + shift, k)).named("loss")
+    w_grad, shift_grad = sd.grad(loss, [w, shift])
+    updates = {w: w - lr * w_grad, shift: shift - lr * shift_grad}
+    return {"step": ([x, k, w, shift, lr], loss, updates)}
+
+
+@pytest.fixture(scope="module")
+def sgd_module(symdl_cache: Path):  # type: ignore[no-untyped-def]
+    return compile_functions(_sgd_step(), symdl_cache, "sgd_checks")
+
+
+def _sgd_args() -> list[object]:
+    rng = np.random.default_rng(5)
+    return [rng.standard_normal((4, 3)), rng.integers(0, 2, 4), rng.standard_normal((3, 2)),
+            np.zeros(()), 0.1]
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+def test_entry_checks_are_one_helper_call_per_argument() -> None:
+    source = sd.generate(_sgd_step(), "sgd")
+    func = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef))
+    calls = [n.func.id for n in ast.walk(func) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name) and n.func.id.startswith("_check")]
+    assert calls == ["_check_argument", "_check_argument", "_check_updated", "_check_updated",
+                     "_check_argument"]
+    assert not any(isinstance(n, ast.If) for n in ast.walk(func))
+    assert "    N = x.shape[0]\n" in source
+
+
+@pytest.mark.parametrize(
+    "position, bad, pattern",
+    [
+        (1, np.zeros(4), r"'k'.*\(N,\), N = 4.*int64.*float64"),  # class ids must be integers
+        (1, np.zeros(5, np.int64), r"'k'.*\(N,\), N = 4.*\(5,\)"),
+        (2, np.zeros((3, 2)).T, r"'w'.*\(3, 2\).*\(2, 3\)"),
+        (2, np.zeros((3, 2), np.float32), r"'w'.*float64.*float32"),
+        (2, _read_only(np.zeros((3, 2))), r"'w'.*writable.*read-only array"),
+        (3, 0.0, r"'shift'.*writable numpy array.*got a float"),  # its update has nowhere to go
+        (3, np.float64(0.0), r"'shift'.*writable numpy array"),
+        (4, "0.1", r"'lr'.*got a str"),
+        (4, np.zeros(1), r"'lr'.*\(\).*\(1,\)"),
+    ],
+    ids=["k_float", "k_batch", "w_shape", "w_dtype", "w_read_only", "shift_number",
+         "shift_numpy_scalar", "lr_str", "lr_rank"],
+)
+def test_bad_argument_raises_before_any_update(
+    sgd_module, position: int, bad: object, pattern: str  # type: ignore[no-untyped-def]
+) -> None:
+    args = _sgd_args()
+    args[position] = bad
+    with pytest.raises(ValueError, match=pattern):
+        sgd_module.step(*args)
+    for i in (2, 3):  # the parameters passed correctly were not written
+        if i != position:
+            np.testing.assert_array_equal(args[i], _sgd_args()[i])
+
+
+def test_argument_conversions_compute_the_same_step(sgd_module) -> None:  # type: ignore[no-untyped-def]
+    """Any integer dtype for class ids; a Python int, float or numpy scalar for lr."""
+    results = []
+    for k_dtype, lr in [(np.int64, 0.1), (np.int32, np.float64(0.1)), (np.uint8, 0.1)]:
+        x, k, w, shift, _ = _sgd_args()
+        loss = sgd_module.step(x, k.astype(k_dtype), w, shift, lr)
+        results.append((loss, w, shift))
+    for loss, w, shift in results[1:]:
+        assert loss == results[0][0]
+        np.testing.assert_array_equal(w, results[0][1])
+        np.testing.assert_array_equal(shift, results[0][2])
+    x, k, w, shift, _ = _sgd_args()
+    sgd_module.step(x, k, w, shift, 1)  # an int learning rate is converted to float64
+    assert w.dtype == np.float64 and not np.array_equal(w, _sgd_args()[2])
+
+
+def test_a_scalar_argument_takes_a_numpy_scalar(symdl_cache: Path) -> None:
+    k = sd.placeholder("k", (), "int64")
+    t = sd.placeholder("t", (), "float32")
+    module = compile_functions({"f": ([k, t], [k * 2, t * 2.0])}, symdl_cache, "scalars")
+    for kv, tv in [(np.int64(3), np.float32(1.5)), (np.array(3), np.array(1.5, np.float32)),
+                   (np.int32(3), 1.5)]:
+        doubled, twice = module.f(kv, tv)
+        assert doubled == 6 and twice == np.float32(3.0) and twice.dtype == np.float32
+    with pytest.raises(ValueError, match=r"'k'.*int64.*got a int"):
+        module.f(3, 1.5)  # a Python number only where the argument is a float
+    with pytest.raises(ValueError, match=r"'t'.*float32.*float64"):
+        module.f(np.int64(3), np.array(1.5))
+
+
+@pytest.mark.parametrize("size", ["N", "shape", "value", "dtype"])
+def test_a_size_repeated_and_named_like_a_helper_parameter(size: str, symdl_cache: Path) -> None:
+    a = sd.placeholder("a", (size, size), "float64")
+    v = sd.placeholder("v", (size,), "float64")
+    module = compile_functions({"f": ([a, v], a @ v)}, symdl_cache, f"square_{size}")
+    np.testing.assert_allclose(module.f(np.eye(3) * 2, np.ones(3)), 2 * np.ones(3))
+    with pytest.raises(ValueError, match=rf"'a'.*\({size}, {size}\).*\(3, 4\)"):
+        module.f(np.zeros((3, 4)), np.ones(3))
+    with pytest.raises(ValueError, match=rf"'v'.*\({size},\), {size} = 3.*\(4,\)"):
+        module.f(np.eye(3), np.ones(4))
+
+
 def test_outputs_depending_on_a_missing_input_are_refused() -> None:
     x = sd.placeholder("x", (3,), "float64")
     hidden = sd.parameter("hidden_w", (3,), "float64")
     with pytest.raises(CodegenError, match="hidden_w"):
         sd.generate({"f": ([x], x * hidden)}, "m")
+
+
+# --------------------------------------------------------------------------- views
+
+
+def test_a_view_used_once_prints_inline(symdl_cache: Path) -> None:
+    x = sd.placeholder("x", (None, 3), "float64")
+    a = sd.placeholder("a", (None, 2), "float64")
+    w = sd.parameter("w", (3, 2), "float64")
+    once = x.T @ a  # (3, 2)
+    fused = sd.exp(w.T) * 3.0 + w.T  # one fused statement uses w.T: inline wherever it appears
+    both = sd.sum(x[:, :2] * a, axis=0)  # an index view, used once
+    functions = {"f": ([x, a, w], [once, fused @ once, both])}
+    source = sd.generate(functions, "views")
+    assert "x.T @ a" in source and "x_T = " not in source
+    assert "x[:, 0:2] * a" in source and "np.exp(w.T)" in source, source
+    module = compile_functions(functions, symdl_cache, "views")
+    rng = np.random.default_rng(2)
+    xv, av, wv = (rng.standard_normal(shape) for shape in [(5, 3), (5, 2), (3, 2)])
+    got = module.f(xv, av, wv)
+    np.testing.assert_allclose(got[0], xv.T @ av, rtol=1e-13)
+    np.testing.assert_allclose(got[1], (np.exp(wv.T) * 3.0 + wv.T) @ (xv.T @ av), rtol=1e-13)
+    np.testing.assert_allclose(got[2], (xv[:, :2] * av).sum(0), rtol=1e-13)
+
+
+def test_a_view_used_by_two_statements_keeps_its_line(symdl_cache: Path) -> None:
+    x = sd.placeholder("x", (4, 3), "float64")
+    p = sd.placeholder("p", (4, 2), "float64")
+    q = sd.placeholder("q", (4, 5), "float64")
+    functions = {"f": ([x, p, q], [x.T @ p, x.T @ q])}
+    source = sd.generate(functions, "shared_view")
+    assert "    x_T = x.T\n" in source and source.count("x_T @ ") == 2, source
+    module = compile_functions(functions, symdl_cache, "shared_view")
+    rng = np.random.default_rng(4)
+    xv, pv, qv = (rng.standard_normal(shape) for shape in [(4, 3), (4, 2), (4, 5)])
+    got = module.f(xv, pv, qv)
+    np.testing.assert_allclose(got[0], xv.T @ pv, rtol=1e-13)
+    np.testing.assert_allclose(got[1], xv.T @ qv, rtol=1e-13)
 
 
 # --------------------------------------------------------------------------- the text dump

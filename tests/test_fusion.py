@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import symdl as sd
 from codegen.fuse import SIMPLIFY_MAX_OPS, FusionLog, _safe_simplify, simplify_body
-from codegen.module import plan_buffers, prepare
+from codegen.module import is_entry_check, plan_buffers, prepare
 from codegen.printer import scalar_literal
 from codegen.report import count_operations, report
 from symdl.ir import schedule
@@ -30,11 +30,7 @@ def _statements(source: str, function: str) -> list[str]:
     """The statements of ``function`` after its docstring and entry checks, as text."""
     tree = ast.parse(source)
     func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
-    body = [
-        s for s in func.body[1:]
-        if not isinstance(s, (ast.If, ast.Return))
-        and not (isinstance(s, ast.Assign) and isinstance(s.value, ast.Subscript))  # N = x.shape[0]
-    ]
+    body = [s for s in func.body[1:] if not isinstance(s, ast.Return) and not is_entry_check(s)]
     return [ast.unparse(s) for s in body]
 
 

@@ -27,10 +27,12 @@ HOSTILE_NAMES = [
     "a-b", "ünïcødé", "λ", "x" * 300, "it's", 'say "hi"', "back\\slash", "new\nline",
     f"x\nimport os; os.system('touch {SENTINEL}')", "tab\there", "\r\nopen('f','w')", "None",
     "True", "self", "_bad_argument", "N", "x\u2028y", "#comment", "'''", '"""', "{out}", "{0}",
+    "_check_argument", "_check_updated", "_argument_error", "check_argument", "sizes", "shape",
 ]
 HOSTILE_FUNCTION_NAMES = [
     "import os", "def", "np", "_private", "__init__", "x y", "1f", "ünï", "f;g", "", 3, None,
-    "_bad_argument",
+    "_bad_argument", "_check_argument", "_check_updated", "_check_argument_fully",
+    "_argument_error",
 ]
 
 
@@ -103,6 +105,18 @@ def test_elementwise_body_with_undefined_function_is_refused() -> None:
     evil = sympy.Function(f"__import__('os').system('touch {SENTINEL}')")
     with pytest.raises(InvalidNameError, match="undefined functions"):
         sd.elementwise(lambda z: evil(z) + z, name="evil")
+
+
+@pytest.mark.parametrize("name", ["const_float64_3", "_const_float64_3", "HERE", "_HERE"])
+def test_leaf_named_like_a_module_constant_does_not_change_the_value(
+    name: str, symdl_cache: Path
+) -> None:
+    """Regression: an argument named like a module-level constant shadowed it (a wrong answer)."""
+    x = sd.placeholder(name, (3,), "float64")
+    functions = {"f": ([x], x * np.array([1.0, 2.0, 3.0]))}
+    _assert_safe(sd.generate(functions, "m"))
+    mod = sd.compile(functions, name="shadow", cache_dir=symdl_cache)
+    np.testing.assert_array_equal(mod.f(np.array([10.0, 10.0, 10.0])), [10.0, 20.0, 30.0])
 
 
 def test_leaf_named_like_a_size_does_not_change_the_value(symdl_cache: Path) -> None:

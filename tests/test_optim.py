@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pytest
 
@@ -122,10 +124,17 @@ def test_update_rule_is_visible_and_float32_by_default(tmp_path):
     x, y, loss, params = _model("float32")
     step = optim.compile_train_step(loss, params, optim.Adam(), [x, y], cache_dir=tmp_path)
     source = step.source
-    assert "def train_step(x, y, opt0_W, opt0_b, opt1_W, opt1_b, opt0_W_m," in source
+    func = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef))
+    args = [a.arg for a in func.args.args]
+    assert args[:7] == ["x", "y", "opt0_W", "opt0_b", "opt1_W", "opt1_b", "opt0_W_m"]
     # The rule is printed, not called: the moments' square root and the folded step size.
     assert "np.sqrt(" in source and "step_size" in source and "eps_hat" in source
-    assert "Updates in place: opt0_W, opt0_W_m, opt0_W_v," in source
+    doc = ast.get_docstring(func) or ""
+    for name in ("opt0_W", "opt0_W_m", "opt0_W_v", "step"):
+        assert any(line.strip().startswith(f"{name}: ") and "updated in place" in line
+                   for line in doc.splitlines()), name
+    assert not any(line.strip().startswith("x: ") and "updated" in line
+                   for line in doc.splitlines())
     values = init.initialize(params, seed=0)
     assert values["opt0_W"].dtype == np.float32
     state = step.init_state()
