@@ -13,8 +13,9 @@ from types import ModuleType
 from symdl.errors import InvalidNameError
 
 from .cache import import_file, usable_cache_dir, write_module
-from .module import Functions, assemble
+from .module import assemble
 from .names import safe_identifier
+from .spec import Functions
 
 
 def _module_name(name: str) -> str:

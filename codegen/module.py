@@ -1,844 +1,120 @@
-"""Assembling a generated module: entry checks, statements, provenance comments, docstrings.
+"""Assembling a generated module: the functions, their constants, the header and the helpers.
 
-Output is straight-line SSA, one statement per value, named from the user's names, deterministic
-to the byte (every order follows the graph's input order, never object ids or hash seeds).
+`assemble` is what `generate` and `compile` run: each function's graph is annotated
+(`symdl.provenance`: names and origins as data of this call), goes through the passes
+(`codegen.pipeline.PASSES`) and is written (`codegen.writer`); the module gets a docstring
+listing the functions, the constants they use (inline, or from ``.npy`` files beside the module
+for large ones) and the entry-check helpers (`codegen.checks`). Output is deterministic to the
+byte: every order follows the graphs' input order, never object ids, hash seeds or what else
+the process built.
+
+The seams, one module each: `spec` (what to generate, checked), `pipeline` (the passes),
+`schedule` (statement order and buffer plan), `writer` (one function), `checks` (entry checks),
+`fuse` (elementwise fusion), `printer` (numpy text of one op), `layout` (line wrapping),
+`names` (identifiers).
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import io
-import keyword
-import tokenize
-from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from symdl._version import __version__
-from symdl.errors import CodegenError, InvalidNameError
-from symdl.ir import Expr, schedule, toposort
-from symdl.printing import formula
+from symdl.ir import Expr, toposort
 from symdl.provenance import Notes, annotate
-from symdl.rewrite import lower
-from symdl.simplify import RewriteLog
-from symdl.types import format_shape
 
-from .fuse import Fused, FusionLog, is_large, print_body, writes_into
-from .fuse import fuse as run_fusion
-from .layout import wrap, wrap_lines, wrap_text
+from .checks import HELPER_SOURCE, HELPERS
+from .layout import wrap_lines, wrap_text
 from .names import Namespace, safe_identifier
-from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
+from .pipeline import Logs, Options, Program, run
+from .printer import dtype_text, scalar_literal
+from .spec import Functions, FunctionSpec, normalize
+from .writer import FunctionWriter, Line
 
-# {name: (inputs, outputs)} or {name: (inputs, outputs, updates)}; updates map an input leaf to
-# its new value, written into the caller's array in place after every output is computed.
-Functions = Mapping[str, tuple]
-# The helpers every generated module defines after its functions. Their leading `_` keeps them
-# out of reach of user names (`safe_identifier` strips it; function names may not start with it).
-HELPER = "_check_argument"
-UPDATED = "_check_updated"
-FULL = "_check_argument_fully"
-ERROR = "_argument_error"
-HELPERS = (HELPER, UPDATED, FULL, ERROR)
-INLINE_ARRAY_LIMIT = 64
+EXTERNAL_ARRAY_LIMIT = 1000
+# The module's folder, from __file__ alone (the generated module imports numpy only).
+HERE_LINE = '_HERE = __file__[: max(__file__.rfind("/"), __file__.rfind("\\\\")) + 1]'
 
 
-@dataclass
-class FunctionSpec:
-    """One function to generate: its name, inputs (leaves) and outputs."""
+@dataclass(frozen=True)
+class LineInfo:
+    """What one line of a generated module computes: the function, the node whose statement
+    it is (None for comments), and the derivation step of its block (None outside gradients)."""
 
-    name: str
-    inputs: list[Expr]
-    outputs: list[Expr]
-    single: bool  # one output returned bare, not in a tuple
-    updates: dict[Expr, Expr] = field(default_factory=dict)  # leaf -> new value, written in place
+    function: str
+    node: Expr | None
+    step: int | None
 
 
 @dataclass
 class ModuleParts:
-    """What `assemble` produced: the source, and the arrays to store beside the module file
-    (``{file name: array}``, saved as ``.npy`` and loaded by the module from its own folder)."""
+    """What `assemble` produced.
+
+    ``source`` is the module; ``arrays`` the arrays to store beside the module file (``{file
+    name: array}``, saved as ``.npy`` and loaded by the module from its own folder);
+    ``lines`` maps the 1-based line numbers of the functions' bodies to what they compute (as
+    torch.fx's line map), and ``notes`` holds each function's names, origins and step numbers.
+    """
 
     source: str
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def normalize(functions: Functions) -> list[FunctionSpec]:
-    """Check the ``{name: (inputs, outputs)}`` mapping and turn it into specs."""
-    if not isinstance(functions, Mapping) or not functions:
-        raise CodegenError(
-            "codegen: functions must be a non-empty dict {name: (inputs, outputs)}"
-        )
-    specs = []
-    for name, value in functions.items():
-        if (
-            not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
-            or name.startswith("_") or name in ("np", *HELPERS) or not name.isascii()
-        ):
-            raise InvalidNameError(
-                f"codegen: function name {name!r} must be a plain identifier (letters, digits, "
-                "underscores; not a keyword, not starting with '_')"
-            )
-        try:
-            inputs, outputs, *rest = value
-            updates = dict(rest[0]) if rest else {}
-            if len(rest) > 1:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise CodegenError(
-                f"codegen: functions[{name!r}] must be (inputs, outputs) or "
-                "(inputs, outputs, updates)"
-            ) from None
-        single = isinstance(outputs, Expr)
-        outs = [outputs] if single else list(outputs)
-        ins = list(inputs)
-        for x in ins:
-            if not isinstance(x, Expr) or not x.is_leaf or x.op.name == "constant":
-                raise CodegenError(
-                    f"codegen: inputs of {name!r} must be placeholders or parameters, got {x!r}"
-                )
-        if len({id(x) for x in ins}) != len(ins):
-            raise InvalidNameError(f"codegen: an input of {name!r} is listed twice")
-        names = [x.name for x in ins]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise InvalidNameError(
-                f"codegen: inputs of {name!r} share the name {dupes[0]!r} with different shapes "
-                "or kinds; give each leaf its own name"
-            )
-        for o in outs:
-            if not isinstance(o, Expr):
-                raise CodegenError(f"codegen: outputs of {name!r} must be expressions, got {o!r}")
-        for leaf, new in updates.items():
-            if not any(leaf is x for x in ins) or not isinstance(new, Expr):
-                raise CodegenError(
-                    f"codegen: updates of {name!r} must map input leaves to expressions; "
-                    f"{leaf!r} is not an input"
-                )
-            if new.shape != leaf.shape or new.dtype != leaf.dtype:
-                raise CodegenError(
-                    f"codegen: the update of {leaf.name!r} has shape {format_shape(new.shape)} "
-                    f"{new.dtype}, but the array is {format_shape(leaf.shape)} {leaf.dtype}"
-                )
-        if not outs and not updates:
-            raise CodegenError(f"codegen: {name!r} has no outputs and no updates")
-        needed = [
-            leaf
-            for leaf in toposort([*outs, *updates.values()])
-            if leaf.is_leaf and leaf.op.name != "constant"
-        ]
-        missing = [leaf for leaf in needed if all(leaf is not x for x in ins)]
-        if missing:
-            leaf = missing[0]
-            raise CodegenError(
-                f"codegen: outputs of {name!r} depend on {leaf.op.name} {leaf.name!r} "
-                f"{format_shape(leaf.shape)}, which is not among its inputs; add it to the inputs"
-            )
-        _check_sizes_bound(name, ins, [*outs, *updates.values()])
-        specs.append(FunctionSpec(name, ins, outs, single, updates))
-    return specs
-
-
-def _check_sizes_bound(name: str, inputs: list[Expr], outputs: list[Expr]) -> None:
-    """Every symbolic size the outputs use must be read off an input's shape on entry.
-
-    Otherwise the generated code would fail with a NameError only when called.
-    """
-    bound = {d for x in inputs for d in x.shape if isinstance(d, str)}
-    for node in toposort(outputs):
-        used = [d for d in node.shape if isinstance(d, str)]
-        if node.op.name == "size":
-            used += list(node.attr("symbols"))
-        free = [d for d in used if d not in bound]
-        if free:
-            raise CodegenError(
-                f"codegen: {name!r} uses the symbolic size {free[0]!r} ({node.op.name} of shape "
-                f"{format_shape(node.shape)}), but no input of {name!r} has it in its shape; add "
-                "an input with that size or use a static size"
-            )
-
-
-class _FunctionWriter:
-    """Writes one function; names are unique within it."""
-
-    def __init__(self, spec: FunctionSpec, notes: Notes, module_names: Namespace,
-                 consts: dict[Expr, str], arrays: dict[str, np.ndarray],
-                 inplace: bool = True, inline_views: bool = True) -> None:
-        self.spec = spec
-        self.notes = notes
-        self.inplace = inplace
-        self.inline_views = inline_views  # off: one statement per value (the raw derivative)
-        self.reuse: dict[Expr, Expr] = {}
-        self.module_names = module_names
-        self.consts = consts
-        self.arrays = arrays
-        self.ns = Namespace({*HELPERS, *module_names_taken(module_names)})
-        self.names: dict[Expr, str] = {}
-        self.inline: dict[Expr, str] = {}  # views printed at their one use: their text
-        self.printer = NumpyPrinter()
-        self.lines: list[str] = []
-
-    # -------------------------------------------------------------- naming
-
-    def _hint(self, node: Expr) -> str:
-        label = self.notes.labels.get(node)
-        if label is not None:
-            return label
-        args = [self.names.get(i, "c") for i in node.inputs]
-        return node.op.name_hint(args, node.kwargs)
-
-    def name_of(self, node: Expr, context: str | None = None) -> str:
-        """The identifier, literal or inlined view text standing for ``node`` in statements.
-
-        ``context`` is the dtype of the statement using it: a Python number in a float32
-        statement prints as its float32 value (`scalar_literal`).
-        """
-        if node in self.inline:
-            return self.inline[node]
-        if node in self.names:
-            return self.names[node]
-        if node.op.name == "constant":
-            return self._constant(node, context)
-        raise KeyError(node)
-
-    def _constant(self, node: Expr, context: str | None = None) -> str:
-        array = node.attr("value").array
-        if array.ndim == 0:
-            weak_float = node.attr("weak") and array.dtype.kind == "f"
-            literal = scalar_literal(array.item(), context if weak_float else None)
-            # A strong scalar keeps its dtype and stays indexable (`np.float32(1.0)[None]`);
-            # only a weak one (a Python number in user code) may print as a bare literal.
-            return literal if node.attr("weak") else f"{dtype_text(node.dtype)}({literal})"
-        if node not in self.consts:
-            dims = "x".join(map(str, array.shape))
-            # Module globals start with "_", which no generated local can (`safe_identifier`
-            # strips leading underscores): a leaf or label can never shadow a constant.
-            name = "_" + self.module_names.create(f"const_{array.dtype}_{dims}")
-            self.consts[node] = name
-            self.arrays[name] = array
-        return self.consts[node]
-
-    # -------------------------------------------------------------- entry checks
-
-    def _entry_checks(self) -> None:
-        """One helper call per argument (type, dtype, rank, sizes), then its new size names.
-
-        An argument updated in place is checked by `UPDATED`, which also wants a writable array.
-        A size name is read off the first argument that has it (``N = x.shape[0]``, safe once
-        that argument's rank is checked) and passed to the checks of the later ones (``N=N``).
-        A float scalar may come as a Python number: its line assigns what the helper returns,
-        the number converted to the declared dtype.
-        """
-        bound: dict[str, str] = {}
-        self.size_reads: dict[str, str] = {}  # size name -> the line reading it (`_unused_sizes`)
-        for x in self.spec.inputs:
-            arg = self.names[x]
-            sizes = [d for d in dict.fromkeys(x.shape) if isinstance(d, str) and d in bound]
-            call_args = [repr(self.spec.name), repr(x.name), arg, repr(x.dtype), repr(x.shape)]
-            call_args += [f"{d}={bound[d]}" for d in sizes]
-            updated = x in self.spec.updates
-            call = f"{UPDATED if updated else HELPER}({', '.join(call_args)})"
-            converts = x.ndim == 0 and x.dtype in ("float32", "float64") and not updated
-            self.lines.append(f"    {arg} = {call}" if converts else f"    {call}")
-            for i, d in enumerate(x.shape):
-                if isinstance(d, str) and d not in bound:
-                    # `write` reserved the size's own name: shapes and sizes print it verbatim.
-                    bound[d] = d
-                    self.size_reads[d] = f"    {d} = {arg}.shape[{i}]"
-                    self.lines.append(self.size_reads[d])
-        self.sizes = bound
-
-    # -------------------------------------------------------------- body
-
-    def write(self, outputs: list[Expr], updates: dict[Expr, Expr],
-              display: Mapping[str, Expr]) -> list[str]:
-        """The function's lines: signature, docstring, entry checks, statements, return."""
-        spec = self.spec
-        for d in dict.fromkeys(d for x in spec.inputs for d in x.shape if isinstance(d, str)):
-            self.ns.reserve(d)  # a leaf named like a size (`N`) gets `N_1`, not the size's name
-        for x in spec.inputs:
-            self.names[x] = self.ns.create(x.name or "arg")
-        args = ", ".join(self.names[x] for x in spec.inputs)
-        self.lines = []
-        self._entry_checks()
-        order = hoist_scalars(schedule([*outputs, *updates.values()]))
-        blocks = _blocks(order, display, self.notes, forward_nodes(self.notes, outputs))
-        self.reuse = plan_buffers(order, outputs, updates) if self.inplace else {}
-        self.final_values = set(updates.values())
-        kept = [*outputs, *updates.values()]
-        inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
-        current: object = None
-        for node in order:
-            if node.is_leaf or node in self.names:
-                continue
-            if node.op.name == "size" and _size_is_bound(node, self.sizes):
-                self.names[node] = self.sizes[node.attr("symbols")[0]]
-                continue
-            if node in inline:
-                self._inline_view(node)
-                continue
-            block = blocks.get(node)
-            if block is not None and block != current:
-                current = block
-                self.lines.append("")
-                self.lines.append(f"    # {comment_text(block[1])}")
-            self._statement(node)
-        self.lines = _drop_echo_comments(self.lines)
-        copies = [(leaf, new) for leaf, new in updates.items()
-                  if new is not leaf and buffer_root(new, self.reuse) is not leaf]
-        targets = {leaf: self.names[leaf] for leaf, _ in copies}
-        self._snapshot_aliases(outputs, copies)
-        if copies:
-            self.lines.append("")
-            self.lines.append("    # update in place")
-            for leaf, new in copies:
-                self.lines.append(f"    {targets[leaf]}[...] = {self.name_of(new)}")
-        self.lines.append("")
-        returned = [self._returned(o) for o in outputs]
-        if not returned:
-            self.lines.append("    return None")
-        elif spec.single:
-            self.lines.append(f"    return {returned[0]}")
-        else:
-            tail = "," if len(returned) == 1 else ""
-            self.lines.append(f"    return {', '.join(returned)}{tail}")
-        unused = _unused_sizes(self.lines, self.size_reads)
-        self.lines = [line for line in self.lines if line not in unused]
-        header = [*wrap(f"def {spec.name}({args}):"), _docstring(spec, self.names, outputs)]
-        return header + wrap_lines(self.lines)
-
-    def _snapshot_aliases(self, outputs: list[Expr], copies: list[tuple[Expr, Expr]]) -> None:
-        """Copy values that are an updated parameter or a view of one before the writes.
-
-        Otherwise a returned ``W`` or ``W.T`` would show the new value, and a swap
-        (``a <- b, b <- a``) would read ``a`` after writing it.
-        """
-        written = {leaf for leaf, _ in copies}
-        for node in dict.fromkeys([*outputs, *(new for _, new in copies)]):
-            root = node
-            while root.op.is_view:
-                root = root.inputs[0]
-            if root in written and node in self.names:
-                name = self.ns.create(f"{self.names[node]}_old")
-                self.lines.append(f"    {name} = {self.names[node]}.copy()")
-                self.names[node] = name
-
-    def _statement(self, node: Expr) -> None:
-        # A literal prints as its float32 value where it meets a float32 operand (see
-        # `scalar_literal`), not where it meets an integer size first (`0.1 - N`).
-        exact = all(i.dtype == node.dtype or i.op.name == "constant" for i in node.inputs)
-        literal_dtype = node.dtype if exact else None
-        args_text = [self.name_of(i, literal_dtype) for i in node.inputs]
-        buffer = self.reuse.get(node)
-        if node.op is Fused:
-            self._fused_statement(node, buffer, args_text, literal_dtype)
-            return
-        if buffer is not None:
-            self._inplace_statement(node, buffer, args_text)
-            return
-        stmt = self.printer.statement(node, args_text)
-        if isinstance(stmt, list):
-            name = self.ns.create(self._hint(node))
-            self.lines.extend(f"    {line.format(out=name)}" for line in stmt)
-            self.names[node] = name
-        else:
-            self._assign(node, stmt)
-
-    def _inline_view(self, node: Expr) -> None:
-        """Print the view ``node`` where it is used (``x.T @ logits_bar``), not on a line.
-
-        Its text is a primary expression (``x.T``, ``x[:, None]``, ``x.reshape((N,))``), safe
-        as an operand anywhere. ``names`` keeps the name it would have had, which later names
-        are made from (``x_T_logits_bar``); nothing binds it, so it takes no name from others.
-        """
-        args_text = [self.name_of(i) for i in node.inputs]
-        self.inline[node] = self.printer.statement(node, args_text)  # type: ignore[assignment]
-        self.names[node] = self._hint(node)
-
-    def _assign(self, node: Expr, value: str) -> None:
-        """``name = value`` for ``node``; a scalar made of Python numbers keeps its dtype."""
-        if _scalar_only(node):
-            value = f"{dtype_text(node.dtype)}({value})"
-        name = self.ns.create(self._hint(node))
-        self.lines.append(f"    {name} = {value}")
-        self.names[node] = name
-
-    def _fused_statement(
-        self, node: Expr, buffer: Expr | None, args: list[str], literal_dtype: str | None
-    ) -> None:
-        """A fused body: its repeated parts first (``sympy.cse``), then the result."""
-        final = buffer is not None and self._is_final_write(node, buffer)
-        out = None if buffer is None else self.names[buffer]
-        lines, value = print_body(
-            node, args, out, self.ns.create, sympy_printer, literal_dtype, final=final
-        )
-        self.lines.extend(f"    {line}" for line in lines)
-        if final:
-            self.lines.append(f"    {value}")
-            self.names[node] = self.names[buffer]  # type: ignore[index]
-        else:
-            self._assign(node, value)
-
-    def _is_final_write(self, node: Expr, buffer: Expr) -> bool:
-        """Whether ``node`` is a parameter's new value written into the parameter itself."""
-        return buffer.is_leaf and self.spec.updates.get(buffer) is not None and (
-            buffer_root(node, self.reuse) is buffer and node in self.final_values
-        )
-
-    def _inplace_statement(self, node: Expr, buffer: Expr, args: list[str]) -> None:
-        """Write ``node`` into the dead array ``buffer`` (a temporary, or a parameter updated)."""
-        out = self.names[buffer]
-        if self._is_final_write(node, buffer):
-            # The final value of a parameter update: an augmented assignment reads best.
-            infix = node.op.infix
-            if infix is not None and len(args) == 2 and args[0] == out:
-                self.lines.append(f"    {out} {infix}= {_operand_text(args[1])}")
-            elif infix in ("+", "*") and len(args) == 2 and args[1] == out:
-                self.lines.append(f"    {out} {infix}= {_operand_text(args[0])}")
-            else:
-                self.lines.append(f"    {node.op.inplace.format(*args, out=out)}")
-            self.names[node] = out
-            return
-        name = self.ns.create(self._hint(node))
-        self.lines.append(f"    {name} = {node.op.inplace.format(*args, out=out)}")
-        self.names[node] = name
-
-    def _returned(self, o: Expr) -> str:
-        if o.op.name == "constant" and o not in self.names:
-            value = self.name_of(o)
-            name = self.ns.create("constant")
-            self.lines.append(f"    {name} = np.array({value}, dtype={dtype_text(o.dtype)})")
-            self.names[o] = name
-        return self.names[o]
-
-
-def comment_text(text: str) -> str:
-    """``text`` safe inside a ``#`` comment: a newline in a user's label must not start code."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def module_names_taken(ns: Namespace) -> set[str]:
-    return set()
-
-
-def views_used_once(
-    order: list[Expr], kept: list[Expr], labels: Mapping[Expr, str]
-) -> set[Expr]:
-    """The views whose one use is a later statement: they print inline there.
-
-    A view used twice keeps its line (one name for one value), and so do a returned or written
-    view and one the user named. Buffer reuse is unaffected: `plan_buffers` reasons about
-    nodes, and a view inlined still shares its source's memory, never a buffer of its own.
-    """
-    uses = Counter(i for node in order if not node.is_leaf for i in node.inputs)
-    kept_set = set(kept)
-    return {
-        node for node in order
-        if not node.is_leaf and node.op.is_view and uses[node] == 1
-        and node not in kept_set and node not in labels
-    }
-
-
-def _unused_sizes(lines: list[str], reads: Mapping[str, str]) -> set[str]:
-    """The lines reading a size (``N = x.shape[0]``) that no other line uses: the argument's
-    check still covers its rank, and an unused name would only make the reader look for it."""
-    used: set[str] = set()
-    for line in lines:
-        if line in reads.values():
-            continue
-        tokens = tokenize.generate_tokens(io.StringIO(line.strip()).readline)
-        used.update(t.string for t in tokens if t.type == tokenize.NAME)
-    return {read for size, read in reads.items() if size not in used}
-
-
-def _drop_echo_comments(lines: list[str]) -> list[str]:
-    """Drop a block comment that says what its one statement says (``np.`` aside).
-
-    Consecutive such blocks (``step_new = step + 1.0``, ``eps_hat = 1e-08 * root_bc2``) then
-    read as one block, without blank lines between them.
-    """
-    kept: list[str] = []
-    echo_ends = -1  # index in `kept` of the last statement whose comment was dropped
-    for i, line in enumerate(lines):
-        text = line.strip()
-        if (
-            text.startswith("# ") and i + 1 < len(lines)
-            and lines[i + 1].strip().replace("np.", "") == text[2:]
-            and (i + 2 == len(lines) or not lines[i + 2].strip())
-        ):
-            if len(kept) >= 2 and not kept[-1].strip() and echo_ends == len(kept) - 2:
-                kept.pop()  # the blank line between two echo blocks
-            echo_ends = len(kept)
-            continue
-        kept.append(line)
-    return kept
-
-
-def hoist_scalars(order: list[Expr]) -> list[Expr]:
-    """Scalars computed from scalar inputs alone move to the front, in their order.
-
-    Adam's step count, bias corrections and step size then read as a person writes them:
-    once, before the arrays, not interleaved with the first parameter's update.
-    """
-    early: set[Expr] = set()
-    for n in order:
-        if n.shape == () and not n.is_leaf and all(
-            i in early or (i.is_leaf and i.shape == ()) for i in n.inputs
-        ):
-            early.add(n)
-    return [n for n in order if n in early] + [n for n in order if n not in early]
-
-
-def plan_buffers(
-    order: list[Expr], outputs: list[Expr], updates: Mapping[Expr, Expr]
-) -> dict[Expr, Expr]:
-    """Which statements can write into an existing array instead of allocating a new one.
-
-    A statement of an elementwise op may reuse an input's array when that array is a
-    temporary of the same shape and dtype that nothing reads afterwards (neither the value,
-    nor a view of it, nor a value already sharing its memory); the final value of a parameter
-    update may be written straight into the parameter once the old value is no longer read.
-    Failing those, it takes any temporary of its shape and dtype that died earlier, as a careful
-    person reuses one scratch array: fresh large arrays cost page faults on every call.
-    Returns {node: the node whose array it reuses}.
-    """
-    statements = [n for n in order if not n.is_leaf and n.op.name != "size"]
-    index = {n: i for i, n in enumerate(statements)}
-    end = len(statements)
-    last_use: dict[Expr, int] = {}
-    for i, n in enumerate(statements):
-        for x in n.inputs:
-            last_use[x] = i
-    kept = set(outputs) | set(updates.values())
-    for n in kept:
-        last_use[n] = end
-    targets = {new: leaf for leaf, new in updates.items()}
-    root: dict[Expr, Expr] = {}
-    sharing: dict[Expr, list[Expr]] = {}
-    views: set[Expr] = set()
-    scratch: list[Expr] = []  # arrays made by statements, in order: reusable once dead
-
-    def root_of(n: Expr) -> Expr:
-        return root.get(n, n)
-
-    def free_after(buffer_root: Expr, i: int) -> bool:
-        return all(last_use.get(m, -1) <= i for m in sharing.get(buffer_root, [buffer_root]))
-
-    def may_hold(n: Expr, buffer_root: Expr) -> bool:
-        # A parameter's array may hold temporaries, and finally its own new value, but never
-        # another kept value: the parameter's final write would overwrite it.
-        return not buffer_root.is_leaf or n not in kept or targets.get(n) is buffer_root
-
-    plan: dict[Expr, Expr] = {}
-    for n in statements:
-        i = index[n]
-        if n.op.is_view:
-            root[n] = root_of(n.inputs[0])
-            views.add(n)
-        if _writes_into(n) and n.shape != ():
-            own = targets.get(n)
-            candidates: list[Expr] = [] if own is None else [own]
-            for x in n.inputs:
-                if x in views or x in kept or x.op.name in ("size", "constant"):
-                    continue
-                if x.is_leaf and x not in updates:
-                    continue  # the caller's data is never written
-                if _alias(x):
-                    continue  # prints as its argument: an alias, not a fresh array
-                candidates.append(x)
-            for x in candidates:
-                if (
-                    x.shape == n.shape and x.dtype == n.dtype and may_hold(n, root_of(x))
-                    and free_after(root_of(x), i)
-                ):
-                    plan[n] = x
-                    root[n] = root_of(x)
-                    break
-            else:
-                # A dead scratch array; strictly dead (``i - 1``) so that no input reads it.
-                for r in reversed(scratch):
-                    if r.shape == n.shape and r.dtype == n.dtype and free_after(r, i - 1):
-                        plan[n] = r
-                        root[n] = r
-                        break
-        if n not in plan and n not in views and _fresh_array(n):
-            scratch.append(n)
-        sharing.setdefault(root_of(n), [root_of(n)]).append(n)
-    return plan
-
-
-def _fresh_array(node: Expr) -> bool:
-    """Whether ``node``'s statement makes a large new array that later statements may reuse.
-
-    Only large arrays (`is_large`) are worth it: reusing small ones buys nothing and would only
-    obscure the code.
-    """
-    if node.shape == () or node.op.name in ("size", "constant") or _alias(node):
-        return False
-    return is_large(node.shape)
-
-
-def _writes_into(node: Expr) -> bool:
-    """Whether ``node``'s statement can write into an existing array (``out=``)."""
-    if node.op is Fused:
-        return writes_into(node)
-    return node.op.inplace is not None
-
-
-def _alias(node: Expr) -> bool:
-    """A sympy body that is just its argument prints as that name: no array of its own."""
-    return node.op.name == "elementwise" and node.attr("body").is_Symbol
-
-
-def buffer_root(node: Expr, plan: Mapping[Expr, Expr]) -> Expr:
-    """The node whose array ``node``'s value ends up in, following buffer reuse."""
-    while node in plan:
-        node = plan[node]
-    return node
-
-
-def _operand_text(text: str) -> str:
-    return f"({text})" if text.startswith("-") else text
-
-
-def _size_is_bound(node: Expr, sizes: Mapping[str, str]) -> bool:
-    return node.attr("static") == 1 and len(node.attr("symbols")) == 1 and (
-        node.attr("symbols")[0] in sizes
-    )
-
-
-def _scalar_only(node: Expr) -> bool:
-    """A float scalar computed from Python numbers only: wrap it so it keeps its dtype."""
-    return (
-        node.shape == ()
-        and node.dtype in ("float32", "float64")
-        and all(i.op.name in ("constant", "size") for i in node.inputs)
-        and node.op.name not in ("size",)
-    )
-
-
-def forward_nodes(notes: Notes, outputs: list[Expr]) -> set[Expr]:
-    """The nodes computing this function's forward outputs (the loss, metrics), as printed.
-
-    ``outputs`` are the function's outputs after the passes, in order; which of them are
-    forward was decided from the graphs as given (`Notes.forward`, by position). Such a node
-    is forward here even if a derivative rule of this graph also built it.
-    """
-    return set(toposort([o for o, forward in zip(outputs, notes.forward_flags) if forward]))
-
-
-def _blocks(
-    order: list[Expr], display: Mapping[str, Expr], notes: Notes, forward: set[Expr],
-) -> dict[Expr, tuple[str, str]]:
-    """The comment block each statement belongs to.
-
-    Gradient statements belong to the forward node whose rule built them (``grad of: ...``);
-    forward statements (and every node in ``forward``) belong to the first labeled node that
-    uses them (``logits = ...``). Formulas are printed from ``display``, the graph before
-    lowering, as the user wrote it. Gradient blocks carry the derivation's step number, counted
-    on the graph before simplification (rewrites may remove a step's code, never renumber the
-    others).
-    """
-    names = {node: label for label, node in display.items()}
-    labels = notes.labels
-    origin = {node: None if node in forward else notes.origins.get(node) for node in order}
-    blocks: dict[Expr, tuple[str, str]] = {}
-    owner: dict[Expr, Expr] = {}
-    for node in reversed(order):
-        if node.is_leaf or origin[node] is not None:
-            continue
-        if labels.get(node) in display:
-            owner[node] = node
-        users_owner = owner.get(node)
-        if users_owner is None:
-            continue
-        for i in node.inputs:
-            if i not in owner and labels.get(i) not in display and origin.get(i) is None:
-                owner[i] = users_owner
-    for node in order:
-        source = origin[node]
-        if source is not None:
-            text = formula(source, {**labels, **names})
-            if source in labels:
-                text = f"{labels[source]} = {text}"
-            step = f"step {notes.steps[source]}: " if source in notes.steps else ""
-            blocks[node] = ("grad", f"{step}grad of: {text}")
-        elif node in owner:
-            label = labels.get(owner[node], "")
-            shown = display.get(label, owner[node])
-            blocks[node] = ("fwd", f"{label} = {formula(shown, {**labels, **names})}")
-    return blocks
-
-
-def _docstring(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> str:
-    """The function's docstring, what ``help()`` shows: what it returns and updates, and each
-    argument's and result's dtype and shape (the module docstring only lists the functions)."""
-    returned = ", ".join(names[o] for o in outputs)
-    if outputs and not spec.single:
-        returned = f"({returned})"
-    count = len(spec.updates)
-    updated = f"{count} argument{'' if count == 1 else 's'} in place (see Args)"
-    summary = {
-        (True, False): f"Return {returned}.",
-        (True, True): f"Return {returned}; update {updated}.",
-        (False, True): f"Update {updated}; return None.",
-    }[(bool(outputs), bool(count))]
-    lines = [f'    """{summary}', "", "    Args:"]
-    for x in spec.inputs:
-        notes = [x.op.name]
-        if x in spec.updates:
-            notes.append("updated in place")
-        elif x.ndim == 0 and x.dtype in ("float32", "float64"):
-            notes.append("or a Python number")
-        lines.append(f"        {names[x]}: {x.dtype} {format_shape(x.shape)}, {', '.join(notes)}")
-    if outputs:
-        lines.append("    Returns:")
-    for o in outputs:
-        lines.append(f"        {names[o]}: {o.dtype} {format_shape(o.shape)}")
-    lines.append('    """')
-    return "\n".join(piece for line in lines for piece in wrap_text(line))
-
-
-HELPER_SOURCE = f'''
-def {HELPER}(function, name, value, dtype, shape, /, **sizes):
-    """Return ``value`` if it is a numpy array of ``dtype`` and ``shape``; else raise ValueError.
-
-    ``shape`` holds sizes and size names; ``sizes`` gives the names that earlier arguments bound.
-    """
-    expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
-    numpy_value = isinstance(value, (np.ndarray, np.generic))  # a scalar's shape is ()
-    if numpy_value and value.dtype == dtype and value.shape == expected:
-        return value  # the common case: three comparisons on every call
-    return {FULL}(function, name, value, dtype, shape, sizes)
-
-
-def {UPDATED}(function, name, value, dtype, shape, /, **sizes):
-    """`{HELPER}` for an argument updated in place, which must be a writable array.
-
-    Checked on entry, before the first write, so that a step applies all its updates or none.
-    """
-    if isinstance(value, np.ndarray) and value.flags.writeable:
-        # `{HELPER}`'s quick comparison, repeated: one call per parameter on every step.
-        expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
-        if value.dtype == dtype and value.shape == expected:
-            return value
-        return {FULL}(function, name, value, dtype, shape, sizes)
-    raise {ERROR}(function, name, value, dtype, shape, sizes, "a writable numpy array")
-
-
-def {FULL}(function, name, value, dtype, shape, sizes):
-    """The rest of `{HELPER}`: what its quick comparison does not accept outright.
-
-    A float scalar may be a Python number (returned converted to ``dtype``), any scalar a numpy
-    scalar; an integer array (class ids) may have any integer dtype; a size name that no earlier
-    argument bound takes its size from ``value``, the same wherever it repeats.
-    """
-    if not shape and isinstance(value, (int, float)) and dtype in ("float32", "float64"):
-        value = np.dtype(dtype).type(value)
-    if isinstance(value, np.ndarray) or (not shape and isinstance(value, np.generic)):
-        if value.dtype == dtype or (dtype.startswith("int") and value.dtype.kind in "iu"):
-            if value.ndim == len(shape):
-                seen = dict(sizes)
-                for got, want in zip(value.shape, shape):
-                    if isinstance(want, str):
-                        want = seen.setdefault(want, got)
-                    if got != want:
-                        break
-                else:
-                    return value
-    raise {ERROR}(function, name, value, dtype, shape, sizes, "a numpy array")
-
-
-def {ERROR}(function, name, value, dtype, shape, sizes, kind):
-    """The ValueError naming the argument, the expected and the received shape and dtype."""
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        read_only = isinstance(value, np.ndarray) and not value.flags.writeable
-        array = "a read-only array" if read_only else "an array"
-        got = f"{{array}} of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
-    else:
-        got = f"a {{type(value).__name__}}"
-    expected = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-    bound = "".join(f", {{k}} = {{v}}" for k, v in sizes.items())
-    return ValueError(
-        f"{{function}}(): argument {{name!r}} must be {{kind}} of shape {{expected}}{{bound}} "
-        f"and dtype {{dtype}}; got {{got}}"
-    )
-'''
-
-
-def is_entry_check(statement: ast.stmt) -> bool:
-    """Whether a statement of a generated function is one of its entry checks: a helper call
-    (``_check_argument(...)``, ``lr = _check_argument(...)``) or a size read (``N = x.shape[0]``).
-    """
-    value = getattr(statement, "value", None)
-    if isinstance(value, ast.Call):
-        return isinstance(value.func, ast.Name) and value.func.id in HELPERS
-    return (
-        isinstance(statement, ast.Assign) and isinstance(value, ast.Subscript)
-        and isinstance(value.value, ast.Attribute) and value.value.attr == "shape"
-    )
-
-
-def prepare(
-    outputs: list[Expr], notes: Notes, simplify: bool, fuse: bool | None = None,
-    fusion_log: FusionLog | None = None, rewrite_log: RewriteLog | None = None,
-) -> tuple[list[Expr], list[Expr]]:
-    """The graph passes before printing: simplification, lowering of composite ops, fusion.
-
-    ``outputs`` are bare (see `symdl.provenance.annotate`); names and origins follow every
-    rewrite in ``notes``. ``fuse`` (default: as ``simplify``) merges elementwise chains into
-    sympy bodies. The logs, when given, record the rewrites that fired and what fusion did.
-    Returns the graph before lowering (for comments, as the user wrote it) and after.
-    """
-    fuse = simplify if fuse is None else fuse
-    if not simplify:
-        lowered = lower(outputs, notes)
-    else:
-        from symdl.simplify import simplify as run_simplify
-        from symdl.simplify import tidy
-
-        outputs = run_simplify(outputs, rewrite_log, notes)
-        lowered = tidy(lower(outputs, notes), rewrite_log, notes)
-    return outputs, run_fusion(lowered, fusion_log, notes) if fuse else lowered
+    lines: dict[int, LineInfo] = field(default_factory=dict)
+    notes: dict[str, Notes] = field(default_factory=dict)
+
+    def step_lines(self, function: str) -> dict[int, list[str]]:
+        """``{step k: the lines of its block}`` in ``function`` (comment first, stripped)."""
+        text = self.source.splitlines()
+        blocks: dict[int, list[str]] = {}
+        for number, info in sorted(self.lines.items()):
+            if info.function == function and info.step is not None:
+                stripped = text[number - 1].strip()
+                if stripped:
+                    blocks.setdefault(info.step, []).append(stripped)
+        return blocks
+
+
+def prepare(spec: FunctionSpec, options: Options, logs: Logs | None = None) -> Program:
+    """``spec``'s graph, annotated and through the passes `options` enables."""
+    bare, notes = annotate([*spec.outputs, *spec.updates.values()])
+    updated = tuple(spec.updates)
+    for leaf, new in zip(updated, bare[len(spec.outputs) :]):
+        notes.label(new, f"{leaf.name}_new")
+    return run(Program(tuple(bare), notes, updated), options, logs)
 
 
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
              external_arrays: bool = False, fuse: bool | None = None,
-             inplace: bool | None = None, fusion_log: FusionLog | None = None,
-             rewrite_log: RewriteLog | None = None) -> ModuleParts:
+             inplace: bool | None = None, logs: Logs | None = None) -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
     `EXTERNAL_ARRAY_LIMIT` elements are not printed: the module loads them from ``.npy`` files
     named by their content hash beside it (returned in ``arrays``). Otherwise (`generate`) every
     constant is printed inline, so the source stands alone. ``fuse`` and ``inplace`` (both
-    default to ``simplify``) switch off elementwise fusion and buffer reuse, and the logs
-    record what the passes did, for the report. Views used once print inline where they are
+    default to ``simplify``) switch off elementwise fusion and buffer reuse, and ``logs``
+    records what the passes did, for the report. Views used once print inline where they are
     used unless ``simplify`` is off: the raw derivative keeps one statement per value.
     """
     specs = normalize(functions)
+    options = Options.of(simplify, fuse, inplace)
     module_ns = Namespace({*HELPERS, *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
-    bodies: list[str] = []
+    written: list[tuple[FunctionSpec, list[str], list[Line]]] = []
     summaries: list[list[str]] = []
+    notes: dict[str, Notes] = {}
     for spec in specs:
-        leaves = list(spec.updates)
-        bare, notes = annotate([*spec.outputs, *spec.updates.values()])
-        for leaf, new in zip(leaves, bare[len(spec.outputs) :]):
-            notes.label(new, f"{leaf.name}_new")
-        shown, lowered = prepare(bare, notes, simplify, fuse, fusion_log, rewrite_log)
-        display = {notes.labels[n]: n for n in toposort(shown) if n in notes.labels}
-        outputs = lowered[: len(spec.outputs)]
-        updates = dict(zip(leaves, lowered[len(spec.outputs) :]))
-        writer = _FunctionWriter(spec, notes, module_ns, consts, arrays,
-                                 inplace=simplify if inplace is None else inplace,
-                                 inline_views=simplify)
-        bodies.append("\n".join(writer.write(outputs, updates, display)))
-        summaries.append(_summary(spec, writer.names, outputs))
-    header = [
+        program = prepare(spec, options, logs)
+        display = {program.notes.labels[n]: n for n in toposort(list(program.shown))
+                   if n in program.notes.labels}
+        writer = FunctionWriter(spec, program, module_ns, consts, arrays, inline_views=simplify)
+        header, body = writer.write(display)
+        written.append((spec, header, body))
+        summaries.append(_summary(spec, writer.names, list(program.results)))
+        notes[spec.name] = program.notes
+    top = [
         *wrap_text(
             f'"""{safe_identifier(name)}: generated by symdl {__version__}. Do not edit; '
             "regenerate from the model."
@@ -852,10 +128,27 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         "",
         "import numpy as np",
     ]
+    const_lines, files = _constants(arrays, name, external_arrays)
+    text = top + (["", *const_lines] if const_lines else [])
+    lines: dict[int, LineInfo] = {}
+    for spec, header, body in written:
+        text += ["", ""] + "\n".join(header).split("\n")
+        for line in body:
+            text.append(line.text)
+            if line.node is not None or line.step is not None:
+                lines[len(text)] = LineInfo(spec.name, line.node, line.step)
+    source = "\n".join(text) + "\n\n" + HELPER_SOURCE
+    return ModuleParts(source, files, lines, notes)
+
+
+def _constants(
+    arrays: dict[str, np.ndarray], name: str, external: bool
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The module's constant definitions, and the arrays to store beside it as ``.npy``."""
     const_lines: list[str] = []
     files: dict[str, np.ndarray] = {}
     for cname, value in arrays.items():
-        if external_arrays and value.size > EXTERNAL_ARRAY_LIMIT:
+        if external and value.size > EXTERNAL_ARRAY_LIMIT:
             # The file name is the array's content hash, so the module's own hash covers it.
             fname = f"{safe_identifier(name)}_{array_digest(value)}.npy"
             files[fname] = value
@@ -866,15 +159,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             const_lines.append(
                 f"{cname} = np.array({array_text(value)}, dtype={dtype_text(value.dtype.name)})"
             )
-    const_lines = wrap_lines(const_lines)
-    parts = header + (["", *const_lines] if const_lines else []) + ["", "", ""]
-    source = "\n".join(parts) + "\n\n\n".join(bodies) + "\n\n" + HELPER_SOURCE
-    return ModuleParts(source=source, arrays=files)
-
-
-EXTERNAL_ARRAY_LIMIT = 1000
-# The module's folder, from __file__ alone (the generated module imports numpy only).
-HERE_LINE = '_HERE = __file__[: max(__file__.rfind("/"), __file__.rfind("\\\\")) + 1]'
+    return wrap_lines(const_lines), files
 
 
 def array_digest(value: np.ndarray) -> str:
@@ -891,7 +176,7 @@ def array_text(value: np.ndarray) -> str:
     return "[" + ", ".join(array_text(v) for v in value) + "]"
 
 
-def _summary(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> list[str]:
+def _summary(spec: FunctionSpec, names: dict[Expr, str], outputs: list[Expr]) -> list[str]:
     """The function's line in the module docstring: its signature and what it returns."""
     args = ", ".join(names[x] for x in spec.inputs)
     rets = ", ".join(names[o] for o in outputs) or "None"

@@ -14,8 +14,11 @@ from symdl.ir import Expr, toposort
 from symdl.rewrite import lower
 from symdl.simplify import RewriteLog
 
+from .checks import is_entry_check
 from .fuse import SIMPLIFY_BUDGET_OPS, SIMPLIFY_MAX_OPS, FusionLog
-from .module import Functions, assemble, is_entry_check, normalize
+from .module import assemble
+from .pipeline import PASSES, Logs, Options
+from .spec import Functions, normalize
 
 _ARRAY_METHODS = {"sum", "max", "min", "mean", "argmax", "reshape", "astype", "dot"}
 
@@ -78,12 +81,14 @@ class Report:
     fusion: FusionLog
 
     def format(self) -> str:
-        """The report as a Markdown table and two summary lines."""
+        """The report as a Markdown table, the passes each stage runs, and two summary lines."""
         rows = ["| function | stage | operations | lines |", "|---|---|---:|---:|"]
         for s in self.stages:
             lines = "" if s.lines is None else str(s.lines)
             rows.append(f"| {s.function} | {s.stage} | {s.operations} | {lines} |")
         f = self.fusion
+        rows += ["", "passes (codegen.pipeline.PASSES, in order) per stage:"]
+        rows += [f"- {stage}: {', '.join(stage_passes(o))}" for stage, o in STAGES]
         rows += [
             "",
             f"rewrites fired: {self.rewrites.summary()}",
@@ -110,13 +115,18 @@ def _tree_operations(outputs: list[Expr]) -> int:
     return sum(sizes[o] for o in outputs)
 
 
-# (stage name, assemble keywords); each stage adds one pass to the one before.
-STAGES: list[tuple[str, dict[str, bool]]] = [
-    ("raw derivative", {"simplify": False}),
-    ("rewrites", {"simplify": True, "fuse": False, "inplace": False}),
-    ("fusion (sympy bodies, cse)", {"simplify": True, "fuse": True, "inplace": False}),
-    ("in-place (final)", {"simplify": True}),
+# (stage name, the passes it runs); each stage switches on more of `PASSES` than the one before.
+STAGES: list[tuple[str, Options]] = [
+    ("raw derivative", Options.of(simplify=False)),
+    ("rewrites", Options.of(simplify=True, fuse=False, inplace=False)),
+    ("fusion (sympy bodies, cse)", Options.of(simplify=True, inplace=False)),
+    ("in-place (final)", Options.of(simplify=True)),
 ]
+
+
+def stage_passes(options: Options) -> list[str]:
+    """The names of the passes a stage runs, in the order of `PASSES`."""
+    return [p.name for p in PASSES if p.enabled(options)]
 
 
 def report(functions: Functions, name: str = "model") -> Report:
@@ -129,14 +139,11 @@ def report(functions: Functions, name: str = "model") -> Report:
     if every use of a value computed it again: what sharing buys.
     """
     specs = normalize(functions)
-    log = RewriteLog()
-    fusion = FusionLog()
+    logs = Logs()
     *earlier, (_, final) = STAGES
-    sources = [assemble(functions, name, **kw).source for _, kw in earlier]
+    sources = [assemble(functions, name, **_keywords(o)).source for _, o in earlier]
     # The last stage runs every pass: it fills the logs.
-    sources.append(
-        assemble(functions, name, **final, rewrite_log=log, fusion_log=fusion).source
-    )
+    sources.append(assemble(functions, name, **_keywords(final), logs=logs).source)
     stages = []
     for spec in specs:
         raw = lower([*spec.outputs, *spec.updates.values()])
@@ -145,4 +152,8 @@ def report(functions: Functions, name: str = "model") -> Report:
         for (stage, _), source in zip(STAGES, sources):
             ops = sum(count_operations(source, spec.name).values())
             stages.append(Stage(spec.name, stage, ops, _lines(source, spec.name)))
-    return Report(stages, log, fusion)
+    return Report(stages, logs.rewrites, logs.fusion)
+
+
+def _keywords(options: Options) -> dict[str, bool]:
+    return {"simplify": options.simplify, "fuse": options.fuse, "inplace": options.inplace}

@@ -16,11 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symdl as sd
+from codegen.checks import is_entry_check
 from codegen.fuse import SIMPLIFY_MAX_OPS, FusionLog, _safe_simplify, simplify_body
-from codegen.module import is_entry_check, plan_buffers, prepare
+from codegen.pipeline import Options, Program, run
 from codegen.printer import scalar_literal
 from codegen.report import count_operations, report
-from symdl.ir import schedule
+from codegen.schedule import plan_buffers
 from symdl.provenance import annotate
 
 RNG = np.random.default_rng(11)
@@ -143,10 +144,9 @@ def test_adam_step_reuses_one_scratch_array_per_large_parameter() -> None:
     spec = sd.optim.Adam().step_function(loss, params, [x, y]).functions["train_step"]
     inputs, outputs, updates = spec[0], spec[1], spec[2]
     bare, notes = annotate([*outputs, *updates.values()])
-    _, lowered = prepare(bare, notes, simplify=True)
-    new_values = dict(zip(updates, lowered[len(outputs):]))
-    order = schedule(lowered)
-    plan = plan_buffers(order, lowered[: len(outputs)], new_values)
+    program = run(Program(tuple(bare), notes, tuple(updates)), Options())
+    order, plan = program.order, program.reuse
+    assert plan == plan_buffers(list(order), list(program.results), program.updates)
     fresh = [n for n in order if n.shape == (784, 256) and not n.is_leaf and n not in plan
              and n.op.name not in ("transpose", "reshape")]
     assert len(fresh) <= 2, [n.op.name for n in fresh]  # the gradient and one scratch array

@@ -278,20 +278,27 @@ def stable_walk(y: Expr, wrt: Sequence[Expr], notes: Notes | None = None) -> Wal
 
 
 def _generated(y: Expr, grads: list[Expr], steps: list[Step]) -> str:
-    """Generate the module for (y, grads) and give each step the lines under its comment."""
-    from codegen import generate
+    """Generate the module for (y, grads) and give each step the lines of its block.
+
+    The lines come from the generator's line map (which step each line's block belongs to),
+    not from reading the comments back.
+    """
+    from codegen.module import assemble
 
     inputs = leaves([y, *grads])
-    source = generate({"derivation": (inputs, [y, *grads])}, "derivation")
-    blocks = code_blocks(source)
+    parts = assemble({"derivation": (inputs, [y, *grads])}, "derivation")
+    blocks = parts.step_lines("derivation")
     for step in steps:
         if step.number is not None:
             step.code = blocks.get(step.number, [])
-    return source
+    return parts.source
 
 
 def code_blocks(source: str) -> dict[int, list[str]]:
-    """The generated lines under each ``# step k:`` comment (comment included), by k."""
+    """The generated lines under each ``# step k:`` comment (comment included), by k.
+
+    Read from the text, for a module at hand; `derive` uses the generator's line map instead.
+    """
     blocks: dict[int, list[str]] = {}
     current: list[str] | None = None
     for line in source.splitlines():

@@ -1,0 +1,147 @@
+"""The passes between a function's graph and its printed statements, as one visible list.
+
+`PASSES` runs in order on a `Program` (one function's graph, its notes, and what the passes
+decided): stabilize, simplify, lower, tidy, fuse, schedule, plan buffers. `generate` runs them
+through `run`, and the report (`codegen.report`) runs the same list with passes switched off to
+show what each one bought. Each pass is a small function from a program to a new program; the
+`Notes` (names, origins, step numbers: `symdl.provenance`) follow every rewrite.
+
+What a pass may assume: the graph is bare (no labels: `symdl.provenance.annotate` strips them
+first); after ``lower`` no composite op (softmax, cross-entropy) is left; after ``schedule``
+``order`` lists every statement, inputs first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from symdl.ir import Expr, toposort
+from symdl.provenance import Notes
+from symdl.rewrite import lower
+from symdl.simplify import RewriteLog, simplify, stabilize, tidy
+
+from .fuse import FusionLog, fuse
+from .schedule import plan_buffers, schedule
+
+
+@dataclass(frozen=True)
+class Options:
+    """Which passes run: ``simplify`` switches off every rewrite, ``fuse`` and ``inplace``
+    elementwise fusion and buffer reuse (both on by default where ``simplify`` is)."""
+
+    simplify: bool = True
+    fuse: bool = True
+    inplace: bool = True
+
+    @classmethod
+    def of(cls, simplify: bool = True, fuse: bool | None = None,
+           inplace: bool | None = None) -> Options:
+        """Options with ``fuse`` and ``inplace`` defaulting to ``simplify``."""
+        return cls(simplify, simplify if fuse is None else fuse,
+                   simplify if inplace is None else inplace)
+
+
+@dataclass
+class Logs:
+    """What the passes did, for the report: rewrites that fired, and fusion's figures."""
+
+    rewrites: RewriteLog = field(default_factory=RewriteLog)
+    fusion: FusionLog = field(default_factory=FusionLog)
+
+
+@dataclass(frozen=True)
+class Program:
+    """One function's graph on its way to printing.
+
+    ``outputs`` are the function's outputs followed by the new values of the leaves it updates
+    in place (``updated``, in the same order); ``shown`` is the graph as simplified but not lowered,
+    which comments print (as the user wrote it); ``forward`` are the nodes computing forward
+    outputs; ``order`` and ``reuse`` come from the last two passes.
+    """
+
+    outputs: tuple[Expr, ...]
+    notes: Notes
+    updated: tuple[Expr, ...] = ()
+    shown: tuple[Expr, ...] = ()
+    forward: frozenset[Expr] = frozenset()
+    order: tuple[Expr, ...] = ()
+    reuse: Mapping[Expr, Expr] = field(default_factory=dict)
+
+    @property
+    def results(self) -> tuple[Expr, ...]:
+        """The function's outputs (without the update values)."""
+        return self.outputs[: len(self.outputs) - len(self.updated)]
+
+    @property
+    def updates(self) -> dict[Expr, Expr]:
+        """``{updated leaf: its new value}``."""
+        return dict(zip(self.updated, self.outputs[len(self.outputs) - len(self.updated) :]))
+
+
+def _stabilize(p: Program, logs: Logs) -> Program:
+    """log(softmax(z)) -> log_softmax(z) and friends: the rules `grad` used, run to a fixed
+    point first so that the losses users write naively are computed in their stable form."""
+    return replace(p, outputs=tuple(stabilize(list(p.outputs), p.notes, logs.rewrites)))
+
+
+def _simplify(p: Program, logs: Logs) -> Program:
+    """Every rewrite of `symdl.simplify` to a fixed point (algebra, shapes, constants)."""
+    return replace(p, outputs=tuple(simplify(list(p.outputs), logs.rewrites, p.notes)))
+
+
+def _lower(p: Program, logs: Logs) -> Program:
+    """Composite ops (softmax, logsumexp, cross-entropy) expanded into stable primitives."""
+    return replace(p, outputs=tuple(lower(list(p.outputs), p.notes)), shown=p.outputs)
+
+
+def _tidy(p: Program, logs: Logs) -> Program:
+    """The rewrites again, on what lowering built (the stabilizing ones match no primitive)."""
+    return replace(p, outputs=tuple(tidy(list(p.outputs), logs.rewrites, p.notes)))
+
+
+def _fuse(p: Program, logs: Logs) -> Program:
+    """Chains of elementwise ops as one statement each, with a sympy body (`codegen.fuse`)."""
+    return replace(p, outputs=tuple(fuse(list(p.outputs), logs.fusion, p.notes)))
+
+
+def _schedule(p: Program, logs: Logs) -> Program:
+    """The statement order (`codegen.schedule.schedule`)."""
+    flags = p.notes.forward_flags
+    forward = frozenset(toposort([o for o, f in zip(p.results, flags) if f]))
+    return replace(p, forward=forward,
+                   order=tuple(schedule(list(p.outputs), p.notes, set(forward))))
+
+
+def _plan_buffers(p: Program, logs: Logs) -> Program:
+    """Which statements write into a dead array (`codegen.schedule.plan_buffers`)."""
+    return replace(p, reuse=plan_buffers(list(p.order), list(p.results), p.updates))
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass: its name (as the report prints it), the function, and when it runs."""
+
+    name: str
+    run: Callable[[Program, Logs], Program]
+    enabled: Callable[[Options], bool]
+
+
+PASSES: list[Pass] = [
+    Pass("stabilize", _stabilize, lambda o: o.simplify),
+    Pass("simplify", _simplify, lambda o: o.simplify),
+    Pass("lower", _lower, lambda o: True),
+    Pass("tidy", _tidy, lambda o: o.simplify),
+    Pass("fuse", _fuse, lambda o: o.simplify and o.fuse),
+    Pass("schedule", _schedule, lambda o: True),
+    Pass("plan buffers", _plan_buffers, lambda o: o.simplify and o.inplace),
+]
+
+
+def run(program: Program, options: Options, logs: Logs | None = None) -> Program:
+    """``program`` after every pass of `PASSES` that ``options`` enables, in order."""
+    logs = logs if logs is not None else Logs()
+    for p in PASSES:
+        if p.enabled(options):
+            program = p.run(program, logs)
+    return program

@@ -1,0 +1,206 @@
+"""Statement order and buffer plan: the last two passes before printing.
+
+`schedule` orders the statements: scalars computed from scalar inputs first (Adam's bias
+corrections, once, at the top), then forward values, then each derivation step's statements
+together and in step order, as far as the dependencies allow (a priority topological sort).
+`plan_buffers` decides which statements write into an array that is dead by then (``out=``)
+instead of allocating a new one. `views_used_once` picks the views printed inline at their use.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from symdl.ir import Expr
+from symdl.ir import schedule as deep_first
+from symdl.provenance import Notes
+
+from .fuse import Fused, is_large, writes_into
+
+
+def schedule(outputs: Sequence[Expr], notes: Notes, forward: set[Expr]) -> list[Expr]:
+    """Every node the outputs need, inputs first, in the order the module prints them.
+
+    The base order is `symdl.ir.schedule` (deep operands first, so a rule's statements stay
+    together), with scalars of scalar inputs hoisted (`hoist_scalars`). Then a topological sort
+    picks, among the nodes whose inputs are done, the hoisted scalars first, then forward
+    values (``forward``, and nodes no derivative rule built), then gradient statements by the
+    step number of the forward node whose rule built them, ties in base order: each step's
+    block is printed once, in step order where dependencies allow.
+    """
+    base = hoist_scalars(deep_first(list(outputs)))
+    position = {n: k for k, n in enumerate(base)}
+    early = _hoisted(base)
+    last_step = 1 + max(notes.steps.values(), default=0)
+
+    def rank(n: Expr) -> tuple[int, int, int]:
+        if n in early or n.is_leaf:
+            return (0, 0, position[n])
+        origin = None if n in forward else notes.origins.get(n)
+        step = 0 if origin is None else notes.steps.get(origin, last_step)
+        return (1, step, position[n])
+
+    waiting = {n: len(set(n.inputs)) for n in base}
+    users: dict[Expr, list[Expr]] = {n: [] for n in base}
+    for n in base:
+        for i in set(n.inputs):
+            users[i].append(n)
+    ready = [(rank(n), position[n], n) for n in base if waiting[n] == 0]
+    heapq.heapify(ready)
+    order: list[Expr] = []
+    while ready:
+        _, _, n = heapq.heappop(ready)
+        order.append(n)
+        for u in users[n]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, (rank(u), position[u], u))
+    return order
+
+
+def _hoisted(order: list[Expr]) -> set[Expr]:
+    early: set[Expr] = set()
+    for n in order:
+        if n.shape == () and not n.is_leaf and all(
+            i in early or (i.is_leaf and i.shape == ()) for i in n.inputs
+        ):
+            early.add(n)
+    return early
+
+
+def hoist_scalars(order: list[Expr]) -> list[Expr]:
+    """Scalars computed from scalar inputs alone move to the front, in their order.
+
+    Adam's step count, bias corrections and step size then read as a person writes them:
+    once, before the arrays, not interleaved with the first parameter's update.
+    """
+    early = _hoisted(order)
+    return [n for n in order if n in early] + [n for n in order if n not in early]
+
+
+def plan_buffers(
+    order: list[Expr], outputs: list[Expr], updates: Mapping[Expr, Expr]
+) -> dict[Expr, Expr]:
+    """Which statements can write into an existing array instead of allocating a new one.
+
+    A statement of an elementwise op may reuse an input's array when that array is a
+    temporary of the same shape and dtype that nothing reads afterwards (neither the value,
+    nor a view of it, nor a value already sharing its memory); the final value of a parameter
+    update may be written straight into the parameter once the old value is no longer read.
+    Failing those, it takes any temporary of its shape and dtype that died earlier, as a careful
+    person reuses one scratch array: fresh large arrays cost page faults on every call.
+    Returns {node: the node whose array it reuses}.
+    """
+    statements = [n for n in order if not n.is_leaf and n.op.name != "size"]
+    index = {n: i for i, n in enumerate(statements)}
+    end = len(statements)
+    last_use: dict[Expr, int] = {}
+    for i, n in enumerate(statements):
+        for x in n.inputs:
+            last_use[x] = i
+    kept = set(outputs) | set(updates.values())
+    for n in kept:
+        last_use[n] = end
+    targets = {new: leaf for leaf, new in updates.items()}
+    root: dict[Expr, Expr] = {}
+    sharing: dict[Expr, list[Expr]] = {}
+    views: set[Expr] = set()
+    scratch: list[Expr] = []  # arrays made by statements, in order: reusable once dead
+
+    def root_of(n: Expr) -> Expr:
+        return root.get(n, n)
+
+    def free_after(buffer_root: Expr, i: int) -> bool:
+        return all(last_use.get(m, -1) <= i for m in sharing.get(buffer_root, [buffer_root]))
+
+    def may_hold(n: Expr, buffer_root: Expr) -> bool:
+        # A parameter's array may hold temporaries, and finally its own new value, but never
+        # another kept value: the parameter's final write would overwrite it.
+        return not buffer_root.is_leaf or n not in kept or targets.get(n) is buffer_root
+
+    plan: dict[Expr, Expr] = {}
+    for n in statements:
+        i = index[n]
+        if n.op.is_view:
+            root[n] = root_of(n.inputs[0])
+            views.add(n)
+        if _writes_into(n) and n.shape != ():
+            own = targets.get(n)
+            candidates: list[Expr] = [] if own is None else [own]
+            for x in n.inputs:
+                if x in views or x in kept or x.op.name in ("size", "constant"):
+                    continue
+                if x.is_leaf and x not in updates:
+                    continue  # the caller's data is never written
+                if _alias(x):
+                    continue  # prints as its argument: an alias, not a fresh array
+                candidates.append(x)
+            for x in candidates:
+                if (
+                    x.shape == n.shape and x.dtype == n.dtype and may_hold(n, root_of(x))
+                    and free_after(root_of(x), i)
+                ):
+                    plan[n] = x
+                    root[n] = root_of(x)
+                    break
+            else:
+                # A dead scratch array; strictly dead (``i - 1``) so that no input reads it.
+                for r in reversed(scratch):
+                    if r.shape == n.shape and r.dtype == n.dtype and free_after(r, i - 1):
+                        plan[n] = r
+                        root[n] = r
+                        break
+        if n not in plan and n not in views and _fresh_array(n):
+            scratch.append(n)
+        sharing.setdefault(root_of(n), [root_of(n)]).append(n)
+    return plan
+
+
+def _fresh_array(node: Expr) -> bool:
+    """Whether ``node``'s statement makes a large new array that later statements may reuse.
+
+    Only large arrays (`is_large`) are worth it: reusing small ones buys nothing and would only
+    obscure the code.
+    """
+    if node.shape == () or node.op.name in ("size", "constant") or _alias(node):
+        return False
+    return is_large(node.shape)
+
+
+def _writes_into(node: Expr) -> bool:
+    """Whether ``node``'s statement can write into an existing array (``out=``)."""
+    if node.op is Fused:
+        return writes_into(node)
+    return node.op.inplace is not None
+
+
+def _alias(node: Expr) -> bool:
+    """A sympy body that is just its argument prints as that name: no array of its own."""
+    return node.op.name == "elementwise" and node.attr("body").is_Symbol
+
+
+def buffer_root(node: Expr, plan: Mapping[Expr, Expr]) -> Expr:
+    """The node whose array ``node``'s value ends up in, following buffer reuse."""
+    while node in plan:
+        node = plan[node]
+    return node
+
+
+def views_used_once(
+    order: list[Expr], kept: list[Expr], labels: Mapping[Expr, str]
+) -> set[Expr]:
+    """The views whose one use is a later statement: they print inline there.
+
+    A view used twice keeps its line (one name for one value), and so do a returned or written
+    view and one the user named. Buffer reuse is unaffected: `plan_buffers` reasons about
+    nodes, and a view inlined still shares its source's memory, never a buffer of its own.
+    """
+    uses = Counter(i for node in order if not node.is_leaf for i in node.inputs)
+    kept_set = set(kept)
+    return {
+        node for node in order
+        if not node.is_leaf and node.op.is_view and uses[node] == 1
+        and node not in kept_set and node not in labels
+    }

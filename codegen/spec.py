@@ -1,0 +1,128 @@
+"""What to generate: the ``{name: (inputs, outputs[, updates])}`` mapping, checked.
+
+`normalize` turns the mapping users pass to `generate` and `compile` into `FunctionSpec`s and
+refuses, with an error naming the function and the value, everything that would otherwise fail
+only when the generated code runs: a function name that is not a plain identifier, an input
+that is not a leaf or is listed twice, an output that depends on a leaf not among the inputs,
+an update of the wrong shape, a symbolic size no input binds.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from symdl.errors import CodegenError, InvalidNameError
+from symdl.ir import Expr, toposort
+from symdl.types import format_shape
+
+# {name: (inputs, outputs)} or {name: (inputs, outputs, updates)}; updates map an input leaf to
+# its new value, written into the caller's array in place after every output is computed.
+Functions = Mapping[str, tuple]
+
+
+@dataclass
+class FunctionSpec:
+    """One function to generate: its name, inputs (leaves) and outputs."""
+
+    name: str
+    inputs: list[Expr]
+    outputs: list[Expr]
+    single: bool  # one output returned bare, not in a tuple
+    updates: dict[Expr, Expr] = field(default_factory=dict)  # leaf -> new value, written in place
+
+
+def normalize(functions: Functions) -> list[FunctionSpec]:
+    """Check the ``{name: (inputs, outputs)}`` mapping and turn it into specs."""
+    if not isinstance(functions, Mapping) or not functions:
+        raise CodegenError(
+            "codegen: functions must be a non-empty dict {name: (inputs, outputs)}"
+        )
+    specs = []
+    for name, value in functions.items():
+        if (
+            not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
+            or name.startswith("_") or name == "np" or not name.isascii()
+        ):
+            raise InvalidNameError(
+                f"codegen: function name {name!r} must be a plain identifier (letters, digits, "
+                "underscores; not a keyword, not starting with '_')"
+            )
+        try:
+            inputs, outputs, *rest = value
+            updates = dict(rest[0]) if rest else {}
+            if len(rest) > 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise CodegenError(
+                f"codegen: functions[{name!r}] must be (inputs, outputs) or "
+                "(inputs, outputs, updates)"
+            ) from None
+        single = isinstance(outputs, Expr)
+        outs = [outputs] if single else list(outputs)
+        ins = list(inputs)
+        for x in ins:
+            if not isinstance(x, Expr) or not x.is_leaf or x.op.name == "constant":
+                raise CodegenError(
+                    f"codegen: inputs of {name!r} must be placeholders or parameters, got {x!r}"
+                )
+        if len({id(x) for x in ins}) != len(ins):
+            raise InvalidNameError(f"codegen: an input of {name!r} is listed twice")
+        names = [x.name for x in ins]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidNameError(
+                f"codegen: inputs of {name!r} share the name {dupes[0]!r} with different shapes "
+                "or kinds; give each leaf its own name"
+            )
+        for o in outs:
+            if not isinstance(o, Expr):
+                raise CodegenError(f"codegen: outputs of {name!r} must be expressions, got {o!r}")
+        for leaf, new in updates.items():
+            if not any(leaf is x for x in ins) or not isinstance(new, Expr):
+                raise CodegenError(
+                    f"codegen: updates of {name!r} must map input leaves to expressions; "
+                    f"{leaf!r} is not an input"
+                )
+            if new.shape != leaf.shape or new.dtype != leaf.dtype:
+                raise CodegenError(
+                    f"codegen: the update of {leaf.name!r} has shape {format_shape(new.shape)} "
+                    f"{new.dtype}, but the array is {format_shape(leaf.shape)} {leaf.dtype}"
+                )
+        if not outs and not updates:
+            raise CodegenError(f"codegen: {name!r} has no outputs and no updates")
+        needed = [
+            leaf
+            for leaf in toposort([*outs, *updates.values()])
+            if leaf.is_leaf and leaf.op.name != "constant"
+        ]
+        missing = [leaf for leaf in needed if all(leaf is not x for x in ins)]
+        if missing:
+            leaf = missing[0]
+            raise CodegenError(
+                f"codegen: outputs of {name!r} depend on {leaf.op.name} {leaf.name!r} "
+                f"{format_shape(leaf.shape)}, which is not among its inputs; add it to the inputs"
+            )
+        _check_sizes_bound(name, ins, [*outs, *updates.values()])
+        specs.append(FunctionSpec(name, ins, outs, single, updates))
+    return specs
+
+
+def _check_sizes_bound(name: str, inputs: list[Expr], outputs: list[Expr]) -> None:
+    """Every symbolic size the outputs use must be read off an input's shape on entry.
+
+    Otherwise the generated code would fail with a NameError only when called.
+    """
+    bound = {d for x in inputs for d in x.shape if isinstance(d, str)}
+    for node in toposort(outputs):
+        used = [d for d in node.shape if isinstance(d, str)]
+        if node.op.name == "size":
+            used += list(node.attr("symbols"))
+        free = [d for d in used if d not in bound]
+        if free:
+            raise CodegenError(
+                f"codegen: {name!r} uses the symbolic size {free[0]!r} ({node.op.name} of shape "
+                f"{format_shape(node.shape)}), but no input of {name!r} has it in its shape; add "
+                "an input with that size or use a static size"
+            )

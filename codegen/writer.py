@@ -1,0 +1,436 @@
+"""Writing one generated function: names, entry checks, statements, comments, docstring.
+
+`FunctionWriter` prints a `Program` (a function's graph after the passes, `codegen.pipeline`)
+as straight-line SSA: one statement per value, named from the user's names (`codegen.names`),
+each block under a comment naming the expression it computes (``# logits = x @ W + b``,
+``# step 3: grad of: ...``). Every line it writes knows the node whose statement it is and the
+derivation step its block belongs to (`Line`), so derivations find a step's code in that map,
+never by reading comments back.
+"""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from symdl.ir import Expr
+from symdl.printing import formula
+from symdl.provenance import Notes
+from symdl.types import format_shape
+
+from .checks import HELPERS, entry_checks
+from .fuse import Fused, print_body
+from .layout import wrap, wrap_text
+from .names import Namespace
+from .pipeline import Program
+from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
+from .schedule import buffer_root, views_used_once
+from .spec import FunctionSpec
+
+# A block comment writes out subexpressions up to this many characters (longer ones read
+# `...`): the formula of a layer deep in a network would otherwise repeat the whole network
+# below it, and a module's comments would grow with the square of its depth.
+COMMENT_FORMULA_LIMIT = 60
+
+
+@dataclass(frozen=True)
+class Line:
+    """One generated line, with the node whose statement it belongs to (None for comments,
+    checks and blank lines) and the derivation step of its block (None outside gradients)."""
+
+    text: str
+    node: Expr | None = None
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    """A comment block: its text and, for gradient code, the derivation step it belongs to."""
+
+    text: str
+    step: int | None = None
+
+
+class FunctionWriter:
+    """Writes one function from its `Program` (after the passes); names are unique within it.
+
+    Module-level names (constants) come from ``module_names``; constants are collected in
+    ``consts`` and ``arrays`` for the assembler.
+    """
+
+    def __init__(self, spec: FunctionSpec, program: Program, module_names: Namespace,
+                 consts: dict[Expr, str], arrays: dict[str, np.ndarray],
+                 inline_views: bool = True) -> None:
+        self.spec = spec
+        self.program = program
+        self.notes = program.notes
+        self.inline_views = inline_views  # off: one statement per value (the raw derivative)
+        self.reuse: Mapping[Expr, Expr] = program.reuse
+        self.module_names = module_names
+        self.consts = consts
+        self.arrays = arrays
+        self.ns = Namespace(set(HELPERS))
+        self.names: dict[Expr, str] = {}
+        self.inline: dict[Expr, str] = {}  # views printed at their one use: their text
+        self.printer = NumpyPrinter()
+        self.lines: list[Line] = []
+        self.block: Block | None = None  # the comment block statements are emitted into
+
+    # -------------------------------------------------------------- naming
+
+    def _hint(self, node: Expr) -> str:
+        label = self.notes.labels.get(node)
+        if label is not None:
+            return label
+        args = [self.names.get(i, "c") for i in node.inputs]
+        return node.op.name_hint(args, node.kwargs)
+
+    def name_of(self, node: Expr, context: str | None = None) -> str:
+        """The identifier, literal or inlined view text standing for ``node`` in statements.
+
+        ``context`` is the dtype of the statement using it: a Python number in a float32
+        statement prints as its float32 value (`scalar_literal`).
+        """
+        if node in self.inline:
+            return self.inline[node]
+        if node in self.names:
+            return self.names[node]
+        if node.op.name == "constant":
+            return self._constant(node, context)
+        raise KeyError(node)
+
+    def _constant(self, node: Expr, context: str | None = None) -> str:
+        array = node.attr("value").array
+        if array.ndim == 0:
+            weak_float = node.attr("weak") and array.dtype.kind == "f"
+            literal = scalar_literal(array.item(), context if weak_float else None)
+            # A strong scalar keeps its dtype and stays indexable (`np.float32(1.0)[None]`);
+            # only a weak one (a Python number in user code) may print as a bare literal.
+            return literal if node.attr("weak") else f"{dtype_text(node.dtype)}({literal})"
+        if node not in self.consts:
+            dims = "x".join(map(str, array.shape))
+            # Module globals start with "_", which no generated local can (`safe_identifier`
+            # strips leading underscores): a leaf or label can never shadow a constant.
+            name = "_" + self.module_names.create(f"const_{array.dtype}_{dims}")
+            self.consts[node] = name
+            self.arrays[name] = array
+        return self.consts[node]
+
+    # -------------------------------------------------------------- entry checks
+
+    def _emit(self, text: str, node: Expr | None = None) -> None:
+        """Append a line (``text`` indented as in the body) of ``node``'s statement."""
+        step = None if self.block is None else self.block.step
+        self.lines.append(Line(text, node, step))
+
+    # -------------------------------------------------------------- body
+
+    def write(self, display: Mapping[str, Expr]) -> tuple[list[str], list[Line]]:
+        """The function's header (signature and docstring) and its body's lines.
+
+        ``display`` maps names to the nodes of the graph before lowering, which comments show.
+        """
+        spec, program = self.spec, self.program
+        outputs, updates = list(program.results), program.updates
+        for d in dict.fromkeys(d for x in spec.inputs for d in x.shape if isinstance(d, str)):
+            self.ns.reserve(d)  # a leaf named like a size (`N`) gets `N_1`, not the size's name
+        for x in spec.inputs:
+            self.names[x] = self.ns.create(x.name or "arg")
+        args = ", ".join(self.names[x] for x in spec.inputs)
+        checks, self.sizes, size_reads = entry_checks(spec, self.names)
+        self.lines = [Line(line) for line in checks]
+        order = list(program.order)
+        blocks = _blocks(order, display, self.notes, set(program.forward))
+        self.final_values = set(updates.values())
+        kept = [*outputs, *updates.values()]
+        inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
+        for node in order:
+            if node.is_leaf or node in self.names:
+                continue
+            if node.op.name == "size" and _size_is_bound(node, self.sizes):
+                self.names[node] = self.sizes[node.attr("symbols")[0]]
+                continue
+            if node in inline:
+                self._inline_view(node)
+                continue
+            block = blocks.get(node)
+            if block is not None and block != self.block:
+                self.block = block
+                self._emit("")
+                self._emit(f"    # {comment_text(block.text)}")
+            self._statement(node)
+        self.block = None
+        self.lines = _drop_echo_comments(self.lines)
+        copies = [(leaf, new) for leaf, new in updates.items()
+                  if new is not leaf and buffer_root(new, self.reuse) is not leaf]
+        targets = {leaf: self.names[leaf] for leaf, _ in copies}
+        self._snapshot_aliases(outputs, copies)
+        if copies:
+            self._emit("")
+            self._emit("    # update in place")
+            for leaf, new in copies:
+                self._emit(f"    {targets[leaf]}[...] = {self.name_of(new)}", new)
+        self._emit("")
+        returned = [self._returned(o) for o in outputs]
+        if not returned:
+            self._emit("    return None")
+        elif spec.single:
+            self._emit(f"    return {returned[0]}")
+        else:
+            tail = "," if len(returned) == 1 else ""
+            self._emit(f"    return {', '.join(returned)}{tail}")
+        unused = _unused_sizes([line.text for line in self.lines], size_reads)
+        body = [line for line in self.lines if line.text not in unused]
+        header = [*wrap(f"def {spec.name}({args}):"), _docstring(spec, self.names, outputs)]
+        wrapped = [Line(piece, line.node, line.step) for line in body for piece in wrap(line.text)]
+        return header, wrapped
+
+    def _snapshot_aliases(self, outputs: list[Expr], copies: list[tuple[Expr, Expr]]) -> None:
+        """Copy values that are an updated parameter or a view of one before the writes.
+
+        Otherwise a returned ``W`` or ``W.T`` would show the new value, and a swap
+        (``a <- b, b <- a``) would read ``a`` after writing it.
+        """
+        written = {leaf for leaf, _ in copies}
+        for node in dict.fromkeys([*outputs, *(new for _, new in copies)]):
+            root = node
+            while root.op.is_view:
+                root = root.inputs[0]
+            if root in written and node in self.names:
+                name = self.ns.create(f"{self.names[node]}_old")
+                self._emit(f"    {name} = {self.names[node]}.copy()", node)
+                self.names[node] = name
+
+    def _statement(self, node: Expr) -> None:
+        # A literal prints as its float32 value where it meets a float32 operand (see
+        # `scalar_literal`), not where it meets an integer size first (`0.1 - N`).
+        exact = all(i.dtype == node.dtype or i.op.name == "constant" for i in node.inputs)
+        literal_dtype = node.dtype if exact else None
+        args_text = [self.name_of(i, literal_dtype) for i in node.inputs]
+        buffer = self.reuse.get(node)
+        if node.op is Fused:
+            self._fused_statement(node, buffer, args_text, literal_dtype)
+            return
+        if buffer is not None:
+            self._inplace_statement(node, buffer, args_text)
+            return
+        stmt = self.printer.statement(node, args_text)
+        if isinstance(stmt, list):
+            name = self.ns.create(self._hint(node))
+            for line in stmt:
+                self._emit(f"    {line.format(out=name)}", node)
+            self.names[node] = name
+        else:
+            self._assign(node, stmt)
+
+    def _inline_view(self, node: Expr) -> None:
+        """Print the view ``node`` where it is used (``x.T @ logits_bar``), not on a line.
+
+        Its text is a primary expression (``x.T``, ``x[:, None]``, ``x.reshape((N,))``), safe
+        as an operand anywhere. ``names`` keeps the name it would have had, which later names
+        are made from (``x_T_logits_bar``); nothing binds it, so it takes no name from others.
+        """
+        args_text = [self.name_of(i) for i in node.inputs]
+        self.inline[node] = self.printer.statement(node, args_text)  # type: ignore[assignment]
+        self.names[node] = self._hint(node)
+
+    def _assign(self, node: Expr, value: str) -> None:
+        """``name = value`` for ``node``; a scalar made of Python numbers keeps its dtype."""
+        if _scalar_only(node):
+            value = f"{dtype_text(node.dtype)}({value})"
+        name = self.ns.create(self._hint(node))
+        self._emit(f"    {name} = {value}", node)
+        self.names[node] = name
+
+    def _fused_statement(
+        self, node: Expr, buffer: Expr | None, args: list[str], literal_dtype: str | None
+    ) -> None:
+        """A fused body: its repeated parts first (``sympy.cse``), then the result."""
+        final = buffer is not None and self._is_final_write(node, buffer)
+        out = None if buffer is None else self.names[buffer]
+        lines, value = print_body(
+            node, args, out, self.ns.create, sympy_printer, literal_dtype, final=final
+        )
+        for line in lines:
+            self._emit(f"    {line}", node)
+        if final:
+            self._emit(f"    {value}", node)
+            self.names[node] = self.names[buffer]  # type: ignore[index]
+        else:
+            self._assign(node, value)
+
+    def _is_final_write(self, node: Expr, buffer: Expr) -> bool:
+        """Whether ``node`` is a parameter's new value written into the parameter itself."""
+        return buffer.is_leaf and buffer in self.program.updated and (
+            buffer_root(node, self.reuse) is buffer and node in self.final_values
+        )
+
+    def _inplace_statement(self, node: Expr, buffer: Expr, args: list[str]) -> None:
+        """Write ``node`` into the dead array ``buffer`` (a temporary, or a parameter updated)."""
+        out = self.names[buffer]
+        if self._is_final_write(node, buffer):
+            # The final value of a parameter update: an augmented assignment reads best.
+            infix = node.op.infix
+            if infix is not None and len(args) == 2 and args[0] == out:
+                self._emit(f"    {out} {infix}= {_operand_text(args[1])}", node)
+            elif infix in ("+", "*") and len(args) == 2 and args[1] == out:
+                self._emit(f"    {out} {infix}= {_operand_text(args[0])}", node)
+            else:
+                self._emit(f"    {node.op.inplace.format(*args, out=out)}", node)
+            self.names[node] = out
+            return
+        name = self.ns.create(self._hint(node))
+        self._emit(f"    {name} = {node.op.inplace.format(*args, out=out)}", node)
+        self.names[node] = name
+
+    def _returned(self, o: Expr) -> str:
+        if o.op.name == "constant" and o not in self.names:
+            value = self.name_of(o)
+            name = self.ns.create("constant")
+            self._emit(f"    {name} = np.array({value}, dtype={dtype_text(o.dtype)})", o)
+            self.names[o] = name
+        return self.names[o]
+
+
+def comment_text(text: str) -> str:
+    """``text`` safe inside a ``#`` comment: a newline in a user's label must not start code."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _unused_sizes(lines: list[str], reads: Mapping[str, str]) -> set[str]:
+    """The lines reading a size (``N = x.shape[0]``) that no other line uses: the argument's
+    check still covers its rank, and an unused name would only make the reader look for it."""
+    used: set[str] = set()
+    for line in lines:
+        if line in reads.values():
+            continue
+        tokens = tokenize.generate_tokens(io.StringIO(line.strip()).readline)
+        used.update(t.string for t in tokens if t.type == tokenize.NAME)
+    return {read for size, read in reads.items() if size not in used}
+
+
+def _drop_echo_comments(lines: list[Line]) -> list[Line]:
+    """Drop a block comment that says what its one statement says (``np.`` aside).
+
+    Consecutive such blocks (``step_new = step + 1.0``, ``eps_hat = 1e-08 * root_bc2``) then
+    read as one block, without blank lines between them.
+    """
+    kept: list[Line] = []
+    echo_ends = -1  # index in `kept` of the last statement whose comment was dropped
+    for i, line in enumerate(lines):
+        text = line.text.strip()
+        if (
+            text.startswith("# ") and i + 1 < len(lines)
+            and lines[i + 1].text.strip().replace("np.", "") == text[2:]
+            and (i + 2 == len(lines) or not lines[i + 2].text.strip())
+        ):
+            if len(kept) >= 2 and not kept[-1].text.strip() and echo_ends == len(kept) - 2:
+                kept.pop()  # the blank line between two echo blocks
+            echo_ends = len(kept)
+            continue
+        kept.append(line)
+    return kept
+
+
+def _operand_text(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text
+
+
+def _size_is_bound(node: Expr, sizes: Mapping[str, str]) -> bool:
+    return node.attr("static") == 1 and len(node.attr("symbols")) == 1 and (
+        node.attr("symbols")[0] in sizes
+    )
+
+
+def _scalar_only(node: Expr) -> bool:
+    """A float scalar computed from Python numbers only: wrap it so it keeps its dtype."""
+    return (
+        node.shape == ()
+        and node.dtype in ("float32", "float64")
+        and all(i.op.name in ("constant", "size") for i in node.inputs)
+        and node.op.name not in ("size",)
+    )
+
+
+def _blocks(
+    order: list[Expr], display: Mapping[str, Expr], notes: Notes, forward: set[Expr],
+) -> dict[Expr, Block]:
+    """The comment block each statement belongs to.
+
+    Gradient statements belong to the forward node whose rule built them (``grad of: ...``);
+    forward statements (and every node in ``forward``) belong to the first labeled node that
+    uses them (``logits = ...``). Formulas are printed from ``display``, the graph before
+    lowering, as the user wrote it. Gradient blocks carry the derivation's step number, counted
+    on the graph before simplification (rewrites may remove a step's code, never renumber the
+    others).
+    """
+    labels = notes.labels
+    names = {**labels, **{node: label for label, node in display.items()}}
+    origin = {node: None if node in forward else notes.origins.get(node) for node in order}
+    texts: dict[Expr, str] = {}  # a block's statements share its formula: written once
+    blocks: dict[Expr, Block] = {}
+    owner: dict[Expr, Expr] = {}
+    for node in reversed(order):
+        if node.is_leaf or origin[node] is not None:
+            continue
+        if labels.get(node) in display:
+            owner[node] = node
+        users_owner = owner.get(node)
+        if users_owner is None:
+            continue
+        for i in node.inputs:
+            if i not in owner and labels.get(i) not in display and origin.get(i) is None:
+                owner[i] = users_owner
+    for node in order:
+        source = origin[node]
+        if source is not None:
+            if source not in texts:
+                texts[source] = formula(source, names, limit=COMMENT_FORMULA_LIMIT)
+            text = texts[source]
+            if source in labels:
+                text = f"{labels[source]} = {text}"
+            step = notes.steps.get(source)
+            prefix = "" if step is None else f"step {step}: "
+            blocks[node] = Block(f"{prefix}grad of: {text}", step)
+        elif node in owner:
+            label = labels.get(owner[node], "")
+            shown = display.get(label, owner[node])
+            if shown not in texts:
+                texts[shown] = formula(shown, names, limit=COMMENT_FORMULA_LIMIT)
+            blocks[node] = Block(f"{label} = {texts[shown]}")
+    return blocks
+
+
+def _docstring(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr]) -> str:
+    """The function's docstring, what ``help()`` shows: what it returns and updates, and each
+    argument's and result's dtype and shape (the module docstring only lists the functions)."""
+    returned = ", ".join(names[o] for o in outputs)
+    if outputs and not spec.single:
+        returned = f"({returned})"
+    count = len(spec.updates)
+    updated = f"{count} argument{'' if count == 1 else 's'} in place (see Args)"
+    summary = {
+        (True, False): f"Return {returned}.",
+        (True, True): f"Return {returned}; update {updated}.",
+        (False, True): f"Update {updated}; return None.",
+    }[(bool(outputs), bool(count))]
+    lines = [f'    """{summary}', "", "    Args:"]
+    for x in spec.inputs:
+        notes = [x.op.name]
+        if x in spec.updates:
+            notes.append("updated in place")
+        elif x.ndim == 0 and x.dtype in ("float32", "float64"):
+            notes.append("or a Python number")
+        lines.append(f"        {names[x]}: {x.dtype} {format_shape(x.shape)}, {', '.join(notes)}")
+    if outputs:
+        lines.append("    Returns:")
+    for o in outputs:
+        lines.append(f"        {names[o]}: {o.dtype} {format_shape(o.shape)}")
+    lines.append('    """')
+    return "\n".join(piece for line in lines for piece in wrap_text(line))
+
+
