@@ -26,10 +26,12 @@ import sympy
 from sympy.codegen.cfunctions import log1p
 from sympy.codegen.numpy_nodes import logaddexp
 
-from symdl.ir import Expr, label_of, toposort
-from symdl.ops.base import Op, scalar_value
+from symdl.ir import Expr, label_of, next_serial, toposort
+from symdl.ops.base import Op, is_weak, scalar_value
+from symdl.ops.elementwise import cast
+from symdl.ops.shape import broadcast_to
 from symdl.rewrite import carry
-from symdl.types import Shape
+from symdl.types import Shape, broadcast_shapes, promote
 
 from .names import ARITHMETIC_HINTS
 
@@ -201,13 +203,33 @@ def _fused_node(root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: Fusio
     body = simplify_body(body, log)
     used = [x for x, s in leaves.items() if s in body.free_symbols]
     symbols = tuple(leaves[x] for x in used)
-    node = Fused.make(
-        *(memo[x] for x in used), body=body, symbols=symbols, shape=root.shape, dtype=root.dtype
-    )
+    start = next_serial()
+    args = _keep_dtype(tuple(memo[x] for x in used), body, root.dtype)
+    # The printed body broadcasts the inputs it uses and no others. Where sympy cancelled an
+    # input that set the statement's shape (``exp((a + b) - b)`` is ``exp(a)``), the node
+    # computes what its body does and an explicit broadcast restores the statement's shape.
+    shape = broadcast_shapes("fused", *(a.shape for a in args))
+    node = Fused.make(*args, body=body, symbols=symbols, shape=shape, dtype=root.dtype)
+    node = broadcast_to(node, root.shape)
     log.fused += 1
     log.absorbed += len(group) - 1
-    carry(root, node)
+    carry(root, node, start)
     return node
+
+
+def _keep_dtype(args: tuple[Expr, ...], body: sympy.Expr, dtype: str) -> tuple[Expr, ...]:
+    """``args``, cast to ``dtype`` where the body over them alone would compute in a smaller one.
+
+    sympy may cancel the input that made the statement float64 (``a * y / y`` is ``a``); the
+    statement then still computes in float64, as the ops it replaces did.
+    """
+    strong = [a.dtype for a in args if not is_weak(a)]
+    if not strong:
+        return args  # Python scalars only: the statement wraps its value in its dtype
+    literals = ["float64"] if body.atoms(sympy.Float) else []
+    if promote(strong, [a.dtype for a in args if is_weak(a)] + literals) == dtype:
+        return args
+    return tuple(a if is_weak(a) else cast(a, dtype) for a in args)
 
 
 def _inputs_first(root: Expr, group: set[Expr]) -> list[Expr]:

@@ -270,3 +270,28 @@ def test_float32_literals_print_short_and_compute_the_same(tmp_path) -> None:  #
     got_m, got_g = mod.f(mv, gv)
     np.testing.assert_array_equal(got_m, mv * (1.0 - beta))  # numpy casts the literal: bitwise
     np.testing.assert_array_equal(got_g, gv * (1.0 - beta) + 0.001)
+
+
+@pytest.mark.parametrize("simplify", [True, False])
+def test_a_body_sympy_cancels_an_input_from_keeps_the_statement_shape(
+    tmp_path, simplify: bool  # type: ignore[no-untyped-def]
+) -> None:
+    # sympy reads (a + b) - b as a: the body no longer mentions b, which set the shape (3, 4),
+    # nor y, which made the statement float64.
+    a = sd.placeholder("a", (4,), "float32")
+    b = sd.placeholder("b", (3, 4), "float32")
+    y = sd.placeholder("y", (3, 1), "float64")
+    functions = {"f": ([a, b, y], [sd.exp((a + b) - b) * 2.0, sd.exp(a * y / y + a)])}
+    log = FusionLog()
+    prepare(functions["f"][1], simplify=True, fusion_log=log)
+    assert log.fused == 2, log
+    mod = sd.compile(functions, "cancelled", cache_dir=tmp_path, simplify=simplify)
+    av = RNG.normal(size=4).astype(np.float32)
+    bv = RNG.normal(size=(3, 4)).astype(np.float32)
+    yv = RNG.uniform(1, 2, size=(3, 1))
+    first, second = mod.f(av, bv, yv)
+    assert first.shape == (3, 4) and first.dtype == np.float32
+    np.testing.assert_allclose(first, np.broadcast_to(2 * np.exp(av), (3, 4)), rtol=1e-6)
+    assert second.shape == (3, 4) and second.dtype == np.float64
+    expected = np.exp(2.0 * av.astype(np.float64))  # in float64, as the unfused ops compute
+    np.testing.assert_allclose(second, np.broadcast_to(expected, (3, 4)), rtol=1e-14)
