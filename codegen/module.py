@@ -31,6 +31,10 @@ from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 Functions = Mapping[str, tuple]
 HELPER = "_bad_argument"
 INLINE_ARRAY_LIMIT = 64
+# A block comment writes out subexpressions up to this many characters (longer ones read
+# `...`): the formula of a layer deep in a network would otherwise repeat the whole network
+# below it, and a module's comments would grow with the square of its depth.
+COMMENT_FORMULA_LIMIT = 60
 
 
 @dataclass
@@ -637,10 +641,13 @@ def _blocks(
         for i in node.inputs:
             if i not in owner and label_of(i) not in display and origin.get(i) is None:
                 owner[i] = users_owner
+    texts: dict[Expr, str] = {}  # a block's statements share its formula: written once
     for node in order:
         forward = origin[node]
         if forward is not None:
-            text = formula(forward, names)
+            if forward not in texts:
+                texts[forward] = formula(forward, names, limit=COMMENT_FORMULA_LIMIT)
+            text = texts[forward]
             if forward.name:
                 text = f"{forward.name} = {text}"
             step = f"step {steps[forward]}: " if forward in steps else ""
@@ -648,7 +655,9 @@ def _blocks(
         elif node in owner:
             label = owner[node].name or ""
             shown = display.get(label, owner[node])
-            blocks[node] = ("fwd", f"{label} = {formula(shown, names)}")
+            if shown not in texts:
+                texts[shown] = formula(shown, names, limit=COMMENT_FORMULA_LIMIT)
+            blocks[node] = ("fwd", f"{label} = {texts[shown]}")
     return blocks
 
 
