@@ -27,9 +27,11 @@ from typing import Any
 import sympy
 
 from symdl.ir import Expr, toposort
-from symdl.ops.base import OPS, Op, SympyForm, scalar_value
+from symdl.ops.base import OPS, Op, SympyForm, is_weak, scalar_value
+from symdl.ops.elementwise import cast
+from symdl.ops.shape import broadcast_to
 from symdl.provenance import Notes
-from symdl.types import Shape
+from symdl.types import Shape, broadcast_shapes, promote
 
 # An array with this many static elements or more (a symbolic batch dimension counts as 1) is
 # large: glibc's malloc serves it with fresh pages (128 KiB and up), faulted in again on every
@@ -185,13 +187,32 @@ def _fused_node(
     body = simplify_body(body, log)
     used = [x for x, s in leaves.items() if s in body.free_symbols]
     symbols = tuple(leaves[x] for x in used)
-    node = Fused.make(
-        *(memo[x] for x in used), body=body, symbols=symbols, shape=root.shape, dtype=root.dtype
-    )
+    args = _keep_dtype(tuple(memo[x] for x in used), body, root.dtype)
+    # The printed body broadcasts the inputs it uses and no others. Where sympy cancelled an
+    # input that set the statement's shape (``exp((a + b) - b)`` is ``exp(a)``), the node
+    # computes what its body does and an explicit broadcast restores the statement's shape.
+    shape = broadcast_shapes("fused", *(a.shape for a in args))
+    node = Fused.make(*args, body=body, symbols=symbols, shape=shape, dtype=root.dtype)
+    node = broadcast_to(node, root.shape)
     log.fused += 1
     log.absorbed += len(group) - 1
     notes.carry(root, node, known)
     return node
+
+
+def _keep_dtype(args: tuple[Expr, ...], body: sympy.Expr, dtype: str) -> tuple[Expr, ...]:
+    """``args``, cast to ``dtype`` where the body over them alone would compute in a smaller one.
+
+    sympy may cancel the input that made the statement float64 (``a * y / y`` is ``a``); the
+    statement then still computes in float64, as the ops it replaces did.
+    """
+    strong = [a.dtype for a in args if not is_weak(a)]
+    if not strong:
+        return args  # Python scalars only: the statement wraps its value in its dtype
+    literals = ["float64"] if body.atoms(sympy.Float) else []
+    if promote(strong, [a.dtype for a in args if is_weak(a)] + literals) == dtype:
+        return args
+    return tuple(a if is_weak(a) else cast(a, dtype) for a in args)
 
 
 def _inputs_first(root: Expr, group: set[Expr]) -> list[Expr]:

@@ -7,7 +7,8 @@ Generated code uses `formula` for its provenance comments.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -73,21 +74,79 @@ def _readable(x: Expr) -> str | None:
     return repr(float(f"{array.item():.15g}"))
 
 
-def formula(x: Expr, names: Mapping[Expr, str], *, top: bool = True) -> str:
-    """``x`` as an infix formula; nodes in ``names`` (and leaves) appear by name."""
-    return _formula(x, names, top)[0]
+# What an expression too long to show reads as in a formula.
+ELIDED = "..."
 
 
-def _formula(x: Expr, names: Mapping[Expr, str], top: bool) -> tuple[str, int]:
-    if not top and x in names:
-        return names[x], 100
-    if x.op.name == "constant":
-        text = _readable(x) or constant_text(x)
-        return text, (100 if not text.startswith("-") else 35)
-    if x.is_leaf:
-        return names.get(x, x.name or "?"), 100
+def formula(
+    x: Expr, names: Mapping[Expr, str], *, top: bool = True, limit: int | None = None
+) -> str:
+    """``x`` as an infix formula; nodes in ``names`` (and leaves) appear by name.
+
+    With ``limit``, the formula is written out only as deep as fits in ``limit`` characters,
+    and what lies deeper reads ``...``: a comment on a layer deep in a network shows
+    ``relu(relu(... @ W8 + b8) @ W9 + b9)``, not the whole network, and costs the same at any
+    depth. Iterative, so graph depth is not bounded by Python's stack.
+    """
+    root_named = not top and x in names
+
+    def known(n: Expr) -> tuple[str, int] | None:
+        """The text of a node printed without looking at its inputs, if it is one."""
+        if n in names and (n is not x or root_named):
+            return names[n], 100
+        if n.op.name == "constant":
+            text = _readable(n) or constant_text(n)
+            return text, (100 if not text.startswith("-") else 35)
+        if n.is_leaf:
+            return names.get(n, n.name or "?"), 100
+        return None
+
+    # How far each node to write out lies from x (breadth-first); with a limit, no further
+    # than `limit` nodes, as no more can fit in `limit` characters.
+    level: dict[Expr, int] = {}
+    queue: deque[tuple[Expr, int]] = deque([(x, 0)])
+    while queue and (limit is None or len(level) < limit):
+        n, depth = queue.popleft()
+        if n in level or known(n) is not None:
+            continue
+        level[n] = depth
+        queue.extend((i, depth + 1) for i in n.inputs if i not in level)
+    if limit is None:
+        return _render(x, known, level, len(level))
+    shown = _render(x, known, level, 0)
+    for depth in range(1, max(level.values(), default=0) + 1):
+        deeper = _render(x, known, level, depth)
+        if len(deeper) > limit:
+            break
+        shown = deeper
+    return shown
+
+
+def _render(
+    x: Expr, known: Callable[[Expr], tuple[str, int] | None], level: Mapping[Expr, int],
+    depth: int,
+) -> str:
+    """The formula of ``x`` with the nodes of ``level`` up to ``depth`` written out."""
+    texts: dict[Expr, tuple[str, int]] = {}
+    stack: list[tuple[Expr, bool]] = [(x, False)]
+    while stack:
+        n, ready = stack.pop()
+        if n in texts:
+            continue
+        text = known(n)
+        if text is None and level.get(n, depth + 1) > depth:
+            text = ELIDED, 100
+        if text is None and not ready:
+            stack.append((n, True))
+            stack.extend((i, False) for i in reversed(n.inputs) if i not in texts)
+            continue
+        texts[n] = text if text is not None else _compose(n, [texts[i] for i in n.inputs])
+    return texts[x][0]
+
+
+def _compose(x: Expr, args: list[tuple[str, int]]) -> tuple[str, int]:
+    """The text and precedence of ``x`` applied to its inputs' texts and precedences."""
     op = x.op
-    args = [_formula(i, names, False) for i in x.inputs]
     if op.infix is not None and len(args) == 2:
         (a, pa), (b, pb) = args
         right_assoc = op.infix == "**"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import symdl as sd
 from codegen.checks import is_entry_check
 from codegen.fuse import SIMPLIFY_MAX_OPS, FusionLog, _safe_simplify, simplify_body
-from codegen.pipeline import Options, Program, run
+from codegen.pipeline import Logs, Options, Program, run
 from codegen.printer import scalar_literal
 from codegen.report import count_operations, report
 from codegen.schedule import plan_buffers
@@ -268,3 +268,29 @@ def test_float32_literals_print_short_and_compute_the_same(tmp_path) -> None:  #
     got_m, got_g = mod.f(mv, gv)
     np.testing.assert_array_equal(got_m, mv * (1.0 - beta))  # numpy casts the literal: bitwise
     np.testing.assert_array_equal(got_g, gv * (1.0 - beta) + 0.001)
+
+
+@pytest.mark.parametrize("simplify", [True, False])
+def test_a_body_sympy_cancels_an_input_from_keeps_the_statement_shape(
+    tmp_path, simplify: bool  # type: ignore[no-untyped-def]
+) -> None:
+    # sympy reads (a + b) - b as a: the body no longer mentions b, which set the shape (3, 4),
+    # nor y, which made the statement float64.
+    a = sd.placeholder("a", (4,), "float32")
+    b = sd.placeholder("b", (3, 4), "float32")
+    y = sd.placeholder("y", (3, 1), "float64")
+    functions = {"f": ([a, b, y], [sd.exp((a + b) - b) * 2.0, sd.exp(a * y / y + a)])}
+    logs = Logs()
+    bare, notes = annotate(functions["f"][1])
+    run(Program(tuple(bare), notes), Options(), logs)
+    assert logs.fusion.fused == 2, logs.fusion
+    mod = sd.compile(functions, "cancelled", cache_dir=tmp_path, simplify=simplify)
+    av = RNG.normal(size=4).astype(np.float32)
+    bv = RNG.normal(size=(3, 4)).astype(np.float32)
+    yv = RNG.uniform(1, 2, size=(3, 1))
+    first, second = mod.f(av, bv, yv)
+    assert first.shape == (3, 4) and first.dtype == np.float32
+    np.testing.assert_allclose(first, np.broadcast_to(2 * np.exp(av), (3, 4)), rtol=1e-6)
+    assert second.shape == (3, 4) and second.dtype == np.float64
+    expected = np.exp(2.0 * av.astype(np.float64))  # in float64, as the unfused ops compute
+    np.testing.assert_allclose(second, np.broadcast_to(expected, (3, 4)), rtol=1e-14)

@@ -18,12 +18,19 @@ from ..errors import InvalidNameError, ShapeError
 from ..ir import Expr
 from ..types import Shape, broadcast_shapes
 from . import elementwise as _ew
-from .base import ATOM, FUNC, Latex, Op, as_expr, register, require_float
+from . import shape as _shape
+from .base import ATOM, FUNC, Latex, Op, as_expr, constant, register, require_float
 
 
 @register
 class Elementwise(Op):
-    """a sympy expression applied elementwise to its inputs (with broadcasting)"""
+    """a sympy expression applied elementwise to its inputs (with broadcasting)
+
+    The shape and dtype are those of the inputs the body uses: what its printed expression
+    computes. An input the body ignores (``d(a * exp(-b**2))/da`` is ``exp(-b**2)``) stays an
+    input, with derivative 0, but does not shape the result; `ElementwiseFunction` broadcasts
+    a user's call to all its arguments explicitly.
+    """
 
     name = "elementwise"
     elementwise_math = True
@@ -57,7 +64,8 @@ class Elementwise(Op):
     ) -> tuple[Shape, str]:
         for x in xs:
             require_float(fname, x)
-        return broadcast_shapes(fname, *(x.shape for x in xs)), _ew._promote(fname, *xs)
+        used = [x for x, s in zip(xs, symbols, strict=True) if s in body.free_symbols]
+        return broadcast_shapes(fname, *(x.shape for x in used)), _ew._promote(fname, *used)
 
     @staticmethod
     def vjp(
@@ -96,7 +104,15 @@ class ElementwiseFunction:
         if len(args) != len(self.symbols):
             raise TypeError(f"{self.name} takes {len(self.symbols)} argument(s), got {len(args)}")
         xs = tuple(as_expr(a) for a in args)
-        return _apply_body(self.body, self.symbols, xs, self.name)
+        for x in xs:
+            require_float(self.name, x)
+        # f(a, b) has the broadcast shape and dtype of all its arguments, used or not.
+        shape = broadcast_shapes(self.name, *(x.shape for x in xs))
+        dtype = _ew._promote(self.name, *xs)
+        if not self.body.free_symbols:
+            return _shape.broadcast_to(constant(float(self.body), dtype), shape)
+        result = _apply_body(self.body, self.symbols, xs, self.name)
+        return _shape.broadcast_to(_ew.cast(result, dtype), shape)
 
     def __repr__(self) -> str:
         args = ", ".join(s.name for s in self.symbols)

@@ -49,11 +49,11 @@ def loss_and_grads(x, y, W, b):
     softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
     logits_bar = np.divide(softmax_logits - y, N, out=softmax_logits)
 
-    # step 5: grad of: x @ W
-    W_grad = x.T @ logits_bar
-
     # step 4: grad of: logits = x @ W + b
     b_grad = logits_bar.sum(axis=0)
+
+    # step 5: grad of: x @ W
+    W_grad = x.T @ logits_bar
 
     return loss, W_grad, b_grad
 
@@ -97,17 +97,17 @@ def train_step(x, y, W, b, lr):
     softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
     logits_bar = np.divide(softmax_logits - y, N, out=softmax_logits)
 
-    # step 5: grad of: x @ W
-    W_grad = x.T @ logits_bar
-
-    # W_new = W - lr * W_grad
-    W -= lr * W_grad
-
     # step 4: grad of: logits = x @ W + b
     b_grad = logits_bar.sum(axis=0)
 
     # b_new = b - lr * b_grad
     b -= lr * b_grad
+
+    # step 5: grad of: x @ W
+    W_grad = x.T @ logits_bar
+
+    # W_new = W - lr * W_grad
+    W -= lr * W_grad
 
     return loss
 
