@@ -94,26 +94,26 @@ def plan_buffers(
     Returns {node: the node whose array it reuses}.
     """
     statements = [n for n in order if not n.is_leaf and n.op.name != "size"]
-    index = {n: i for i, n in enumerate(statements)}
-    end = len(statements)
     last_use: dict[Expr, int] = {}
     for i, n in enumerate(statements):
         for x in n.inputs:
             last_use[x] = i
     kept = set(outputs) | set(updates.values())
     for n in kept:
-        last_use[n] = end
+        last_use[n] = len(statements)
     targets = {new: leaf for leaf, new in updates.items()}
     root: dict[Expr, Expr] = {}
-    sharing: dict[Expr, list[Expr]] = {}
+    # The last statement reading any value held in a root's array (the value, its views, what
+    # was written into it): the array is free after that. Kept up to date as values join it.
+    dead_at: dict[Expr, int] = {}
     views: set[Expr] = set()
-    scratch: list[Expr] = []  # arrays made by statements, in order: reusable once dead
+    scratch: dict[tuple[object, str], list[Expr]] = {}  # dead-able arrays by shape and dtype
 
     def root_of(n: Expr) -> Expr:
         return root.get(n, n)
 
     def free_after(buffer_root: Expr, i: int) -> bool:
-        return all(last_use.get(m, -1) <= i for m in sharing.get(buffer_root, [buffer_root]))
+        return dead_at.get(buffer_root, last_use.get(buffer_root, -1)) <= i
 
     def may_hold(n: Expr, buffer_root: Expr) -> bool:
         # A parameter's array may hold temporaries, and finally its own new value, but never
@@ -121,23 +121,12 @@ def plan_buffers(
         return not buffer_root.is_leaf or n not in kept or targets.get(n) is buffer_root
 
     plan: dict[Expr, Expr] = {}
-    for n in statements:
-        i = index[n]
+    for i, n in enumerate(statements):
         if n.op.is_view:
             root[n] = root_of(n.inputs[0])
             views.add(n)
         if _writes_into(n) and n.shape != ():
-            own = targets.get(n)
-            candidates: list[Expr] = [] if own is None else [own]
-            for x in n.inputs:
-                if x in views or x in kept or x.op.name in ("size", "constant"):
-                    continue
-                if x.is_leaf and x not in updates:
-                    continue  # the caller's data is never written
-                if _alias(x):
-                    continue  # prints as its argument: an alias, not a fresh array
-                candidates.append(x)
-            for x in candidates:
+            for x in _candidates(n, targets.get(n), views, kept, updates):
                 if (
                     x.shape == n.shape and x.dtype == n.dtype and may_hold(n, root_of(x))
                     and free_after(root_of(x), i)
@@ -147,15 +136,33 @@ def plan_buffers(
                     break
             else:
                 # A dead scratch array; strictly dead (``i - 1``) so that no input reads it.
-                for r in reversed(scratch):
-                    if r.shape == n.shape and r.dtype == n.dtype and free_after(r, i - 1):
+                for r in reversed(scratch.get((n.shape, n.dtype), [])):
+                    if free_after(r, i - 1):
                         plan[n] = r
                         root[n] = r
                         break
         if n not in plan and n not in views and _fresh_array(n):
-            scratch.append(n)
-        sharing.setdefault(root_of(n), [root_of(n)]).append(n)
+            scratch.setdefault((n.shape, n.dtype), []).append(n)
+        r = root_of(n)
+        dead_at[r] = max(dead_at.get(r, last_use.get(r, -1)), last_use.get(n, -1))
     return plan
+
+
+def _candidates(
+    n: Expr, own: Expr | None, views: set[Expr], kept: set[Expr], updates: Mapping[Expr, Expr]
+) -> list[Expr]:
+    """The arrays ``n``'s statement may write into, best first: its parameter's own array
+    (for a parameter's new value), then its inputs that are temporaries or updated leaves."""
+    candidates: list[Expr] = [] if own is None else [own]
+    for x in n.inputs:
+        if x in views or x in kept or x.op.name in ("size", "constant"):
+            continue
+        if x.is_leaf and x not in updates:
+            continue  # the caller's data is never written
+        if _alias(x):
+            continue  # prints as its argument: an alias, not a fresh array
+        candidates.append(x)
+    return candidates
 
 
 def _fresh_array(node: Expr) -> bool:

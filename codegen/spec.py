@@ -40,75 +40,88 @@ def normalize(functions: Functions) -> list[FunctionSpec]:
         raise CodegenError(
             "codegen: functions must be a non-empty dict {name: (inputs, outputs)}"
         )
-    specs = []
-    for name, value in functions.items():
-        if (
-            not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
-            or name.startswith("_") or name == "np" or not name.isascii()
-        ):
-            raise InvalidNameError(
-                f"codegen: function name {name!r} must be a plain identifier (letters, digits, "
-                "underscores; not a keyword, not starting with '_')"
-            )
-        try:
-            inputs, outputs, *rest = value
-            updates = dict(rest[0]) if rest else {}
-            if len(rest) > 1:
-                raise ValueError
-        except (TypeError, ValueError):
+    return [_spec(name, value) for name, value in functions.items()]
+
+
+def _spec(name: object, value: object) -> FunctionSpec:
+    """One checked entry of the mapping."""
+    if (
+        not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
+        or name.startswith("_") or name == "np" or not name.isascii()
+    ):
+        raise InvalidNameError(
+            f"codegen: function name {name!r} must be a plain identifier (letters, digits, "
+            "underscores; not a keyword, not starting with '_')"
+        )
+    try:
+        inputs, outputs, *rest = value  # type: ignore[misc]
+        updates = dict(rest[0]) if rest else {}
+        if len(rest) > 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise CodegenError(
+            f"codegen: functions[{name!r}] must be (inputs, outputs) or "
+            "(inputs, outputs, updates)"
+        ) from None
+    single = isinstance(outputs, Expr)
+    outs = [outputs] if single else list(outputs)
+    ins = list(inputs)
+    listed = _check_inputs(name, ins)
+    for o in outs:
+        if not isinstance(o, Expr):
+            raise CodegenError(f"codegen: outputs of {name!r} must be expressions, got {o!r}")
+    _check_updates(name, updates, listed)
+    if not outs and not updates:
+        raise CodegenError(f"codegen: {name!r} has no outputs and no updates")
+    needed = [
+        leaf
+        for leaf in toposort([*outs, *updates.values()])
+        if leaf.is_leaf and leaf.op.name != "constant"
+    ]
+    missing = [leaf for leaf in needed if id(leaf) not in listed]
+    if missing:
+        leaf = missing[0]
+        raise CodegenError(
+            f"codegen: outputs of {name!r} depend on {leaf.op.name} {leaf.name!r} "
+            f"{format_shape(leaf.shape)}, which is not among its inputs; add it to the inputs"
+        )
+    _check_sizes_bound(name, ins, [*outs, *updates.values()])
+    return FunctionSpec(name, ins, outs, single, updates)
+
+
+def _check_inputs(name: str, inputs: list[Expr]) -> set[int]:
+    """Inputs are distinct, distinctly named leaves; returns their ids."""
+    for x in inputs:
+        if not isinstance(x, Expr) or not x.is_leaf or x.op.name == "constant":
             raise CodegenError(
-                f"codegen: functions[{name!r}] must be (inputs, outputs) or "
-                "(inputs, outputs, updates)"
-            ) from None
-        single = isinstance(outputs, Expr)
-        outs = [outputs] if single else list(outputs)
-        ins = list(inputs)
-        for x in ins:
-            if not isinstance(x, Expr) or not x.is_leaf or x.op.name == "constant":
-                raise CodegenError(
-                    f"codegen: inputs of {name!r} must be placeholders or parameters, got {x!r}"
-                )
-        listed = {id(x) for x in ins}  # by id: a set lookup per leaf, not a scan of the inputs
-        if len(listed) != len(ins):
-            raise InvalidNameError(f"codegen: an input of {name!r} is listed twice")
-        counts = Counter(x.name for x in ins)
-        dupes = sorted(n for n, k in counts.items() if k > 1)
-        if dupes:
-            raise InvalidNameError(
-                f"codegen: inputs of {name!r} share the name {dupes[0]!r} with different shapes "
-                "or kinds; give each leaf its own name"
+                f"codegen: inputs of {name!r} must be placeholders or parameters, got {x!r}"
             )
-        for o in outs:
-            if not isinstance(o, Expr):
-                raise CodegenError(f"codegen: outputs of {name!r} must be expressions, got {o!r}")
-        for leaf, new in updates.items():
-            if id(leaf) not in listed or not isinstance(new, Expr):
-                raise CodegenError(
-                    f"codegen: updates of {name!r} must map input leaves to expressions; "
-                    f"{leaf!r} is not an input"
-                )
-            if new.shape != leaf.shape or new.dtype != leaf.dtype:
-                raise CodegenError(
-                    f"codegen: the update of {leaf.name!r} has shape {format_shape(new.shape)} "
-                    f"{new.dtype}, but the array is {format_shape(leaf.shape)} {leaf.dtype}"
-                )
-        if not outs and not updates:
-            raise CodegenError(f"codegen: {name!r} has no outputs and no updates")
-        needed = [
-            leaf
-            for leaf in toposort([*outs, *updates.values()])
-            if leaf.is_leaf and leaf.op.name != "constant"
-        ]
-        missing = [leaf for leaf in needed if id(leaf) not in listed]
-        if missing:
-            leaf = missing[0]
+    listed = {id(x) for x in inputs}  # by id: a set lookup per leaf, not a scan of the inputs
+    if len(listed) != len(inputs):
+        raise InvalidNameError(f"codegen: an input of {name!r} is listed twice")
+    counts = Counter(x.name for x in inputs)
+    dupes = sorted(n for n, k in counts.items() if k > 1)
+    if dupes:
+        raise InvalidNameError(
+            f"codegen: inputs of {name!r} share the name {dupes[0]!r} with different shapes "
+            "or kinds; give each leaf its own name"
+        )
+    return listed
+
+
+def _check_updates(name: str, updates: dict[Expr, Expr], listed: set[int]) -> None:
+    """Each update maps an input leaf to an expression of the leaf's shape and dtype."""
+    for leaf, new in updates.items():
+        if id(leaf) not in listed or not isinstance(new, Expr):
             raise CodegenError(
-                f"codegen: outputs of {name!r} depend on {leaf.op.name} {leaf.name!r} "
-                f"{format_shape(leaf.shape)}, which is not among its inputs; add it to the inputs"
+                f"codegen: updates of {name!r} must map input leaves to expressions; "
+                f"{leaf!r} is not an input"
             )
-        _check_sizes_bound(name, ins, [*outs, *updates.values()])
-        specs.append(FunctionSpec(name, ins, outs, single, updates))
-    return specs
+        if new.shape != leaf.shape or new.dtype != leaf.dtype:
+            raise CodegenError(
+                f"codegen: the update of {leaf.name!r} has shape {format_shape(new.shape)} "
+                f"{new.dtype}, but the array is {format_shape(leaf.shape)} {leaf.dtype}"
+            )
 
 
 def _check_sizes_bound(name: str, inputs: list[Expr], outputs: list[Expr]) -> None:
