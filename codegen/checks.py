@@ -27,25 +27,35 @@ HELPERS = (HELPER, UPDATED, FULL, ERROR)
 def entry_checks(
     spec: FunctionSpec, names: dict[Expr, str]
 ) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """One helper call per argument (type, dtype, rank, sizes), then its new size names.
+    """One helper call per argument, then the size names it binds (``N = x.shape[0]``).
 
-    An argument updated in place is checked by `UPDATED`, which also wants a writable array.
-    A size name is read off the first argument that has it (``N = x.shape[0]``, safe once
-    that argument's rank is checked) and passed to the checks of the later ones (``N=N``).
-    A float scalar may come as a Python number: its line assigns what the helper returns,
-    the number converted to the declared dtype. Returns the lines (indented), the names bound
-    to sizes, and the line reading each size (so that an unused one can be dropped).
+    Each call passes the expected shape as a tuple built at run time, sizes already bound by
+    name (``(N, 10)``) and sizes this argument binds as ``None``, so that the common case is
+    three comparisons; a shape with size names is also passed as declared (``('N', 10)``), for
+    the error message. An argument updated in place is checked by `UPDATED`, which also wants
+    a writable array. A float scalar may come as a Python number: its line assigns what the
+    helper returns, the number converted to the declared dtype. Returns the lines (indented),
+    the names bound to sizes, and the line reading each size (so that an unused one can be
+    dropped).
     """
     lines: list[str] = []
     bound: dict[str, str] = {}
     reads: dict[str, str] = {}
     for x in spec.inputs:
         arg = names[x]
-        sizes = [d for d in dict.fromkeys(x.shape) if isinstance(d, str) and d in bound]
-        call_args = [repr(spec.name), repr(x.name), arg, repr(x.dtype), repr(x.shape)]
-        call_args += [f"{d}={bound[d]}" for d in sizes]
+        expected = [
+            str(d) if isinstance(d, int) else bound.get(d, "None") for d in x.shape
+        ]
+        call_args = [repr(spec.name), repr(x.name), arg, dtype_text(x.dtype),
+                     _tuple_text(expected)]
+        if any(isinstance(d, str) for d in x.shape):
+            call_args.append(repr(x.shape))
         updated = x in spec.updates
-        call = f"{UPDATED if updated else HELPER}({', '.join(call_args)})"
+        unbound = [d for d in x.shape if isinstance(d, str) and d not in bound]
+        helper = UPDATED if updated else HELPER
+        if len(unbound) != len(set(unbound)) and not updated:
+            helper = FULL  # a size named twice in one argument: only the full check compares
+        call = f"{helper}({', '.join(call_args)})"
         converts = x.ndim == 0 and x.dtype in ("float32", "float64") and not updated
         lines.append(f"    {arg} = {call}" if converts else f"    {call}")
         for i, d in enumerate(x.shape):
@@ -57,57 +67,78 @@ def entry_checks(
     return lines, bound, reads
 
 
+def _tuple_text(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def dtype_text(dtype: str) -> str:
+    """The numpy scalar type of ``dtype``, as the checks compare it (``np.float32``)."""
+    return "np.bool_" if dtype == "bool" else f"np.{dtype}"
+
+
 HELPER_SOURCE = f'''
-def {HELPER}(function, name, value, dtype, shape, /, **sizes):
-    """Return ``value`` if it is a numpy array of ``dtype`` and ``shape``; else raise ValueError.
+def {HELPER}(function, name, value, dtype, shape, declared=None, /):
+    """Return ``value`` if it is a numpy array of ``dtype`` and ``shape``.
 
-    ``shape`` holds sizes and size names; ``sizes`` gives the names that earlier arguments bound.
+    Anything else goes to `{FULL}`, which converts, accepts or raises.
+
+    ``shape`` holds the expected sizes, None for a size this argument binds; ``declared`` the
+    shape with its size names, where it has any (for the error message).
     """
-    expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
-    numpy_value = isinstance(value, (np.ndarray, np.generic))  # a scalar's shape is ()
-    if numpy_value and value.dtype == dtype and value.shape == expected:
-        return value  # the common case: three comparisons on every call
-    return {FULL}(function, name, value, dtype, shape, sizes)
+    if value.__class__ is np.ndarray and value.dtype.type is dtype:
+        if value.shape == shape:
+            return value  # the common case: three comparisons on every call
+        if declared is not None and len(value.shape) == len(shape):
+            # Sizes this argument binds (None) take any value. (A size named twice in one
+            # argument is compared by the full check, which the module calls directly then.)
+            for got, want in zip(value.shape, shape):
+                if want is not None and got != want:
+                    break
+            else:
+                return value
+    elif not shape and value.__class__ is float and (dtype is np.float32 or dtype is np.float64):
+        return dtype(value)  # a learning rate given as a Python number
+    return {FULL}(function, name, value, dtype, shape, declared)
 
 
-def {UPDATED}(function, name, value, dtype, shape, /, **sizes):
+def {UPDATED}(function, name, value, dtype, shape, declared=None, /):
     """`{HELPER}` for an argument updated in place, which must be a writable array.
 
     Checked on entry, before the first write, so that a step applies all its updates or none.
     """
-    if isinstance(value, np.ndarray) and value.flags.writeable:
-        # `{HELPER}`'s quick comparison, repeated: one call per parameter on every step.
-        expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
-        if value.dtype == dtype and value.shape == expected:
+    if value.__class__ is np.ndarray and value.flags.writeable:
+        if value.dtype.type is dtype and value.shape == shape:
             return value
-        return {FULL}(function, name, value, dtype, shape, sizes)
-    raise {ERROR}(function, name, value, dtype, shape, sizes, "a writable numpy array")
+        return {FULL}(function, name, value, dtype, shape, declared)
+    raise {ERROR}(function, name, value, dtype, shape, declared, "a writable numpy array")
 
 
-def {FULL}(function, name, value, dtype, shape, sizes):
+def {FULL}(function, name, value, dtype, shape, declared):
     """The rest of `{HELPER}`: what its quick comparison does not accept outright.
 
     A float scalar may be a Python number (returned converted to ``dtype``), any scalar a numpy
-    scalar; an integer array (class ids) may have any integer dtype; a size name that no earlier
-    argument bound takes its size from ``value``, the same wherever it repeats.
+    scalar; an integer array (class ids) may have any integer dtype; a size this argument binds
+    (None in ``shape``) may be any size, the same wherever its name repeats.
     """
-    if not shape and isinstance(value, (int, float)) and dtype in ("float32", "float64"):
-        value = np.dtype(dtype).type(value)
+    if not shape and isinstance(value, (int, float)) and dtype in (np.float32, np.float64):
+        value = dtype(value)
     if isinstance(value, np.ndarray) or (not shape and isinstance(value, np.generic)):
-        if value.dtype == dtype or (dtype.startswith("int") and value.dtype.kind in "iu"):
+        kind = np.dtype(dtype).kind
+        if value.dtype == dtype or (kind == "i" and value.dtype.kind in "iu"):
             if value.ndim == len(shape):
-                seen = dict(sizes)
-                for got, want in zip(value.shape, shape):
-                    if isinstance(want, str):
-                        want = seen.setdefault(want, got)
+                names = declared or shape
+                seen = {{}}
+                for got, want, size in zip(value.shape, shape, names):
+                    if want is None:
+                        want = seen.setdefault(size, got)
                     if got != want:
                         break
                 else:
                     return value
-    raise {ERROR}(function, name, value, dtype, shape, sizes, "a numpy array")
+    raise {ERROR}(function, name, value, dtype, shape, declared, "a numpy array")
 
 
-def {ERROR}(function, name, value, dtype, shape, sizes, kind):
+def {ERROR}(function, name, value, dtype, shape, declared, kind):
     """The ValueError naming the argument, the expected and the received shape and dtype."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         read_only = isinstance(value, np.ndarray) and not value.flags.writeable
@@ -115,11 +146,13 @@ def {ERROR}(function, name, value, dtype, shape, sizes, kind):
         got = f"{{array}} of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
     else:
         got = f"a {{type(value).__name__}}"
-    expected = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-    bound = "".join(f", {{k}} = {{v}}" for k, v in sizes.items())
+    names = declared or shape
+    expected = "(" + ", ".join(map(str, names)) + ("," if len(names) == 1 else "") + ")"
+    sizes = {{n: s for n, s in zip(names, shape) if isinstance(n, str) and s is not None}}
+    bound = "".join(f", {{n}} = {{s}}" for n, s in sizes.items())
     return ValueError(
         f"{{function}}(): argument {{name!r}} must be {{kind}} of shape {{expected}}{{bound}} "
-        f"and dtype {{dtype}}; got {{got}}"
+        f"and dtype {{np.dtype(dtype).name}}; got {{got}}"
     )
 '''
 
