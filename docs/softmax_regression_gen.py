@@ -21,11 +21,11 @@ def loss_and_grads(x, y, W, b):
         W_grad: float32 (784, 10)
         b_grad: float32 (10,)
     """
-    _check_argument('loss_and_grads', 'x', x, 'float32', ('N', 784))
+    _check_argument('loss_and_grads', 'x', x, np.float32, (None, 784), ('N', 784))
     N = x.shape[0]
-    _check_argument('loss_and_grads', 'y', y, 'float32', ('N', 10), N=N)
-    _check_argument('loss_and_grads', 'W', W, 'float32', (784, 10))
-    _check_argument('loss_and_grads', 'b', b, 'float32', (10,))
+    _check_argument('loss_and_grads', 'y', y, np.float32, (N, 10), ('N', 10))
+    _check_argument('loss_and_grads', 'W', W, np.float32, (784, 10))
+    _check_argument('loss_and_grads', 'b', b, np.float32, (10,))
 
     # logits = x @ W + b
     x_W = x @ W
@@ -47,65 +47,77 @@ def loss_and_grads(x, y, W, b):
     softmax_logits = np.divide(exp_logits_shifted, sum_exp_logits_shifted, out=exp_logits_shifted)
     logits_bar = np.divide(softmax_logits - y, N, out=softmax_logits)
 
-    # step 5: grad of: x @ W
-    W_grad = x.T @ logits_bar
-
     # step 4: grad of: logits = x @ W + b
     b_grad = logits_bar.sum(axis=0)
+
+    # step 5: grad of: x @ W
+    W_grad = x.T @ logits_bar
 
     return loss, W_grad, b_grad
 
 
-def _check_argument(function, name, value, dtype, shape, /, **sizes):
-    """Return ``value`` if it is a numpy array of ``dtype`` and ``shape``; else raise ValueError.
+def _check_argument(function, name, value, dtype, shape, declared=None, /):
+    """Return ``value`` if it is a numpy array of ``dtype`` and ``shape``.
 
-    ``shape`` holds sizes and size names; ``sizes`` gives the names that earlier arguments bound.
+    Anything else goes to `_check_argument_fully`, which converts, accepts or raises.
+
+    ``shape`` holds the expected sizes, None for a size this argument binds; ``declared`` the
+    shape with its size names, where it has any (for the error message).
     """
-    expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
-    numpy_value = isinstance(value, (np.ndarray, np.generic))  # a scalar's shape is ()
-    if numpy_value and value.dtype == dtype and value.shape == expected:
-        return value  # the common case: three comparisons on every call
-    return _check_argument_fully(function, name, value, dtype, shape, sizes)
+    if value.__class__ is np.ndarray and value.dtype.type is dtype:
+        if value.shape == shape:
+            return value  # the common case: three comparisons on every call
+        if declared is not None and len(value.shape) == len(shape):
+            # Sizes this argument binds (None) take any value. (A size named twice in one
+            # argument is compared by the full check, which the module calls directly then.)
+            for got, want in zip(value.shape, shape):
+                if want is not None and got != want:
+                    break
+            else:
+                return value
+    elif not shape and value.__class__ is float and (dtype is np.float32 or dtype is np.float64):
+        return dtype(value)  # a learning rate given as a Python number
+    return _check_argument_fully(function, name, value, dtype, shape, declared)
 
 
-def _check_updated(function, name, value, dtype, shape, /, **sizes):
+def _check_updated(function, name, value, dtype, shape, declared=None, /):
     """`_check_argument` for an argument updated in place, which must be a writable array.
 
     Checked on entry, before the first write, so that a step applies all its updates or none.
     """
-    if isinstance(value, np.ndarray) and value.flags.writeable:
-        # `_check_argument`'s quick comparison, repeated: one call per parameter on every step.
-        expected = tuple([sizes.get(d, d) for d in shape]) if sizes else shape
-        if value.dtype == dtype and value.shape == expected:
+    if value.__class__ is np.ndarray and value.flags.writeable:
+        if value.dtype.type is dtype and value.shape == shape:
             return value
-        return _check_argument_fully(function, name, value, dtype, shape, sizes)
-    raise _argument_error(function, name, value, dtype, shape, sizes, "a writable numpy array")
+        return _check_argument_fully(function, name, value, dtype, shape, declared)
+    raise _argument_error(function, name, value, dtype, shape, declared, "a writable numpy array")
 
 
-def _check_argument_fully(function, name, value, dtype, shape, sizes):
+def _check_argument_fully(function, name, value, dtype, shape, declared):
     """The rest of `_check_argument`: what its quick comparison does not accept outright.
 
     A float scalar may be a Python number (returned converted to ``dtype``), any scalar a numpy
-    scalar; an integer array (class ids) may have any integer dtype; a size name that no earlier
-    argument bound takes its size from ``value``, the same wherever it repeats.
+    scalar; an integer array (class ids) may have any integer dtype; a size this argument binds
+    (None in ``shape``) may be any size, the same wherever its name repeats.
     """
-    if not shape and isinstance(value, (int, float)) and dtype in ("float32", "float64"):
-        value = np.dtype(dtype).type(value)
+    if not shape and isinstance(value, (int, float)) and dtype in (np.float32, np.float64):
+        value = dtype(value)
     if isinstance(value, np.ndarray) or (not shape and isinstance(value, np.generic)):
-        if value.dtype == dtype or (dtype.startswith("int") and value.dtype.kind in "iu"):
+        kind = np.dtype(dtype).kind
+        if value.dtype == dtype or (kind == "i" and value.dtype.kind in "iu"):
             if value.ndim == len(shape):
-                seen = dict(sizes)
-                for got, want in zip(value.shape, shape):
-                    if isinstance(want, str):
-                        want = seen.setdefault(want, got)
+                names = declared or shape
+                seen = {}
+                for got, want, size in zip(value.shape, shape, names):
+                    if want is None:
+                        want = seen.setdefault(size, got)
                     if got != want:
                         break
                 else:
                     return value
-    raise _argument_error(function, name, value, dtype, shape, sizes, "a numpy array")
+    raise _argument_error(function, name, value, dtype, shape, declared, "a numpy array")
 
 
-def _argument_error(function, name, value, dtype, shape, sizes, kind):
+def _argument_error(function, name, value, dtype, shape, declared, kind):
     """The ValueError naming the argument, the expected and the received shape and dtype."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         read_only = isinstance(value, np.ndarray) and not value.flags.writeable
@@ -113,9 +125,11 @@ def _argument_error(function, name, value, dtype, shape, sizes, kind):
         got = f"{array} of shape {tuple(value.shape)} and dtype {value.dtype}"
     else:
         got = f"a {type(value).__name__}"
-    expected = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-    bound = "".join(f", {k} = {v}" for k, v in sizes.items())
+    names = declared or shape
+    expected = "(" + ", ".join(map(str, names)) + ("," if len(names) == 1 else "") + ")"
+    sizes = {n: s for n, s in zip(names, shape) if isinstance(n, str) and s is not None}
+    bound = "".join(f", {n} = {s}" for n, s in sizes.items())
     return ValueError(
         f"{function}(): argument {name!r} must be {kind} of shape {expected}{bound} "
-        f"and dtype {dtype}; got {got}"
+        f"and dtype {np.dtype(dtype).name}; got {got}"
     )
