@@ -25,29 +25,19 @@ def schedule(outputs: Sequence[Expr], notes: Notes, forward: set[Expr]) -> list[
 
     The base order is `symdl.ir.schedule` (deep operands first, so a rule's statements stay
     together), with scalars of scalar inputs hoisted (`hoist_scalars`). Then a topological sort
-    picks, among the nodes whose inputs are done, the hoisted scalars first, then forward
-    values (``forward``, and nodes no derivative rule built), then gradient statements by the
-    step number of the forward node whose rule built them, ties in base order: each step's
-    block is printed once, in step order where dependencies allow.
+    picks, among the nodes whose inputs are done, the lowest `_steps` rank first (hoisted
+    scalars, forward values, then each derivation step's statements), ties in base order:
+    each step's block is printed once, in step order where dependencies allow.
     """
     base = hoist_scalars(deep_first(list(outputs)))
     position = {n: k for k, n in enumerate(base)}
-    early = _hoisted(base)
-    last_step = 1 + max(notes.steps.values(), default=0)
-
-    def rank(n: Expr) -> tuple[int, int, int]:
-        if n in early or n.is_leaf:
-            return (0, 0, position[n])
-        origin = None if n in forward else notes.origins.get(n)
-        step = 0 if origin is None else notes.steps.get(origin, last_step)
-        return (1, step, position[n])
-
-    waiting = {n: len(set(n.inputs)) for n in base}
     users: dict[Expr, list[Expr]] = {n: [] for n in base}
     for n in base:
         for i in set(n.inputs):
             users[i].append(n)
-    ready = [(rank(n), position[n], n) for n in base if waiting[n] == 0]
+    step = _steps(base, users, notes, forward)
+    waiting = {n: len(set(n.inputs)) for n in base}
+    ready = [(step[n], position[n], n) for n in base if waiting[n] == 0]
     heapq.heapify(ready)
     order: list[Expr] = []
     while ready:
@@ -56,8 +46,38 @@ def schedule(outputs: Sequence[Expr], notes: Notes, forward: set[Expr]) -> list[
         for u in users[n]:
             waiting[u] -= 1
             if waiting[u] == 0:
-                heapq.heappush(ready, (rank(u), position[u], u))
+                heapq.heappush(ready, (step[u], position[u], u))
     return order
+
+
+def _steps(
+    base: list[Expr], users: dict[Expr, list[Expr]], notes: Notes, forward: set[Expr]
+) -> dict[Expr, int]:
+    """The step each statement is printed with: -1 for hoisted scalars and leaves, 0 for
+    forward values, the derivation step of the forward node whose rule built a gradient node.
+
+    Other statements (an optimizer's arithmetic on a gradient) go with the latest step among
+    their inputs; one that needs no gradient at all (``0.9 * m``, the first half of a moment
+    update) goes with its first user, so it is computed where it is used, not at the top.
+    """
+    early = _hoisted(base)
+    last = 1 + max(notes.steps.values(), default=0)
+    step: dict[Expr, int] = {}
+    glue: list[Expr] = []
+    for n in base:
+        if n in early or n.is_leaf:
+            step[n] = -1
+        elif n in forward:
+            step[n] = 0
+        elif n in notes.origins:
+            step[n] = notes.steps.get(notes.origins[n], last)
+        else:
+            step[n] = max((step[i] for i in n.inputs), default=0)
+            glue.append(n)
+    for n in reversed(glue):
+        if step[n] <= 0 and users[n]:
+            step[n] = max(0, min(step[u] for u in users[n]))
+    return step
 
 
 def _hoisted(order: list[Expr]) -> set[Expr]:

@@ -9,6 +9,9 @@ its math notation. Cotangents of broadcast operands are summed back to the opera
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import sympy
 from sympy.codegen.cfunctions import expm1 as sympy_expm1
@@ -23,6 +26,7 @@ from . import shape as _shape
 from .base import (
     ATOM,
     FUNC,
+    MAX_HINT,
     NEG,
     POSTFIX,
     PROD,
@@ -137,6 +141,14 @@ class Multiply(BinaryOp):
     bool_ok = True  # a mask times a mask
     elementwise_math, sympy_form = True, staticmethod(lambda a, b: a * b)
     hint = "prod"
+
+    @classmethod
+    def name_hint(cls, inputs: Sequence[str], attrs: Mapping[str, Any]) -> str:
+        """``scaled_m`` for a number times ``m`` (Adam's ``0.9 * m``); else ``prod``."""
+        named = [a for a in inputs if a != "c" and a.isidentifier()]
+        if len(named) == 1 and len(f"scaled_{named[0]}") <= MAX_HINT:
+            return f"scaled_{named[0]}"
+        return cls.hint
 
     @classmethod
     def latex_form(cls, node: Expr) -> Latex:
