@@ -14,10 +14,20 @@ from .ir import Expr, label_of, next_serial, origins_of, set_label, set_origin, 
 Replace = Callable[[Expr], "Expr | None"]
 
 
-def rebuild(outputs: Sequence[Expr], replace: Replace) -> list[Expr]:
-    """Rebuild ``outputs`` bottom-up; ``replace(node)`` returns a substitute or None to keep it."""
+def rebuild(
+    outputs: Sequence[Expr], replace: Replace, final: Callable[[Expr], bool] | None = None
+) -> list[Expr]:
+    """Rebuild ``outputs`` bottom-up; ``replace(node)`` returns a substitute or None to keep it.
+
+    A node for which ``final`` is true is kept as it is, with everything below it, unvisited:
+    a pass rebuilding what one rewrite built passes the nodes it has finished, so that its cost
+    is that of the new nodes, not of the whole graph below them.
+    """
     memo: dict[Expr, Expr] = {}
-    for node in toposort(outputs):
+    for node in toposort(outputs, final):
+        if final is not None and final(node):
+            memo[node] = node
+            continue
         start = next_serial()
         inputs = tuple(memo[i] for i in node.inputs)
         changed = any(a is not b for a, b in zip(inputs, node.inputs))
@@ -64,10 +74,14 @@ def lower(outputs: Sequence[Expr]) -> list[Expr]:
     shares the common pieces (one ``exp`` for the softmax and logsumexp of the same logits).
     """
 
+    lowered: set[Expr] = set()  # nodes the walk kept: no composite at or below them
+
     def expand(node: Expr) -> Expr | None:
         if not hasattr(node.op, "expand"):
+            lowered.add(node)
             return None
-        result = rebuild([node.op.expand(*node.inputs, **node.kwargs)], expand)[0]
+        expansion = node.op.expand(*node.inputs, **node.kwargs)
+        result = rebuild([expansion], expand, lowered.__contains__)[0]
         source = node.inputs[0].name
         if source is not None and label_of(node) is None:
             set_label(result, f"{node.op.name}_{source}")  # a readable name: softmax_logits
