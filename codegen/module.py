@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -91,10 +92,11 @@ def normalize(functions: Functions) -> list[FunctionSpec]:
                 raise CodegenError(
                     f"codegen: inputs of {name!r} must be placeholders or parameters, got {x!r}"
                 )
-        if len({id(x) for x in ins}) != len(ins):
+        listed = {id(x) for x in ins}  # by id: a set lookup per leaf, not a scan of the inputs
+        if len(listed) != len(ins):
             raise InvalidNameError(f"codegen: an input of {name!r} is listed twice")
-        names = [x.name for x in ins]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(x.name for x in ins)
+        dupes = sorted(n for n, k in counts.items() if k > 1)
         if dupes:
             raise InvalidNameError(
                 f"codegen: inputs of {name!r} share the name {dupes[0]!r} with different shapes "
@@ -104,7 +106,7 @@ def normalize(functions: Functions) -> list[FunctionSpec]:
             if not isinstance(o, Expr):
                 raise CodegenError(f"codegen: outputs of {name!r} must be expressions, got {o!r}")
         for leaf, new in updates.items():
-            if not any(leaf is x for x in ins) or not isinstance(new, Expr):
+            if id(leaf) not in listed or not isinstance(new, Expr):
                 raise CodegenError(
                     f"codegen: updates of {name!r} must map input leaves to expressions; "
                     f"{leaf!r} is not an input"
@@ -121,7 +123,7 @@ def normalize(functions: Functions) -> list[FunctionSpec]:
             for leaf in toposort([*outs, *updates.values()])
             if leaf.is_leaf and leaf.op.name != "constant"
         ]
-        missing = [leaf for leaf in needed if all(leaf is not x for x in ins)]
+        missing = [leaf for leaf in needed if id(leaf) not in listed]
         if missing:
             leaf = missing[0]
             raise CodegenError(
