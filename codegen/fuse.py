@@ -47,6 +47,10 @@ def is_large(shape: Shape) -> bool:
 # At most this many ops in one statement: longer chains split, so that sympy (recursive) and
 # the reader both get expressions of a manageable size.
 MAX_FUSED_OPS = 32
+# At most this deep a body (sympy tree levels): the op count alone does not bound it, as one
+# `sd.elementwise` op brings its whole body. sympy's printers and `ast` recurse once or more
+# per level, and Python refuses source nested more than 200 parentheses deep.
+MAX_BODY_DEPTH = 40
 
 # The budget for `sympy.simplify`, in operations (``sympy.count_ops``) rather than seconds, so
 # that the generated code never depends on the speed of the machine. A body larger than
@@ -169,35 +173,106 @@ def _fused_node(
     root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: FusionLog, notes: Notes,
     known: set[Expr],
 ) -> Expr:
-    """The `Fused` node computing ``root`` from the inputs of ``group``."""
+    """The `Fused` node computing ``root`` from the inputs of ``group``.
+
+    Where a member's body would be deeper than `MAX_BODY_DEPTH`, its deepest inputs in the
+    group become statements of their own first (their bodies are already built: the part of
+    the group below them), so no body is too deep for sympy and the parser.
+    """
     leaves: dict[Expr, sympy.Symbol] = {}
     exprs: dict[Expr, sympy.Expr] = {}
+    depths: dict[sympy.Basic, int] = {}
+    cut: set[Expr] = set()  # members made statements of their own
+    made = _Made(leaves, memo, log, notes, known)
     for x in _inputs_first(root, group):
-        if x in group:
-            exprs[x] = _form(x.op)(*(exprs[i] for i in x.inputs), **x.kwargs)  # type: ignore[misc]
+        if x not in group:
+            number = _number(x, root.dtype)
+            if number is None:
+                number = leaves[x] = sympy.Symbol(f"a{len(leaves)}", real=True)
+            exprs[x] = number
             continue
-        number = _number(x, root.dtype)
-        if number is None:
-            number = leaves[x] = sympy.Symbol(f"a{len(leaves)}", real=True)
-        exprs[x] = number
-    body = exprs[root]
-    if body.is_Symbol or body.is_number:
-        # sympy's own evaluation cancelled the chain ((a + b) - b): print the ops as they are.
-        return _plain(root, group, memo, notes, known)
-    body = simplify_body(body, log)
-    used = [x for x, s in leaves.items() if s in body.free_symbols]
-    symbols = tuple(leaves[x] for x in used)
-    args = _keep_dtype(tuple(memo[x] for x in used), body, root.dtype)
+        exprs[x] = _body_of(x, exprs)
+        while _depth(exprs[x], depths) > MAX_BODY_DEPTH:
+            inner = [i for i in x.inputs if i in group and i not in cut]
+            if not inner:
+                break  # one op's own body: as deep as the user wrote it
+            deepest = max(inner, key=lambda i: _depth(exprs[i], depths))
+            memo[deepest] = _statement(
+                deepest, exprs[deepest], _members(deepest, group, cut), made
+            )
+            cut.add(deepest)
+            exprs[deepest] = leaves[deepest] = sympy.Symbol(f"a{len(leaves)}", real=True)
+            exprs[x] = _body_of(x, exprs)
+    return _statement(root, exprs[root], _members(root, group, cut), made)
+
+
+def _body_of(x: Expr, exprs: dict[Expr, sympy.Expr]) -> sympy.Expr:
+    """``x``'s op applied to its inputs' sympy expressions (the form fused code computes)."""
+    return _form(x.op)(*(exprs[i] for i in x.inputs), **x.kwargs)  # type: ignore[misc]
+
+
+@dataclass
+class _Made:
+    """What building one group's statements shares: the leaves' symbols, the rebuilt nodes,
+    the log, and the notes that names and origins move through."""
+
+    leaves: dict[Expr, sympy.Symbol]
+    memo: dict[Expr, Expr]
+    log: FusionLog
+    notes: Notes
+    known: set[Expr]
+
+
+def _statement(root: Expr, body: sympy.Expr, members: list[Expr], made: _Made) -> Expr:
+    """The node computing ``root``, whose ``members`` make ``body`` over the leaves."""
+    if body.is_Symbol or body.is_number or len(members) == 1:
+        # sympy's own evaluation cancelled the chain ((a + b) - b), or there is one op left:
+        # print the ops as they are.
+        return _plain(root, set(members), made.memo, made.notes, made.known)
+    body = simplify_body(body, made.log)
+    used = [x for x, s in made.leaves.items() if s in body.free_symbols]
+    symbols = tuple(made.leaves[x] for x in used)
+    args = _keep_dtype(tuple(made.memo[x] for x in used), body, root.dtype)
     # The printed body broadcasts the inputs it uses and no others. Where sympy cancelled an
     # input that set the statement's shape (``exp((a + b) - b)`` is ``exp(a)``), the node
     # computes what its body does and an explicit broadcast restores the statement's shape.
     shape = broadcast_shapes("fused", *(a.shape for a in args))
     node = Fused.make(*args, body=body, symbols=symbols, shape=shape, dtype=root.dtype)
     node = broadcast_to(node, root.shape)
-    log.fused += 1
-    log.absorbed += len(group) - 1
-    notes.carry(root, node, known)
+    made.log.fused += 1
+    made.log.absorbed += len(members) - 1
+    made.notes.carry(root, node, made.known)
     return node
+
+
+def _members(root: Expr, group: set[Expr], cut: set[Expr]) -> list[Expr]:
+    """``root`` and the members of ``group`` its statement computes (those not ``cut`` off)."""
+    found, seen = [root], {root}
+    stack = [i for i in root.inputs if i in group and i not in cut]
+    while stack:
+        x = stack.pop()
+        if x not in seen:
+            seen.add(x)
+            found.append(x)
+            stack.extend(i for i in x.inputs if i in group and i not in cut)
+    return found
+
+
+def _depth(expr: sympy.Basic, depths: dict[sympy.Basic, int]) -> int:
+    """Levels in ``expr``'s tree (an atom is 0), remembered in ``depths`` (iterative)."""
+    stack = [expr]
+    while stack:
+        e = stack[-1]
+        if e in depths:
+            stack.pop()
+            continue
+        todo = [a for a in e.args if a not in depths]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        depths[e] = 1 + max((depths[a] for a in e.args), default=-1)
+    return depths[expr]
 
 
 def _keep_dtype(args: tuple[Expr, ...], body: sympy.Expr, dtype: str) -> tuple[Expr, ...]:
@@ -237,7 +312,7 @@ def _plain(
     root: Expr, group: set[Expr], memo: dict[Expr, Expr], notes: Notes, known: set[Expr]
 ) -> Expr:
     """``root`` rebuilt op by op, its group's members as statements of their own."""
-    for n in toposort([root]):
+    for n in _inputs_first(root, group):
         if n in group and n not in memo:
             memo[n] = n.op.make(*(memo[i] for i in n.inputs), **n.kwargs)
             notes.carry(n, memo[n], known)

@@ -15,7 +15,7 @@ belongs to the graphs that use that label, and passes read names per call
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -264,10 +264,14 @@ def intern(
     return node
 
 
-def toposort(outputs: Iterable[Expr]) -> list[Expr]:
+def toposort(
+    outputs: Iterable[Expr], stop: Callable[[Expr], bool] | None = None
+) -> list[Expr]:
     """All nodes the outputs depend on, inputs before users, in a deterministic order.
 
     Depth-first over inputs in order; iterative, so deep graphs do not hit the recursion limit.
+    A node for which ``stop`` is true is listed but not entered: what lies below it is left out
+    (a rewrite walks only the part of a graph it has not finished yet).
     """
     order: list[Expr] = []
     done: set[int] = set()
@@ -277,7 +281,10 @@ def toposort(outputs: Iterable[Expr]) -> list[Expr]:
         stack: list[tuple[Expr, int]] = [(root, 0)]
         while stack:
             node, i = stack.pop()
-            if i < len(node.inputs):
+            if i == 0 and stop is not None and id(node) not in done and stop(node):
+                done.add(id(node))
+                order.append(node)
+            elif i < len(node.inputs):
                 stack.append((node, i + 1))
                 child = node.inputs[i]
                 if id(child) not in done:
@@ -304,14 +311,16 @@ def schedule(outputs: Sequence[Expr]) -> list[Expr]:
     for root in outputs:
         if id(root) in done:
             continue
-        stack: list[tuple[Expr, list[Expr]]] = [(root, _deep_first(root, height))]
+        # Each node's inputs still to visit, last first: popping from the end costs O(1) (a
+        # concatenation of many inputs would make pop(0) quadratic).
+        stack: list[tuple[Expr, list[Expr]]] = [(root, _deep_first(root, height)[::-1])]
         while stack:
             node, todo = stack[-1]
-            while todo and id(todo[0]) in done:
-                todo.pop(0)
+            while todo and id(todo[-1]) in done:
+                todo.pop()
             if todo:
-                child = todo.pop(0)
-                stack.append((child, _deep_first(child, height)))
+                child = todo.pop()
+                stack.append((child, _deep_first(child, height)[::-1]))
             else:
                 stack.pop()
                 if id(node) not in done:

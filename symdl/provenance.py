@@ -107,9 +107,15 @@ def strip_labels(
     return [memo[o] for o in outputs]
 
 
-def is_gradient_graph(x: Expr) -> bool:
-    """Whether ``x``'s graph holds a value `grad` returned (so ``x`` is no forward output)."""
-    return any(n.op is Label and n.attr("of") is not None for n in toposort([x]))
+def gradient_flags(outputs: Sequence[Expr]) -> list[bool]:
+    """For each output, whether its graph holds a value `grad` returned (so it is no forward
+    output). One walk over all the outputs' graphs, however many outputs there are."""
+    holds: dict[Expr, bool] = {}
+    for n in toposort(outputs):
+        holds[n] = (n.op is Label and n.attr("of") is not None) or any(
+            holds[i] for i in n.inputs
+        )
+    return [holds[o] for o in outputs]
 
 
 def annotate(outputs: Sequence[Expr]) -> tuple[list[Expr], Notes]:
@@ -126,7 +132,7 @@ def annotate(outputs: Sequence[Expr]) -> tuple[list[Expr], Notes]:
     memo: dict[Expr, Expr] = {}
     markers: list[GradientOf] = []
     bare = strip_labels(outputs, memo, notes, markers)
-    notes.forward_flags = [not is_gradient_graph(o) for o in outputs]
+    notes.forward_flags = [not g for g in gradient_flags(outputs)]
     anchors: list[Expr] = []
     done = 0
     while done < len(markers):  # a target may hold gradients itself (Hessians): a worklist

@@ -20,15 +20,21 @@ Replace = Callable[[Expr], "Expr | None"]
 
 def rebuild(
     outputs: Sequence[Expr], replace: Replace, notes: Notes | None = None,
-    known: set[Expr] | None = None,
+    known: set[Expr] | None = None, final: Callable[[Expr], bool] | None = None,
 ) -> list[Expr]:
     """Rebuild ``outputs`` bottom-up; ``replace(node)`` returns a substitute or None to keep it.
 
     ``known`` (the nodes of the graph before the pass) switches on carrying names and origins
     to replacements; nested rebuilds of one replacement pass ``notes`` alone, to record names.
+    A node for which ``final`` is true is kept as it is, with everything below it, unvisited:
+    a pass rebuilding what one rewrite built passes the nodes it has finished, so that its cost
+    is that of the new nodes, not of the whole graph below them.
     """
     memo: dict[Expr, Expr] = {}
-    for node in toposort(outputs):
+    for node in toposort(outputs, final):
+        if final is not None and final(node):
+            memo[node] = node
+            continue
         if node.op is Label:
             bare = memo[node.inputs[0]]
             memo[node] = bare
@@ -63,13 +69,17 @@ def lower(outputs: Sequence[Expr], notes: Notes | None = None) -> list[Expr]:
     """
     fallback: list[tuple[Expr, str]] = []  # names for expansions the user left unnamed
 
+    finished: set[Expr] = set()  # nodes the walk kept: no composite at or below them
+
     def expand(node: Expr) -> Expr | None:
         if not hasattr(node.op, "expand"):
+            finished.add(node)
             return None
         # An expansion sees its inputs under their names, so it can name what it builds
         # (``logits_shifted``); the nested rebuild strips those labels into the notes.
         inputs = [_named(i, notes) for i in node.inputs]
-        result = rebuild([node.op.expand(*inputs, **node.kwargs)], expand, notes)[0]
+        expansion = node.op.expand(*inputs, **node.kwargs)
+        result = rebuild([expansion], expand, notes, final=finished.__contains__)[0]
         source = notes.name(node.inputs[0]) if notes is not None else None
         if source is not None:
             fallback.append((result, f"{node.op.name}_{source}"))  # readable: softmax_logits

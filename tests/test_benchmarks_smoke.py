@@ -113,3 +113,14 @@ def test_statement_profile_times_each_statement_and_keeps_results() -> None:
     rows = profile(_two_statements, lambda: (np.arange(3),), repeats=2, warmup=1)
     assert sorted(text for _, _, text in rows) == ["b = a + 1", "return b * 2"]
     assert all(us >= 0 for us, _, _ in rows)
+
+
+def test_scaling_fits_the_exponent_and_times_a_fresh_process() -> None:
+    from benchmarks.bench_generation import ScalingRow, exponent, measure_scaling, scaling_table
+
+    synthetic = [ScalingRow("m", n, n, 1e-3 * n**1.5, 0) for n in (100, 200, 400, 800)]
+    assert exponent(synthetic) == pytest.approx(1.5)
+    row = measure_scaling("elementwise chain", 20, runs=1)
+    assert row.nodes == 23 and row.generate_s > 0 and row.lines > 0  # x, 2 constants, 20 ops
+    table = scaling_table({"m": synthetic})
+    assert "| m | 800 | 800 |" in table and "m: time ~ nodes^1.50" in table

@@ -59,8 +59,11 @@ def run_rules(
                 log.fired[rule.__name__] += 1
             if depth >= MAX_DEPTH:
                 return result
-            # The replacement may itself match rules (and its new inputs may, too).
-            return rebuild([result], lambda n: replace(n, depth + 1), notes)[0]
+            # The replacement may itself match rules (and its new inputs may, too). Settled
+            # nodes have settled inputs (a node settles after its inputs): the walk stops there.
+            return rebuild(
+                [result], lambda n: replace(n, depth + 1), notes, final=settled.__contains__
+            )[0]
         settled.add(node)
         return None
 
