@@ -96,8 +96,11 @@ def {HELPER}(function, name, value, dtype, shape, declared=None, /):
                     break
             else:
                 return value
-    elif not shape and value.__class__ is float and (dtype is np.float32 or dtype is np.float64):
-        return dtype(value)  # a learning rate given as a Python number
+    elif not shape:
+        if value.__class__ is dtype:
+            return value  # a numpy scalar of the dtype (np.float32(0.01))
+        if value.__class__ is float and (dtype is np.float32 or dtype is np.float64):
+            return dtype(value)  # a learning rate given as a Python number
     return {FULL}(function, name, value, dtype, shape, declared)
 
 

@@ -124,3 +124,19 @@ def test_scaling_fits_the_exponent_and_times_a_fresh_process() -> None:
     assert row.nodes == 23 and row.generate_s > 0 and row.lines > 0  # x, 2 constants, 20 ops
     table = scaling_table({"m": synthetic})
     assert "| m | 800 | 800 |" in table and "m: time ~ nodes^1.50" in table
+
+
+def test_ab_modules_times_two_generated_modules(tmp_path: Path) -> None:
+    import symdl as sd
+    from benchmarks.models import softmax_regression
+
+    source = sd.generate(softmax_regression(), "sr")
+    before, after = tmp_path / "before.py", tmp_path / "after.py"
+    before.write_text(source)
+    after.write_text(source)
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "ab_modules.py"), str(before),
+         str(after), "--depth", "1", "--rounds", "3"],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=True,
+    )
+    assert "after / before, median of 3 interleaved rounds:" in done.stdout
