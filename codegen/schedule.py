@@ -36,17 +36,25 @@ def schedule(outputs: Sequence[Expr], notes: Notes, forward: set[Expr]) -> list[
         for i in set(n.inputs):
             users[i].append(n)
     step = _steps(base, users, notes, forward)
+    # Within a step, the statements of one named value (a parameter's new value) stay together:
+    # a node sorts by the position of the nearest named node or output it feeds, then its own.
+    kept = set(outputs)
+    owner: dict[Expr, int] = {}
+    for n in reversed(base):
+        named = n.is_leaf or n in notes.labels or n in kept or not users[n]
+        owner[n] = position[n] if named else min(owner[u] for u in users[n])
+    key = {n: (step[n], owner[n], position[n]) for n in base}
     waiting = {n: len(set(n.inputs)) for n in base}
-    ready = [(step[n], position[n], n) for n in base if waiting[n] == 0]
+    ready = [(key[n], n) for n in base if waiting[n] == 0]
     heapq.heapify(ready)
     order: list[Expr] = []
     while ready:
-        _, _, n = heapq.heappop(ready)
+        _, n = heapq.heappop(ready)
         order.append(n)
         for u in users[n]:
             waiting[u] -= 1
             if waiting[u] == 0:
-                heapq.heappush(ready, (step[u], position[u], u))
+                heapq.heappush(ready, (key[u], u))
     return order
 
 
