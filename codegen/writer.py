@@ -159,8 +159,9 @@ class FunctionWriter:
                 continue
             block = blocks.get(node)
             if block is not None and block != self.block:
+                self.block = None
+                self._emit("")  # the blank line between blocks belongs to neither
                 self.block = block
-                self._emit("")
                 self._emit(f"    # {comment_text(block.text)}")
             self._statement(node)
         self.block = None
