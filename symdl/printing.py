@@ -34,13 +34,20 @@ def constant_text(x: Expr) -> str:
 
 
 def dump(outputs: Sequence[Expr]) -> str:
-    """One line per node, inputs first: ``%name = op(%a, %b, attr=...) : shape dtype``."""
+    """One line per node, inputs first: ``%name = op(%a, %b, attr=...) : shape dtype``.
+
+    Labels are shown as the names of the values they name, not as nodes of their own; in a
+    gradient, the forward values keep the names the differentiated graph gave them.
+    """
+    from .provenance import annotate
+
+    bare, notes = annotate(list(outputs))
     names: dict[Expr, str] = {}
     used: set[str] = set()
     lines = []
     counter = 0
-    for node in toposort(outputs):
-        base = node.name
+    for node in toposort(bare):
+        base = notes.name(node)
         if base is None or base in used:
             base = str(counter)
             counter += 1
