@@ -103,7 +103,7 @@ class ElementwiseFunction:
     def __call__(self, *args: object) -> Expr:
         if len(args) != len(self.symbols):
             raise TypeError(f"{self.name} takes {len(self.symbols)} argument(s), got {len(args)}")
-        xs = tuple(as_expr(a) for a in args)
+        xs = tuple(as_expr(a, self.name) for a in args)
         for x in xs:
             require_float(self.name, x)
         # f(a, b) has the broadcast shape and dtype of all its arguments, used or not.
