@@ -36,6 +36,11 @@ class ConstantError(SymdlError, ValueError):
     """A constant that cannot be used: NaN or inf (unless allowed), object arrays, strings."""
 
 
+class ElementwiseBodyError(SymdlError, ValueError):
+    """A sympy body `symdl.elementwise` cannot compute: unevaluated calculus (a `Derivative`,
+    `Integral`, `Sum`, ...), which has no numpy form; the message names the function."""
+
+
 class CodegenError(SymdlError, ValueError):
     """The code generator was given something it cannot print."""
 
@@ -57,6 +62,7 @@ __all__ = [
     "ConstantError",
     "DTypeError",
     "DatasetError",
+    "ElementwiseBodyError",
     "GradientError",
     "InvalidNameError",
     "NoDerivativeError",

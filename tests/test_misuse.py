@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy
 
 import symdl as sd
+from symdl.errors import ElementwiseBodyError, NoDerivativeError
 
 # --------------------------------------------------------------------------- sd.init.initialize
 
@@ -57,3 +59,43 @@ def test_initialize_list_serves_compile_train_step_and_fit(symdl_cache: Path) ->
 def test_initialize_refuses_what_it_cannot_use(params: object, match: str) -> None:
     with pytest.raises(TypeError, match=match):
         sd.init.initialize(params)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- elementwise bodies
+
+Z = sympy.Symbol("z", real=True)
+
+
+@pytest.mark.parametrize(
+    ("fn", "kind"),
+    [
+        (lambda z: sympy.Derivative(sympy.sin(z) * z, z, evaluate=False), "Derivative"),
+        (lambda z: z + sympy.Integral(sympy.sin(z), z), "Integral"),
+        (lambda z: sympy.Sum(z ** sympy.Symbol("k"), (sympy.Symbol("k"), 0, 3)), "Sum"),
+        (lambda z: sympy.Subs(z**2, z, z + 1), "Subs"),
+        (lambda z: z * sympy.Limit(sympy.sin(z) / z, z, 0), "Limit"),
+    ],
+)
+def test_unevaluated_bodies_are_refused_at_definition(fn, kind: str) -> None:
+    """An unevaluated Derivative reached the printer, which raised sympy's raw ValueError."""
+    with pytest.raises(ElementwiseBodyError) as info:
+        sd.elementwise(fn, name="lazy")
+    message = str(info.value)
+    assert "lazy" in message and kind in message and ".doit()" in message
+
+
+def test_an_evaluated_derivative_body_works(symdl_cache: Path) -> None:
+    f = sd.elementwise(lambda z: sympy.Derivative(sympy.sin(z) * z, z).doit(), name="dsin")
+    x = sd.placeholder("x", (3,), "float64")
+    mod = sd.compile({"f": ([x], f(x))}, "dsin", cache_dir=symdl_cache)
+    xv = np.array([0.0, 1.0, 2.0])
+    np.testing.assert_allclose(mod.f(xv), np.cos(xv) * xv + np.sin(xv))
+
+
+def test_a_body_sympy_cannot_differentiate_is_refused_by_grad() -> None:
+    """floor's derivative is an unevaluated Derivative: the gradient names the function."""
+    f = sd.elementwise(lambda z: sympy.floor(z) * z, name="stairs")
+    x = sd.placeholder("x", (3,), "float64")
+    y = sd.sum(f(x))
+    with pytest.raises(NoDerivativeError, match=r"stairs.*floor"):
+        sd.grad(y, x)
