@@ -11,7 +11,7 @@ import pytest
 import sympy
 
 import symdl as sd
-from symdl.errors import ElementwiseBodyError, NoDerivativeError
+from symdl.errors import CodegenError, ElementwiseBodyError, NoDerivativeError
 
 # --------------------------------------------------------------------------- sd.init.initialize
 
@@ -99,3 +99,27 @@ def test_a_body_sympy_cannot_differentiate_is_refused_by_grad() -> None:
     y = sd.sum(f(x))
     with pytest.raises(NoDerivativeError, match=r"stairs.*floor"):
         sd.grad(y, x)
+
+
+# --------------------------------------------------------------------------- updates
+
+
+def test_updating_a_placeholder_is_refused(symdl_cache: Path) -> None:
+    """``{x: x + 1.0}`` with x a placeholder wrote into the caller's input array."""
+    x = sd.placeholder("x", (3,), "float64")
+    functions = {"bump": ([x], sd.sum(x), {x: x + 1.0})}
+    for build in (lambda: sd.generate(functions, "m"),
+                  lambda: sd.compile(functions, "m", cache_dir=symdl_cache)):
+        with pytest.raises(CodegenError) as info:
+            build()
+        message = str(info.value)
+        assert "placeholder 'x'" in message and "'bump'" in message
+        assert "sd.parameter('x', (3,), 'float64')" in message
+
+
+def test_updating_a_parameter_still_works(symdl_cache: Path) -> None:
+    w = sd.parameter("w", (3,), "float64")
+    mod = sd.compile({"bump": ([w], sd.sum(w), {w: w + 1.0})}, "bump", cache_dir=symdl_cache)
+    wv = np.zeros(3)
+    assert mod.bump(wv) == 0.0
+    np.testing.assert_array_equal(wv, np.ones(3))
