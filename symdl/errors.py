@@ -53,6 +53,14 @@ class DatasetError(SymdlError, OSError):
     """A data file that is missing, truncated or corrupt: names the file."""
 
 
+class UsageError(SymdlError, ValueError):
+    """A command-line argument that cannot be used: a missing file, an unknown ``--wrt`` name.
+
+    The ``symdl`` command exits with status 2 for it (as argparse does for a malformed command
+    line), and 1 for an error in the model itself.
+    """
+
+
 class CacheWarning(UserWarning):
     """The module cache directory is unusable; symdl fell back to a temporary one."""
 
@@ -69,4 +77,5 @@ __all__ = [
     "OpDefinitionError",
     "ShapeError",
     "SymdlError",
+    "UsageError",
 ]
