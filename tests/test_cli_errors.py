@@ -158,7 +158,8 @@ def test_a_model_file_that_exits_is_reported(call: str, shown: str, tmp_path: Pa
     for command in (["generate"], ["train"], ["derive", "--wrt", "w", "--"]):
         status, err = _run([*command, str(model)], capsys)
         assert status == 1
-        _one_line(err, f"model file {model}, line 3", shown, '__name__ == "__main__"')
+        _one_line(err, f"model file {model} called {shown} at line 3",
+                  '__name__ == "__main__"')
 
 
 def test_a_model_file_exit_under_a_main_guard_does_not_run(tmp_path: Path, capsys) -> None:

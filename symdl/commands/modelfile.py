@@ -49,10 +49,10 @@ def run_model_file(path: str | Path) -> dict[str, Any]:
         return runpy.run_path(str(path), run_name="__symdl_model__")
     except SystemExit as exc:
         line = model_line(exc, path)
-        where = f"{path}, line {line}" if line is not None else str(path)
+        at = f" at line {line}" if line is not None else ""
         code = "sys.exit()" if exc.code is None else f"sys.exit({exc.code!r})"
         raise ModelFileError(
-            f"model file {where} called {code} while symdl ran it; a model file must only "
+            f"model file {path} called {code}{at} while symdl ran it; a model file must only "
             "build expressions: put script code under `if __name__ == \"__main__\":`"
         ) from exc
 
