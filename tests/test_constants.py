@@ -149,3 +149,9 @@ def test_a_python_int_that_does_not_fit_the_other_operand_is_refused(build) -> N
         build(k)
     assert (k + (2**31 - 1)).dtype == "int32"
     assert (sd.placeholder("j", (2,), "int64") + 2**40).dtype == "int64"
+
+
+def test_an_operand_of_an_op_that_does_not_say_its_name_still_gets_the_fix() -> None:
+    """Ops outside the elementwise family call as_expr without a name: the fix is still said."""
+    with pytest.raises(ConstantError, match=r"sd.constant\(np.inf, allow_nonfinite=True\)"):
+        sd.sum(np.inf)

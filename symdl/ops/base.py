@@ -281,7 +281,7 @@ def constant(value: object, dtype: object = None, *, allow_nonfinite: bool = Fal
     Raises:
         ConstantError: for the values above, complex numbers, strings and objects.
     """
-    return _constant(value, dtype, allow_nonfinite=allow_nonfinite, op=None)
+    return _constant(value, dtype, allow_nonfinite=allow_nonfinite, op=None, implicit=False)
 
 
 def as_expr(value: object, op: str | None = None) -> Expr:
@@ -295,11 +295,13 @@ def as_expr(value: object, op: str | None = None) -> Expr:
     if value is None or isinstance(value, (str, bytes)):
         where = f"{op}: " if op else ""
         raise TypeError(f"{where}expected an expression, a number or an array, got {value!r}")
-    return _constant(value, None, allow_nonfinite=False, op=op)
+    return _constant(value, None, allow_nonfinite=False, op=op, implicit=True)
 
 
-def _constant(value: object, dtype: object, *, allow_nonfinite: bool, op: str | None) -> Expr:
-    """`constant`, with ``op`` the op whose operand ``value`` is (None: an explicit constant)."""
+def _constant(
+    value: object, dtype: object, *, allow_nonfinite: bool, op: str | None, implicit: bool
+) -> Expr:
+    """`constant`; ``implicit``: made from an operand (of ``op``, where known), not by the user."""
     if isinstance(value, Expr):
         return value if dtype is None else value.astype(dtype)
     where = f"{op}: " if op else "constant: "
@@ -330,7 +332,7 @@ def _constant(value: object, dtype: object, *, allow_nonfinite: bool, op: str | 
             target = as_dtype(array.dtype)
     array = _exact_cast(array, target, where)
     if array.dtype.kind == "f" and not allow_nonfinite and not np.all(np.isfinite(array)):
-        raise ConstantError(_nonfinite_message(value, array, op))
+        raise ConstantError(_nonfinite_message(value, array, op, implicit))
     return Constant.make(value=ConstValue(array), weak=weak and dtype is None)
 
 
@@ -374,17 +376,18 @@ def _exact_cast(array: np.ndarray, target: str, where: str) -> np.ndarray:
     return converted
 
 
-def _nonfinite_message(value: object, array: np.ndarray, op: str | None) -> str:
+def _nonfinite_message(value: object, array: np.ndarray, op: str | None, implicit: bool) -> str:
     """The refusal of a NaN or inf constant, with the spelling that allows it."""
-    if op is None:
+    if not implicit:
         return "constant: contains NaN or inf; pass allow_nonfinite=True if that is intended"
     if array.ndim == 0:
         item = float(array.item())
         spelled = "np.nan" if math.isnan(item) else ("-np.inf" if item < 0 else "np.inf")
     else:
         spelled = "value"
+    where = f"{op}: " if op else ""
     return (
-        f"{op}: the operand {_short(value)} is NaN or infinite, which symdl refuses unless "
+        f"{where}the operand {_short(value)} is NaN or infinite, which symdl refuses unless "
         f"asked (it would poison every gradient downstream); if it is intended, pass "
         f"sd.constant({spelled}, allow_nonfinite=True) instead"
     )
