@@ -156,9 +156,7 @@ def _constants(
                 const_lines.append(HERE_LINE)
             const_lines.append(f"{cname} = np.load(_HERE + {fname!r}, allow_pickle=False)")
         else:
-            const_lines.append(
-                f"{cname} = np.array({array_text(value)}, dtype={dtype_text(value.dtype.name)})"
-            )
+            const_lines.append(f"{cname} = {array_literal(value)}")
     return wrap_lines(const_lines), files
 
 
@@ -167,6 +165,15 @@ def array_digest(value: np.ndarray) -> str:
     h = hashlib.sha256(f"{value.dtype.str}{value.shape}".encode())
     h.update(np.ascontiguousarray(value).tobytes())
     return h.hexdigest()[:16]
+
+
+def array_literal(value: np.ndarray) -> str:
+    """Python text making an array equal to ``value`` in dtype, shape and every bit."""
+    dtype = dtype_text(value.dtype.name)
+    if value.size == 0:
+        # A nested list cannot spell the sizes after a zero one: `[]` is (0,), never (0, 3).
+        return f"np.zeros({value.shape!r}, dtype={dtype})"
+    return f"np.array({array_text(value)}, dtype={dtype})"
 
 
 def array_text(value: np.ndarray) -> str:

@@ -4,7 +4,8 @@
 refuses, with an error naming the function and the value, everything that would otherwise fail
 only when the generated code runs: a function name that is not a plain identifier, an input
 that is not a leaf or is listed twice, an output that depends on a leaf not among the inputs,
-an update of the wrong shape, a symbolic size no input binds.
+an update of the wrong shape or of a placeholder (the caller's data), a symbolic size no input
+binds.
 """
 
 from __future__ import annotations
@@ -110,12 +111,21 @@ def _check_inputs(name: str, inputs: list[Expr]) -> set[int]:
 
 
 def _check_updates(name: str, updates: dict[Expr, Expr], listed: set[int]) -> None:
-    """Each update maps an input leaf to an expression of the leaf's shape and dtype."""
+    """Each update maps an input parameter to an expression of the parameter's shape and dtype."""
     for leaf, new in updates.items():
         if id(leaf) not in listed or not isinstance(new, Expr):
             raise CodegenError(
                 f"codegen: updates of {name!r} must map input leaves to expressions; "
                 f"{leaf!r} is not an input"
+            )
+        if leaf.op.name == "placeholder":
+            # A placeholder is the caller's data (a batch, labels): writing into it would
+            # change an array the caller still holds and may feed again.
+            raise CodegenError(
+                f"codegen: {name!r} updates the placeholder {leaf.name!r}, which would write "
+                f"into the caller's input array; only parameters are updated in place. Make it "
+                f"sd.parameter({leaf.name!r}, {tuple(leaf.shape)!r}, {leaf.dtype!r}) if "
+                f"{name!r} is meant to update it, or return the new value as an output"
             )
         if new.shape != leaf.shape or new.dtype != leaf.dtype:
             raise CodegenError(

@@ -19,6 +19,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
+import math
 import os
 import sys
 import urllib.error
@@ -28,6 +30,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -68,10 +71,15 @@ MIRRORS: tuple[str, ...] = (
 )
 
 DOWNLOAD_TIMEOUT_S = 5.0
+# Bounds on a download: the originals are at most 9.9 MB gzipped, 47,040,016 bytes inflated.
+_MAX_DOWNLOAD = 16 * 2**20
+_MAX_MNIST_BYTES = 47_040_016
 
 SUBSET_DIR = Path(__file__).resolve().parent / "data" / "mnist_subset"
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# Bytes read (and decompressed) at a time: bounds what data beyond a header's size can cost.
+_CHUNK = 1 << 20
 _IDX_UBYTE = 0x08
 _IMAGE_SIDE = 28
 _NUM_CLASSES = 10
@@ -150,7 +158,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
     The header is a big-endian uint32 magic `0x000008NN` (NN = number of dimensions; 2049 for
     labels, 2051 for images) followed by one big-endian uint32 per dimension. The data must have
-    exactly the size the header announces.
+    exactly the size the header announces. Reading stops there: a gzip bomb (a small file that
+    inflates far beyond what its header declares) costs one chunk beyond the declared size, not
+    its inflated size, and is refused.
 
     Raises:
         DatasetError: naming the file, if it cannot be read, is not valid gzip, has a bad magic
@@ -158,16 +168,39 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            start = file.read(4)
+            file.seek(0)
+            is_gzip = start[:2] == _GZIP_MAGIC
+            if path.suffix == ".gz" and not is_gzip:
+                raise DatasetError(
+                    f"{path}: named .gz but is not gzip data (first bytes "
+                    f"{start.hex() or 'none'}); {_FIX_FILE}"
+                )
+            if not is_gzip:
+                return _read_idx_stream(path, file, os.fstat(file.fileno()).st_size)
+            try:
+                with gzip.GzipFile(fileobj=file, mode="rb") as unzipped:
+                    return _read_idx_stream(path, unzipped, None)
+            except (OSError, EOFError, zlib.error) as exc:
+                if isinstance(exc, DatasetError):
+                    raise
+                raise DatasetError(f"{path}: corrupt gzip data ({exc}); {_FIX_FILE}") from exc
+    except DatasetError:
+        raise
     except OSError as exc:
         raise DatasetError(f"cannot read IDX file {path}: {exc}") from exc
-    data = _decompress(path, raw)
 
-    if len(data) < 4:
+
+def _read_idx_stream(path: Path, stream: BinaryIO, size: int | None) -> np.ndarray:
+    """The array of the IDX data in ``stream``; ``size`` is its length in bytes, where known
+    without reading it (an uncompressed file), None for gzip data."""
+    head = _read_at_most(stream, 4)
+    if len(head) < 4:
         raise DatasetError(
-            f"{path}: only {len(data)} bytes, too short for an IDX header; {_FIX_FILE}"
+            f"{path}: only {len(head)} bytes, too short for an IDX header; {_FIX_FILE}"
         )
-    magic = int.from_bytes(data[:4], "big")
+    magic = int.from_bytes(head, "big")
     ndim = magic & 0xFF
     if magic >> 8 != _IDX_UBYTE or not 1 <= ndim <= 4:
         raise DatasetError(
@@ -175,22 +208,56 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             f"starts with 2049 (labels) or 2051 (images); {_FIX_FILE}"
         )
     header_len = 4 + 4 * ndim
-    if len(data) < header_len:
+    dims = _read_at_most(stream, 4 * ndim)
+    if len(dims) < 4 * ndim:
         raise DatasetError(
-            f"{path}: truncated header, {len(data)} bytes where {header_len} are needed for "
+            f"{path}: truncated header, {4 + len(dims)} bytes where {header_len} are needed for "
             f"{ndim} dimensions; {_FIX_FILE}"
         )
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape, dtype=np.int64))
-    actual = len(data) - header_len
-    if actual != expected:
-        problem = "truncated" if actual < expected else "has trailing bytes"
-        raise DatasetError(
-            f"{path}: {problem}: the header announces shape {shape} ({expected} bytes of data) "
-            f"but the file holds {actual}; {_FIX_FILE}"
-        )
-    # frombuffer on the bytes object is read-only; copy once so callers get an ordinary array.
-    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape).copy()
+    shape = tuple(int.from_bytes(dims[4 * i : 4 + 4 * i], "big") for i in range(ndim))
+    expected = math.prod(shape)  # a Python int: four uint32 sizes overflow int64
+    if size is not None and size - header_len != expected:
+        # The length is known without reading: refuse before reading a byte of data.
+        _refuse_size(path, shape, expected, size - header_len)
+    data = _read_at_most(stream, expected)
+    if len(data) < expected:
+        _refuse_size(path, shape, expected, len(data))
+    if stream.read(1):
+        _refuse_size(path, shape, expected, None)
+    # A bytearray is writable, so the array is an ordinary one without a copy.
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+
+
+def _read_at_most(stream: BinaryIO, n: int) -> bytearray:
+    """Up to ``n`` bytes of ``stream`` (fewer only at its end), read in bounded chunks.
+
+    Memory grows with what the stream holds, never with what a header claims: a header
+    announcing terabytes over a short stream costs the stream's length.
+    """
+    data = bytearray()
+    while len(data) < n:
+        chunk = stream.read(min(_CHUNK, n - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _refuse_size(path: Path, shape: tuple[int, ...], expected: int, actual: int | None) -> None:
+    """Raise the DatasetError for data of another size than the header announces.
+
+    ``actual`` is the size found, None where reading stopped past the announced size.
+    """
+    if actual is not None and actual < expected:
+        problem, holds = "truncated", f"the file holds {actual}"
+    elif actual is not None:
+        problem, holds = "has trailing bytes", f"the file holds {actual}"
+    else:
+        problem, holds = "has trailing bytes", "the file holds more (reading stopped there)"
+    raise DatasetError(
+        f"{path}: {problem}: the header announces shape {shape} ({expected} bytes of data) "
+        f"but {holds}; {_FIX_FILE}"
+    )
 
 
 def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
@@ -267,22 +334,6 @@ def load_mnist(
             file=sys.stderr,
         )
     return data
-
-
-def _decompress(path: Path, raw: bytes) -> bytes:
-    """Return the IDX bytes of `raw`, gunzipping them when they are gzip data."""
-    is_gzip = raw[:2] == _GZIP_MAGIC
-    if path.suffix == ".gz" and not is_gzip:
-        raise DatasetError(
-            f"{path}: named .gz but is not gzip data (first bytes {raw[:4].hex() or 'none'}); "
-            f"{_FIX_FILE}"
-        )
-    if not is_gzip:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{path}: corrupt gzip data ({exc}); {_FIX_FILE}") from exc
 
 
 def _find(directory: Path, name: str) -> Path | None:
@@ -369,6 +420,22 @@ def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nd
     return x, labels.astype(np.int64)
 
 
+def _gunzipped_md5(body: bytes, limit: int) -> str:
+    """MD5 of the gunzipped ``body``, decompressed in chunks and never past ``limit`` bytes.
+
+    Raises OSError where the data inflates beyond ``limit`` (no MNIST file does: a gzip bomb).
+    """
+    digest = hashlib.md5()
+    size = 0
+    with gzip.GzipFile(fileobj=io.BytesIO(body), mode="rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise OSError(f"the data inflates beyond {limit} bytes, more than any MNIST file")
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _offline() -> bool:
     """Return True if `$SYMDL_OFFLINE` forbids network access (any value but empty/0/false/no)."""
     value = os.environ.get("SYMDL_OFFLINE", "").strip().lower()
@@ -404,8 +471,11 @@ def _download(
                             f"symdl: downloading MNIST from {mirror} into {dest}", file=sys.stderr
                         )
                         announced = True
-                    body = response.read()
-                digest = hashlib.md5(gzip.decompress(body)).hexdigest()
+                    # The largest original .gz is 9.9 MB: a mirror sending more is wrong.
+                    body = response.read(_MAX_DOWNLOAD + 1)
+                if len(body) > _MAX_DOWNLOAD:
+                    raise OSError(f"{url} sends more than {_MAX_DOWNLOAD} bytes")
+                digest = _gunzipped_md5(body, _MAX_MNIST_BYTES)
             except _NETWORK_ERRORS as exc:
                 # URLError wraps the cause as "<urlopen error ...>"; the bare reason reads better.
                 errors.append(f"{host}: {getattr(exc, 'reason', exc)}")

@@ -36,6 +36,11 @@ class ConstantError(SymdlError, ValueError):
     """A constant that cannot be used: NaN or inf (unless allowed), object arrays, strings."""
 
 
+class ElementwiseBodyError(SymdlError, ValueError):
+    """A sympy body `symdl.elementwise` cannot compute: unevaluated calculus (a `Derivative`,
+    `Integral`, `Sum`, ...), which has no numpy form; the message names the function."""
+
+
 class CodegenError(SymdlError, ValueError):
     """The code generator was given something it cannot print."""
 
@@ -48,6 +53,14 @@ class DatasetError(SymdlError, OSError):
     """A data file that is missing, truncated or corrupt: names the file."""
 
 
+class UsageError(SymdlError, ValueError):
+    """A command-line argument that cannot be used: a missing file, an unknown ``--wrt`` name.
+
+    The ``symdl`` command exits with status 2 for it (as argparse does for a malformed command
+    line), and 1 for an error in the model itself.
+    """
+
+
 class CacheWarning(UserWarning):
     """The module cache directory is unusable; symdl fell back to a temporary one."""
 
@@ -57,10 +70,12 @@ __all__ = [
     "ConstantError",
     "DTypeError",
     "DatasetError",
+    "ElementwiseBodyError",
     "GradientError",
     "InvalidNameError",
     "NoDerivativeError",
     "OpDefinitionError",
     "ShapeError",
     "SymdlError",
+    "UsageError",
 ]

@@ -8,12 +8,13 @@ convention ``(fan_in, fan_out)`` (``y = x @ W``); for other ranks the fans are t
     rng = np.random.default_rng(0)
     W = sd.init.he_normal((784, 256), rng)        # N(0, 2 / 784), float32
     values = sd.init.initialize(inits, seed=0)   # {name: array} for {parameter: initializer}
+    values = sd.init.initialize([W, b], seed=0)  # defaults: Glorot uniform weights, zero biases
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -110,21 +111,66 @@ kaiming_normal = he_normal
 kaiming_uniform = he_uniform
 
 
+def default_initializer(param: Expr) -> Initializer:
+    """The initializer `initialize` uses for a parameter given without one.
+
+    Glorot uniform for a weight (two or more dimensions), zeros for a bias or a scalar: the
+    defaults of Keras's ``Dense``, and what suits the usual ``x @ W + b``.
+    """
+    return glorot_uniform if len(param.shape) >= 2 else zeros
+
+
 def initialize(
-    initializers: Mapping[Expr, Callable[..., np.ndarray]],
+    params: Mapping[Expr, Callable[..., np.ndarray]] | Sequence[Expr],
     seed: int | np.random.Generator = 0,
 ) -> dict[str, np.ndarray]:
-    """Values for parameters: ``{parameter: initializer}`` -> ``{parameter name: array}``.
+    """Values for parameters: ``{parameter name: array}``.
 
-    Parameters are drawn in the mapping's order from one `numpy.random.Generator` (``seed`` or
-    a generator you pass), so the same seed gives the same arrays.
+    ``params`` is a ``{parameter: initializer}`` mapping (what `symdl.layers` helpers return),
+    or a list of parameters, each then initialized by `default_initializer` (Glorot uniform
+    for weights, zeros for biases). The forms `symdl.optim.compile_train_step` takes for its
+    ``params``, so the same value serves both:
+
+        values = sd.init.initialize({W: sd.init.he_normal, b: sd.init.zeros}, seed=0)
+        values = sd.init.initialize([W, b], seed=0)
+
+    Parameters are drawn in the given order from one `numpy.random.Generator` (``seed`` or a
+    generator you pass), so the same seed gives the same arrays.
 
     Raises:
-        ShapeError: if a parameter has a symbolic dimension (its size is unknown).
+        TypeError: if an entry is not an `sd.parameter`, or an initializer is not callable.
+        ShapeError: if a parameter has a symbolic dimension (its size is unknown), or an
+            initializer returns an array of another shape or dtype.
     """
+    if isinstance(params, Mapping):
+        pairs = list(params.items())
+    elif isinstance(params, (set, frozenset)):
+        raise TypeError(
+            "initialize: params is a set, whose order (and so which parameter gets which "
+            "random draws) changes between runs; pass a list or a {parameter: initializer} dict"
+        )
+    elif isinstance(params, Sequence) and not isinstance(params, (str, bytes)):
+        pairs = [(p, None) for p in params]
+    else:
+        hint = "; put a single parameter in a list" if isinstance(params, Expr) else ""
+        raise TypeError(
+            f"initialize: params must be a {{parameter: initializer}} dict or a list of "
+            f"parameters, got {type(params).__name__}{hint}"
+        )
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
-    for param, init in initializers.items():
+    for param, given in pairs:
+        if not isinstance(param, Expr) or param.op.name != "parameter":
+            raise TypeError(
+                f"initialize: expected sd.parameter leaves, got {param!r}; initialize the "
+                "parameters a model trains (placeholders are fed, not initialized)"
+            )
+        init = default_initializer(param) if given is None else given
+        if not callable(init):
+            raise TypeError(
+                f"initialize: the initializer of {param.name!r} must be a function "
+                f"(shape, rng, dtype) -> array such as sd.init.he_normal, got {init!r}"
+            )
         if not all(isinstance(d, int) for d in param.shape):
             raise ShapeError(
                 f"initialize: parameter {param.name!r} has shape {param.shape} with a symbolic "
@@ -141,7 +187,7 @@ def initialize(
 
 
 __all__ = [
-    "Initializer", "fans", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
-    "initialize", "kaiming_normal", "kaiming_uniform", "normal", "ones", "uniform",
+    "Initializer", "default_initializer", "fans", "glorot_normal", "glorot_uniform", "he_normal",
+    "he_uniform", "initialize", "kaiming_normal", "kaiming_uniform", "normal", "ones", "uniform",
     "xavier_normal", "xavier_uniform", "zeros",
 ]

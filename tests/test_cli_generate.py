@@ -142,10 +142,18 @@ def test_module_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
     assert_close(module.double(np.arange(3.0)), [0.0, 2.0, 4.0], rtol=0, atol=0, what="double")
 
 
-def test_missing_model_file_and_missing_functions_are_reported(tmp_path: Path) -> None:
+def test_missing_model_file_and_missing_functions_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The library raises ModelFileError; the command prints it on one line and exits 2 for a
+    # file that is not there (a usage error), 1 for a model that lacks `functions`.
     with pytest.raises(ModelFileError, match="does not exist"):
-        main(["generate", str(tmp_path / "nope.py")])
+        load_model_file(tmp_path / "nope.py")
+    assert main(["generate", str(tmp_path / "nope.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err
     empty = tmp_path / "empty_model.py"
     empty.write_text("x = 1\n")
     with pytest.raises(ModelFileError, match="functions"):
-        main(["generate", str(empty)])
+        load_model_file(empty)
+    assert main(["generate", str(empty)]) == 1
+    assert "functions" in capsys.readouterr().err

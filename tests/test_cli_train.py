@@ -69,13 +69,17 @@ def test_train_command_on_the_example_model_file(isolated, capsys):
     assert "stopped after 3 steps" in out and "mlp_" in out
 
 
-def test_train_command_refuses_an_incomplete_model_file(isolated):
+def test_train_command_refuses_an_incomplete_model_file(isolated, capsys):
     from symdl.commands.modelfile import ModelFileError
+    from symdl.commands.train import train_model
 
     bad = isolated / "bad.py"
     bad.write_text("import symdl as sd\nloss = None\n")
+    assert main(["train", str(bad), "--data", str(SUBSET_DIR), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "must define `inputs`" in err and str(bad) in err
     with pytest.raises(ModelFileError, match="inputs"):
-        main(["train", str(bad), "--data", str(SUBSET_DIR), "--quiet"])
+        train_model({"loss": None}, None, name="bad", data_dir=SUBSET_DIR, plot=None)
 
 
 def test_demo_writes_module_and_reports(isolated, capsys):

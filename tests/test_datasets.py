@@ -386,3 +386,94 @@ def test_one_hot_rejects_bad_labels(labels: np.ndarray) -> None:
 def test_repr_is_short(tmp_path: Path) -> None:
     data = load_mnist(small_mnist_dir(tmp_path / "d"))
     assert repr(data) == f"Mnist(train=6, test=4, source={str(tmp_path / 'd')!r})"
+
+
+# --- the IDX reader: gzip bombs ----------------------------------------------------------------
+
+
+def _bomb(path: Path, header_shape: tuple[int, ...], inflated: int) -> Path:
+    """A gzip file: an IDX header declaring ``header_shape``, then ``inflated`` zero bytes."""
+    header = (0x0800 | len(header_shape)).to_bytes(4, "big")
+    header += b"".join(n.to_bytes(4, "big") for n in header_shape)
+    zeros = bytes(2**20)
+    with gzip.open(path, "wb", compresslevel=1) as out:  # written in chunks: memory-light
+        out.write(header)
+        for _ in range(inflated // len(zeros)):
+            out.write(zeros)
+    return path
+
+
+def _peak_bytes(fn) -> int:
+    """The peak of Python-tracked memory (numpy's arrays included) while ``fn`` runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_gzip_bomb_is_refused_after_the_declared_size(tmp_path: Path) -> None:
+    """Regression: a small .gz inflating far past its header was read in full (2x its size)."""
+    path = _bomb(tmp_path / "train-images-idx3-ubyte.gz", (10, 28, 28), 50 * 2**20)
+    assert path.stat().st_size < 2**20
+
+    def read() -> None:
+        with pytest.raises(DatasetError, match="trailing bytes.*reading stopped") as info:
+            read_idx(path)
+        assert str(path) in str(info.value) and "replace it" in str(info.value)
+
+    assert _peak_bytes(read) < 8 * 2**20  # the 50 MB are never held
+
+
+def test_gzip_bomb_in_a_data_directory_is_refused(no_network: None, tmp_path: Path) -> None:
+    directory = small_mnist_dir(tmp_path / "d")
+    path = _bomb(directory / "t10k-images-idx3-ubyte.gz", (4, 28, 28), 20 * 2**20)
+    with pytest.raises(DatasetError, match="trailing bytes") as info:
+        load_mnist(directory)
+    assert str(path) in str(info.value)
+
+
+def test_a_header_claiming_more_than_the_file_holds_costs_what_it_holds(tmp_path: Path) -> None:
+    """(2**32 - 1) images of 28x28 announced, 1 MB there: truncated, without a 3 TB buffer."""
+    for gz in (True, False):
+        path = tmp_path / ("big.gz" if gz else "big")
+        header = (0x0803).to_bytes(4, "big") + b"".join(
+            n.to_bytes(4, "big") for n in (2**32 - 1, 28, 28))
+        data = header + bytes(2**20)
+        path.write_bytes(gzip.compress(data, compresslevel=1) if gz else data)
+
+        def read(path: Path = path) -> None:
+            with pytest.raises(DatasetError, match="truncated"):
+                read_idx(path)
+
+        assert _peak_bytes(read) < 8 * 2**20
+
+
+def test_uncompressed_trailing_data_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "labels"
+    path.write_bytes(idx_bytes(np.zeros(10, dtype=np.uint8)) + bytes(30 * 2**20))
+
+    def read() -> None:
+        with pytest.raises(DatasetError, match=r"trailing bytes.*holds 31457290"):
+            read_idx(path)
+
+    assert _peak_bytes(read) < 2**20
+
+
+def test_download_of_a_gzip_bomb_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    isolated_env: Path,
+) -> None:
+    bomb = _bomb(tmp_path / "bomb.gz", (10,), 60 * 2**20).read_bytes()
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(bomb))
+
+    def load() -> None:
+        assert load_mnist().source == "shipped subset"
+
+    assert _peak_bytes(load) < 200 * 2**20  # the subset itself is ~40 MB as float32
+    err = capsys.readouterr().err
+    assert "download failed" in err and "inflates beyond" in err
+    assert not isolated_env.exists() or not any(isolated_env.iterdir())

@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .train import add_training_arguments, report, train_model
+from .train import add_training_arguments, check_paths, count, report, train_model
 
 NAME = "demo"
 HELP = "train an MLP on the shipped MNIST subset and show the generated code"
@@ -23,7 +23,7 @@ HELP = "train an MLP on the shipped MNIST subset and show the generated code"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``symdl demo``."""
     add_training_arguments(parser, epochs=5)
-    parser.add_argument("--hidden", type=int, default=256, help="hidden width (default 256)")
+    parser.add_argument("--hidden", type=count(1), default=256, help="hidden width (default 256)")
     parser.add_argument("--out", type=Path, default=Path("symdl-demo"),
                         help="directory for mlp_gen.py and curves.png (default ./symdl-demo)")
 
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``symdl demo``."""
     from ..datasets import SUBSET_DIR
 
+    check_paths(args)
     start = time.perf_counter()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

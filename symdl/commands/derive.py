@@ -23,31 +23,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="model file (as for `symdl generate`)")
     parser.add_argument("--wrt", nargs="+", required=True, metavar="NAME",
                         help="names of the leaves to differentiate with respect to")
-    parser.add_argument("--target", default="loss",
+    parser.add_argument("--target",
                         help="variable in the model file holding the scalar (default: loss)")
     parser.add_argument("-o", "--output", type=Path,
                         help="output file: .html, .md, .tex or .txt (default: text on stdout)")
 
 
+FORMATS = (".html", ".md", ".tex", ".txt")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``symdl derive``."""
     from ..derive import derive
+    from ..errors import UsageError
     from ..ir import Expr, leaves
     from .modelfile import ModelFileError, load_model_file
 
+    if args.output is not None and args.output.suffix.lower() not in FORMATS:
+        # Checked before the model runs: a wrong name should not cost a derivation.
+        raise UsageError(
+            f"-o {args.output}: unknown format {args.output.suffix or '(no suffix)'!r}; name "
+            f"a {', '.join(FORMATS)} file"
+        )
     model = load_model_file(args.model)
-    y = model.get(args.target)
+    target = args.target or "loss"
+    y = model.get(target)
     if not isinstance(y, Expr):
-        raise ModelFileError(
-            f"model file {args.model} defines no expression {args.target!r}; define it or "
-            "pass --target NAME"
+        # A --target the user gave is a usage error; the default name missing is the model's.
+        error = UsageError if args.target else ModelFileError
+        scalars = _scalars(model)
+        known = f" (its scalar expressions: {', '.join(scalars)})" if scalars else ""
+        raise error(
+            f"model file {args.model} defines no expression {target!r}; define it or "
+            f"pass --target NAME{known}"
         )
     by_name = {leaf.name: leaf for leaf in leaves([y])}
     unknown = [w for w in args.wrt if w not in by_name]
     if unknown:
-        raise ModelFileError(
-            f"--wrt {', '.join(unknown)}: {args.target} does not depend on a leaf of that name; "
-            f"its leaves are {', '.join(sorted(by_name))}"
+        raise UsageError(
+            f"--wrt {', '.join(unknown)}: {target} in model file {args.model} does not depend "
+            f"on a leaf of that name; its leaves are {', '.join(sorted(by_name))}"
         )
     derivation = derive(y, [by_name[w] for w in args.wrt])
     if args.output is None:
@@ -56,3 +71,11 @@ def run(args: argparse.Namespace) -> int:
         derivation.save(args.output)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _scalars(model: dict[str, object]) -> list[str]:
+    """The names of the scalar expressions a model file defines (candidates for --target)."""
+    from ..ir import Expr
+
+    return sorted(k for k, v in model.items()
+                  if isinstance(v, Expr) and v.shape == () and not k.startswith("_"))

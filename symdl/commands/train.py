@@ -4,7 +4,8 @@ The model file builds expressions and defines
 
     inputs = [x, y]                 # placeholders a batch fills: images (N, 784), labels
     loss = ...                      # a scalar
-    params = {W: sd.init.he_normal, b: sd.init.zeros, ...}   # or sd.layers.mlp(...)'s dict
+    params = {W: sd.init.he_normal, b: sd.init.zeros, ...}   # or sd.layers.mlp(...)'s dict,
+                                    # or [W, b] (Glorot uniform weights, zero biases)
     metrics = {"accuracy": acc}     # optional scalar means over the batch
 
 Labels are int ids when ``y`` is 1-D, one-hot rows when it is (N, 10). Example:
@@ -18,7 +19,7 @@ Labels are int ids when ``y`` is 1-D, one-hot rows when it is (N, 10). Example:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +35,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser, epochs=5)
     parser.add_argument("--checkpoint", type=Path, help="write a .npz checkpoint every epoch")
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint .npz")
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
+    parser.add_argument("--max-steps", type=count(1), help="stop after this many steps")
     parser.add_argument("--plot", type=Path, help="write loss/accuracy curves to this PNG")
     parser.add_argument("-o", "--output", type=Path, help="also copy the generated module here")
 
 
+def count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an int of at least ``minimum`` (a bad one is a usage error, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "count"  # argparse names the type in its messages
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite float above 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def optimizer_name(text: str) -> str:
+    """An argparse type: an optimizer `symdl.optim.make_optimizer` knows."""
+    from ..optim import OPTIMIZERS
+
+    if text.lower() not in OPTIMIZERS:
+        raise argparse.ArgumentTypeError(
+            f"unknown optimizer {text!r}; choose one of {', '.join(OPTIMIZERS)}"
+        )
+    return text
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int) -> None:
     """The options `symdl train` and `symdl demo` share."""
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
-    parser.add_argument("--optimizer", default="adam",
+    parser.add_argument("--epochs", type=count(0), default=epochs)
+    parser.add_argument("--batch-size", type=count(1), default=128)
+    parser.add_argument("--lr", type=positive_float,
+                        help="learning rate (default: the optimizer's)")
+    parser.add_argument("--optimizer", default="adam", type=optimizer_name,
                         help="sgd, momentum, nesterov, adam or adamw (default: adam)")
     parser.add_argument("--seed", type=int, default=0, help="seeds initialization and shuffling")
     parser.add_argument("--data", type=Path, help="directory with the four MNIST files")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no log")
     parser.add_argument("--progress", action="store_true",
                         help="show the progress bar even when stderr is not a terminal")
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse a --data directory or --resume file that does not exist (`UsageError`, exit 2),
+    before the model runs and compiles."""
+    from ..errors import UsageError
+
+    if args.data is not None and not args.data.is_dir():
+        raise UsageError(f"--data {args.data}: no such directory; point it at a directory "
+                         "holding the four MNIST files (gzipped or not)")
+    resume = getattr(args, "resume", None)
+    if resume is not None and not resume.is_file():
+        raise UsageError(f"--resume {resume}: no such checkpoint file; pass a .npz written by "
+                         "--checkpoint")
 
 
 def labels_for(y: Any, labels: np.ndarray) -> np.ndarray:
@@ -69,17 +123,19 @@ def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str
     import symdl as sd
     from symdl.datasets import load_mnist
 
+    from .modelfile import ModelFileError
+
     for key in ("inputs", "loss", "params"):
         if key not in model:
-            from .modelfile import ModelFileError
-
             raise ModelFileError(
                 f"the model file must define `{key}` for `symdl train`; see `symdl train --help`"
             )
     inputs = list(model["inputs"])
     if len(inputs) != 2:
-        raise ValueError(f"symdl train feeds MNIST as (images, labels); the model has "
-                         f"{len(inputs)} inputs")
+        raise ModelFileError(
+            f"symdl train feeds MNIST as (images, labels), so `inputs` must be two "
+            f"placeholders [x, y]; the model file lists {len(inputs)}"
+        )
     optimizer = sd.optim.make_optimizer(args.optimizer, args.lr)
     step = sd.optim.compile_train_step(model["loss"], model["params"], optimizer, inputs,
                                        model.get("metrics"), name=name)
@@ -87,11 +143,8 @@ def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str
     x, y = inputs
     train = (data.x_train.astype(x.dtype), labels_for(y, data.y_train))
     test = (data.x_test.astype(x.dtype), labels_for(y, data.y_test))
-    params = model["params"]
-    if isinstance(params, Mapping):
-        values = sd.init.initialize(params, seed=args.seed)
-    else:
-        values = sd.init.initialize({p: sd.init.glorot_uniform for p in params}, seed=args.seed)
+    # A {parameter: initializer} dict, or a list initialized by sd.init.default_initializer.
+    values = sd.init.initialize(model["params"], seed=args.seed)
     history = sd.fit(
         step, values, train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         validation=test, checkpoint=checkpoint, resume=resume, max_steps=max_steps,
@@ -116,13 +169,10 @@ def report(history: Any, module: Path | str, plot: Path | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``symdl train``."""
-    import runpy
+    from .modelfile import run_model_file
 
-    from .modelfile import ModelFileError
-
-    if not args.model.is_file():
-        raise ModelFileError(f"model file {args.model} does not exist")
-    model = runpy.run_path(str(args.model), run_name="__symdl_model__")
+    check_paths(args)
+    model = run_model_file(args.model)
     name = model.get("name", args.model.stem)
     step, history, _ = train_model(model, args, name=name, data_dir=args.data, plot=args.plot,
                                    checkpoint=args.checkpoint, resume=args.resume,
@@ -138,4 +188,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["NAME", "HELP", "add_arguments", "run", "train_model"]
+__all__ = ["NAME", "HELP", "add_arguments", "check_paths", "run", "train_model"]

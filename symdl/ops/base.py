@@ -271,40 +271,134 @@ class Constant(Op):
 def constant(value: object, dtype: object = None, *, allow_nonfinite: bool = False) -> Expr:
     """A constant tensor from a Python number or an array-like.
 
-    NaN and inf are refused unless ``allow_nonfinite=True``: they are almost always a bug, and
-    they would silently poison every gradient downstream.
+    The constant keeps the shape and every value exactly, or is refused: NaN and inf unless
+    ``allow_nonfinite=True`` (they are almost always a bug, and they would silently poison every
+    gradient downstream), unsigned integers beyond int64 (the widest integer symdl computes
+    with), and a ``dtype`` that would change a value (``constant(2**40, "int32")`` wraps,
+    ``constant(1.5, "int64")`` truncates, ``constant(1e40, "float32")`` overflows). Rounding a
+    float to the float32 you ask for is not a change of value but what float32 means.
+
+    Raises:
+        ConstantError: for the values above, complex numbers, strings and objects.
     """
-    if isinstance(value, Expr):
-        return value if dtype is None else value.astype(dtype)
-    weak = isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.generic)
-    if isinstance(value, complex):
-        raise ConstantError(f"complex constants are not supported, got {value!r}")
-    try:
-        array = np.asarray(value, dtype=None if dtype is None else as_dtype(dtype))
-    except (TypeError, ValueError) as exc:
-        raise ConstantError(f"cannot make a constant from {value!r}: {exc}") from None
-    if array.dtype.kind in "OUSVMmc":
-        raise ConstantError(
-            f"cannot make a constant from {type(value).__name__} with dtype {array.dtype}; "
-            "use numbers or a numeric numpy array"
-        )
-    if array.dtype.kind == "u" or array.dtype.name in ("int8", "int16", "float16"):
-        array = array.astype(np.int64 if array.dtype.kind in "ui" else np.float32)
-    if array.dtype.kind == "f" and not allow_nonfinite and not np.all(np.isfinite(array)):
-        raise ConstantError(
-            "constant contains NaN or inf; pass allow_nonfinite=True if that is intended"
-        )
-    as_dtype(array.dtype)
-    return Constant.make(value=ConstValue(array), weak=weak and dtype is None)
+    return _constant(value, dtype, allow_nonfinite=allow_nonfinite, op=None, implicit=False)
 
 
-def as_expr(value: object) -> Expr:
-    """An expression as is; a Python number or numpy array as a constant."""
+def as_expr(value: object, op: str | None = None) -> Expr:
+    """An expression as is; a Python number or numpy array as a constant.
+
+    ``op`` is the op receiving ``value`` as an operand: an error about the implicit constant
+    names it, since the user never wrote ``sd.constant`` there.
+    """
     if isinstance(value, Expr):
         return value
     if value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"expected an expression, a number or an array, got {value!r}")
-    return constant(value)
+        where = f"{op}: " if op else ""
+        raise TypeError(f"{where}expected an expression, a number or an array, got {value!r}")
+    return _constant(value, None, allow_nonfinite=False, op=op, implicit=True)
+
+
+def _constant(
+    value: object, dtype: object, *, allow_nonfinite: bool, op: str | None, implicit: bool
+) -> Expr:
+    """`constant`; ``implicit``: made from an operand (of ``op``, where known), not by the user."""
+    if isinstance(value, Expr):
+        return value if dtype is None else value.astype(dtype)
+    where = f"{op}: " if op else "constant: "
+    weak = isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.generic)
+    if isinstance(value, complex):
+        raise ConstantError(f"{where}complex constants are not supported, got {value!r}")
+    target = None if dtype is None else as_dtype(dtype)
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind == "O" and target is not None:
+            # Python ints beyond 64 bits: only a float dtype can hold them (rounded).
+            array = np.asarray(value, dtype=target)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConstantError(f"{where}cannot make a constant from {value!r}: {exc}") from None
+    if array.dtype.kind in "OUSVMmc":
+        raise ConstantError(
+            f"{where}cannot make a constant from {type(value).__name__} with dtype "
+            f"{array.dtype}; use numbers or a numeric numpy array (integers within int64)"
+        )
+    if target is None:
+        # The dtypes symdl lacks widen to one it has: unsigned and narrow ints to int64,
+        # float16 to float32. Every value survives that, except uint64's upper half.
+        if array.dtype.kind == "u" or array.dtype.name in ("int8", "int16"):
+            target = "int64"
+        elif array.dtype.name == "float16":
+            target = "float32"
+        else:
+            target = as_dtype(array.dtype)
+    array = _exact_cast(array, target, where)
+    if array.dtype.kind == "f" and not allow_nonfinite and not np.all(np.isfinite(array)):
+        raise ConstantError(_nonfinite_message(value, array, op, implicit))
+    return Constant.make(value=ConstValue(array), weak=weak and dtype is None)
+
+
+def _exact_cast(array: np.ndarray, target: str, where: str) -> np.ndarray:
+    """``array`` as ``target``, refused where that would change a value (not just round it)."""
+    if array.dtype.name == target:
+        return array
+    target_dtype = np.dtype(target)
+    if target_dtype.kind in "iub" and array.size:
+        if target_dtype.kind == "b":
+            low, high = 0, 1
+        else:
+            info = np.iinfo(target_dtype)
+            low, high = int(info.min), int(info.max)
+        if array.dtype.kind == "f":
+            whole = np.isfinite(array) & (array == np.trunc(array))
+            if not np.all(whole):
+                bad = array[~whole].flat[0]
+                raise ConstantError(
+                    f"{where}{bad!r} is not a whole number, so it has no {target} value "
+                    f"(numpy would truncate it); round it first or keep a float dtype"
+                )
+        # Compared as Python ints: numpy compares int64 with uint64 through float64.
+        lowest, highest = int(array.min()), int(array.max())
+        if lowest < low or highest > high:
+            bad = lowest if lowest < low else highest
+            raise ConstantError(
+                f"{where}{bad} does not fit {target} ({low} to {high}), and numpy would wrap "
+                f"it silently; use a wider dtype"
+                + (" or a float64 constant" if target == "int64" else "")
+            )
+    with np.errstate(over="ignore"):  # an overflow is reported below, naming the value
+        converted = array.astype(target_dtype)
+    if target_dtype.kind == "f":
+        overflow = np.isinf(converted) & np.isfinite(array)
+        if np.any(overflow):
+            raise ConstantError(
+                f"{where}{array[overflow].flat[0]!r} overflows {target} (its largest value is "
+                f"{np.finfo(target_dtype).max}); use float64"
+            )
+    return converted
+
+
+def _nonfinite_message(value: object, array: np.ndarray, op: str | None, implicit: bool) -> str:
+    """The refusal of a NaN or inf constant, with the spelling that allows it."""
+    if not implicit:
+        return "constant: contains NaN or inf; pass allow_nonfinite=True if that is intended"
+    if array.ndim == 0:
+        item = float(array.item())
+        spelled = "np.nan" if math.isnan(item) else ("-np.inf" if item < 0 else "np.inf")
+    else:
+        spelled = "value"
+    where = f"{op}: " if op else ""
+    return (
+        f"{where}the operand {_short(value)} is NaN or infinite, which symdl refuses unless "
+        f"asked (it would poison every gradient downstream); if it is intended, pass "
+        f"sd.constant({spelled}, allow_nonfinite=True) instead"
+    )
+
+
+def _short(value: object) -> str:
+    """A user's operand as a reader recognizes it, without printing a whole array."""
+    array = np.asarray(value)
+    if array.ndim == 0 or array.size <= 6:
+        return repr(array.tolist())
+    return f"<{array.dtype} array of shape {array.shape}>"
 
 
 def is_weak(x: Expr) -> bool:

@@ -14,12 +14,27 @@ from collections.abc import Callable, Sequence
 
 import sympy
 
-from ..errors import InvalidNameError, ShapeError
+from ..errors import ElementwiseBodyError, InvalidNameError, NoDerivativeError, ShapeError
 from ..ir import Expr
 from ..types import Shape, broadcast_shapes
 from . import elementwise as _ew
 from . import shape as _shape
 from .base import ATOM, FUNC, Latex, Op, as_expr, constant, register, require_float
+
+# What sympy leaves unevaluated: operations on expressions (not functions of numbers), which no
+# numpy printer can write. `.doit()` evaluates them where sympy can.
+UNEVALUATED: tuple[type[sympy.Basic], ...] = (
+    sympy.Derivative,
+    sympy.Subs,
+    sympy.Limit,
+    sympy.Order,
+    sympy.concrete.expr_with_limits.ExprWithLimits,  # Integral, Sum, Product
+)
+
+
+def unevaluated(body: sympy.Basic) -> list[sympy.Basic]:
+    """The unevaluated operations in ``body`` (outermost first; empty when it has none)."""
+    return [e for e in sympy.preorder_traversal(body) if isinstance(e, UNEVALUATED)]
 
 
 @register
@@ -75,6 +90,14 @@ class Elementwise(Op):
         cotangents: list[Expr | None] = []
         for x, s in zip(xs, symbols):
             d = sympy.diff(body, s)
+            left = unevaluated(d)
+            if left:
+                # floor, Mod: sympy returns the derivative unevaluated; it has no numpy form.
+                raise NoDerivativeError(
+                    f"{fname}: sympy cannot differentiate {body} with respect to {s}; it leaves "
+                    f"{left[0]} unevaluated. Give {fname} a body sympy can differentiate, or "
+                    f"take the gradient with respect to leaves {fname} does not depend on"
+                )
             if d == 0:
                 cotangents.append(None)
                 continue
@@ -103,7 +126,7 @@ class ElementwiseFunction:
     def __call__(self, *args: object) -> Expr:
         if len(args) != len(self.symbols):
             raise TypeError(f"{self.name} takes {len(self.symbols)} argument(s), got {len(args)}")
-        xs = tuple(as_expr(a) for a in args)
+        xs = tuple(as_expr(a, self.name) for a in args)
         for x in xs:
             require_float(self.name, x)
         # f(a, b) has the broadcast shape and dtype of all its arguments, used or not.
@@ -139,6 +162,13 @@ def elementwise(fn: Callable[..., sympy.Expr], name: str) -> ElementwiseFunction
         raise ShapeError(
             f"elementwise {name}: the body uses symbols {sorted(map(str, unknown))} that are not "
             "parameters of the function; pass constants as numbers"
+        )
+    left = unevaluated(body)
+    if left:
+        raise ElementwiseBodyError(
+            f"elementwise {name}: the body holds the unevaluated {type(left[0]).__name__} "
+            f"{left[0]}, which has no numpy form; evaluate it in the function (return "
+            f"`(...).doit()`), or write the result out with sympy functions"
         )
     undefined = sorted({str(f.func) for f in body.atoms(sympy.core.function.AppliedUndef)})
     if undefined:

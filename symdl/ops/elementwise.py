@@ -18,7 +18,7 @@ from sympy.codegen.cfunctions import expm1 as sympy_expm1
 from sympy.codegen.cfunctions import log1p as sympy_log1p
 from sympy.codegen.numpy_nodes import logaddexp as sympy_logaddexp
 
-from ..errors import DTypeError
+from ..errors import ConstantError, DTypeError
 from ..ir import Expr
 from ..types import Shape, as_dtype, broadcast_shapes, format_shape, is_float, promote
 from . import reduce as _reduce
@@ -62,10 +62,31 @@ def _promote(op: str, *xs: Expr) -> str:
 
 
 def _binary(op: type[Op], x: object, y: object) -> Expr:
-    x, y = as_expr(x), as_expr(y)
+    x, y = as_expr(x, op.name), as_expr(y, op.name)
     if x.dtype == "bool" and y.dtype == "bool" and not op.bool_ok:
         raise DTypeError(f"{op.name}: both operands are bool; cast one with .astype('float32')")
+    _check_weak_ints_fit(op.name, x, y)
     return op.make(x, y)
+
+
+def _check_weak_ints_fit(op: str, *xs: Expr) -> None:
+    """A Python int takes the other operand's integer dtype (NEP 50), so it must fit it.
+
+    Otherwise numpy raises OverflowError only when the generated code runs (``k_int32 + 2**40``).
+    """
+    dtype = _promote(op, *xs)
+    if np.dtype(dtype).kind not in "iu":
+        return
+    info = np.iinfo(dtype)
+    for x in xs:
+        if x.op.name == "constant" and x.attr("weak") and x.dtype in ("int32", "int64"):
+            value = int(x.attr("value").array)
+            if not info.min <= value <= info.max:
+                raise ConstantError(
+                    f"{op}: the Python int {value} does not fit {dtype}, the dtype of the other "
+                    f"operand (numpy would raise when the code runs); cast that operand with "
+                    f".astype('int64') or use a smaller number"
+                )
 
 
 class UnaryOp(Op):
@@ -424,7 +445,9 @@ class Where(Op):
 
 def where(cond: object, x: object, y: object) -> Expr:
     """Elementwise choice, as ``np.where(cond, x, y)``; differentiable in x and y."""
-    return Where.make(as_expr(cond), as_expr(x), as_expr(y))
+    x, y = as_expr(x, "where"), as_expr(y, "where")
+    _check_weak_ints_fit("where", x, y)
+    return Where.make(as_expr(cond, "where"), x, y)
 
 
 # --------------------------------------------------------------------------- unary math
@@ -681,7 +704,7 @@ class Cast(Op):
 
 
 def _unary(op: type[Op], x: object) -> Expr:
-    return op.make(as_expr(x))
+    return op.make(as_expr(x, op.name))
 
 
 def negative(x: object) -> Expr:
@@ -761,7 +784,7 @@ def sign(x: object) -> Expr:
 
 def cast(x: object, dtype: object) -> Expr:
     """Convert to ``dtype`` (``x.astype(dtype)``); a no-op when the dtype already matches."""
-    x = as_expr(x)
+    x = as_expr(x, "cast")
     name = as_dtype(dtype)
     return x if x.dtype == name else Cast.make(x, dtype=name)
 
