@@ -2,9 +2,11 @@
 
 Each argument is one call of a helper the module defines (`HELPER_SOURCE`): its type, dtype,
 rank and sizes, a symbolic size bound by the first argument that has it and checked on the
-others (``N=N``), and for an argument updated in place, that it is a writable array. All of it
-runs on entry, before the first write, so that a step applies all its updates or none, and the
-`ValueError` names the function, the argument, the expected and the received shape and dtype.
+others (``N=N``), and for an argument updated in place, that it is a writable array. A
+function that updates arguments then checks, in one more call, that no updated array shares
+memory with another argument. All of it runs on entry, before the first write, so that a step
+applies all its updates or none, and the `ValueError` names the function, the argument, the
+expected and the received shape and dtype (or the two arguments that overlap).
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ HELPER = "_check_argument"
 UPDATED = "_check_updated"
 FULL = "_check_argument_fully"
 ERROR = "_argument_error"
-HELPERS = (HELPER, UPDATED, FULL, ERROR)
+DISJOINT = "_check_no_overlap"
+DISJOINT_FULL = "_check_no_overlap_fully"
+HELPERS = (HELPER, UPDATED, FULL, ERROR, DISJOINT, DISJOINT_FULL)
 
 
 def entry_checks(
     spec: FunctionSpec, names: dict[Expr, str]
 ) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """One helper call per argument, then the size names it binds (``N = x.shape[0]``).
+    """One helper call per argument, the size names it binds (``N = x.shape[0]``), and where
+    the function updates arguments, one call checking that they share no memory.
 
     Each call passes the expected shape as a tuple built at run time, sizes already bound by
     name (``(N, 10)``) and sizes this argument binds as ``None``, so that the common case is
@@ -64,7 +69,25 @@ def entry_checks(
                 bound[d] = d
                 reads[d] = f"    {d} = {arg}.shape[{i}]"
                 lines.append(reads[d])
+    if spec.updates:
+        lines.append(_no_overlap_call(spec, names))
     return lines, bound, reads
+
+
+def _no_overlap_call(spec: FunctionSpec, names: dict[Expr, str]) -> str:
+    """The call checking that no updated argument shares memory with another argument.
+
+    Every argument that is not updated is compared too, not only those the body reads after
+    its first write: that would have to be proved from the printed statements (a view bound
+    before the write and read after it, an op that returns its input), and a wrong proof is a
+    silent wrong result, while a refused call only asks for a copy.
+    """
+    updated = [names[x] for x in spec.inputs if x in spec.updates]
+    read = [names[x] for x in spec.inputs if x not in spec.updates]
+    labels = [repr(x.name) for x in spec.inputs if x in spec.updates]
+    labels += [repr(x.name) for x in spec.inputs if x not in spec.updates]
+    call_args = [repr(spec.name), _tuple_text(labels), _tuple_text(updated), _tuple_text(read)]
+    return f"    {DISJOINT}({', '.join(call_args)})"
 
 
 def _tuple_text(items: list[str]) -> str:
@@ -157,6 +180,65 @@ def {ERROR}(function, name, value, dtype, shape, declared, kind):
         f"{{function}}(): argument {{name!r}} must be {{kind}} of shape {{expected}}{{bound}} "
         f"and dtype {{np.dtype(dtype).name}}; got {{got}}"
     )
+
+
+def {DISJOINT}(function, names, updated, read, /):
+    """Raise unless each of the ``updated`` arrays has memory of its own.
+
+    An updated array that overlaps another one (one array passed as two tied parameters) would
+    take both updates, each written over the other; an argument that is read (``read``) would
+    change under the step as it writes. ``names`` are the arguments' names, updated first.
+
+    The quick path proves it for arrays that own their memory or are views of one that does,
+    each updated array of a different owner than every other argument: one attribute and one
+    set lookup per argument. Anything else is compared by `{DISJOINT_FULL}`.
+    """
+    owners = set()
+    for value in updated:
+        base = value.base
+        if base is not None:
+            if base.__class__ is not np.ndarray or base.base is not None:
+                return {DISJOINT_FULL}(function, names, updated, read)
+            value = base
+        owners.add(id(value))
+    if len(owners) == len(updated):
+        for value in read:
+            base = value.base
+            if base is not None:
+                if base.__class__ is not np.ndarray or base.base is not None:
+                    break
+                value = base
+            if id(value) in owners:
+                break
+        else:
+            return None
+    return {DISJOINT_FULL}(function, names, updated, read)
+
+
+def {DISJOINT_FULL}(function, names, updated, read):
+    """`{DISJOINT}` for every pair with an updated array: their memory bounds first
+    (np.may_share_memory, cheap), then the exact test (np.shares_memory), so that disjoint
+    views of one buffer (its even and odd columns) pass.
+    """
+    values = (*updated, *read)
+    for i, first in enumerate(updated):
+        for j in range(i + 1, len(values)):
+            second = values[j]
+            if np.may_share_memory(first, second) and np.shares_memory(first, second):
+                a, b = names[i], names[j]
+                if j < len(updated):
+                    raise ValueError(
+                        f"{{function}}(): arguments {{a!r}} and {{b!r}} share memory, and both "
+                        "are updated in place: each update would be written over the other. "
+                        "Pass separate arrays (for tied weights, use one parameter in the "
+                        f"model, or pass {{b}}.copy())"
+                    )
+                raise ValueError(
+                    f"{{function}}(): argument {{b!r}} shares memory with {{a!r}}, which is "
+                    f"updated in place: the step may read {{b!r}} after writing {{a!r}}. "
+                    f"Pass a copy ({{b}}.copy())"
+                )
+    return None
 '''
 
 

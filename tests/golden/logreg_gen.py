@@ -76,6 +76,7 @@ def train_step(x, y, W, b, lr):
     _check_updated('train_step', 'W', W, np.float32, (784, 10))
     _check_updated('train_step', 'b', b, np.float32, (10,))
     lr = _check_argument('train_step', 'lr', lr, np.float32, ())
+    _check_no_overlap('train_step', ('W', 'b', 'x', 'y', 'lr'), (W, b), (x, y, lr))
 
     # logits = x @ W + b
     x_W = x @ W
@@ -215,3 +216,62 @@ def _argument_error(function, name, value, dtype, shape, declared, kind):
         f"{function}(): argument {name!r} must be {kind} of shape {expected}{bound} "
         f"and dtype {np.dtype(dtype).name}; got {got}"
     )
+
+
+def _check_no_overlap(function, names, updated, read, /):
+    """Raise unless each of the ``updated`` arrays has memory of its own.
+
+    An updated array that overlaps another one (one array passed as two tied parameters) would
+    take both updates, each written over the other; an argument that is read (``read``) would
+    change under the step as it writes. ``names`` are the arguments' names, updated first.
+
+    The quick path proves it for arrays that own their memory or are views of one that does,
+    each updated array of a different owner than every other argument: one attribute and one
+    set lookup per argument. Anything else is compared by `_check_no_overlap_fully`.
+    """
+    owners = set()
+    for value in updated:
+        base = value.base
+        if base is not None:
+            if base.__class__ is not np.ndarray or base.base is not None:
+                return _check_no_overlap_fully(function, names, updated, read)
+            value = base
+        owners.add(id(value))
+    if len(owners) == len(updated):
+        for value in read:
+            base = value.base
+            if base is not None:
+                if base.__class__ is not np.ndarray or base.base is not None:
+                    break
+                value = base
+            if id(value) in owners:
+                break
+        else:
+            return None
+    return _check_no_overlap_fully(function, names, updated, read)
+
+
+def _check_no_overlap_fully(function, names, updated, read):
+    """`_check_no_overlap` for every pair with an updated array: their memory bounds first
+    (np.may_share_memory, cheap), then the exact test (np.shares_memory), so that disjoint
+    views of one buffer (its even and odd columns) pass.
+    """
+    values = (*updated, *read)
+    for i, first in enumerate(updated):
+        for j in range(i + 1, len(values)):
+            second = values[j]
+            if np.may_share_memory(first, second) and np.shares_memory(first, second):
+                a, b = names[i], names[j]
+                if j < len(updated):
+                    raise ValueError(
+                        f"{function}(): arguments {a!r} and {b!r} share memory, and both "
+                        "are updated in place: each update would be written over the other. "
+                        "Pass separate arrays (for tied weights, use one parameter in the "
+                        f"model, or pass {b}.copy())"
+                    )
+                raise ValueError(
+                    f"{function}(): argument {b!r} shares memory with {a!r}, which is "
+                    f"updated in place: the step may read {b!r} after writing {a!r}. "
+                    f"Pass a copy ({b}.copy())"
+                )
+    return None

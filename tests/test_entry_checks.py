@@ -1,0 +1,180 @@
+"""Calls of generated functions that used to give silent wrong results (issue 12).
+
+Aliased updated arguments and a step that fails half-way. Each case is compared with the same
+arithmetic written by hand in numpy, or must raise before anything is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+import symdl as sd
+from tests.helpers import compile_functions
+
+# np.matrix warns that it is not recommended: these tests pass one on purpose.
+MATRIX_WARNING = "ignore:the matrix subclass:PendingDeprecationWarning"
+BETAS, EPS = (0.9, 0.999), 1e-8
+
+
+def _adam_step() -> dict[str, tuple]:
+    """Adam on a two-parameter linear model: ``train_step(x, y, A, B, A_m, A_v, B_m, B_v,
+    step, lr)``, every array but ``x``, ``y`` and ``lr`` updated in place."""
+    x = sd.placeholder("x", (None, 3), "float64")
+    y = sd.placeholder("y", (None, 2), "float64")
+    a = sd.parameter("A", (3, 2), "float64")
+    b = sd.parameter("B", (3, 2), "float64")
+    loss = sd.mean(sd.square(x @ a + sd.tanh(x) @ b - y))
+    return sd.optim.Adam(0.1, BETAS, EPS).step_function(loss, [a, b], [x, y]).functions
+
+
+@pytest.fixture(scope="module")
+def adam(symdl_cache: Path) -> ModuleType:
+    return compile_functions(_adam_step(), symdl_cache, "adam_entry_checks")
+
+
+def _adam_args() -> list[np.ndarray | float]:
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    a, b = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    slots = [rng.random((3, 2)) for _ in range(4)]  # nonzero slots: a write would show
+    return [x, y, a, b, *slots, np.array(3.0), 0.1]
+
+
+def _adam_by_hand(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray,
+                  slots: list[np.ndarray], step: float, lr: float) -> list[np.ndarray]:
+    """The new ``A, B, A_m, A_v, B_m, B_v`` of one Adam step, written in numpy."""
+    residual = x @ a + np.tanh(x) @ b - y
+    g_out = 2 * residual / residual.size
+    grads = [x.T @ g_out, np.tanh(x).T @ g_out]
+    t = step + 1
+    new_params, new_slots = [], []
+    for p, g, m, v in zip([a, b], grads, slots[0::2], slots[1::2]):
+        m = BETAS[0] * m + (1 - BETAS[0]) * g
+        v = BETAS[1] * v + (1 - BETAS[1]) * g**2
+        m_hat, v_hat = m / (1 - BETAS[0] ** t), v / (1 - BETAS[1] ** t)
+        new_params.append(p - lr * m_hat / (np.sqrt(v_hat) + EPS))
+        new_slots += [m, v]
+    return [*new_params, *new_slots]
+
+
+def _snapshot(args: list) -> list:
+    return [np.copy(v) if isinstance(v, np.ndarray) else v for v in args]
+
+
+def _assert_unchanged(args: list, before: list) -> None:
+    """Every array argument holds the bytes it held before the call."""
+    for got, want in zip(args, before):
+        if isinstance(got, np.ndarray):
+            assert got.tobytes() == want.tobytes()
+
+
+def test_the_adam_step_matches_numpy(adam: ModuleType) -> None:
+    """The reference the cases below rely on: a plain call computes the step by hand."""
+    args = _adam_args()
+    x, y, a, b, *slots, step, lr = _snapshot(args)
+    adam.train_step(*args)
+    np.testing.assert_allclose(args[2:8], _adam_by_hand(x, y, a, b, slots, float(step), lr),
+                               rtol=1e-12)
+    assert args[8] == 4.0
+
+
+# --------------------------------------------------------------------------- aliasing
+
+
+def test_one_array_passed_as_two_updated_parameters_is_refused(adam: ModuleType) -> None:
+    """Tied weights (``step(x, y, W, W, ...)``) would write each update over the other."""
+    args = _adam_args()
+    args[3] = args[2]
+    before = _snapshot(args)
+    with pytest.raises(ValueError, match=r"train_step\(\): arguments 'A' and 'B' share memory"):
+        adam.train_step(*args)
+    _assert_unchanged(args, before)
+
+
+@pytest.mark.parametrize("view", ["reversed", "overlapping_rows"])
+def test_overlapping_views_as_updated_parameters_are_refused(adam: ModuleType, view: str) -> None:
+    args = _adam_args()
+    if view == "reversed":  # the same memory seen as another (3, 2) array
+        args[3] = args[2][::-1]
+    else:
+        buffer = np.random.default_rng(0).standard_normal((4, 2))
+        args[2], args[3] = buffer[:3], buffer[1:]  # rows 1 and 2 are in both
+    before = _snapshot(args)
+    with pytest.raises(ValueError, match="'A' and 'B' share memory, and both are updated in place"):
+        adam.train_step(*args)
+    _assert_unchanged(args, before)
+
+
+def test_disjoint_views_of_one_buffer_are_accepted(adam: ModuleType) -> None:
+    """Interleaved columns of one array never overlap: the exact test lets them through."""
+    args = _adam_args()
+    buffer = np.empty((3, 4))
+    buffer[:, 0::2], buffer[:, 1::2] = args[2], args[3]
+    args[2], args[3] = buffer[:, 0::2], buffer[:, 1::2]
+    x, y, a, b, *slots, step, lr = _snapshot(args)
+    adam.train_step(*args)
+    np.testing.assert_allclose(args[2:8], _adam_by_hand(x, y, a, b, slots, float(step), lr),
+                               rtol=1e-12)
+
+
+def test_an_input_sharing_memory_with_an_updated_argument_is_refused(adam: ModuleType) -> None:
+    """``x`` is read after ``A`` may have been written: refused, naming both."""
+    args = _adam_args()
+    x_and_a = np.random.default_rng(1).standard_normal((7, 3))
+    args[0], args[2] = x_and_a[:4], x_and_a[3:6, :2]  # row 3 is x's last row and A's first
+    before = _snapshot(args)
+    with pytest.raises(ValueError, match=r"argument 'x' shares memory with 'A'.*x\.copy\(\)"):
+        adam.train_step(*args)
+    _assert_unchanged(args, before)
+
+
+def test_a_scalar_view_of_a_parameter_is_refused(adam: ModuleType) -> None:
+    args = _adam_args()
+    args[9] = args[2][:1, :1].reshape(())  # the learning rate, a 0-d view into A
+    with pytest.raises(ValueError, match="'lr' shares memory with 'A'"):
+        adam.train_step(*args)
+
+
+def test_inputs_may_share_memory_with_each_other(adam: ModuleType) -> None:
+    """Inputs are only read: one array may fill several of them."""
+    args = _adam_args()
+    xy = np.random.default_rng(2).standard_normal((4, 5))
+    args[0], args[1] = xy[:, :3], xy[:, 3:]
+    x, y, a, b, *slots, step, lr = _snapshot(args)
+    adam.train_step(*args)
+    np.testing.assert_allclose(args[2:8], _adam_by_hand(x, y, a, b, slots, float(step), lr),
+                               rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- all or nothing
+
+
+def _second_parameter_bad(kind: str, args: list) -> None:
+    if kind == "read_only":
+        args[3].flags.writeable = False
+    elif kind == "aliased_with_a_slot":
+        args[3] = args[6]  # B is B_m
+    elif kind == "float32":
+        args[3] = args[3].astype(np.float32)
+    elif kind == "matrix":
+        args[3] = np.asmatrix(args[3])
+    elif kind == "last_slot_shape":
+        args[7] = np.zeros((2, 3))
+
+
+@pytest.mark.filterwarnings(MATRIX_WARNING)
+@pytest.mark.parametrize(
+    "kind", ["read_only", "aliased_with_a_slot", "float32", "matrix", "last_slot_shape"]
+)
+def test_a_failing_step_changes_nothing(adam: ModuleType, kind: str) -> None:
+    """The first parameter and its Adam slots stay bit for bit what they were."""
+    args = _adam_args()
+    _second_parameter_bad(kind, args)
+    before = _snapshot(args)
+    with pytest.raises(ValueError, match="train_step"):
+        adam.train_step(*args)
+    _assert_unchanged(args, before)
