@@ -7,6 +7,21 @@ function that updates arguments then checks, in one more call, that no updated a
 memory with another argument. All of it runs on entry, before the first write, so that a step
 applies all its updates or none, and the `ValueError` names the function, the argument, the
 expected and the received shape and dtype (or the two arguments that overlap).
+
+What is accepted, and why:
+
+- Arrays are `np.ndarray` or `np.memmap` (what ``np.load(..., mmap_mode=...)`` returns), never
+  another subclass: `np.matrix` turns ``a * b`` into a matrix product, a masked array skips
+  masked entries, so the code, written for ndarray's operators, would compute something else.
+- Float arrays have the declared dtype exactly: a float64 array where float32 is declared
+  would silently change the precision of the whole computation.
+- An integer array (class ids) that is not updated may have another integer dtype: it is cast
+  to the declared one when that is safe (int8 to int64) or when its values fit (int64 ids into
+  an int32 argument), and refused otherwise. Computed in its own dtype, int8 would wrap
+  (``k + k`` = -56 for 100). The check returns the cast array, which the function uses.
+- An updated argument has exactly the declared dtype: a cast copy would take the update.
+- A float scalar may be a Python number, any scalar a numpy scalar; both become the declared
+  numpy scalar type.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ from __future__ import annotations
 import ast
 
 from symdl.ir import Expr
+from symdl.types import INT_DTYPES
 
 from .spec import FunctionSpec
 
@@ -25,7 +41,8 @@ FULL = "_check_argument_fully"
 ERROR = "_argument_error"
 DISJOINT = "_check_no_overlap"
 DISJOINT_FULL = "_check_no_overlap_fully"
-HELPERS = (HELPER, UPDATED, FULL, ERROR, DISJOINT, DISJOINT_FULL)
+CAST = "_cast_integers"
+HELPERS = (HELPER, UPDATED, FULL, ERROR, CAST, DISJOINT, DISJOINT_FULL)
 
 
 def entry_checks(
@@ -38,8 +55,9 @@ def entry_checks(
     name (``(N, 10)``) and sizes this argument binds as ``None``, so that the common case is
     three comparisons; a shape with size names is also passed as declared (``('N', 10)``), for
     the error message. An argument updated in place is checked by `UPDATED`, which also wants
-    a writable array. A float scalar may come as a Python number: its line assigns what the
-    helper returns, the number converted to the declared dtype. Returns the lines (indented),
+    a writable array. A float scalar may come as a Python number and an integer argument in
+    another integer dtype: their lines assign what the helper returns, the value converted to
+    the declared dtype. Returns the lines (indented),
     the names bound to sizes, and the line reading each size (so that an unused one can be
     dropped).
     """
@@ -61,7 +79,9 @@ def entry_checks(
         if len(unbound) != len(set(unbound)) and not updated:
             helper = FULL  # a size named twice in one argument: only the full check compares
         call = f"{helper}({', '.join(call_args)})"
-        converts = x.ndim == 0 and x.dtype in ("float32", "float64") and not updated
+        converts = not updated and (
+            x.dtype in INT_DTYPES or x.ndim == 0 and x.dtype in ("float32", "float64")
+        )
         lines.append(f"    {arg} = {call}" if converts else f"    {call}")
         for i, d in enumerate(x.shape):
             if isinstance(d, str) and d not in bound:
@@ -128,48 +148,85 @@ def {HELPER}(function, name, value, dtype, shape, declared=None, /):
 
 
 def {UPDATED}(function, name, value, dtype, shape, declared=None, /):
-    """`{HELPER}` for an argument updated in place, which must be a writable array.
+    """`{HELPER}` for an argument updated in place: a writable array of exactly ``dtype``.
 
     Checked on entry, before the first write, so that a step applies all its updates or none.
     """
-    if value.__class__ is np.ndarray and value.flags.writeable:
-        if value.dtype.type is dtype and value.shape == shape:
+    if value.__class__ is np.ndarray and value.dtype.type is dtype and value.shape == shape:
+        if value.flags.writeable:
             return value
-        return {FULL}(function, name, value, dtype, shape, declared)
-    raise {ERROR}(function, name, value, dtype, shape, declared, "a writable numpy array")
+    return {FULL}(function, name, value, dtype, shape, declared, True)
 
 
-def {FULL}(function, name, value, dtype, shape, declared):
-    """The rest of `{HELPER}`: what its quick comparison does not accept outright.
+def {FULL}(function, name, value, dtype, shape, declared, updated=False, /):
+    """The rest of `{HELPER}` and `{UPDATED}`: what they do not accept outright.
 
-    A float scalar may be a Python number (returned converted to ``dtype``), any scalar a numpy
-    scalar; an integer array (class ids) may have any integer dtype; a size this argument binds
-    (None in ``shape``) may be any size, the same wherever its name repeats.
+    Arrays are np.ndarray or np.memmap, never another subclass (np.matrix makes ``*`` a
+    matrix product). A float scalar may be a Python number, any scalar a numpy scalar (returned
+    converted to ``dtype``). An integer argument that is not ``updated`` may have another
+    integer dtype: it is returned cast to ``dtype`` if that is safe or its values fit. A size
+    this argument binds (None in ``shape``) may be any size, the same wherever its name repeats.
     """
-    if not shape and isinstance(value, (int, float)) and dtype in (np.float32, np.float64):
-        value = dtype(value)
-    if isinstance(value, np.ndarray) or (not shape and isinstance(value, np.generic)):
-        kind = np.dtype(dtype).kind
-        if value.dtype == dtype or (kind == "i" and value.dtype.kind in "iu"):
-            if value.ndim == len(shape):
-                names = declared or shape
-                seen = {{}}
-                for got, want, size in zip(value.shape, shape, names):
-                    if want is None:
-                        want = seen.setdefault(size, got)
-                    if got != want:
-                        break
-                else:
-                    return value
-    raise {ERROR}(function, name, value, dtype, shape, declared, "a numpy array")
+    kind = "a writable numpy array" if updated else "a numpy array"
+    problem = ""
+    if not updated and not shape and isinstance(value, (int, float)):
+        if dtype is np.float32 or dtype is np.float64:
+            value = dtype(value)
+    if value.__class__ is np.ndarray or value.__class__ is np.memmap or (
+        not updated and not shape and isinstance(value, np.generic)
+    ):
+        if value.dtype != dtype:
+            if updated:
+                problem = f"it is updated in place, so its dtype must be {{np.dtype(dtype).name}}"
+            elif value.dtype.kind in "iu" and np.dtype(dtype).kind == "i":
+                value, problem = {CAST}(value, dtype)
+            elif np.dtype(dtype).kind == "f":
+                problem = (
+                    "nothing is converted to a float dtype for you (it could change the "
+                    f"precision silently): pass {{name}}.astype(np.{{np.dtype(dtype).name}})"
+                )
+        if value.dtype == dtype and value.ndim == len(shape) and (
+            not updated or value.flags.writeable
+        ):
+            names = declared or shape
+            seen = {{}}
+            for got, want, size in zip(value.shape, shape, names):
+                if want is None:
+                    want = seen.setdefault(size, got)
+                if got != want:
+                    break
+            else:
+                return value
+    raise {ERROR}(function, name, value, dtype, shape, declared, kind, problem)
 
 
-def {ERROR}(function, name, value, dtype, shape, declared, kind):
+def {CAST}(value, dtype):
+    """``value`` cast to the integer ``dtype`` if no value changes, and what is wrong if not.
+
+    Computed in a narrower dtype than declared, integers would wrap (int8: 100 + 100 = -56).
+    """
+    if not np.can_cast(value.dtype, dtype, "safe") and value.size:
+        low, high, bounds = int(value.min()), int(value.max()), np.iinfo(dtype)
+        if low < bounds.min or high > bounds.max:
+            return value, f"its values (from {{low}} to {{high}}) do not fit {{bounds.dtype}}"
+    return value.astype(dtype), ""
+
+
+def {ERROR}(function, name, value, dtype, shape, declared, kind, problem=""):
     """The ValueError naming the argument, the expected and the received shape and dtype."""
+    plain = value.__class__ is np.ndarray or value.__class__ is np.memmap
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        read_only = isinstance(value, np.ndarray) and not value.flags.writeable
-        array = "a read-only array" if read_only else "an array"
+        if plain or isinstance(value, np.generic):
+            read_only = plain and not value.flags.writeable
+            array = "a read-only array" if read_only else "an array"
+        else:
+            array = f"a {{type(value).__module__}}.{{type(value).__qualname__}}"
         got = f"{{array}} of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
+        if isinstance(value, np.ndarray) and not plain:
+            problem = (
+                "only np.ndarray and np.memmap are accepted, since a subclass may change what "
+                f"operators compute (np.matrix makes * a matrix product): pass np.asarray({{name}})"
+            )
     else:
         got = f"a {{type(value).__name__}}"
     names = declared or shape
@@ -178,7 +235,7 @@ def {ERROR}(function, name, value, dtype, shape, declared, kind):
     bound = "".join(f", {{n}} = {{s}}" for n, s in sizes.items())
     return ValueError(
         f"{{function}}(): argument {{name!r}} must be {{kind}} of shape {{expected}}{{bound}} "
-        f"and dtype {{np.dtype(dtype).name}}; got {{got}}"
+        f"and dtype {{np.dtype(dtype).name}}; got {{got}}" + (f"; {{problem}}" if problem else "")
     )
 
 

@@ -325,6 +325,7 @@ def test_entry_checks_are_one_helper_call_per_argument() -> None:
                      "_check_argument", "_check_no_overlap"]
     assert not any(isinstance(n, ast.If) for n in ast.walk(func))
     assert "    N = x.shape[0]\n" in source
+    assert "    k = _check_argument(" in source  # class ids of another integer dtype are cast
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Calls of generated functions that used to give silent wrong results (issue 12).
 
-Aliased updated arguments and a step that fails half-way. Each case is compared with the same
+Aliased updated arguments, a step that fails half-way, ndarray subclasses whose operators
+differ, and integers narrower or wider than declared. Each case is compared with the same
 arithmetic written by hand in numpy, or must raise before anything is written.
 """
 
@@ -178,3 +179,115 @@ def test_a_failing_step_changes_nothing(adam: ModuleType, kind: str) -> None:
     with pytest.raises(ValueError, match="train_step"):
         adam.train_step(*args)
     _assert_unchanged(args, before)
+
+
+# --------------------------------------------------------------------------- subclasses
+
+
+@pytest.fixture(scope="module")
+def square(symdl_cache: Path) -> ModuleType:
+    t = sd.placeholder("t", (2, 2), "float64")
+    w = sd.parameter("w", (2, 2), "float64")
+    functions = {"elementwise": ([t], t * t), "scale": ([t, w], [], {w: w * t})}
+    return compile_functions(functions, symdl_cache, "subclasses")
+
+
+@pytest.mark.filterwarnings(MATRIX_WARNING)
+@pytest.mark.parametrize(
+    "make, pattern",
+    [
+        (np.asmatrix, r"'t'.*got a numpy\.matrix.*np\.asarray"),
+        (lambda a: np.ma.masked_array(a, mask=[[0, 1], [0, 0]]), r"'t'.*got a numpy\.ma\."),
+        (lambda a: np.rec.array(a), r"'t'.*got a numpy\.rec"),
+    ],
+    ids=["matrix", "masked", "recarray"],
+)
+def test_ndarray_subclasses_are_refused(square: ModuleType, make, pattern: str) -> None:  # type: ignore[no-untyped-def]
+    value = make(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert isinstance(value, np.ndarray)
+    with pytest.raises(ValueError, match=pattern):
+        square.elementwise(value)  # np.matrix would give the matrix product [[7, 10], ...]
+    w = np.ones((2, 2))
+    with pytest.raises(ValueError, match=pattern.replace("'t'", "'w'")):
+        square.scale(np.ones((2, 2)), make(w))
+
+
+def test_a_memmap_is_an_array(square: ModuleType, tmp_path: Path) -> None:
+    """np.memmap (np.load(..., mmap_mode=...)) keeps ndarray's operators: accepted, also
+    updated in place."""
+    values = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.save(tmp_path / "t.npy", values)
+    np.save(tmp_path / "w.npy", np.ones((2, 2)))
+    t = np.load(tmp_path / "t.npy", mmap_mode="r")
+    np.testing.assert_array_equal(square.elementwise(t), values * values)
+    np.testing.assert_array_equal(square.elementwise(t[:, :]), values * values)
+    w = np.load(tmp_path / "w.npy", mmap_mode="r+")
+    square.scale(t, w)
+    np.testing.assert_array_equal(np.asarray(w), values)
+    with pytest.raises(ValueError, match="'w'.*writable.*read-only"):
+        square.scale(t, np.load(tmp_path / "w.npy", mmap_mode="r"))
+
+
+# --------------------------------------------------------------------------- integer dtypes
+
+
+@pytest.fixture(scope="module")
+def doubling(symdl_cache: Path) -> ModuleType:
+    k = sd.placeholder("k", (3,), "int64")
+    j = sd.placeholder("j", (3,), "int32")
+    s = sd.placeholder("s", (), "int64")
+    c = sd.parameter("c", (3,), "int64")
+    return compile_functions(
+        {"twice": ([k], k + k), "twice32": ([j], j + j), "twice_scalar": ([s], s + s),
+         "count": ([k, c], [], {c: c + k})},
+        symdl_cache, "integer_dtypes",
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint32])
+def test_a_narrower_integer_array_computes_in_the_declared_dtype(
+    doubling: ModuleType, dtype: type
+) -> None:
+    k = np.array([100, 1, 120], dtype)
+    got = doubling.twice(k)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, k.astype(np.int64) + k.astype(np.int64))  # 200, not -56
+    assert k.dtype == dtype  # the caller's array is not changed
+
+
+def test_a_narrower_integer_scalar_computes_in_the_declared_dtype(doubling: ModuleType) -> None:
+    got = doubling.twice_scalar(np.int8(100))
+    assert got == 200 and got.dtype == np.int64
+
+
+def test_a_wider_integer_array_is_cast_only_if_its_values_fit(doubling: ModuleType) -> None:
+    """int64 class ids into an int32 argument: computed in int32, as declared, when they fit."""
+    got = doubling.twice32(np.array([1, 2, 3], np.int64))
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, [2, 4, 6])
+    with pytest.raises(ValueError, match=r"'j'.*int32.*int64.*values.*do not fit"):
+        doubling.twice32(np.array([2**40, 0, 0], np.int64))
+    too_big = r"'k'.*int64.*uint64; its values \(from 0 to 9223372036854775808\) do not fit int64"
+    with pytest.raises(ValueError, match=too_big):
+        doubling.twice(np.array([2**63, 0, 0], np.uint64))  # would read as a negative int64
+    np.testing.assert_array_equal(doubling.twice(np.array([5, 0, 0], np.uint64)), [10, 0, 0])
+
+
+def test_an_updated_integer_array_must_have_the_declared_dtype(doubling: ModuleType) -> None:
+    """A cast copy would take the update and the caller's array would not see it."""
+    c = np.array([100, 100, 100], np.int8)
+    with pytest.raises(ValueError, match=r"'c'.*dtype int64.*int8"):
+        doubling.count(np.array([100, 1, 2]), c)
+    assert (c == 100).all()
+    c64 = np.array([100, 100, 100])
+    doubling.count(np.array([100, 1, 2], np.int8), c64)  # the input is cast, the update is not
+    np.testing.assert_array_equal(c64, [200, 101, 102])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int64, np.bool_])
+def test_a_float32_argument_takes_float32_only(symdl_cache: Path, dtype: type) -> None:
+    """No silent change of precision, and no integers or booleans where floats are declared."""
+    t = sd.placeholder("t", (2,), "float32")
+    module = compile_functions({"f": ([t], t * 2.0)}, symdl_cache, "float32_only")
+    with pytest.raises(ValueError, match=rf"'t'.*float32; got an array .* {np.dtype(dtype).name}"):
+        module.f(np.ones(2, dtype))
