@@ -2,9 +2,26 @@
 
 Each argument is one call of a helper the module defines (`HELPER_SOURCE`): its type, dtype,
 rank and sizes, a symbolic size bound by the first argument that has it and checked on the
-others (``N=N``), and for an argument updated in place, that it is a writable array. All of it
-runs on entry, before the first write, so that a step applies all its updates or none, and the
-`ValueError` names the function, the argument, the expected and the received shape and dtype.
+others (``N=N``), and for an argument updated in place, that it is a writable array. A
+function that updates arguments then checks, in one more call, that no updated array shares
+memory with another argument. All of it runs on entry, before the first write, so that a step
+applies all its updates or none, and the `ValueError` names the function, the argument, the
+expected and the received shape and dtype (or the two arguments that overlap).
+
+What is accepted, and why:
+
+- Arrays are `np.ndarray` or `np.memmap` (what ``np.load(..., mmap_mode=...)`` returns), never
+  another subclass: `np.matrix` turns ``a * b`` into a matrix product, a masked array skips
+  masked entries, so the code, written for ndarray's operators, would compute something else.
+- Float arrays have the declared dtype exactly: a float64 array where float32 is declared
+  would silently change the precision of the whole computation.
+- An integer array (class ids) that is not updated may have another integer dtype: it is cast
+  to the declared one when that is safe (int8 to int64) or when its values fit (int64 ids into
+  an int32 argument), and refused otherwise. Computed in its own dtype, int8 would wrap
+  (``k + k`` = -56 for 100). The check returns the cast array, which the function uses.
+- An updated argument has exactly the declared dtype: a cast copy would take the update.
+- A float scalar may be a Python number, any scalar a numpy scalar; both become the declared
+  numpy scalar type.
 """
 
 from __future__ import annotations
@@ -12,6 +29,7 @@ from __future__ import annotations
 import ast
 
 from symdl.ir import Expr
+from symdl.types import INT_DTYPES
 
 from .spec import FunctionSpec
 
@@ -21,20 +39,25 @@ HELPER = "_check_argument"
 UPDATED = "_check_updated"
 FULL = "_check_argument_fully"
 ERROR = "_argument_error"
-HELPERS = (HELPER, UPDATED, FULL, ERROR)
+DISJOINT = "_check_no_overlap"
+DISJOINT_FULL = "_check_no_overlap_fully"
+CAST = "_cast_integers"
+HELPERS = (HELPER, UPDATED, FULL, ERROR, CAST, DISJOINT, DISJOINT_FULL)
 
 
 def entry_checks(
     spec: FunctionSpec, names: dict[Expr, str]
 ) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """One helper call per argument, then the size names it binds (``N = x.shape[0]``).
+    """One helper call per argument, the size names it binds (``N = x.shape[0]``), and where
+    the function updates arguments, one call checking that they share no memory.
 
     Each call passes the expected shape as a tuple built at run time, sizes already bound by
     name (``(N, 10)``) and sizes this argument binds as ``None``, so that the common case is
     three comparisons; a shape with size names is also passed as declared (``('N', 10)``), for
     the error message. An argument updated in place is checked by `UPDATED`, which also wants
-    a writable array. A float scalar may come as a Python number: its line assigns what the
-    helper returns, the number converted to the declared dtype. Returns the lines (indented),
+    a writable array. A float scalar may come as a Python number and an integer argument in
+    another integer dtype: their lines assign what the helper returns, the value converted to
+    the declared dtype. Returns the lines (indented),
     the names bound to sizes, and the line reading each size (so that an unused one can be
     dropped).
     """
@@ -56,7 +79,9 @@ def entry_checks(
         if len(unbound) != len(set(unbound)) and not updated:
             helper = FULL  # a size named twice in one argument: only the full check compares
         call = f"{helper}({', '.join(call_args)})"
-        converts = x.ndim == 0 and x.dtype in ("float32", "float64") and not updated
+        converts = not updated and (
+            x.dtype in INT_DTYPES or x.ndim == 0 and x.dtype in ("float32", "float64")
+        )
         lines.append(f"    {arg} = {call}" if converts else f"    {call}")
         for i, d in enumerate(x.shape):
             if isinstance(d, str) and d not in bound:
@@ -64,7 +89,25 @@ def entry_checks(
                 bound[d] = d
                 reads[d] = f"    {d} = {arg}.shape[{i}]"
                 lines.append(reads[d])
+    if spec.updates:
+        lines.append(_no_overlap_call(spec, names))
     return lines, bound, reads
+
+
+def _no_overlap_call(spec: FunctionSpec, names: dict[Expr, str]) -> str:
+    """The call checking that no updated argument shares memory with another argument.
+
+    Every argument that is not updated is compared too, not only those the body reads after
+    its first write: that would have to be proved from the printed statements (a view bound
+    before the write and read after it, an op that returns its input), and a wrong proof is a
+    silent wrong result, while a refused call only asks for a copy.
+    """
+    updated = [names[x] for x in spec.inputs if x in spec.updates]
+    read = [names[x] for x in spec.inputs if x not in spec.updates]
+    labels = [repr(x.name) for x in spec.inputs if x in spec.updates]
+    labels += [repr(x.name) for x in spec.inputs if x not in spec.updates]
+    call_args = [repr(spec.name), _tuple_text(labels), _tuple_text(updated), _tuple_text(read)]
+    return f"    {DISJOINT}({', '.join(call_args)})"
 
 
 def _tuple_text(items: list[str]) -> str:
@@ -105,48 +148,85 @@ def {HELPER}(function, name, value, dtype, shape, declared=None, /):
 
 
 def {UPDATED}(function, name, value, dtype, shape, declared=None, /):
-    """`{HELPER}` for an argument updated in place, which must be a writable array.
+    """`{HELPER}` for an argument updated in place: a writable array of exactly ``dtype``.
 
     Checked on entry, before the first write, so that a step applies all its updates or none.
     """
-    if value.__class__ is np.ndarray and value.flags.writeable:
-        if value.dtype.type is dtype and value.shape == shape:
+    if value.__class__ is np.ndarray and value.dtype.type is dtype and value.shape == shape:
+        if value.flags.writeable:
             return value
-        return {FULL}(function, name, value, dtype, shape, declared)
-    raise {ERROR}(function, name, value, dtype, shape, declared, "a writable numpy array")
+    return {FULL}(function, name, value, dtype, shape, declared, True)
 
 
-def {FULL}(function, name, value, dtype, shape, declared):
-    """The rest of `{HELPER}`: what its quick comparison does not accept outright.
+def {FULL}(function, name, value, dtype, shape, declared, updated=False, /):
+    """The rest of `{HELPER}` and `{UPDATED}`: what they do not accept outright.
 
-    A float scalar may be a Python number (returned converted to ``dtype``), any scalar a numpy
-    scalar; an integer array (class ids) may have any integer dtype; a size this argument binds
-    (None in ``shape``) may be any size, the same wherever its name repeats.
+    Arrays are np.ndarray or np.memmap, never another subclass (np.matrix makes ``*`` a
+    matrix product). A float scalar may be a Python number, any scalar a numpy scalar (returned
+    converted to ``dtype``). An integer argument that is not ``updated`` may have another
+    integer dtype: it is returned cast to ``dtype`` if that is safe or its values fit. A size
+    this argument binds (None in ``shape``) may be any size, the same wherever its name repeats.
     """
-    if not shape and isinstance(value, (int, float)) and dtype in (np.float32, np.float64):
-        value = dtype(value)
-    if isinstance(value, np.ndarray) or (not shape and isinstance(value, np.generic)):
-        kind = np.dtype(dtype).kind
-        if value.dtype == dtype or (kind == "i" and value.dtype.kind in "iu"):
-            if value.ndim == len(shape):
-                names = declared or shape
-                seen = {{}}
-                for got, want, size in zip(value.shape, shape, names):
-                    if want is None:
-                        want = seen.setdefault(size, got)
-                    if got != want:
-                        break
-                else:
-                    return value
-    raise {ERROR}(function, name, value, dtype, shape, declared, "a numpy array")
+    kind = "a writable numpy array" if updated else "a numpy array"
+    problem = ""
+    if not updated and not shape and isinstance(value, (int, float)):
+        if dtype is np.float32 or dtype is np.float64:
+            value = dtype(value)
+    if value.__class__ is np.ndarray or value.__class__ is np.memmap or (
+        not updated and not shape and isinstance(value, np.generic)
+    ):
+        if value.dtype != dtype:
+            if updated:
+                problem = f"it is updated in place, so its dtype must be {{np.dtype(dtype).name}}"
+            elif value.dtype.kind in "iu" and np.dtype(dtype).kind == "i":
+                value, problem = {CAST}(value, dtype)
+            elif np.dtype(dtype).kind == "f":
+                problem = (
+                    "nothing is converted to a float dtype for you (it could change the "
+                    f"precision silently): pass {{name}}.astype(np.{{np.dtype(dtype).name}})"
+                )
+        if value.dtype == dtype and value.ndim == len(shape) and (
+            not updated or value.flags.writeable
+        ):
+            names = declared or shape
+            seen = {{}}
+            for got, want, size in zip(value.shape, shape, names):
+                if want is None:
+                    want = seen.setdefault(size, got)
+                if got != want:
+                    break
+            else:
+                return value
+    raise {ERROR}(function, name, value, dtype, shape, declared, kind, problem)
 
 
-def {ERROR}(function, name, value, dtype, shape, declared, kind):
+def {CAST}(value, dtype):
+    """``value`` cast to the integer ``dtype`` if no value changes, and what is wrong if not.
+
+    Computed in a narrower dtype than declared, integers would wrap (int8: 100 + 100 = -56).
+    """
+    if not np.can_cast(value.dtype, dtype, "safe") and value.size:
+        low, high, bounds = int(value.min()), int(value.max()), np.iinfo(dtype)
+        if low < bounds.min or high > bounds.max:
+            return value, f"its values (from {{low}} to {{high}}) do not fit {{bounds.dtype}}"
+    return value.astype(dtype), ""
+
+
+def {ERROR}(function, name, value, dtype, shape, declared, kind, problem=""):
     """The ValueError naming the argument, the expected and the received shape and dtype."""
+    plain = value.__class__ is np.ndarray or value.__class__ is np.memmap
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        read_only = isinstance(value, np.ndarray) and not value.flags.writeable
-        array = "a read-only array" if read_only else "an array"
+        if plain or isinstance(value, np.generic):
+            read_only = plain and not value.flags.writeable
+            array = "a read-only array" if read_only else "an array"
+        else:
+            array = f"a {{type(value).__module__}}.{{type(value).__qualname__}}"
         got = f"{{array}} of shape {{tuple(value.shape)}} and dtype {{value.dtype}}"
+        if isinstance(value, np.ndarray) and not plain:
+            problem = (
+                "only np.ndarray and np.memmap are accepted, since a subclass may change what "
+                f"operators compute (np.matrix makes * a matrix product): pass np.asarray({{name}})"
+            )
     else:
         got = f"a {{type(value).__name__}}"
     names = declared or shape
@@ -155,8 +235,67 @@ def {ERROR}(function, name, value, dtype, shape, declared, kind):
     bound = "".join(f", {{n}} = {{s}}" for n, s in sizes.items())
     return ValueError(
         f"{{function}}(): argument {{name!r}} must be {{kind}} of shape {{expected}}{{bound}} "
-        f"and dtype {{np.dtype(dtype).name}}; got {{got}}"
+        f"and dtype {{np.dtype(dtype).name}}; got {{got}}" + (f"; {{problem}}" if problem else "")
     )
+
+
+def {DISJOINT}(function, names, updated, read, /):
+    """Raise unless each of the ``updated`` arrays has memory of its own.
+
+    An updated array that overlaps another one (one array passed as two tied parameters) would
+    take both updates, each written over the other; an argument that is read (``read``) would
+    change under the step as it writes. ``names`` are the arguments' names, updated first.
+
+    The quick path proves it for arrays that own their memory or are views of one that does,
+    each updated array of a different owner than every other argument: one attribute and one
+    set lookup per argument. Anything else is compared by `{DISJOINT_FULL}`.
+    """
+    owners = set()
+    for value in updated:
+        base = value.base
+        if base is not None:
+            if base.__class__ is not np.ndarray or base.base is not None:
+                return {DISJOINT_FULL}(function, names, updated, read)
+            value = base
+        owners.add(id(value))
+    if len(owners) == len(updated):
+        for value in read:
+            base = value.base
+            if base is not None:
+                if base.__class__ is not np.ndarray or base.base is not None:
+                    break
+                value = base
+            if id(value) in owners:
+                break
+        else:
+            return None
+    return {DISJOINT_FULL}(function, names, updated, read)
+
+
+def {DISJOINT_FULL}(function, names, updated, read):
+    """`{DISJOINT}` for every pair with an updated array: their memory bounds first
+    (np.may_share_memory, cheap), then the exact test (np.shares_memory), so that disjoint
+    views of one buffer (its even and odd columns) pass.
+    """
+    values = (*updated, *read)
+    for i, first in enumerate(updated):
+        for j in range(i + 1, len(values)):
+            second = values[j]
+            if np.may_share_memory(first, second) and np.shares_memory(first, second):
+                a, b = names[i], names[j]
+                if j < len(updated):
+                    raise ValueError(
+                        f"{{function}}(): arguments {{a!r}} and {{b!r}} share memory, and both "
+                        "are updated in place: each update would be written over the other. "
+                        "Pass separate arrays (for tied weights, use one parameter in the "
+                        f"model, or pass {{b}}.copy())"
+                    )
+                raise ValueError(
+                    f"{{function}}(): argument {{b!r}} shares memory with {{a!r}}, which is "
+                    f"updated in place: the step may read {{b!r}} after writing {{a!r}}. "
+                    f"Pass a copy ({{b}}.copy())"
+                )
+    return None
 '''
 
 

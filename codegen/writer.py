@@ -20,7 +20,7 @@ import numpy as np
 from symdl.ir import Expr
 from symdl.printing import formula
 from symdl.provenance import Notes
-from symdl.types import format_shape
+from symdl.types import INT_DTYPES, format_shape
 
 from .checks import HELPERS, entry_checks
 from .fuse import Fused, print_body
@@ -426,6 +426,8 @@ def _docstring(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr
             notes.append("updated in place")
         elif x.ndim == 0 and x.dtype in ("float32", "float64"):
             notes.append("or a Python number")
+        elif x.dtype in INT_DTYPES:
+            notes.append("or another integer dtype whose values fit")
         lines.append(f"        {names[x]}: {x.dtype} {format_shape(x.shape)}, {', '.join(notes)}")
     if outputs:
         lines.append("    Returns:")

@@ -320,10 +320,12 @@ def test_entry_checks_are_one_helper_call_per_argument() -> None:
     func = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef))
     calls = [n.func.id for n in ast.walk(func) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Name) and n.func.id.startswith("_check")]
+    # ... then one call comparing the updated arrays' memory with every other argument's
     assert calls == ["_check_argument", "_check_argument", "_check_updated", "_check_updated",
-                     "_check_argument"]
+                     "_check_argument", "_check_no_overlap"]
     assert not any(isinstance(n, ast.If) for n in ast.walk(func))
     assert "    N = x.shape[0]\n" in source
+    assert "    k = _check_argument(" in source  # class ids of another integer dtype are cast
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,12 @@ HOSTILE_NAMES = [
     f"x\nimport os; os.system('touch {SENTINEL}')", "tab\there", "\r\nopen('f','w')", "None",
     "True", "self", "_bad_argument", "N", "x\u2028y", "#comment", "'''", '"""', "{out}", "{0}",
     "_check_argument", "_check_updated", "_argument_error", "check_argument", "sizes", "shape",
+    "_check_no_overlap", "_check_no_overlap_fully", "_cast_integers", "names", "updated", "read",
 ]
 HOSTILE_FUNCTION_NAMES = [
     "import os", "def", "np", "_private", "__init__", "x y", "1f", "ünï", "f;g", "", 3, None,
     "_bad_argument", "_check_argument", "_check_updated", "_check_argument_fully",
-    "_argument_error",
+    "_argument_error", "_check_no_overlap", "_check_no_overlap_fully", "_cast_integers",
 ]
 
 

@@ -76,6 +76,7 @@ def train_step(x, y, W, b, lr):
     _check_updated('train_step', 'W', W, np.float32, (784, 10))
     _check_updated('train_step', 'b', b, np.float32, (10,))
     lr = _check_argument('train_step', 'lr', lr, np.float32, ())
+    _check_no_overlap('train_step', ('W', 'b', 'x', 'y', 'lr'), (W, b), (x, y, lr))
 
     # logits = x @ W + b
     x_W = x @ W
@@ -163,48 +164,85 @@ def _check_argument(function, name, value, dtype, shape, declared=None, /):
 
 
 def _check_updated(function, name, value, dtype, shape, declared=None, /):
-    """`_check_argument` for an argument updated in place, which must be a writable array.
+    """`_check_argument` for an argument updated in place: a writable array of exactly ``dtype``.
 
     Checked on entry, before the first write, so that a step applies all its updates or none.
     """
-    if value.__class__ is np.ndarray and value.flags.writeable:
-        if value.dtype.type is dtype and value.shape == shape:
+    if value.__class__ is np.ndarray and value.dtype.type is dtype and value.shape == shape:
+        if value.flags.writeable:
             return value
-        return _check_argument_fully(function, name, value, dtype, shape, declared)
-    raise _argument_error(function, name, value, dtype, shape, declared, "a writable numpy array")
+    return _check_argument_fully(function, name, value, dtype, shape, declared, True)
 
 
-def _check_argument_fully(function, name, value, dtype, shape, declared):
-    """The rest of `_check_argument`: what its quick comparison does not accept outright.
+def _check_argument_fully(function, name, value, dtype, shape, declared, updated=False, /):
+    """The rest of `_check_argument` and `_check_updated`: what they do not accept outright.
 
-    A float scalar may be a Python number (returned converted to ``dtype``), any scalar a numpy
-    scalar; an integer array (class ids) may have any integer dtype; a size this argument binds
-    (None in ``shape``) may be any size, the same wherever its name repeats.
+    Arrays are np.ndarray or np.memmap, never another subclass (np.matrix makes ``*`` a
+    matrix product). A float scalar may be a Python number, any scalar a numpy scalar (returned
+    converted to ``dtype``). An integer argument that is not ``updated`` may have another
+    integer dtype: it is returned cast to ``dtype`` if that is safe or its values fit. A size
+    this argument binds (None in ``shape``) may be any size, the same wherever its name repeats.
     """
-    if not shape and isinstance(value, (int, float)) and dtype in (np.float32, np.float64):
-        value = dtype(value)
-    if isinstance(value, np.ndarray) or (not shape and isinstance(value, np.generic)):
-        kind = np.dtype(dtype).kind
-        if value.dtype == dtype or (kind == "i" and value.dtype.kind in "iu"):
-            if value.ndim == len(shape):
-                names = declared or shape
-                seen = {}
-                for got, want, size in zip(value.shape, shape, names):
-                    if want is None:
-                        want = seen.setdefault(size, got)
-                    if got != want:
-                        break
-                else:
-                    return value
-    raise _argument_error(function, name, value, dtype, shape, declared, "a numpy array")
+    kind = "a writable numpy array" if updated else "a numpy array"
+    problem = ""
+    if not updated and not shape and isinstance(value, (int, float)):
+        if dtype is np.float32 or dtype is np.float64:
+            value = dtype(value)
+    if value.__class__ is np.ndarray or value.__class__ is np.memmap or (
+        not updated and not shape and isinstance(value, np.generic)
+    ):
+        if value.dtype != dtype:
+            if updated:
+                problem = f"it is updated in place, so its dtype must be {np.dtype(dtype).name}"
+            elif value.dtype.kind in "iu" and np.dtype(dtype).kind == "i":
+                value, problem = _cast_integers(value, dtype)
+            elif np.dtype(dtype).kind == "f":
+                problem = (
+                    "nothing is converted to a float dtype for you (it could change the "
+                    f"precision silently): pass {name}.astype(np.{np.dtype(dtype).name})"
+                )
+        if value.dtype == dtype and value.ndim == len(shape) and (
+            not updated or value.flags.writeable
+        ):
+            names = declared or shape
+            seen = {}
+            for got, want, size in zip(value.shape, shape, names):
+                if want is None:
+                    want = seen.setdefault(size, got)
+                if got != want:
+                    break
+            else:
+                return value
+    raise _argument_error(function, name, value, dtype, shape, declared, kind, problem)
 
 
-def _argument_error(function, name, value, dtype, shape, declared, kind):
+def _cast_integers(value, dtype):
+    """``value`` cast to the integer ``dtype`` if no value changes, and what is wrong if not.
+
+    Computed in a narrower dtype than declared, integers would wrap (int8: 100 + 100 = -56).
+    """
+    if not np.can_cast(value.dtype, dtype, "safe") and value.size:
+        low, high, bounds = int(value.min()), int(value.max()), np.iinfo(dtype)
+        if low < bounds.min or high > bounds.max:
+            return value, f"its values (from {low} to {high}) do not fit {bounds.dtype}"
+    return value.astype(dtype), ""
+
+
+def _argument_error(function, name, value, dtype, shape, declared, kind, problem=""):
     """The ValueError naming the argument, the expected and the received shape and dtype."""
+    plain = value.__class__ is np.ndarray or value.__class__ is np.memmap
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        read_only = isinstance(value, np.ndarray) and not value.flags.writeable
-        array = "a read-only array" if read_only else "an array"
+        if plain or isinstance(value, np.generic):
+            read_only = plain and not value.flags.writeable
+            array = "a read-only array" if read_only else "an array"
+        else:
+            array = f"a {type(value).__module__}.{type(value).__qualname__}"
         got = f"{array} of shape {tuple(value.shape)} and dtype {value.dtype}"
+        if isinstance(value, np.ndarray) and not plain:
+            problem = (
+                "only np.ndarray and np.memmap are accepted, since a subclass may change what "
+                f"operators compute (np.matrix makes * a matrix product): pass np.asarray({name})"
+            )
     else:
         got = f"a {type(value).__name__}"
     names = declared or shape
@@ -213,5 +251,64 @@ def _argument_error(function, name, value, dtype, shape, declared, kind):
     bound = "".join(f", {n} = {s}" for n, s in sizes.items())
     return ValueError(
         f"{function}(): argument {name!r} must be {kind} of shape {expected}{bound} "
-        f"and dtype {np.dtype(dtype).name}; got {got}"
+        f"and dtype {np.dtype(dtype).name}; got {got}" + (f"; {problem}" if problem else "")
     )
+
+
+def _check_no_overlap(function, names, updated, read, /):
+    """Raise unless each of the ``updated`` arrays has memory of its own.
+
+    An updated array that overlaps another one (one array passed as two tied parameters) would
+    take both updates, each written over the other; an argument that is read (``read``) would
+    change under the step as it writes. ``names`` are the arguments' names, updated first.
+
+    The quick path proves it for arrays that own their memory or are views of one that does,
+    each updated array of a different owner than every other argument: one attribute and one
+    set lookup per argument. Anything else is compared by `_check_no_overlap_fully`.
+    """
+    owners = set()
+    for value in updated:
+        base = value.base
+        if base is not None:
+            if base.__class__ is not np.ndarray or base.base is not None:
+                return _check_no_overlap_fully(function, names, updated, read)
+            value = base
+        owners.add(id(value))
+    if len(owners) == len(updated):
+        for value in read:
+            base = value.base
+            if base is not None:
+                if base.__class__ is not np.ndarray or base.base is not None:
+                    break
+                value = base
+            if id(value) in owners:
+                break
+        else:
+            return None
+    return _check_no_overlap_fully(function, names, updated, read)
+
+
+def _check_no_overlap_fully(function, names, updated, read):
+    """`_check_no_overlap` for every pair with an updated array: their memory bounds first
+    (np.may_share_memory, cheap), then the exact test (np.shares_memory), so that disjoint
+    views of one buffer (its even and odd columns) pass.
+    """
+    values = (*updated, *read)
+    for i, first in enumerate(updated):
+        for j in range(i + 1, len(values)):
+            second = values[j]
+            if np.may_share_memory(first, second) and np.shares_memory(first, second):
+                a, b = names[i], names[j]
+                if j < len(updated):
+                    raise ValueError(
+                        f"{function}(): arguments {a!r} and {b!r} share memory, and both "
+                        "are updated in place: each update would be written over the other. "
+                        "Pass separate arrays (for tied weights, use one parameter in the "
+                        f"model, or pass {b}.copy())"
+                    )
+                raise ValueError(
+                    f"{function}(): argument {b!r} shares memory with {a!r}, which is "
+                    f"updated in place: the step may read {b!r} after writing {a!r}. "
+                    f"Pass a copy ({b}.copy())"
+                )
+    return None
