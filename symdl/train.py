@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SymdlError
+from .errors import CheckpointError, SymdlError
 from .files import write_atomically
 from .optim import TrainStep
 
@@ -36,10 +36,6 @@ CHECKPOINT_VERSION = 1
 
 class TrainingDivergedError(SymdlError, FloatingPointError):
     """The loss became NaN or infinite during training."""
-
-
-class CheckpointError(SymdlError, ValueError):
-    """A checkpoint that cannot be resumed from (missing arrays, another model or data size)."""
 
 
 @dataclass
