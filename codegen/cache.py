@@ -90,10 +90,19 @@ def _unsafe(path: Path) -> str | None:
     return None
 
 
+# The warning points at the first line outside these packages: the user's, that compiled the
+# model (through `compile`, `compile_train_step` or `symdl.tf`, however deep).
+_OWN_CODE = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(__file__)), package, "")
+    for package in ("codegen", "symdl")
+)
+
+
 def _warn(message: str) -> None:
-    # Called from the functions `load_module` calls, which `codegen.compile` calls: level 4 is
-    # the line that compiled the model.
-    warnings.warn(message, CacheWarning, stacklevel=4)
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(_OWN_CODE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, CacheWarning, stacklevel=level)
 
 
 def _private_temp_dir() -> Path:

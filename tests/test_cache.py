@@ -228,8 +228,9 @@ def test_cache_dir_writable_by_others_falls_back(tmp_path: Path, private_tmp: Pa
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    with pytest.warns(CacheWarning, match=f"{shared} is writable by every user"):
+    with pytest.warns(CacheWarning, match=f"{shared} is writable by every user") as record:
         mod = sd.compile(_model(), "shared", cache_dir=shared)
+    assert record[0].filename == __file__  # the line that compiled, not symdl's
     assert Path(mod.__file__).parent != shared and not list(shared.iterdir())
     assert private_tmp in Path(mod.__file__).parents
     np.testing.assert_allclose(mod.f(XV, WV)[0], _expected(XV, WV)[0], rtol=1e-12)
