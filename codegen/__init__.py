@@ -12,7 +12,7 @@ from types import ModuleType
 
 from symdl.errors import InvalidNameError
 
-from .cache import import_file, usable_cache_dir, write_module
+from .cache import load_module
 from .module import assemble
 from .names import safe_identifier
 from .spec import Functions
@@ -49,6 +49,14 @@ def compile(  # noqa: A001 - the verb users expect
     ``report=True`` prints to stderr what each pass bought (operations and lines per stage,
     rewrites fired, fusion), as ``symdl generate --report`` does.
 
+    A cache directory that cannot be written, that another user owns or may write to, or
+    whose files keep changing while they are imported is replaced by a private temporary one,
+    with a `CacheWarning` saying why.
+
+    Raises:
+        CacheError: when no directory can hold the module (a full disk); it names the
+            directories, the file and the reason.
+
     Example::
 
         mod = sd.compile({"loss_and_grads": ([x, y, W, b], [loss, W_grad, b_grad])}, "logreg")
@@ -60,9 +68,7 @@ def compile(  # noqa: A001 - the verb users expect
 
         print(make_report(functions, module_name).format(), file=sys.stderr)
     parts = assemble(functions, module_name, simplify=simplify, external_arrays=True)
-    directory = usable_cache_dir(cache_dir)
-    path = write_module(parts.source, module_name, directory, parts.arrays)
-    return import_file(path)
+    return load_module(parts.source, module_name, parts.arrays, cache_dir)
 
 
 __all__ = ["compile", "generate"]

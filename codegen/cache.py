@@ -4,6 +4,18 @@ A module lives in ``<cache>/<name>_<hash>.py`` where the hash is that of its sou
 generations of the same model share one file and a changed model never reuses a stale one. The
 file is imported with importlib from disk, so tracebacks, ``inspect.getsource`` and pdb show its
 real lines.
+
+What is checked, and what happens when a check fails:
+
+- the module file is verified against the hash in its name before it is compiled, from the very
+  bytes that were verified; each ``.npy`` constant beside it is verified by the module itself when
+  it loads it (`codegen.module.LOADER_SOURCE`). A file that changed after it was written, even in
+  the middle of an import, is a cache miss: it is written again and the import retried.
+- a cache directory that cannot be written, or that another user owns or may write to, is
+  replaced by a private one (with a `CacheWarning`): importing from it would run whatever another
+  user put there.
+- a write that fails (a full disk, no permission) falls back to the private directory, with a
+  `CacheWarning` naming the file and the reason; if that fails too, `CacheError` names both.
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ import builtins
 import hashlib
 import io
 import os
+import stat
 import sys
 import tempfile
 import warnings
@@ -20,10 +33,13 @@ from types import ModuleType
 
 import numpy as np
 
-from symdl.errors import CacheWarning, CodegenError
+from symdl.errors import CacheError, CacheWarning, CodegenError
 from symdl.files import write_atomically
 
 DIGEST_LENGTH = 16
+# Imports retried when the files changed under them; a writer that keeps changing them for this
+# long is not a race but interference, and the private directory is used instead.
+ATTEMPTS = 3
 
 
 def default_cache_dir() -> Path:
@@ -33,23 +49,60 @@ def default_cache_dir() -> Path:
 
 
 def usable_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
-    """The cache directory, created if needed; a temporary one (with a `CacheWarning`) if it
-    cannot be created or written."""
+    """The cache directory, created if needed; a private temporary one (with a `CacheWarning`)
+    if it cannot be created or written, or if another user owns it or may write to it."""
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True)
-        probe.close()
-        return path
+        unsafe = _unsafe(path)
+        if unsafe is None:
+            probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True)
+            probe.close()
+            return path
     except OSError as exc:
         fallback = _private_temp_dir()
-        warnings.warn(
-            f"symdl: cache directory {path} is not usable ({exc.strerror or exc}); "
-            f"using {fallback} instead (set $SYMDL_CACHE to choose another)",
-            CacheWarning,
-            stacklevel=3,
-        )
+        _warn(f"symdl: cache directory {path} is not usable ({exc.strerror or exc}); using "
+              f"{fallback} instead (set $SYMDL_CACHE to choose another)")
         return fallback
+    fallback = _private_temp_dir()
+    _warn(f"symdl: cache directory {path} {unsafe}, who could change the modules symdl imports "
+          f"from it; using {fallback} instead (set $SYMDL_CACHE to a directory of your own)")
+    return fallback
+
+
+def _unsafe(path: Path) -> str | None:
+    """Why another user could put files in ``path`` (pip refuses such a cache too), or None.
+
+    Group write counts unless the group is the user's own: with one private group per user
+    (Debian's and Fedora's default), umask 002 makes every directory group-writable, and that
+    group holds the user alone.
+    """
+    if not hasattr(os, "getuid"):
+        return None  # Windows guards folders with ACLs, not mode bits: nothing cheap to check
+    info = path.stat()
+    mode = stat.filemode(info.st_mode)
+    if info.st_uid != os.getuid():
+        return f"is owned by another user (uid {info.st_uid})"
+    if info.st_mode & stat.S_IWOTH:
+        return f"is writable by every user ({mode})"
+    if info.st_mode & stat.S_IWGRP and info.st_gid != os.getgid():
+        return f"is writable by the users of group {info.st_gid} ({mode})"
+    return None
+
+
+# The warning points at the first line outside these packages: the user's, that compiled the
+# model (through `compile`, `compile_train_step` or `symdl.tf`, however deep).
+_OWN_CODE = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(__file__)), package, "")
+    for package in ("codegen", "symdl")
+)
+
+
+def _warn(message: str) -> None:
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(_OWN_CODE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, CacheWarning, stacklevel=level)
 
 
 def _private_temp_dir() -> Path:
@@ -78,24 +131,105 @@ def write_module(source: str, name: str, directory: Path,
                  arrays: dict[str, np.ndarray] | None = None) -> Path:
     """Write ``source`` as ``<name>_<hash>.py`` (and each array as its ``.npy`` file beside it)
     unless an identical file is already there; every write is atomic (temporary file + rename),
-    so concurrent writers and readers never see a partial file."""
+    so concurrent writers and readers never see a partial file.
+
+    Raises:
+        OSError: when a file cannot be written; its ``filename`` names the file.
+    """
     for fname, array in (arrays or {}).items():
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-        _write_if_changed(directory / fname, buffer.getvalue())
+        _write_if_changed(directory / fname, _npy_bytes(array))
     path = directory / f"{name}_{digest(source)}.py"
     _write_if_changed(path, source.encode("utf-8"))
     return path
 
 
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def _write_if_changed(path: Path, data: bytes) -> None:
+    if _read(path) != data:
+        # A missing file, or one whose content no longer matches its name: (re)write it. Not
+        # fsynced: a cache file that a crash lost or tore is found by its hash and rewritten.
+        try:
+            write_atomically(path, data, durable=False)
+        except OSError as exc:
+            if exc.filename is None:  # what write() raises for a full disk names no file
+                exc.filename = str(path)
+            raise
+
+
+def _read(path: Path) -> bytes | None:
     try:
-        current = path.read_bytes()
+        return path.read_bytes()
     except OSError:
-        current = None
-    if current != data:
-        # A missing file, or one whose content no longer matches its name: (re)write it.
-        write_atomically(path, data)
+        return None
+
+
+def _changed_files(path: Path, source: str, arrays: dict[str, np.ndarray]) -> list[Path]:
+    """The module's files that no longer hold what `write_module` wrote."""
+    expected = {path: source.encode("utf-8")}
+    expected.update({path.parent / fname: _npy_bytes(a) for fname, a in arrays.items()})
+    return [p for p, data in expected.items() if _read(p) != data]
+
+
+def load_module(source: str, name: str, arrays: dict[str, np.ndarray],
+                cache_dir: str | os.PathLike[str] | None) -> ModuleType:
+    """Write the module ``name`` (and its ``.npy`` constants) to the cache and import it.
+
+    The cache is ``cache_dir`` (see `usable_cache_dir`); when writing there fails, or its files
+    keep changing while they are imported, the private temporary directory is used instead,
+    with a `CacheWarning` saying why.
+
+    Raises:
+        CacheError: when the private directory fails too; it names both directories, the files
+            and the reasons.
+    """
+    directory = usable_cache_dir(cache_dir)
+    try:
+        return _write_and_import(source, name, arrays, directory)
+    except CacheError as exc:
+        fallback = _private_temp_dir()
+        if fallback == directory:
+            raise
+        reason = str(exc).removeprefix("codegen: ")
+        _warn(f"symdl: {reason}; using {fallback} instead (set $SYMDL_CACHE to choose another)")
+        try:
+            return _write_and_import(source, name, arrays, fallback)
+        except CacheError as again:
+            raise CacheError(
+                f"{exc}; and in the fallback: {str(again).removeprefix('codegen: ')}. Free some "
+                "disk space, or set $SYMDL_CACHE to a writable directory"
+            ) from again
+
+
+def _write_and_import(source: str, name: str, arrays: dict[str, np.ndarray],
+                      directory: Path) -> ModuleType:
+    changed: list[Path] = []
+    for _ in range(ATTEMPTS):
+        try:
+            path = write_module(source, name, directory, arrays)
+        except OSError as exc:
+            raise CacheError(
+                f"codegen: cannot write {exc.filename or directory} in the cache directory "
+                f"{directory} ({exc.strerror or exc})"
+            ) from exc
+        try:
+            return import_file(path)
+        except Exception:
+            # A file rewritten by someone else between our write and the import (the module
+            # refuses a constant that does not match its hash) is a cache miss: write it again.
+            # A genuine error of the module raises again on the last attempt.
+            changed = _changed_files(path, source, arrays)
+            if not changed:
+                raise
+    names = ", ".join(p.name for p in changed)
+    raise CacheError(
+        f"codegen: {names} in the cache directory {directory} changed while module {name} was "
+        f"imported, {ATTEMPTS} times in a row: another process is rewriting them"
+    )
 
 
 def verified_source(path: Path) -> bytes:

@@ -34,8 +34,37 @@ from .spec import Functions, FunctionSpec, normalize
 from .writer import FunctionWriter, Line
 
 EXTERNAL_ARRAY_LIMIT = 1000
-# The module's folder, from __file__ alone (the generated module imports numpy only).
+# The module's folder, from __file__ alone (no os.path: the module imports as little as it can).
 HERE_LINE = '_HERE = __file__[: max(__file__.rfind("/"), __file__.rfind("\\\\")) + 1]'
+LOADER = "_load_constant"
+# A module with constants in `.npy` files checks each one against the content hash in its name
+# before using it (the same formula as `array_digest`): a file rewritten after symdl wrote it, by
+# hand or by another process in the middle of an import, is refused, never computed with. The
+# hash needs hashlib, from the standard library; the module's header says so. The constants are
+# loaded before any function is defined, so a generated function named `hashlib` shadows nothing
+# the loader uses.
+LOADER_SOURCE = f'''{HERE_LINE}
+
+
+def {LOADER}(fname):
+    """The array in the .npy file ``fname`` beside this module, after checking that it hashes
+    to the digest in its name: a file changed after symdl wrote it is refused, never used."""
+    path = _HERE + fname
+    try:
+        array = np.load(path, allow_pickle=False)
+        digest = hashlib.sha256(f"{{array.dtype.str}}{{array.shape}}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+        intact = digest.hexdigest()[:16] == fname[-20:-4]
+    except (ValueError, EOFError):  # not an .npy file (numpy's message would suggest pickle)
+        intact = False
+    if not intact:
+        raise ValueError(
+            f"{{path}} does not hold the constant symdl wrote there (its content does not "
+            "match the hash in its name): it was changed afterwards. Compile the model again "
+            "to rewrite it"
+        )
+    return array
+'''.splitlines()
 
 
 @dataclass(frozen=True)
@@ -99,7 +128,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     """
     specs = normalize(functions)
     options = Options.of(simplify, fuse, inplace)
-    module_ns = Namespace({*HELPERS, *(s.name for s in specs)})
+    module_ns = Namespace({*HELPERS, LOADER, "hashlib", *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
     written: list[tuple[FunctionSpec, list[str], list[Line]]] = []
@@ -124,11 +153,26 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         "",
         "Each function's docstring gives its arguments' dtypes and shapes; it checks them on "
         "entry.",
-        '"""',
-        "",
-        "import numpy as np",
     ]
     const_lines, files = _constants(arrays, name, external_arrays)
+    if files:
+        top += [
+            "",
+            f"Constants of more than {EXTERNAL_ARRAY_LIMIT} elements are read from the .npy files "
+            "beside this module,",
+            "each checked against the content hash in its name (with hashlib, from Python's "
+            "standard library).",
+            '"""',
+            "",
+            "import hashlib",
+            "",
+            "import numpy as np",
+            "",
+            *LOADER_SOURCE,
+            "",
+        ]
+    else:
+        top += ['"""', "", "import numpy as np"]
     text = top + (["", *const_lines] if const_lines else [])
     lines: dict[int, LineInfo] = {}
     for spec, header, body in written:
@@ -152,9 +196,7 @@ def _constants(
             # The file name is the array's content hash, so the module's own hash covers it.
             fname = f"{safe_identifier(name)}_{array_digest(value)}.npy"
             files[fname] = value
-            if not any(line.startswith("_HERE = ") for line in const_lines):
-                const_lines.append(HERE_LINE)
-            const_lines.append(f"{cname} = np.load(_HERE + {fname!r}, allow_pickle=False)")
+            const_lines.append(f"{cname} = {LOADER}({fname!r})")
         else:
             const_lines.append(f"{cname} = {array_literal(value)}")
     return wrap_lines(const_lines), files

@@ -61,11 +61,24 @@ class UsageError(SymdlError, ValueError):
     """
 
 
+class CacheError(SymdlError, OSError):
+    """Neither the module cache directory nor the private fallback could hold a module: names
+    the directory, the file and why (a full disk, no permission)."""
+
+
+class CheckpointError(SymdlError, ValueError):
+    """A checkpoint that cannot be read (names the file and what is wrong with it), or that
+    belongs to another run than the one resuming from it (lists the differences)."""
+
+
 class CacheWarning(UserWarning):
-    """The module cache directory is unusable; symdl fell back to a temporary one."""
+    """The module cache directory is unusable or unsafe (full, unwritable, writable by other
+    users, owned by another user); symdl fell back to a private one."""
 
 __all__ = [
+    "CacheError",
     "CacheWarning",
+    "CheckpointError",
     "CodegenError",
     "ConstantError",
     "DTypeError",

@@ -12,34 +12,41 @@ loss and accuracy (only on a terminal unless ``progress=True``), a clear error w
 being finite, ``.npz`` checkpoints with parameters, optimizer state, step, position in the epoch and
 the shuffling RNG's state, so that ``resume=`` continues a run bitwise identically, and a PNG of the
 curves when matplotlib is installed.
+
+Checkpoints are written atomically and durably (`symdl.files.write_atomically`) and carry the
+run's signature (`run_signature`: optimizer, hyperparameters, learning rate, seed, batch size, a
+hash of the data, the model's functions and shapes); a resume compares it with its own and refuses
+a checkpoint of another run, listing the differences, unless ``force=True``. A damaged checkpoint
+is a `CheckpointError` naming the file and the damage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 import os
 import sys
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import SymdlError
-from .files import write_atomically
+from .errors import CheckpointError, SymdlError
+from .files import remove_stale_temporaries, write_atomically
+from .ir import Expr
 from .optim import TrainStep
 
-CHECKPOINT_VERSION = 1
+# 2: ``meta`` is the run's signature (`run_signature`); 1 recorded sizes and names only.
+CHECKPOINT_VERSION = 2
 
 
 class TrainingDivergedError(SymdlError, FloatingPointError):
     """The loss became NaN or infinite during training."""
-
-
-class CheckpointError(SymdlError, ValueError):
-    """A checkpoint that cannot be resumed from (missing arrays, another model or data size)."""
 
 
 @dataclass
@@ -78,16 +85,28 @@ class History:
 
 # ------------------------------------------------------------------ checkpoints
 
+# What a checkpoint's zip archive starts with (a local file header, or an empty archive): anything
+# else is refused before numpy sees it, so a text file never meets numpy's pickle fallback.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# The fields of the ``position`` entry, and their JSON types.
+_POSITION_FIELDS: dict[str, type] = {
+    "version": int, "step": int, "epoch": int, "batch": int, "rng_state": dict, "epochs": list,
+    "meta": dict,
+}
+
 
 def save_checkpoint(
     path: str | os.PathLike[str], params: Mapping[str, np.ndarray],
     state: Mapping[str, np.ndarray], *, step: int, epoch: int, batch: int,
     rng_state: Mapping, history: History, meta: Mapping[str, object],
 ) -> Path:
-    """Write a checkpoint ``.npz`` atomically (a crash never leaves half a file).
+    """Write a checkpoint ``.npz`` atomically and durably.
 
     ``epoch`` and ``batch`` are the position to continue from; ``rng_state`` is the shuffling
-    generator's state at the start of that epoch (so its permutation can be drawn again).
+    generator's state at the start of that epoch (so its permutation can be drawn again);
+    ``meta`` is what a resume compares (`run_signature`). The file is written beside ``path``,
+    fsynced and renamed over it, so a crash leaves the old checkpoint or the new one, never half
+    of one; temporaries that an earlier, killed write left behind are removed first.
     """
     path = Path(path)
     arrays: dict[str, np.ndarray] = {f"param/{k}": v for k, v in params.items()}
@@ -100,12 +119,14 @@ def save_checkpoint(
     arrays["position"] = np.array(json.dumps(position))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
+    remove_stale_temporaries(path)
     return write_atomically(path, buffer.getvalue())
 
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: arrays by name, position, RNG state, history so far."""
+    """A loaded checkpoint: arrays by name, position, RNG state, history so far, and the
+    signature of the run that wrote it (``meta``, see `run_signature`)."""
 
     params: dict[str, np.ndarray]
     state: dict[str, np.ndarray]
@@ -118,25 +139,205 @@ class Checkpoint:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint written by `save_checkpoint` (no pickles are loaded)."""
+    """Read a checkpoint written by `save_checkpoint` (no pickles are loaded).
+
+    Raises:
+        CheckpointError: naming the file and what is wrong with it: missing, not an ``.npz``
+            archive (a text file, random bytes), truncated or corrupt, an entry missing or of
+            the wrong kind, a position that does not parse or does not add up.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    if "position" not in arrays:
-        raise CheckpointError(f"{path} is not a symdl checkpoint (no 'position' entry)")
-    position = json.loads(str(arrays.pop("position")))
-    history = History(
-        loss=arrays.pop("history/loss").tolist(),
-        metrics={k.split("/", 2)[2]: arrays.pop(k).tolist()
-                 for k in list(arrays) if k.startswith("history/metric/")},
-        epochs=position["epochs"],
-    )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head not in _ZIP_MAGIC:
+            raise _damaged(path, f"it is not an .npz archive (it starts with {head!r})")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        if "pickle" in str(exc):  # numpy refusing an object array, and advising pickle
+            raise _damaged(path, "an entry holds Python objects, which symdl never loads") \
+                from None
+        raise _damaged(path, f"it is truncated or corrupt ({_reason(exc)})") from None
+    position = _position(path, arrays.pop("position", None))
+    loss = _history_array(path, arrays, "history/loss", position["step"])
+    metrics = {k.split("/", 2)[2]: _history_array(path, arrays, k, position["step"])
+               for k in sorted(arrays) if k.startswith("history/metric/")}
+    history = History(loss=loss, metrics=metrics, epochs=position["epochs"])
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
     state = {k[6:]: v for k, v in arrays.items() if k.startswith("state/")}
     return Checkpoint(params, state, position["step"], position["epoch"], position["batch"],
                       position["rng_state"], history, position["meta"])
+
+
+def _damaged(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} cannot be read: {what}. Resume from another checkpoint, or start "
+        "the run again"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _position(path: Path, entry: np.ndarray | None) -> dict:
+    """The ``position`` entry parsed and checked field by field."""
+    if entry is None:
+        raise CheckpointError(
+            f"{path} is not a symdl checkpoint: it has no 'position' entry (it is some other "
+            ".npz archive)"
+        )
+    if entry.shape != () or entry.dtype.kind != "U":
+        raise _damaged(path, f"its 'position' entry is a {entry.dtype} array of shape "
+                             f"{entry.shape}, not a JSON string")
+    try:
+        position = json.loads(str(entry))
+    except json.JSONDecodeError as exc:
+        raise _damaged(path, f"its 'position' entry is not valid JSON ({exc})") from None
+    if not isinstance(position, dict):
+        raise _damaged(path, "its 'position' entry is not a JSON object")
+    for key, kind in _POSITION_FIELDS.items():
+        value = position.get(key)
+        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+            expected = "a count >= 0" if kind is int else f"a JSON {kind.__name__}"
+            raise _damaged(path, f"'position' has {key}={value!r}, expected {expected}")
+    if not 1 <= position["version"] <= CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format {position['version']}; this symdl reads formats 1 to "
+            f"{CHECKPOINT_VERSION}. Resume it with the symdl version that wrote it"
+        )
+    if not all(isinstance(row, dict) for row in position["epochs"]):
+        raise _damaged(path, "'position' lists epochs that are not JSON objects")
+    try:
+        np.random.PCG64().state = position["rng_state"]  # what `fit` will restore
+    except (TypeError, ValueError, KeyError) as exc:
+        raise _damaged(path, f"its shuffling RNG state cannot be restored ({_reason(exc)})") \
+            from None
+    return position
+
+
+def _history_array(path: Path, arrays: dict[str, np.ndarray], key: str,
+                   steps: int) -> list[float]:
+    """A per-step history entry: one float per step done."""
+    value = arrays.pop(key, None)
+    if value is None:
+        raise _damaged(path, f"the entry {key!r} is missing")
+    if value.ndim != 1 or value.dtype.kind != "f" or len(value) != steps:
+        raise _damaged(path, f"the entry {key!r} is a {value.dtype} array of shape "
+                             f"{value.shape}; it should hold one float for each of its {steps} "
+                             "steps")
+    return value.tolist()
+
+
+def run_signature(
+    step: TrainStep, train: Sequence[np.ndarray], *, batch_size: int, seed: int,
+    lr: float | Callable[[int], float] | None,
+) -> dict[str, object]:
+    """What a run must share with the one that wrote a checkpoint to continue it.
+
+    The optimizer and its hyperparameters, the learning rate (a schedule by its qualified
+    name), the seed, the batch size, the training data (size and a SHA-256 of its arrays) and
+    the model (its generated functions, and the names, dtypes and shapes of its inputs,
+    parameters, optimizer state and metrics). Plain JSON, stored in every checkpoint.
+    """
+    spec = step.spec
+    optimizer = {k: v for k, v in vars(step.optimizer).items() if k not in ("lr", "slots")}
+    if lr is None:
+        rate: object = step.optimizer.lr
+    elif callable(lr):
+        rate = f"schedule {getattr(lr, '__qualname__', type(lr).__qualname__)}"
+    else:
+        rate = float(lr)
+    signature = {
+        "optimizer": {"type": type(step.optimizer).__name__, **optimizer},
+        "lr": rate,
+        "seed": seed,
+        "batch_size": batch_size,
+        "data": {"size": len(train[0]) if train else 0, "fingerprint": data_fingerprint(train)},
+        "model": {
+            "functions": sorted(spec.functions),
+            "inputs": {x.name: _leaf_text(x) for x in spec.inputs},
+            "params": {p.name: _leaf_text(p) for p in spec.params},
+            "state": {s.name: _leaf_text(s) for s in spec.state},
+            "metrics": list(spec.metric_names),
+        },
+    }
+    # Through JSON and back, as a loaded checkpoint's would be (tuples become lists).
+    return json.loads(json.dumps(signature))
+
+
+def _leaf_text(leaf: Expr) -> str:
+    """``"float32 (N, 784)"``: the shape as Python prints a tuple, size names unquoted."""
+    dims = ", ".join(str(d) for d in leaf.shape)
+    return f"{leaf.dtype} ({dims},)" if len(leaf.shape) == 1 else f"{leaf.dtype} ({dims})"
+
+
+def data_fingerprint(arrays: Sequence[np.ndarray]) -> str:
+    """SHA-256 (16 hex digits) of the arrays' dtypes, shapes and bytes, in order."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(array.data)
+    return digest.hexdigest()[:16]
+
+
+def run_differences(saved: Mapping[str, object], current: Mapping[str, object]) -> list[str]:
+    """One line per setting that differs between two `run_signature` results, as
+    ``"optimizer.type: Adam in the checkpoint, SGD in this run"``."""
+    old, new = _flatten(saved), _flatten(current)
+    lines = []
+    keys = [*new, *(k for k in old if k not in new)]
+    groups = list(dict.fromkeys(k.split(".")[0] for k in keys))
+    # In the signature's order, a setting the checkpoint alone has next to its group.
+    for key in sorted(keys, key=lambda k: groups.index(k.split(".")[0])):
+        if old.get(key, _ABSENT) != new.get(key, _ABSENT):
+            was = repr(old[key]) if key in old else "not recorded"
+            now = repr(new[key]) if key in new else "none"
+            lines.append(f"{key}: {was} in the checkpoint, {now} in this run")
+    return lines
+
+
+_ABSENT = object()
+
+
+def _flatten(tree: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _restore(path: str | os.PathLike[str], ckpt: Checkpoint, step: TrainStep,
+             params: dict[str, np.ndarray], state: dict[str, np.ndarray], force: bool) -> None:
+    """Put the checkpoint's arrays in ``params`` and ``state``. Every parameter must be there
+    with the model's dtype and shape, even with ``force``; state the checkpoint lacks starts
+    fresh only with ``force`` (a resume that switched optimizers)."""
+    leaves = [("parameter", p, ckpt.params, params) for p in step.spec.params]
+    leaves += [("optimizer state", s, ckpt.state, state) for s in step.spec.state]
+    for kind, leaf, saved, target in leaves:
+        value = saved.get(leaf.name)
+        if value is None:
+            if kind == "optimizer state" and force:
+                continue
+            raise CheckpointError(f"fit: checkpoint {path} has no {kind} {leaf.name!r}; resume "
+                                  "with the model that wrote it")
+        if value.dtype != np.dtype(leaf.dtype) or value.shape != tuple(leaf.shape):
+            raise CheckpointError(
+                f"fit: checkpoint {path} holds {kind} {leaf.name!r} as {value.dtype} "
+                f"{value.shape}; the model's is {leaf.dtype} {tuple(leaf.shape)}. Resume with "
+                "the model that wrote it"
+            )
+        target[leaf.name] = value
 
 
 # ------------------------------------------------------------------ the loop
@@ -188,6 +389,7 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
     resume: str | os.PathLike[str] | None = None,
+    force: bool = False,
     max_steps: int | None = None,
     progress: bool | None = None,
     quiet: bool = False,
@@ -209,6 +411,12 @@ def fit(
         checkpoint: ``.npz`` written at the end of every epoch, every ``checkpoint_every``
             steps if given, and when ``max_steps`` stops the run.
         resume: a checkpoint to continue from; the run then equals an uninterrupted one bitwise.
+            Its optimizer, hyperparameters, learning rate, seed, batch size, data (size and a
+            hash) and model (functions, names, dtypes and shapes) must be this run's
+            (`run_signature`).
+        force: resume even when those differ (the differences are printed unless ``quiet``);
+            parameters must still fit the model, and optimizer state the checkpoint lacks
+            starts fresh.
         max_steps: stop after this many steps in all (counting those before a resume).
         progress: show a tqdm bar (default: only when stderr is a terminal); quiet: print nothing.
         plot: write a PNG of loss and accuracy curves there (needs matplotlib).
@@ -216,7 +424,8 @@ def fit(
     Raises:
         TrainingDivergedError: when a step's loss is NaN or infinite; it names the step and the
             last finite loss.
-        CheckpointError: when ``resume`` does not fit this model or data.
+        CheckpointError: when ``resume`` cannot be read (names the file and the damage), or
+            was written by a run with other settings (lists each difference).
     """
     n = _check_data("train", train, step)
     if validation is not None:
@@ -229,26 +438,30 @@ def fit(
     history = History(params=params, state=state, module=step.path,
                       metrics={name: [] for name in step.metric_names})
     rng = np.random.default_rng(seed)
-    meta = {"n_train": n, "batch_size": batch_size, "seed": seed,
-            "params": step.param_names, "state": step.state_names}
+    # Hashing the data costs a pass over it: only for runs that write or read checkpoints.
+    meta = (run_signature(step, train, batch_size=batch_size, seed=seed, lr=lr)
+            if checkpoint is not None or resume is not None else {})
     epoch, first_batch, done = 0, 0, 0
     epoch_rng_state = rng.bit_generator.state
     if resume is not None:
         ckpt = load_checkpoint(resume)
-        for key in ("n_train", "batch_size", "params", "state"):
-            if ckpt.meta.get(key) != meta[key]:
-                raise CheckpointError(
-                    f"fit: checkpoint {resume} was written with {key}={ckpt.meta.get(key)!r}, "
-                    f"this run has {meta[key]!r}; resume with the same model, data and batch size"
-                )
-        for name in step.param_names:
-            params[name] = ckpt.params[name]
-        for name in step.state_names:
-            state[name] = ckpt.state[name]
+        differences = run_differences(ckpt.meta, meta)
+        if differences and not force:
+            raise CheckpointError(
+                f"fit: checkpoint {resume} was written by a run with other settings, so resuming "
+                "would not continue it:\n  " + "\n  ".join(differences) + "\nResume with the "
+                "same settings, or pass force=True (symdl train --force) to resume anyway"
+            )
+        if differences and not quiet:
+            print(f"fit: resuming from {resume} although it differs from this run: "
+                  + "; ".join(differences), file=sys.stderr)
+        _restore(resume, ckpt, step, params, state, force)
         epoch, first_batch, done = ckpt.epoch, ckpt.batch, ckpt.step
         epoch_rng_state = ckpt.rng_state
         history.loss, history.epochs = ckpt.history.loss, ckpt.history.epochs
-        history.metrics.update(ckpt.history.metrics)
+        for name in step.metric_names:
+            # A metric the checkpoint lacks (a forced resume) has no values for earlier steps.
+            history.metrics[name] = ckpt.history.metrics.get(name, [math.nan] * done)
     history.step = done
     default_lr = step.optimizer.lr if lr is None else lr
     steps_per_epoch = math.ceil(n / batch_size)
@@ -379,6 +592,7 @@ def plot_history(history: History, path: str | os.PathLike[str]) -> tuple[str | 
 
 
 __all__ = [
-    "Checkpoint", "CheckpointError", "History", "TrainingDivergedError", "fit",
-    "load_checkpoint", "plot_history", "save_checkpoint",
+    "Checkpoint", "CheckpointError", "History", "TrainingDivergedError", "data_fingerprint",
+    "fit", "load_checkpoint", "plot_history", "run_differences", "run_signature",
+    "save_checkpoint",
 ]

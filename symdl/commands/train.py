@@ -14,6 +14,8 @@ Labels are int ids when ``y`` is 1-D, one-hot rows when it is (N, 10). Example:
         --checkpoint run.npz --plot curves.png
 
 ``--resume run.npz`` continues an interrupted run; the result equals an uninterrupted one bitwise.
+A checkpoint written with other settings (optimizer, learning rate, seed, batch size, data, model)
+is refused with the list of differences; ``--force`` resumes anyway.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser, epochs=5)
     parser.add_argument("--checkpoint", type=Path, help="write a .npz checkpoint every epoch")
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint .npz")
+    parser.add_argument("--force", action="store_true",
+                        help="with --resume: resume even if the checkpoint's settings differ")
     parser.add_argument("--max-steps", type=count(1), help="stop after this many steps")
     parser.add_argument("--plot", type=Path, help="write loss/accuracy curves to this PNG")
     parser.add_argument("-o", "--output", type=Path, help="also copy the generated module here")
@@ -118,7 +122,8 @@ def labels_for(y: Any, labels: np.ndarray) -> np.ndarray:
 
 def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str,
                 data_dir: Path | None, plot: Path | None, checkpoint: Path | None = None,
-                resume: Path | None = None, max_steps: int | None = None) -> tuple:
+                resume: Path | None = None, max_steps: int | None = None,
+                force: bool = False) -> tuple:
     """Compile the model's train step with the chosen optimizer and run `symdl.fit` on MNIST."""
     import symdl as sd
     from symdl.datasets import load_mnist
@@ -147,7 +152,7 @@ def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str
     values = sd.init.initialize(model["params"], seed=args.seed)
     history = sd.fit(
         step, values, train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-        validation=test, checkpoint=checkpoint, resume=resume, max_steps=max_steps,
+        validation=test, checkpoint=checkpoint, resume=resume, force=force, max_steps=max_steps,
         progress=True if args.progress else None, quiet=args.quiet, plot=plot,
     )
     return step, history, data
@@ -176,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     name = model.get("name", args.model.stem)
     step, history, _ = train_model(model, args, name=name, data_dir=args.data, plot=args.plot,
                                    checkpoint=args.checkpoint, resume=args.resume,
-                                   max_steps=args.max_steps)
+                                   max_steps=args.max_steps, force=args.force)
     module: Path | str = step.path
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
