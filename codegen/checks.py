@@ -134,6 +134,8 @@ def {HELPER}(function, name, value, dtype, shape, declared=None, /):
         if declared is not None and len(value.shape) == len(shape):
             # Sizes this argument binds (None) take any value. (A size named twice in one
             # argument is compared by the full check, which the module calls directly then.)
+            if shape[0] is None and value.shape[1:] == shape[1:]:
+                return value  # the batch axis binds N: the usual first argument
             for got, want in zip(value.shape, shape):
                 if want is not None and got != want:
                     break
