@@ -24,15 +24,22 @@ def _module_name(name: str) -> str:
     return safe_identifier(name)
 
 
-def generate(functions: Functions, name: str = "model", *, simplify: bool = True) -> str:
+def generate(functions: Functions, name: str = "model", *, simplify: bool = True,
+             fast_math: bool = False) -> str:
     """Source of a numpy module defining one function per entry of ``functions``.
 
     ``functions`` maps a function name to ``(inputs, outputs)``: a list of placeholders and
     parameters (the function's arguments, in order) and a list of expressions (returned as a
     tuple in order), or one expression (returned bare). ``simplify=False`` prints the raw
     derivative without rewrites.
+
+    By default the module computes what numpy computes for the expressions as written, inf,
+    NaN and -0.0 included; only zeros that differentiation introduced are folded away.
+    ``fast_math=True`` also folds what the user wrote as if every value were finite and zeros
+    unsigned (``x * 0 -> 0``, ``x - x -> 0``, ``x + 0 -> x``, sympy's cancellations).
     """
-    return assemble(functions, _module_name(name), simplify=simplify).source
+    return assemble(functions, _module_name(name), simplify=simplify,
+                    fast_math=fast_math).source
 
 
 def compile(  # noqa: A001 - the verb users expect
@@ -42,12 +49,14 @@ def compile(  # noqa: A001 - the verb users expect
     *,
     simplify: bool = True,
     report: bool = False,
+    fast_math: bool = False,
 ) -> ModuleType:
     """Generate a module, write it to the cache (``cache_dir``, ``$SYMDL_CACHE`` or
     ``~/.cache/symdl``) under a name derived from its content hash, and import it from the file.
 
     ``report=True`` prints to stderr what each pass bought (operations and lines per stage,
-    rewrites fired, fusion), as ``symdl generate --report`` does.
+    rewrites fired, fusion), as ``symdl generate --report`` does. ``fast_math`` is as in
+    `generate`: off, the module computes what numpy does for inf, NaN and -0.0.
 
     A cache directory that cannot be written, that another user owns or may write to, or
     whose files keep changing while they are imported is replaced by a private temporary one,
@@ -67,7 +76,8 @@ def compile(  # noqa: A001 - the verb users expect
         from .report import report as make_report
 
         print(make_report(functions, module_name).format(), file=sys.stderr)
-    parts = assemble(functions, module_name, simplify=simplify, external_arrays=True)
+    parts = assemble(functions, module_name, simplify=simplify, external_arrays=True,
+                     fast_math=fast_math)
     return load_module(parts.source, module_name, parts.arrays, cache_dir)
 
 

@@ -13,6 +13,12 @@ fused body still writes into a dead buffer.
 
 A node stays a statement of its own, too, when the reader needs it: when it has a user's name,
 is an output or a parameter's new value, or feeds several statements (CSE: computed once).
+
+IEEE semantics: sympy cancels as it builds a body (``a*0`` is 0, ``a - (a + a)`` is ``-a``)
+and `sympy.simplify` factors and cancels more, exact for finite values only (numpy gives NaN
+for ``inf - (inf + inf)``). So unless ``fast_math`` is on or differentiation built every op of
+the group (its zeros are zero cotangents, as in `symdl.simplify.rules`), a group whose body
+lost an input or an op is printed op by op, and its body is not given to `sympy.simplify`.
 """
 
 from __future__ import annotations
@@ -105,13 +111,15 @@ class FusionLog:
 
 
 def fuse(
-    outputs: Sequence[Expr], log: FusionLog | None = None, notes: Notes | None = None
+    outputs: Sequence[Expr], log: FusionLog | None = None, notes: Notes | None = None,
+    *, fast_math: bool = False,
 ) -> list[Expr]:
     """Merge chains of elementwise ops into `Fused` nodes; values are unchanged.
 
     ``outputs`` must be lowered (no composite ops). Names and provenance of each chain's last
     node move to its fused node (in ``notes``), so names and ``# grad of:`` comments survive;
-    a named node is never absorbed.
+    a named node is never absorbed. ``fast_math`` allows cancellations that are exact only
+    for finite values (see the module docstring).
     """
     log = log if log is not None else FusionLog()
     notes = notes if notes is not None else Notes()
@@ -143,7 +151,7 @@ def fuse(
         if n in group_of:
             continue
         if n in members:
-            memo[n] = _fused_node(n, set(members[n]), memo, log, notes, known)
+            memo[n] = _fused_node(n, set(members[n]), memo, log, notes, known, fast_math)
         else:
             inputs = tuple(memo[i] for i in n.inputs)
             changed = any(a is not b for a, b in zip(inputs, n.inputs))
@@ -171,7 +179,7 @@ def _absorbable(
 
 def _fused_node(
     root: Expr, group: set[Expr], memo: dict[Expr, Expr], log: FusionLog, notes: Notes,
-    known: set[Expr],
+    known: set[Expr], fast_math: bool = False,
 ) -> Expr:
     """The `Fused` node computing ``root`` from the inputs of ``group``.
 
@@ -183,7 +191,7 @@ def _fused_node(
     exprs: dict[Expr, sympy.Expr] = {}
     depths: dict[sympy.Basic, int] = {}
     cut: set[Expr] = set()  # members made statements of their own
-    made = _Made(leaves, memo, log, notes, known)
+    made = _Made(leaves, memo, log, notes, known, fast_math)
     for x in _inputs_first(root, group):
         if x not in group:
             number = _number(x, root.dtype)
@@ -214,22 +222,28 @@ def _body_of(x: Expr, exprs: dict[Expr, sympy.Expr]) -> sympy.Expr:
 @dataclass
 class _Made:
     """What building one group's statements shares: the leaves' symbols, the rebuilt nodes,
-    the log, and the notes that names and origins move through."""
+    the log, the notes that names and origins move through, and whether cancellations that
+    are exact only for finite values are allowed."""
 
     leaves: dict[Expr, sympy.Symbol]
     memo: dict[Expr, Expr]
     log: FusionLog
     notes: Notes
     known: set[Expr]
+    fast_math: bool = False
 
 
 def _statement(root: Expr, body: sympy.Expr, members: list[Expr], made: _Made) -> Expr:
     """The node computing ``root``, whose ``members`` make ``body`` over the leaves."""
-    if body.is_Symbol or body.is_number or len(members) == 1:
-        # sympy's own evaluation cancelled the chain ((a + b) - b), or there is one op left:
-        # print the ops as they are.
+    exact = not made.fast_math and not all(m in made.notes.origins for m in members)
+    if body.is_Symbol or body.is_number or len(members) == 1 or (
+        exact and _cancelled(members, body, made.leaves)
+    ):
+        # sympy's own evaluation cancelled the chain ((a + b) - b), or cancelled what numpy
+        # computes with (inf * 0 is NaN), or there is one op left: print the ops as they are.
         return _plain(root, set(members), made.memo, made.notes, made.known)
-    body = simplify_body(body, made.log)
+    if not exact:  # sympy's rewrites (a*b + a*c -> a*(b + c)) hold for finite values only
+        body = simplify_body(body, made.log)
     used = [x for x, s in made.leaves.items() if s in body.free_symbols]
     symbols = tuple(made.leaves[x] for x in used)
     args = _keep_dtype(tuple(made.memo[x] for x in used), body, root.dtype)
@@ -243,6 +257,23 @@ def _statement(root: Expr, body: sympy.Expr, members: list[Expr], made: _Made) -
     made.log.absorbed += len(members) - 1
     made.notes.carry(root, node, made.known)
     return node
+
+
+def _cancelled(members: list[Expr], body: sympy.Expr, leaves: dict[Expr, sympy.Symbol]) -> bool:
+    """Whether sympy, building ``body``, cancelled an input one of ``members`` uses, or
+    combined or distributed ops (``a - (a + a)`` is ``-a``, but NaN for a = inf): whether the
+    body's op count differs from the members' own, each over inputs that cannot cancel."""
+    used = {leaves[i] for m in members for i in m.inputs if i in leaves}
+    if used - body.free_symbols:
+        return True
+    own = sum(int(sympy.count_ops(_alone(m))) for m in members)
+    return int(sympy.count_ops(body)) != own
+
+
+def _alone(x: Expr) -> sympy.Expr:
+    """``x``'s sympy form over distinct symbols (nothing to cancel against)."""
+    args = [sympy.Symbol(f"_in{k}", real=True) for k in range(len(x.inputs))]
+    return _form(x.op)(*args, **x.kwargs)  # type: ignore[misc]
 
 
 def _members(root: Expr, group: set[Expr], cut: set[Expr]) -> list[Expr]:
@@ -344,7 +375,8 @@ def simplify_body(body: sympy.Expr, log: FusionLog) -> sympy.Expr:
 
     Safe means: no function the body did not already use. sympy may rewrite ``1 - tanh(x)**2``
     as ``1/cosh(x)**2``, shorter but overflowing where the original does not; such results are
-    refused, as are results that are not strictly shorter.
+    refused, as are results that are not strictly shorter. Exact for finite values only: the
+    caller decides whether that is allowed (see the module docstring).
     """
     if body in log._seen:
         return log._seen[body]

@@ -115,7 +115,8 @@ def prepare(spec: FunctionSpec, options: Options, logs: Logs | None = None) -> P
 
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
              external_arrays: bool = False, fuse: bool | None = None,
-             inplace: bool | None = None, logs: Logs | None = None) -> ModuleParts:
+             inplace: bool | None = None, logs: Logs | None = None,
+             fast_math: bool = False) -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
@@ -125,9 +126,11 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     default to ``simplify``) switch off elementwise fusion and buffer reuse, and ``logs``
     records what the passes did, for the report. Views used once print inline where they are
     used unless ``simplify`` is off: the raw derivative keeps one statement per value.
+    ``fast_math`` lets rewrites and fusion fold what the user wrote as if every value were
+    finite and zeros unsigned (``x * 0 -> 0``, ``x - x -> 0``); see `Options`.
     """
     specs = normalize(functions)
-    options = Options.of(simplify, fuse, inplace)
+    options = Options.of(simplify, fuse, inplace, fast_math)
     module_ns = Namespace({*HELPERS, LOADER, "hashlib", *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}

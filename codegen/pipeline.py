@@ -28,26 +28,33 @@ from .schedule import plan_buffers, schedule
 @dataclass(frozen=True)
 class Options:
     """Which passes run: ``simplify`` switches off every rewrite, ``fuse`` and ``inplace``
-    elementwise fusion and buffer reuse (both on by default where ``simplify`` is)."""
+    elementwise fusion and buffer reuse (both on by default where ``simplify`` is).
+    ``fast_math`` lets rewrites and fusion assume finite values and unsigned zeros in what the
+    user wrote (``x * 0 -> 0``); by default only what differentiation built is folded so."""
 
     simplify: bool = True
     fuse: bool = True
     inplace: bool = True
+    fast_math: bool = False
 
     @classmethod
     def of(cls, simplify: bool = True, fuse: bool | None = None,
-           inplace: bool | None = None) -> Options:
+           inplace: bool | None = None, fast_math: bool = False) -> Options:
         """Options with ``fuse`` and ``inplace`` defaulting to ``simplify``."""
         return cls(simplify, simplify if fuse is None else fuse,
-                   simplify if inplace is None else inplace)
+                   simplify if inplace is None else inplace, fast_math)
 
 
 @dataclass
 class Logs:
-    """What the passes did, for the report: rewrites that fired, and fusion's figures."""
+    """What the passes did, for the report: rewrites that fired, and fusion's figures.
+
+    ``fast_math`` is the option the passes read (set by `run`).
+    """
 
     rewrites: RewriteLog = field(default_factory=RewriteLog)
     fusion: FusionLog = field(default_factory=FusionLog)
+    fast_math: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,12 +89,14 @@ class Program:
 def _stabilize(p: Program, logs: Logs) -> Program:
     """log(softmax(z)) -> log_softmax(z) and friends: the rules `grad` used, run to a fixed
     point first so that the losses users write naively are computed in their stable form."""
-    return replace(p, outputs=tuple(stabilize(list(p.outputs), p.notes, logs.rewrites)))
+    return replace(p, outputs=tuple(stabilize(list(p.outputs), p.notes, logs.rewrites,
+                                                    fast_math=logs.fast_math)))
 
 
 def _simplify(p: Program, logs: Logs) -> Program:
     """Every rewrite of `symdl.simplify` to a fixed point (algebra, shapes, constants)."""
-    return replace(p, outputs=tuple(simplify(list(p.outputs), logs.rewrites, p.notes)))
+    return replace(p, outputs=tuple(simplify(list(p.outputs), logs.rewrites, p.notes,
+                                                   fast_math=logs.fast_math)))
 
 
 def _lower(p: Program, logs: Logs) -> Program:
@@ -97,12 +106,14 @@ def _lower(p: Program, logs: Logs) -> Program:
 
 def _tidy(p: Program, logs: Logs) -> Program:
     """The rewrites again, on what lowering built (the stabilizing ones match no primitive)."""
-    return replace(p, outputs=tuple(tidy(list(p.outputs), logs.rewrites, p.notes)))
+    return replace(p, outputs=tuple(tidy(list(p.outputs), logs.rewrites, p.notes,
+                                               fast_math=logs.fast_math)))
 
 
 def _fuse(p: Program, logs: Logs) -> Program:
     """Chains of elementwise ops as one statement each, with a sympy body (`codegen.fuse`)."""
-    return replace(p, outputs=tuple(fuse(list(p.outputs), logs.fusion, p.notes)))
+    return replace(p, outputs=tuple(fuse(list(p.outputs), logs.fusion, p.notes,
+                                               fast_math=logs.fast_math)))
 
 
 def _schedule(p: Program, logs: Logs) -> Program:
@@ -141,6 +152,7 @@ PASSES: list[Pass] = [
 def run(program: Program, options: Options, logs: Logs | None = None) -> Program:
     """``program`` after every pass of `PASSES` that ``options`` enables, in order."""
     logs = logs if logs is not None else Logs()
+    logs.fast_math = options.fast_math
     for p in PASSES:
         if p.enabled(options):
             program = p.run(program, logs)

@@ -44,11 +44,11 @@ def rebuild(
         inputs = tuple(memo[i] for i in node.inputs)
         changed = any(a is not b for a, b in zip(inputs, node.inputs))
         new = node.op.make(*inputs, **node.kwargs) if changed else node
+        if notes is not None and known is not None and new is not node:
+            notes.carry(node, new, known)  # before `replace`: rules ask whether it is derived
         sub = replace(new)
         result = new if sub is None else sub
         if notes is not None and known is not None:
-            if new is not node:
-                notes.carry(node, new, known)
             notes.carry(node, result, known)
         memo[node] = result
     return [memo[o] for o in outputs]

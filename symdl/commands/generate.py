@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output .py file (default: stdout)")
     parser.add_argument("--no-simplify", action="store_true", help="print the raw derivative")
     parser.add_argument(
+        "--fast-math", action="store_true",
+        help="fold x*0, x-x, x+0 in what you wrote as if values were finite (not IEEE-exact)",
+    )
+    parser.add_argument(
         "--report", action="store_true",
         help="print, per function, operations and lines after each stage and the rewrites fired",
     )
@@ -42,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         from codegen.report import report
 
         print(report(model["functions"], model["name"]).format(), file=sys.stderr)
-    source = generate(model["functions"], model["name"], simplify=not args.no_simplify)
+    source = generate(model["functions"], model["name"], simplify=not args.no_simplify,
+                      fast_math=args.fast_math)
     if args.output is None:
         sys.stdout.write(source)
     else:

@@ -251,7 +251,10 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
 
     from ..simplify import simplify
 
-    simplified = simplify(bare[1:])
+    # With the origins, zeros the chain rule introduced fold (x * 0 only where no user wrote
+    # it); a copy, so that the steps keep the names they were given.
+    scratch = Notes(labels=dict(notes.labels), origins=dict(notes.origins))
+    simplified = simplify(bare[1:], notes=scratch)
     # In the result only the user's names stay; unnamed intermediates are written out.
     named = {n: s for n, s in tex.items() if n.is_leaf or n in notes.labels}
     named_text = {n: text[n] for n in named}

@@ -4,6 +4,13 @@ They are listed in `STABILIZE` (run on forward graphs before differentiation, so
 are differentiated in their stable form) and `RULES` (everything, run before code generation),
 in the order they are tried. Each returns the replacement node, or None when it does not apply.
 A rewrite never changes a value's shape or dtype.
+
+IEEE semantics: a rewrite keeps what numpy computes for every input, inf, NaN and -0.0 included,
+except those marked `assumes_finite` (``x * 0 -> 0`` is NaN for x = inf, and -0.0 for x = -1;
+``x + 0 -> x`` is -0.0 where numpy gives 0.0). The engine (`engine.run_rules`) applies those
+only to nodes differentiation built, whose zeros are zero cotangents that no user wrote, unless
+the caller opts into ``fast_math=True``. So a gradient stays short, and an expression the user
+wrote computes what numpy computes for it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from ..ir import ConstValue, Expr
 from ..ops import api
 from ..ops.base import Constant, scalar_value
 from ..ops.reduce import count
+from .engine import assumes_finite
 
 # --------------------------------------------------------------------------- helpers
 
@@ -102,15 +110,23 @@ def sum_of_negated_cross_entropy(node: Expr) -> Expr | None:
     return cross_entropy_of_log_softmax(-api.sum(inner, axis=node.attr("axis")))
 
 
+@assumes_finite
 def exp_of_log(node: Expr) -> Expr | None:
-    """exp(log(x)) -> x"""
+    """exp(log(x)) -> x
+
+    numpy gives NaN for x < 0.
+    """
     if _is(node, "exp") and _is(node.inputs[0], "log"):
         return node.inputs[0].inputs[0]
     return None
 
 
+@assumes_finite
 def log_of_exp(node: Expr) -> Expr | None:
-    """log(exp(x)) -> x"""
+    """log(exp(x)) -> x
+
+    numpy gives inf where exp(x) overflows.
+    """
     if _is(node, "log") and _is(node.inputs[0], "exp"):
         return node.inputs[0].inputs[0]
     return None
@@ -138,8 +154,12 @@ def fold_constants(node: Expr) -> Expr | None:
 # --------------------------------------------------------------------------- algebra
 
 
+@assumes_finite
 def add_zero(node: Expr) -> Expr | None:
-    """x + 0 -> x,  0 + x -> x"""
+    """x + 0 -> x,  0 + x -> x
+
+    numpy gives -0.0 + 0.0 = 0.0.
+    """
     if _is(node, "add"):
         a, b = node.inputs
         if _value(b) == 0.0:
@@ -149,8 +169,12 @@ def add_zero(node: Expr) -> Expr | None:
     return None
 
 
+@assumes_finite
 def subtract_zero(node: Expr) -> Expr | None:
-    """x - 0 -> x,  0 - x -> -x"""
+    """x - 0 -> x,  0 - x -> -x
+
+    numpy gives 0.0 - 0.0 = 0.0, not -0.0.
+    """
     if _is(node, "subtract"):
         a, b = node.inputs
         if _value(b) == 0.0:
@@ -160,8 +184,12 @@ def subtract_zero(node: Expr) -> Expr | None:
     return None
 
 
+@assumes_finite
 def subtract_self(node: Expr) -> Expr | None:
-    """x - x -> 0"""
+    """x - x -> 0
+
+    numpy gives NaN for x = inf or NaN.
+    """
     if _is(node, "subtract") and node.inputs[0] is node.inputs[1]:
         return api.zeros_like(node)
     return None
@@ -189,8 +217,12 @@ def multiply_minus_one(node: Expr) -> Expr | None:
     return None
 
 
+@assumes_finite
 def multiply_zero(node: Expr) -> Expr | None:
-    """x * 0 -> 0"""
+    """x * 0 -> 0
+
+    numpy gives NaN for x = inf or NaN, and -0.0 for x < 0.
+    """
     if _is(node, "multiply") and 0.0 in (_value(node.inputs[0]), _value(node.inputs[1])):
         return api.zeros_like(node)
     return None
@@ -247,7 +279,7 @@ def product_with_negation(node: Expr) -> Expr | None:
 
 
 def constant_power(node: Expr) -> Expr | None:
-    """x ** 1 -> x,  x ** 2 -> square(x),  x ** 0.5 -> sqrt(x),  x ** -1 -> 1 / x"""
+    """x ** 1 -> x,  x ** 2 -> square(x),  x ** -1 -> 1 / x"""
     if not _is(node, "power"):
         return None
     x, p = node.inputs
@@ -256,10 +288,19 @@ def constant_power(node: Expr) -> Expr | None:
         return _same(node, x)
     if value == 2.0:
         return _same(node, api.square(x))
-    if value == 0.5:
-        return _same(node, api.sqrt(x))
     if value == -1.0:
         return _same(node, 1.0 / x)
+    return None
+
+
+@assumes_finite
+def power_half(node: Expr) -> Expr | None:
+    """x ** 0.5 -> sqrt(x)
+
+    numpy gives inf for (-inf) ** 0.5 and 0.0 for (-0.0) ** 0.5; sqrt gives NaN and -0.0.
+    """
+    if _is(node, "power") and _value(node.inputs[1]) == 0.5:
+        return _same(node, api.sqrt(node.inputs[0]))
     return None
 
 
@@ -501,6 +542,7 @@ RULES = [
     negation_of_product,
     product_with_negation,
     constant_power,
+    power_half,
     collect_constant_factors,
     multiply_by_reciprocal,
     divide_by_product,
