@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -180,6 +181,23 @@ def _structural(draw: st.DrawFn, x: Expr, other: Expr) -> Expr:
 @st.composite
 def graphs(draw: st.DrawFn) -> tuple[Expr, list[Expr], dict[Expr, np.ndarray]]:
     """A scalar loss over 1-3 float64 parameters, and values for them."""
+    params, pool = _pool(draw)
+    # Reduce the last value and, sometimes, a shared earlier one to one scalar.
+    loss = sd.sum(pool[-1])
+    if draw(st.booleans()):
+        loss = loss + sd.mean(draw(st.sampled_from(pool)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    feed = {
+        p: rng.uniform(-2, 2, size=tuple(N_VALUE if isinstance(d, str) else d for d in p.shape))
+        for p in params
+    }
+    used = leaves([loss])
+    assume(used)
+    return loss, used, feed
+
+
+def _pool(draw: st.DrawFn) -> tuple[list[Expr], list[Expr]]:
+    """1-3 float64 parameters and the values of 2-8 random ops over them, in order built."""
     n_leaves = draw(st.integers(1, 3))
     shapes = [draw(st.sampled_from(LEAF_SHAPES)) for _ in range(n_leaves)]
     params = [sd.parameter(f"p{i}", s, "float64") for i, s in enumerate(shapes)]
@@ -198,18 +216,28 @@ def graphs(draw: st.DrawFn) -> tuple[Expr, list[Expr], dict[Expr, np.ndarray]]:
         except ShapeError:
             continue  # operands whose shapes do not fit this op: draw another
         pool.append(new)
-    # Reduce the last value and, sometimes, a shared earlier one to one scalar.
-    loss = sd.sum(pool[-1])
-    if draw(st.booleans()):
-        loss = loss + sd.mean(draw(st.sampled_from(pool)))
+    return params, pool
+
+
+SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+
+
+@st.composite
+def special_graphs(draw: st.DrawFn) -> tuple[Expr, list[Expr], dict[Expr, np.ndarray]]:
+    """A value (not reduced) over 1-3 parameters whose values include NaN, +-inf and -0.0."""
+    params, pool = _pool(draw)
+    out = pool[-1]
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    feed = {
-        p: rng.uniform(-2, 2, size=tuple(N_VALUE if isinstance(d, str) else d for d in p.shape))
-        for p in params
-    }
-    used = leaves([loss])
-    assume(used)
-    return loss, used, feed
+    feed = {}
+    for p in params:
+        shape = tuple(N_VALUE if isinstance(d, str) else d for d in p.shape)
+        value = rng.uniform(-2, 2, size=shape)
+        special = rng.random(shape) < 0.4
+        value[special] = rng.choice(SPECIAL, size=shape)[special]
+        feed[p] = np.asarray(value)
+    used = leaves([out])
+    assume(used and out.dtype == "float64")
+    return out, used, feed
 
 
 # --------------------------------------------------------------------------- checks
@@ -292,6 +320,24 @@ def test_random_graphs(cache: Path, case: tuple) -> None:
         assume(np.all(np.isfinite(evaluate([loss], feed)[0])))
         assume(kink_distance(loss, feed) > KINK_MARGIN)
     check_graph(loss, params, feed, cache)
+
+
+@FUZZ
+@given(special_graphs())
+def test_random_graphs_keep_numpy_nans(cache: Path, case: tuple) -> None:
+    """Rewrites and fusion keep what numpy computes where inputs are NaN, +-inf or -0.0:
+    simplified and raw modules agree on which entries are NaN, and on the others."""
+    out, params, feed = case
+    got = {}
+    for simplify in (True, False):
+        mod: Any = sd.compile({"f": (params, out)}, "fuzz_ieee", cache_dir=cache,
+                              simplify=simplify)
+        with np.errstate(all="ignore"):
+            got[simplify] = np.asarray(mod.f(*(feed[p].copy() for p in params)))
+    np.testing.assert_array_equal(np.isnan(got[True]), np.isnan(got[False]),
+                                  err_msg=f"NaN positions\n{sd.show(out)}")
+    np.testing.assert_allclose(got[True], got[False], rtol=1e-9, atol=1e-12,
+                               err_msg=f"simplified vs raw\n{sd.show(out)}")
 
 
 # --------------------------------------------------------------------------- regressions found
