@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from codegen.report import count_operations
 from symdl.cli import main
 from symdl.commands.modelfile import ModelFileError, load_model_file
 from symdl.ir import Expr
@@ -140,6 +141,22 @@ def test_module_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
     assert out.read_text().startswith('"""tiny_model')
     module = _import(out, "cli_generated_tiny")
     assert_close(module.double(np.arange(3.0)), [0.0, 2.0, 4.0], rtol=0, atol=0, what="double")
+
+
+def test_fast_math_folds_what_the_user_wrote(tmp_path: Path) -> None:
+    model = tmp_path / "zero_model.py"
+    model.write_text(textwrap.dedent(
+        """
+        import symdl as sd
+        a = sd.placeholder("a", (3,), "float64")
+        functions = {"f": ([a], a * 0.0)}
+        """
+    ))
+    exact, fast = tmp_path / "exact.py", tmp_path / "fast.py"
+    assert main(["generate", str(model), "-o", str(exact)]) == 0
+    assert main(["generate", str(model), "-o", str(fast), "--fast-math"]) == 0
+    assert count_operations(exact.read_text(), "f")["*"] == 1  # inf * 0 is NaN, as in numpy
+    assert "*" not in count_operations(fast.read_text(), "f")
 
 
 def test_missing_model_file_and_missing_functions_are_reported(

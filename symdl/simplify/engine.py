@@ -33,6 +33,8 @@ def assumes_finite(rule: Rule) -> Rule:
 def is_finite_only(rule: Rule) -> bool:
     """Whether ``rule`` was marked with `assumes_finite`."""
     return getattr(rule, "assumes_finite", False)
+
+
 MAX_WALKS = 20
 MAX_DEPTH = 50
 
