@@ -75,7 +75,7 @@ def compile(  # noqa: A001 - the verb users expect
     if report:
         from .report import report as make_report
 
-        print(make_report(functions, module_name).format(), file=sys.stderr)
+        print(make_report(functions, module_name, fast_math=fast_math).format(), file=sys.stderr)
     parts = assemble(functions, module_name, simplify=simplify, external_arrays=True,
                      fast_math=fast_math)
     return load_module(parts.source, module_name, parts.arrays, cache_dir)

@@ -129,21 +129,26 @@ def stage_passes(options: Options) -> list[str]:
     return [p.name for p in PASSES if p.enabled(options)]
 
 
-def report(functions: Functions, name: str = "model") -> Report:
+def report(functions: Functions, name: str = "model", *, fast_math: bool = False) -> Report:
     """Operation and line counts of each function after each stage, and what the passes did.
 
     Stages, each adding one pass: ``raw derivative`` (the rules' output with composites
     lowered, values shared: hash-consing is the CSE), ``rewrites`` (simplification),
     ``fusion`` (elementwise chains as sympy bodies, `sympy.cse` inside), ``in-place`` (the
     final code, dead buffers reused). The first row, ``no CSE``, counts the raw derivative as
-    if every use of a value computed it again: what sharing buys.
+    if every use of a value computed it again: what sharing buys. ``fast_math`` is as in
+    `codegen.generate`: every stage then runs with it.
     """
     specs = normalize(functions)
     logs = Logs()
     *earlier, (_, final) = STAGES
-    sources = [assemble(functions, name, **_keywords(o)).source for _, o in earlier]
+    sources = [
+        assemble(functions, name, **_keywords(o), fast_math=fast_math).source for _, o in earlier
+    ]
     # The last stage runs every pass: it fills the logs.
-    sources.append(assemble(functions, name, **_keywords(final), logs=logs).source)
+    sources.append(
+        assemble(functions, name, **_keywords(final), fast_math=fast_math, logs=logs).source
+    )
     stages = []
     for spec in specs:
         raw = lower([*spec.outputs, *spec.updates.values()])

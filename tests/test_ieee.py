@@ -105,3 +105,13 @@ def test_zero_cotangents_still_fold() -> None:
     source = sd.generate({"f": ([x, w], [loss, x_grad])}, "folds")
     ops = count_operations(source, "f")
     assert ops.get("np.exp", 0) == 1 and ops.get("*", 0) <= 2, (ops, source)
+
+
+def test_the_report_runs_with_fast_math() -> None:
+    from codegen.report import report
+
+    x = sd.placeholder("x", (4,), "float64")
+    functions = {"f": ([x], x * 0.0 + x)}
+    # IEEE-exact keeps x * 0 (NaN for inf); the report of a fast-math module shows it folded.
+    assert "multiply_zero" not in report(functions, "m").rewrites.fired
+    assert report(functions, "m", fast_math=True).rewrites.fired["multiply_zero"] == 1

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         from codegen.report import report
 
-        print(report(model["functions"], model["name"]).format(), file=sys.stderr)
+        made = report(model["functions"], model["name"], fast_math=args.fast_math)
+        print(made.format(), file=sys.stderr)
     source = generate(model["functions"], model["name"], simplify=not args.no_simplify,
                       fast_math=args.fast_math)
     if args.output is None:
