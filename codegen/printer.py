@@ -209,6 +209,10 @@ class NumpyPrinter:
     # ----------------------------------------------------------------- dtypes and labels
 
     def _print_Cast(self, node: Expr, args: list[str]) -> str:
+        if node.shape == ():
+            # A scalar may be a Python number at run time (``N - 1`` from a size), which has
+            # no ``.astype``; numpy's scalar type converts numbers and numpy scalars alike.
+            return f"{dtype_text(node.dtype)}({args[0]})"
         return f"{_operand(args[0])}.astype({dtype_text(node.dtype)})"
 
     def _print_OneHot(self, node: Expr, args: list[str]) -> str:

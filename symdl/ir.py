@@ -229,6 +229,30 @@ class Expr:
         """Maximum over ``axis``; see `symdl.max`."""
         return _api.max(self, axis=axis, keepdims=keepdims)
 
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Expr:
+        """Minimum over ``axis``; see `symdl.min`."""
+        return _api.min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None) -> Expr:
+        """Index of the maximum along ``axis``; see `symdl.argmax`."""
+        return _api.argmax(self, axis=axis)
+
+    def var(
+        self, axis: int | Sequence[int] | None = None, keepdims: bool = False, ddof: int = 0
+    ) -> Expr:
+        """Variance over ``axis``; see `symdl.var`."""
+        return _api.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(
+        self, axis: int | Sequence[int] | None = None, keepdims: bool = False, ddof: int = 0
+    ) -> Expr:
+        """Standard deviation over ``axis``; see `symdl.std`."""
+        return _api.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> Expr:
+        """Remove axes of size 1; see `symdl.squeeze`."""
+        return _api.squeeze(self, axis)
+
     def reshape(self, *shape: Any) -> Expr:
         """Reshape; accepts ``x.reshape(N, 784)`` and ``x.reshape((N, 784))``."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):

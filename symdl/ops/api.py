@@ -48,6 +48,7 @@ from .shape import (
     zeros,
     zeros_like,
 )
+from .statistics import norm, std, var
 
 __all__ = [
     "abs", "add", "argmax", "broadcast_to", "cast", "concatenate", "constant", "cos", "divide",
@@ -57,5 +58,6 @@ __all__ = [
     "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "parameter", "placeholder",
     "power", "relu", "reshape",
     "sigmoid", "sign", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
-    "squeeze", "subtract", "sum", "tanh", "transpose", "where", "zeros", "zeros_like",
+    "squeeze", "std", "subtract", "sum", "tanh", "transpose", "var", "where", "zeros",
+    "zeros_like", "norm",
 ]
