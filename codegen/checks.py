@@ -31,6 +31,7 @@ import ast
 from symdl.ir import Expr
 from symdl.types import INT_DTYPES
 
+from .printer import dtype_text
 from .spec import FunctionSpec
 
 # The helpers every generated module defines after its functions. Their leading `_` keeps them
@@ -112,11 +113,6 @@ def _no_overlap_call(spec: FunctionSpec, names: dict[Expr, str]) -> str:
 
 def _tuple_text(items: list[str]) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-
-
-def dtype_text(dtype: str) -> str:
-    """The numpy scalar type of ``dtype``, as the checks compare it (``np.float32``)."""
-    return "np.bool_" if dtype == "bool" else f"np.{dtype}"
 
 
 HELPER_SOURCE = f'''

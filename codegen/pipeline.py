@@ -47,14 +47,10 @@ class Options:
 
 @dataclass
 class Logs:
-    """What the passes did, for the report: rewrites that fired, and fusion's figures.
-
-    ``fast_math`` is the option the passes read (set by `run`).
-    """
+    """What the passes did, for the report: rewrites that fired, and fusion's figures."""
 
     rewrites: RewriteLog = field(default_factory=RewriteLog)
     fusion: FusionLog = field(default_factory=FusionLog)
-    fast_math: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,37 +82,37 @@ class Program:
         return dict(zip(self.updated, self.outputs[len(self.outputs) - len(self.updated) :]))
 
 
-def _stabilize(p: Program, logs: Logs) -> Program:
+def _stabilize(p: Program, options: Options, logs: Logs) -> Program:
     """log(softmax(z)) -> log_softmax(z) and friends: the rules `grad` used, run to a fixed
     point first so that the losses users write naively are computed in their stable form."""
     return replace(p, outputs=tuple(stabilize(list(p.outputs), p.notes, logs.rewrites,
-                                                    fast_math=logs.fast_math)))
+                                                    fast_math=options.fast_math)))
 
 
-def _simplify(p: Program, logs: Logs) -> Program:
+def _simplify(p: Program, options: Options, logs: Logs) -> Program:
     """Every rewrite of `symdl.simplify` to a fixed point (algebra, shapes, constants)."""
     return replace(p, outputs=tuple(simplify(list(p.outputs), logs.rewrites, p.notes,
-                                                   fast_math=logs.fast_math)))
+                                                   fast_math=options.fast_math)))
 
 
-def _lower(p: Program, logs: Logs) -> Program:
+def _lower(p: Program, options: Options, logs: Logs) -> Program:
     """Composite ops (softmax, logsumexp, cross-entropy) expanded into stable primitives."""
     return replace(p, outputs=tuple(lower(list(p.outputs), p.notes)), shown=p.outputs)
 
 
-def _tidy(p: Program, logs: Logs) -> Program:
+def _tidy(p: Program, options: Options, logs: Logs) -> Program:
     """The rewrites again, on what lowering built (the stabilizing ones match no primitive)."""
     return replace(p, outputs=tuple(tidy(list(p.outputs), logs.rewrites, p.notes,
-                                               fast_math=logs.fast_math)))
+                                               fast_math=options.fast_math)))
 
 
-def _fuse(p: Program, logs: Logs) -> Program:
+def _fuse(p: Program, options: Options, logs: Logs) -> Program:
     """Chains of elementwise ops as one statement each, with a sympy body (`codegen.fuse`)."""
     return replace(p, outputs=tuple(fuse(list(p.outputs), logs.fusion, p.notes,
-                                               fast_math=logs.fast_math)))
+                                               fast_math=options.fast_math)))
 
 
-def _schedule(p: Program, logs: Logs) -> Program:
+def _schedule(p: Program, options: Options, logs: Logs) -> Program:
     """The statement order (`codegen.schedule.schedule`)."""
     flags = p.notes.forward_flags
     forward = frozenset(toposort([o for o, f in zip(p.results, flags) if f]))
@@ -124,7 +120,7 @@ def _schedule(p: Program, logs: Logs) -> Program:
                    order=tuple(schedule(list(p.outputs), p.notes, set(forward))))
 
 
-def _plan_buffers(p: Program, logs: Logs) -> Program:
+def _plan_buffers(p: Program, options: Options, logs: Logs) -> Program:
     """Which statements write into a dead array (`codegen.schedule.plan_buffers`)."""
     return replace(p, reuse=plan_buffers(list(p.order), list(p.results), p.updates))
 
@@ -134,7 +130,7 @@ class Pass:
     """One pass: its name (as the report prints it), the function, and when it runs."""
 
     name: str
-    run: Callable[[Program, Logs], Program]
+    run: Callable[[Program, Options, Logs], Program]
     enabled: Callable[[Options], bool]
 
 
@@ -152,8 +148,7 @@ PASSES: list[Pass] = [
 def run(program: Program, options: Options, logs: Logs | None = None) -> Program:
     """``program`` after every pass of `PASSES` that ``options`` enables, in order."""
     logs = logs if logs is not None else Logs()
-    logs.fast_math = options.fast_math
     for p in PASSES:
         if p.enabled(options):
-            program = p.run(program, logs)
+            program = p.run(program, options, logs)
     return program

@@ -24,18 +24,20 @@ def schedule(outputs: Sequence[Expr], notes: Notes, forward: set[Expr]) -> list[
     """Every node the outputs need, inputs first, in the order the module prints them.
 
     The base order is `symdl.ir.schedule` (deep operands first, so a rule's statements stay
-    together), with scalars of scalar inputs hoisted (`hoist_scalars`). Then a topological sort
+    together), with scalars of scalar inputs first (`scalars_of_scalars`). Then a topological sort
     picks, among the nodes whose inputs are done, the lowest `_steps` rank first (hoisted
     scalars, forward values, then each derivation step's statements), ties in base order:
     each step's block is printed once, in step order where dependencies allow.
     """
-    base = hoist_scalars(deep_first(list(outputs)))
+    deep = deep_first(list(outputs))
+    early = scalars_of_scalars(deep)
+    base = [n for n in deep if n in early] + [n for n in deep if n not in early]
     position = {n: k for k, n in enumerate(base)}
     users: dict[Expr, list[Expr]] = {n: [] for n in base}
     for n in base:
         for i in set(n.inputs):
             users[i].append(n)
-    step = _steps(base, users, notes, forward)
+    step = _steps(base, users, notes, forward, early)
     # Within a step, the statements of one named value (a parameter's new value) stay together:
     # a node sorts by the position of the nearest named node or output it feeds, then its own.
     kept = set(outputs)
@@ -59,7 +61,8 @@ def schedule(outputs: Sequence[Expr], notes: Notes, forward: set[Expr]) -> list[
 
 
 def _steps(
-    base: list[Expr], users: dict[Expr, list[Expr]], notes: Notes, forward: set[Expr]
+    base: list[Expr], users: dict[Expr, list[Expr]], notes: Notes, forward: set[Expr],
+    early: set[Expr],
 ) -> dict[Expr, int]:
     """The step each statement is printed with: -1 for hoisted scalars and leaves, 0 for
     forward values, the derivation step of the forward node whose rule built a gradient node.
@@ -68,7 +71,6 @@ def _steps(
     their inputs; one that needs no gradient at all (``0.9 * m``, the first half of a moment
     update) goes with its first user, so it is computed where it is used, not at the top.
     """
-    early = _hoisted(base)
     last = 1 + max(notes.steps.values(), default=0)
     step: dict[Expr, int] = {}
     glue: list[Expr] = []
@@ -88,7 +90,12 @@ def _steps(
     return step
 
 
-def _hoisted(order: list[Expr]) -> set[Expr]:
+def scalars_of_scalars(order: list[Expr]) -> set[Expr]:
+    """The scalars computed from scalar inputs alone: `schedule` prints them first.
+
+    Adam's step count, bias corrections and step size then read as a person writes them:
+    once, before the arrays, not interleaved with the first parameter's update.
+    """
     early: set[Expr] = set()
     for n in order:
         if n.shape == () and not n.is_leaf and all(
@@ -96,16 +103,6 @@ def _hoisted(order: list[Expr]) -> set[Expr]:
         ):
             early.add(n)
     return early
-
-
-def hoist_scalars(order: list[Expr]) -> list[Expr]:
-    """Scalars computed from scalar inputs alone move to the front, in their order.
-
-    Adam's step count, bias corrections and step size then read as a person writes them:
-    once, before the arrays, not interleaved with the first parameter's update.
-    """
-    early = _hoisted(order)
-    return [n for n in order if n in early] + [n for n in order if n not in early]
 
 
 def plan_buffers(

@@ -33,14 +33,12 @@ class Notes:
     """What one generation knows about its graph beyond the values (see the module docstring).
 
     ``labels`` names nodes, ``origins`` maps a node a derivative rule built to the forward node
-    whose rule built it, ``gradients`` holds the values `grad` returned, ``forward_flags`` says
-    for each output (by position) whether it is no gradient (the loss, a metric), and ``steps``
-    numbers the chain-rule steps.
+    whose rule built it, ``forward_flags`` says for each output (by position) whether it is no
+    gradient (the loss, a metric), and ``steps`` numbers the chain-rule steps.
     """
 
     labels: dict[Expr, str] = field(default_factory=dict)
     origins: dict[Expr, Expr] = field(default_factory=dict)
-    gradients: set[Expr] = field(default_factory=set)
     forward_flags: list[bool] = field(default_factory=list)
     steps: dict[Expr, int] = field(default_factory=dict)
 
@@ -95,11 +93,8 @@ def strip_labels(
             if notes is not None and not bare.is_leaf:
                 notes.labels[bare] = node.attr("name")  # later in the order: nearer the output
             of = node.attr("of")
-            if of is not None:
-                if notes is not None:
-                    notes.gradients.add(bare)
-                if markers is not None and of not in markers:
-                    markers.append(of)
+            if of is not None and markers is not None and of not in markers:
+                markers.append(of)
             continue
         inputs = tuple(memo[i] for i in node.inputs)
         changed = any(a is not b for a, b in zip(inputs, node.inputs))
