@@ -204,8 +204,8 @@ class ScatterAdd(Op):
     def latex_form(cls, node: Expr) -> Latex:
         """``\\operatorname{scatter\\_add}_{ids}(g)``."""
         slots = [":"] * node.attr("axis") + [f"{{{i}}}" for i in range(1, len(node.inputs))]
-        return Latex(r"\operatorname{scatter\_add}_{" + ", ".join(slots)
-                     + r"}\left({0}\right)", FUNC)
+        return Latex(r"\operatorname{{scatter\_add}}_{{" + ", ".join(slots)
+                     + r"}}\left({0}\right)", FUNC)
 
     @classmethod
     def infer(cls, g: Expr, *indices: Expr, axis: int, shape: Shape) -> tuple[Shape, str]:
