@@ -29,7 +29,7 @@ from __future__ import annotations
 import ast
 
 from symdl.ir import Expr, toposort
-from symdl.types import INT_DTYPES
+from symdl.types import INT_DTYPES, size_of
 
 from .printer import dtype_text
 from .spec import FunctionSpec
@@ -113,7 +113,7 @@ def index_checks(spec: FunctionSpec, names: dict[Expr, str], bound: dict[str, st
         if bounds is None:
             continue
         for position, size, what in bounds(node):
-            index = node.inputs[position]
+            index = _viewed_whole(node.inputs[position])
             if index in arguments:
                 found.setdefault((index, size), what)
     lines = []
@@ -125,6 +125,21 @@ def index_checks(spec: FunctionSpec, names: dict[Expr, str], bound: dict[str, st
         call_args = [repr(spec.name), repr(index.name), names[index], size_text, repr(what)]
         lines.append(f"    {INDICES}({', '.join(call_args)})")
     return lines
+
+
+def _viewed_whole(x: Expr) -> Expr:
+    """What ``x`` is a view of, through views that keep every element (``y[:, None]``,
+    ``y.reshape(...)``, a transpose, a broadcast): their values are the source's values, so
+    checking the source checks them. A view that drops elements (``y[1:]``) stops the walk: the
+    dropped ones may be out of range without harm."""
+    while x.op.is_view and x.inputs:
+        source = x.inputs[0]
+        static, symbols = size_of(x.shape)
+        source_static, source_symbols = size_of(source.shape)
+        if static < source_static or not set(source_symbols) <= set(symbols):
+            break
+        x = source
+    return x
 
 
 def _no_overlap_call(spec: FunctionSpec, names: dict[Expr, str]) -> str:
