@@ -353,3 +353,27 @@ def test_derivation_shows_the_lookup_and_its_rule() -> None:
     assert r"E_{\text{ids}}" in tex, tex
     assert r"\operatorname{scatter\_add}" in tex, tex
     assert "np.add.at(" in derivation.to_markdown()
+
+
+def test_generated_gather_module_is_lint_clean(symdl_cache: Path) -> None:
+    from tests.test_generated_lint import LONG, _ruff
+
+    table = sd.parameter(LONG, (50_000, 8), "float32")
+    ids = sd.placeholder(LONG[:-1] + "i", (None, 2), "int64")
+    labels = sd.placeholder(LONG[:-1] + "y", (None,), "int64")
+    h = sd.sum(table[ids], axis=1)
+    loss = -sd.mean(sd.log_softmax(h)[sd.arange(h.shape[0]), labels])
+    functions = {"train_the_embedding_with_long_names": (
+        [ids, labels, table], loss, {table: table - 0.5 * sd.grad(loss, table)},
+    )}
+    source = sd.generate(functions, "long_gather")
+    assert all(len(line) <= 100 for line in source.splitlines())
+    assert not _ruff(source)
+    mod = compile_functions(functions, symdl_cache)
+    rng = np.random.default_rng(0)
+    table_value = rng.standard_normal((50_000, 8)).astype(np.float32)
+    before = table_value.copy()
+    ids_value, labels_value = rng.integers(0, 50_000, (5, 2)), rng.integers(0, 8, 5)
+    mod.train_the_embedding_with_long_names(ids_value, labels_value, table_value)
+    changed = np.flatnonzero((table_value != before).any(axis=1))
+    assert set(changed) <= set(ids_value.ravel()) and len(changed)
