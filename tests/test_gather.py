@@ -377,3 +377,11 @@ def test_generated_gather_module_is_lint_clean(symdl_cache: Path) -> None:
     mod.train_the_embedding_with_long_names(ids_value, labels_value, table_value)
     changed = np.flatnonzero((table_value != before).any(axis=1))
     assert set(changed) <= set(ids_value.ravel()) and len(changed)
+
+
+def test_benchmark_candidates_agree_on_tiny_sizes() -> None:
+    from benchmarks import bench_gather
+
+    timings = bench_gather.run(n=40, d=3, v=11, repeats=1, dtype="float64")
+    assert set(timings) == {"add.at", "bincount", "one_hot matmul"}
+    assert timings["bincount"].median_ratio is not None
