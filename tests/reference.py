@@ -80,6 +80,7 @@ def _scatter_add(g: np.ndarray, *indices: np.ndarray, axis: int, shape: Any,
     out = np.zeros(_dims(shape, sizes), dtype=g.dtype)
     lead = out.shape[:axis]
     joint = np.broadcast_arrays(*indices)
+    g = np.broadcast_to(g, lead + joint[0].shape + out.shape[axis + len(indices):])
     for position in np.ndindex(*joint[0].shape):
         at = tuple(int(j[position]) for j in joint)
         for outer in np.ndindex(*lead):

@@ -385,3 +385,25 @@ def test_benchmark_candidates_agree_on_tiny_sizes() -> None:
     timings = bench_gather.run(n=40, d=3, v=11, repeats=1, dtype="float64")
     assert set(timings) == {"add.at", "bincount", "one_hot matmul"}
     assert timings["bincount"].median_ratio is not None
+
+
+def test_a_broadcast_cotangent_is_scattered_unmaterialized(symdl_cache: Path) -> None:
+    """sum(E[ids]) * s sends a broadcast of s to the gather: np.add.at broadcasts it itself,
+    and the second derivative sums the gathered cotangent back to the scalar."""
+    E = sd.parameter("E", (V, D), "float64")
+    s = sd.parameter("s", (), "float64")
+    ids = sd.placeholder("ids", (None,), "int64")
+    v = sd.placeholder("v", (V, D), "float64")
+    E_grad = sd.grad(sd.sum(E[ids]) * s, E)
+    source = sd.generate({"f": ([ids, E, s], E_grad)})
+    assert "np.add.at(E_grad, ids, s)" in source, source
+    assert "broadcast_to" not in source, source
+    mixed = sd.grad(sd.sum(E_grad * v), s)  # d/ds <dL/dE, v> = sum(v[ids])
+    mod = compile_functions({"f": ([ids, E, s, v], [E_grad, mixed])}, symdl_cache)
+    rng = np.random.default_rng(6)
+    ids_value, v_value = np.array([0, 3, 3, -1]), rng.standard_normal((V, D))
+    got_grad, got_mixed = mod.f(ids_value, np.zeros((V, D)), np.float64(2.5), v_value)
+    expected = np.zeros((V, D))
+    np.add.at(expected, ids_value, 2.5)
+    np.testing.assert_array_equal(got_grad, expected)
+    np.testing.assert_allclose(got_mixed, v_value[ids_value].sum(), rtol=1e-12)

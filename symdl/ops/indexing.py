@@ -33,6 +33,7 @@ from ..types import (
     format_shape,
     normalize_axes,
 )
+from . import elementwise as _ew
 from . import shape as _shape
 from .base import ATOM, FUNC, MAX_HINT, POSTFIX, Latex, Op, as_expr, latex_literal, register
 
@@ -180,6 +181,15 @@ class Gather(Op):
 
     @staticmethod
     def vjp(g: Expr, out: Expr, a: Expr, *indices: Expr, axis: int) -> tuple[Expr | None, ...]:
+        # np.add.at broadcasts the values: a broadcast cotangent (the adjoint of a mean) is
+        # scattered as it is, not materialized.
+        if g.op is _shape.BroadcastTo:
+            g = g.inputs[0]
+            # Leading axes of size 1 broadcast too (``ratio`` rather than ``ratio[None]``).
+            if g.op is _shape.Reshape and g.shape == (1,) * (g.ndim - g.inputs[0].ndim) + (
+                g.inputs[0].shape
+            ):
+                g = g.inputs[0]
         return (ScatterAdd.make(g, *indices, axis=axis, shape=a.shape), *(None for _ in indices))
 
     @staticmethod
@@ -210,9 +220,12 @@ class ScatterAdd(Op):
     @classmethod
     def infer(cls, g: Expr, *indices: Expr, axis: int, shape: Shape) -> tuple[Shape, str]:
         expected = _gathered_shape("scatter_add", shape, indices, axis)
-        if g.shape != expected:
+        # The values may broadcast to the indexed shape, as np.add.at allows.
+        if g.ndim > len(expected) or broadcast_shapes(
+            "scatter_add", g.shape, expected
+        ) != expected:
             raise ShapeError(
-                f"scatter_add: values of shape {format_shape(g.shape)} do not fit "
+                f"scatter_add: values of shape {format_shape(g.shape)} do not broadcast to "
                 f"{format_shape(shape)} indexed from axis {axis} by arrays of shapes "
                 f"{', '.join(format_shape(i.shape) for i in indices)} (expected "
                 f"{format_shape(expected)})"
@@ -225,13 +238,15 @@ class ScatterAdd(Op):
     def vjp(
         g: Expr, out: Expr, values: Expr, *indices: Expr, axis: int, shape: Shape
     ) -> tuple[Expr | None, ...]:
-        return (Gather.make(g, *indices, axis=axis), *(None for _ in indices))
+        gathered = _ew.sum_to(Gather.make(g, *indices, axis=axis), values.shape)
+        return (gathered, *(None for _ in indices))
 
     @staticmethod
     def index_bounds(node: Expr) -> list[IndexBound]:
         """Each index input with the size of the axis of the result it indexes."""
         shape, axis = node.attr("shape"), node.attr("axis")
-        return [(1 + j, shape[axis + j], f"axis {axis + j} of a scatter_add result")
+        return [(1 + j, shape[axis + j],
+                 f"axis {axis + j} of a scatter_add result of shape {format_shape(shape)}")
                 for j in range(len(node.inputs) - 1)]
 
 
