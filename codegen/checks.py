@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import ast
 
-from symdl.ir import Expr
-from symdl.types import INT_DTYPES
+from symdl.ir import Expr, toposort
+from symdl.types import INT_DTYPES, size_of
 
 from .printer import dtype_text
 from .spec import FunctionSpec
@@ -43,7 +43,8 @@ ERROR = "_argument_error"
 DISJOINT = "_check_no_overlap"
 DISJOINT_FULL = "_check_no_overlap_fully"
 CAST = "_cast_integers"
-HELPERS = (HELPER, UPDATED, FULL, ERROR, CAST, DISJOINT, DISJOINT_FULL)
+INDICES = "_check_indices"
+HELPERS = (HELPER, UPDATED, FULL, ERROR, CAST, DISJOINT, DISJOINT_FULL, INDICES)
 
 
 def entry_checks(
@@ -93,6 +94,52 @@ def entry_checks(
     if spec.updates:
         lines.append(_no_overlap_call(spec, names))
     return lines, bound, reads
+
+
+def index_checks(spec: FunctionSpec, names: dict[Expr, str], bound: dict[str, str]) -> list[str]:
+    """One `INDICES` call per integer argument used as an index, with the size it indexes.
+
+    numpy's own IndexError names neither the argument nor the array, and it comes where the
+    gather runs, possibly after a parameter was written; checked on entry, a bad id stops the
+    call before any write. An op says which of its inputs index what through ``index_bounds``
+    (`symdl.ops.indexing`). An argument indexing several axes is checked against each distinct
+    size, the smallest first. Indices computed inside the function (``ids + 1``) are left to
+    numpy.
+    """
+    arguments = set(spec.inputs)
+    found: dict[tuple[Expr, object], str] = {}
+    for node in toposort([*spec.outputs, *spec.updates.values()]):
+        bounds = getattr(node.op, "index_bounds", None)
+        if bounds is None:
+            continue
+        for position, size, what in bounds(node):
+            index = _viewed_whole(node.inputs[position])
+            if index in arguments:
+                found.setdefault((index, size), what)
+    lines = []
+    order = sorted(found.items(), key=lambda item: (
+        spec.inputs.index(item[0][0]), isinstance(item[0][1], str), str(item[0][1])
+    ))
+    for (index, size), what in order:
+        size_text = str(size) if isinstance(size, int) else bound.get(size, size)
+        call_args = [repr(spec.name), repr(index.name), names[index], size_text, repr(what)]
+        lines.append(f"    {INDICES}({', '.join(call_args)})")
+    return lines
+
+
+def _viewed_whole(x: Expr) -> Expr:
+    """What ``x`` is a view of, through views that keep every element (``y[:, None]``,
+    ``y.reshape(...)``, a transpose, a broadcast): their values are the source's values, so
+    checking the source checks them. A view that drops elements (``y[1:]``) stops the walk: the
+    dropped ones may be out of range without harm."""
+    while x.op.is_view and x.inputs:
+        source = x.inputs[0]
+        static, symbols = size_of(x.shape)
+        source_static, source_symbols = size_of(source.shape)
+        if static < source_static or not set(source_symbols) <= set(symbols):
+            break
+        x = source
+    return x
 
 
 def _no_overlap_call(spec: FunctionSpec, names: dict[Expr, str]) -> str:
@@ -294,6 +341,25 @@ def {DISJOINT_FULL}(function, names, updated, read):
                     f"Pass a copy ({{b}}.copy())"
                 )
     return None
+'''
+
+
+INDEX_HELPER_SOURCE = f'''
+def {INDICES}(function, name, value, size, what, /):
+    """Raise an IndexError unless every entry of ``value`` indexes an axis of ``size``.
+
+    numpy's range: -size to size - 1 (negative indices count from the end). Checked on entry,
+    before the first write, and naming the argument, which numpy's own message does not.
+    """
+    if value.size:
+        low, high = value.min(), value.max()
+        if low < -size or high >= size:
+            bad = low if low < -size else high
+            where = tuple(int(i) for i in np.argwhere(value == bad)[0])
+            raise IndexError(
+                f"{{function}}(): argument {{name!r}} indexes {{what}}, of size {{size}}, so its "
+                f"values must lie in [{{-size}}, {{size - 1}}]; got {{bad}} at position {{where}}"
+            )
 '''
 
 

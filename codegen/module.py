@@ -25,7 +25,7 @@ from symdl._version import __version__
 from symdl.ir import Expr, toposort
 from symdl.provenance import Notes, annotate
 
-from .checks import HELPER_SOURCE, HELPERS
+from .checks import HELPER_SOURCE, HELPERS, INDEX_HELPER_SOURCE
 from .layout import wrap_lines, wrap_text
 from .names import Namespace, safe_identifier
 from .pipeline import Logs, Options, Program, run
@@ -135,6 +135,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
     written: list[tuple[FunctionSpec, list[str], list[Line]]] = []
+    indexed = False  # some function checks an index argument: define its helper
     summaries: list[list[str]] = []
     notes: dict[str, Notes] = {}
     for spec in specs:
@@ -144,6 +145,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         writer = FunctionWriter(spec, program, module_ns, consts, arrays, inline_views=simplify)
         header, body = writer.write(display)
         written.append((spec, header, body))
+        indexed = indexed or writer.checks_indices
         summaries.append(_summary(spec, writer.names, list(program.results)))
         notes[spec.name] = program.notes
     top = [
@@ -185,6 +187,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             if line.node is not None or line.step is not None:
                 lines[len(text)] = LineInfo(spec.name, line.node, line.step)
     source = "\n".join(text) + "\n\n" + HELPER_SOURCE
+    if indexed:
+        source += "\n" + INDEX_HELPER_SOURCE
     return ModuleParts(source, files, lines, notes)
 
 

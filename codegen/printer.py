@@ -222,6 +222,35 @@ class NumpyPrinter:
         axis = node.attr("axis")
         return f"np.take_along_axis({args[0]}, {args[1]}[..., None], axis={axis})[..., 0]"
 
+    # ----------------------------------------------------------------- integer-array indexing
+
+    def _print_Arange(self, node: Expr, args: list[str]) -> str:
+        start, stop, step = node.attr("start"), node.attr("stop"), node.attr("step")
+        bounds = [str(stop)] if (start, step) == (0, 1) else [str(start), str(stop)]
+        if step != 1:
+            bounds.append(str(step))
+        if node.dtype != "int64":  # int64 is numpy's default for integer bounds
+            bounds.append(f"dtype={dtype_text(node.dtype)}")
+        return f"np.arange({', '.join(bounds)})"
+
+    def _print_Gather(self, node: Expr, args: list[str]) -> str:
+        return f"{args[0]}[{', '.join([':'] * node.attr('axis') + args[1:])}]"
+
+    def _print_ScatterAdd(self, node: Expr, args: list[str]) -> Lines:
+        # np.add.at, not fancy assignment: repeated indices (a tied id) must add up.
+        axis, indices = node.attr("axis"), args[1:]
+        if axis == 0 and len(indices) == 1:
+            where = indices[0]
+        else:
+            where = "(" + ", ".join(["slice(None)"] * axis + indices) + ")"
+        return [
+            f"{{out}} = np.zeros({shape_text(node.shape)}, dtype={dtype_text(node.dtype)})",
+            f"np.add.at({{out}}, {where}, {args[0]})",
+        ]
+
+    def _print_TakeAlongAxis(self, node: Expr, args: list[str]) -> str:
+        return f"np.take_along_axis({args[0]}, {args[1]}, axis={node.attr('axis')})"
+
     # ----------------------------------------------------------------- sympy bodies
 
     def _print_Elementwise(self, node: Expr, args: list[str]) -> str:

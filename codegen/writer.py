@@ -22,7 +22,7 @@ from symdl.printing import formula
 from symdl.provenance import Notes
 from symdl.types import INT_DTYPES, format_shape
 
-from .checks import HELPERS, entry_checks
+from .checks import HELPERS, entry_checks, index_checks
 from .fuse import Fused, print_body
 from .layout import wrap, wrap_text
 from .names import Namespace
@@ -79,6 +79,7 @@ class FunctionWriter:
         self.printer = NumpyPrinter()
         self.lines: list[Line] = []
         self.block: Block | None = None  # the comment block statements are emitted into
+        self.checks_indices = False  # whether an integer argument is checked as an index
 
     # -------------------------------------------------------------- naming
 
@@ -142,7 +143,9 @@ class FunctionWriter:
             self.names[x] = self.ns.create(x.name or "arg")
         args = ", ".join(self.names[x] for x in spec.inputs)
         checks, self.sizes, size_reads = entry_checks(spec, self.names)
-        self.lines = [Line(line) for line in checks]
+        indices = index_checks(spec, self.names, self.sizes)
+        self.checks_indices = bool(indices)  # the module then defines the helper
+        self.lines = [Line(line) for line in [*checks, *indices]]
         order = list(program.order)
         blocks = _blocks(order, display, self.notes, set(program.forward))
         self.final_values = set(updates.values())

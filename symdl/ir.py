@@ -208,7 +208,11 @@ class Expr:
     __hash__ = object.__hash__
 
     def __getitem__(self, index: object) -> Expr:
-        return _api.index(self, index)
+        """numpy's indexing: ints, slices, None and ``...`` (a view), and integer arrays or
+        expressions (``E[ids]``, ``x[sd.arange(N), y]``: a gather); see `symdl.take`."""
+        from .ops.indexing import getitem  # ops import this module: resolved on first use
+
+        return getitem(self, index)
 
     # ----------------------------------------------------------------- numpy-style methods
 

@@ -74,6 +74,20 @@ def _unindex(g: np.ndarray, *, index: Any, shape: Any, sizes: Sizes) -> np.ndarr
     return out
 
 
+def _scatter_add(g: np.ndarray, *indices: np.ndarray, axis: int, shape: Any,
+                 sizes: Sizes) -> np.ndarray:
+    """Zeros with ``g`` added at the indices, one entry at a time (tied indices add up)."""
+    out = np.zeros(_dims(shape, sizes), dtype=g.dtype)
+    lead = out.shape[:axis]
+    joint = np.broadcast_arrays(*indices)
+    g = np.broadcast_to(g, lead + joint[0].shape + out.shape[axis + len(indices):])
+    for position in np.ndindex(*joint[0].shape):
+        at = tuple(int(j[position]) for j in joint)
+        for outer in np.ndindex(*lead):
+            out[outer + at] += g[outer + position]
+    return out
+
+
 def _elementwise(*xs: np.ndarray, body: sympy.Expr, symbols: Any, fname: str) -> np.ndarray:
     fn = sympy.lambdify(symbols, body, modules="numpy")
     return np.asarray(fn(*xs))
@@ -140,6 +154,13 @@ RULES: dict[str, Rule] = {
         (labels[..., None] == np.arange(depth)).astype(dtype)
     ),
     "pick": lambda x, labels, *, axis: np.take_along_axis(x, labels[..., None], axis=axis)[..., 0],
+    # integer-array indexing
+    "arange": lambda *, start, stop, step, dtype, sizes: np.arange(
+        start, _dims((stop,), sizes)[0], step, dtype=dtype
+    ),
+    "gather": lambda a, *indices, axis: a[(slice(None),) * axis + indices],
+    "scatter_add": _scatter_add,
+    "take_along_axis": lambda a, indices, *, axis: np.take_along_axis(a, indices, axis=axis),
 }
 LEAVES = ("constant", "placeholder", "parameter")
 
@@ -175,7 +196,8 @@ def trace(outputs: Sequence[Expr], feed: Mapping[Expr, np.ndarray]) -> dict[Expr
             continue
         rule = RULES[name]
         kwargs = node.kwargs
-        if name in ("reshape", "broadcast_to", "unindex", "zeros", "size"):
+        if name in ("reshape", "broadcast_to", "unindex", "zeros", "size", "arange",
+                    "scatter_add"):
             kwargs["sizes"] = sizes
         result = np.asarray(rule(*(values[i] for i in node.inputs), **kwargs))
         # Each node's dtype is the IR's; weak Python scalars follow it.

@@ -34,6 +34,7 @@ from .elementwise import (
     tanh,
     where,
 )
+from .indexing import arange, take, take_along_axis
 from .linalg import matmul
 from .nn import log_softmax, logsumexp, one_hot, softmax, softmax_cross_entropy
 from .reduce import argmax, max, mean, min, sum
@@ -60,4 +61,6 @@ __all__ = [
     "sigmoid", "sign", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "std", "subtract", "sum", "tanh", "transpose", "var", "where", "zeros",
     "zeros_like", "norm",
+    # integer-array indexing
+    "arange", "take", "take_along_axis",
 ]

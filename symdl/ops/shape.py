@@ -270,7 +270,7 @@ def _normalize_index(x: Expr, index: object) -> tuple[IndexEntry, ...]:
         else:
             raise ShapeError(
                 f"index: only ints, slices, None and ... are supported, got {item!r}; "
-                "use sd.one_hot or sd.where for data-dependent selection"
+                "index with x[ids] or sd.take for integer arrays, sd.where for masks"
             )
         axis += 1
     return tuple(entries)
