@@ -140,6 +140,23 @@ RULES: dict[str, Rule] = {
         (labels[..., None] == np.arange(depth)).astype(dtype)
     ),
     "pick": lambda x, labels, *, axis: np.take_along_axis(x, labels[..., None], axis=axis)[..., 0],
+    # shape, creation, reductions and scans (issue 13, items 3 and 5)
+    "full": lambda *, shape, fill_value, dtype, sizes: np.full(
+        _dims(shape, sizes), fill_value.array, dtype=dtype
+    ),
+    "stack": lambda *xs, axis: np.stack(xs, axis=axis),
+    "pad": lambda x, *, pad_width, constant_values: np.pad(
+        x, pad_width, constant_values=constant_values.array
+    ),
+    "tile": lambda x, *, reps: np.tile(x, reps),
+    "repeat": lambda x, *, repeats, axis: np.repeat(x, repeats, axis=axis),
+    "flip": lambda x, *, axis: np.flip(x, axis=axis),
+    "cumsum": lambda x, *, axis: np.cumsum(x, axis=axis),
+    "cumprod": lambda x, *, axis: np.cumprod(x, axis=axis),
+    "prod": lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+    "any": lambda x, *, axis, keepdims: np.any(x, axis=axis, keepdims=keepdims),
+    "all": lambda x, *, axis, keepdims: np.all(x, axis=axis, keepdims=keepdims),
+    "argmin": lambda x, *, axis: np.argmin(x, axis=axis),
 }
 LEAVES = ("constant", "placeholder", "parameter")
 
@@ -175,7 +192,7 @@ def trace(outputs: Sequence[Expr], feed: Mapping[Expr, np.ndarray]) -> dict[Expr
             continue
         rule = RULES[name]
         kwargs = node.kwargs
-        if name in ("reshape", "broadcast_to", "unindex", "zeros", "size"):
+        if name in ("reshape", "broadcast_to", "unindex", "zeros", "size", "full"):
             kwargs["sizes"] = sizes
         result = np.asarray(rule(*(values[i] for i in node.inputs), **kwargs))
         # Each node's dtype is the IR's; weak Python scalars follow it.

@@ -50,6 +50,13 @@ from .shape import (
 )
 from .statistics import norm, std, var
 
+# isort: split
+# Shape, creation, reductions and scans (issue 13, items 3 and 5)
+from .creation import full, ones, ones_like, pad, repeat, stack, tile
+from .reduce import all, any, argmin
+from .scan import cumprod, cumsum, prod
+from .shape import flip, split
+
 __all__ = [
     "abs", "add", "argmax", "broadcast_to", "cast", "concatenate", "constant", "cos", "divide",
     "elementwise", "equal", "exp", "expand_dims", "expm1", "greater", "greater_equal", "index",
@@ -60,4 +67,7 @@ __all__ = [
     "sigmoid", "sign", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "std", "subtract", "sum", "tanh", "transpose", "var", "where", "zeros",
     "zeros_like", "norm",
+    # shape, creation, reductions and scans (issue 13, items 3 and 5)
+    "all", "any", "argmin", "cumprod", "cumsum", "flip", "full", "ones", "ones_like", "pad",
+    "prod", "repeat", "split", "stack", "tile",
 ]
