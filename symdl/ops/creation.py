@@ -30,7 +30,13 @@ def _fill_value(op: str, value: object, dtype: str, allow_nonfinite: bool) -> Co
             f"{op}: the fill value must be a Python or numpy scalar, got {value!r}; for a "
             "computed value use sd.broadcast_to(value, shape)"
         )
-    array = _exact_cast(np.asarray(value), dtype, f"{op}: ")
+    try:
+        array = _exact_cast(np.asarray(value), dtype, f"{op}: ")
+    except ConstantError:
+        raise ConstantError(
+            f"{op}: the fill value {value!r} has no exact {dtype} value (numpy would truncate, "
+            "wrap or round it silently); pass a value that fits, or another dtype"
+        ) from None
     if array.dtype.kind == "f" and not allow_nonfinite and not np.isfinite(array):
         raise ConstantError(
             f"{op}: the fill value {value!r} is NaN or infinite, which symdl refuses unless "
