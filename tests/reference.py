@@ -74,6 +74,18 @@ def _unindex(g: np.ndarray, *, index: Any, shape: Any, sizes: Sizes) -> np.ndarr
     return out
 
 
+def _shift(x: np.ndarray, axis: int, forward: bool, fill: np.ndarray) -> np.ndarray:
+    """x moved one place along axis (toward the end if forward), fill entering."""
+    out = np.full_like(x, fill)
+    n = x.shape[axis]
+    source = [slice(None)] * x.ndim
+    target = [slice(None)] * x.ndim
+    source[axis], target[axis] = (slice(0, n - 1), slice(1, n)) if forward else (
+        slice(1, n), slice(0, n - 1))
+    out[tuple(target)] = x[tuple(source)]
+    return out
+
+
 def _elementwise(*xs: np.ndarray, body: sympy.Expr, symbols: Any, fname: str) -> np.ndarray:
     fn = sympy.lambdify(symbols, body, modules="numpy")
     return np.asarray(fn(*xs))
@@ -157,6 +169,7 @@ RULES: dict[str, Rule] = {
     "any": lambda x, *, axis, keepdims: np.any(x, axis=axis, keepdims=keepdims),
     "all": lambda x, *, axis, keepdims: np.all(x, axis=axis, keepdims=keepdims),
     "argmin": lambda x, *, axis: np.argmin(x, axis=axis),
+    "shift": lambda x, *, axis, forward, fill: _shift(x, axis, forward, fill.array),
 }
 LEAVES = ("constant", "placeholder", "parameter")
 

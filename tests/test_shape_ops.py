@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import symdl as sd
-from symdl.errors import ConstantError, ShapeError
+from symdl.errors import ConstantError, NoDerivativeError, ShapeError
 from tests.helpers import check_grads, compile_functions
 
 RNG = np.random.default_rng(13)
@@ -273,3 +273,16 @@ def test_fill_values_and_dtypes_follow_numpy_with_symdls_float() -> None:
     np.testing.assert_array_equal(running, np.cumsum(values))
     assert product == -24 and product.dtype == np.int64
     assert zeros.dtype == np.float32 and np.all(np.signbit(zeros))  # -0.0 kept, not 0.0
+
+
+def test_prod_over_the_batch_axis_differentiates_once() -> None:
+    # The running products shift along N at run time (pad, then slice): the first derivative
+    # works over a symbolic axis; the second would need an N x N mask, and says so.
+    x = sd.placeholder("x", (None, 3), "float64")
+    (grad,) = sd.grad(sd.sum(sd.prod(x, axis=0)), [x])
+    a = RNG.uniform(0.5, 1.5, (6, 3))
+    a[2, 0] = 0.0
+    got = sd.compile({"f": ([x], grad)}, "prod_batch").f(a)
+    np.testing.assert_allclose(got, _others(a.T).T, rtol=1e-14, atol=1e-15)
+    with pytest.raises(NoDerivativeError, match=r"cumprod: .*symbolic axis 'N'"):
+        sd.grad(sd.sum(grad * grad), [x])

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import NoDerivativeError, ShapeError
-from ..ir import Expr
+from ..ir import ConstValue, Expr
 from ..types import Shape, format_shape, normalize_axes, size_of
-from . import creation as _creation
 from . import elementwise as _ew
 from . import reduce as _reduce
 from . import shape as _shape
@@ -94,6 +93,36 @@ class Cumprod(Op):
 
 
 @register
+class Shift(Op):
+    """x moved one place along an axis (forward: toward the end), ``fill`` entering the freed
+    place; the size of the axis may be symbolic (an exclusive running product is a shifted one)"""
+
+    name = "shift"
+    hint, latex = "{0}_shifted", latex_call(r"\operatorname{shift}")
+    latex_rule = (r"c_i = a_{i - 1} \;\Rightarrow\; \bar{a}_i = \bar{c}_{i + 1} "
+                  r"\text{ (shifted back, 0 entering)}")
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: int, forward: bool, fill: ConstValue) -> tuple[Shape, str]:
+        return x.shape, x.dtype
+
+    @staticmethod
+    def vjp(
+        g: Expr, out: Expr, x: Expr, *, axis: int, forward: bool, fill: ConstValue
+    ) -> tuple[Expr]:
+        zero = ConstValue(np.zeros((), dtype=g.dtype))
+        return (Shift.make(g, axis=axis, forward=not forward, fill=zero),)
+
+
+def shift(x: Expr, axis: int, forward: bool = True, fill: float = 0.0) -> Expr:
+    """``x`` moved one place along ``axis``, ``fill`` entering at the front (``forward``) or at
+    the back; what leaves at the other end is dropped."""
+    (a,) = normalize_axes("shift", axis, x.ndim)
+    value = ConstValue(np.asarray(fill, dtype=x.dtype))
+    return Shift.make(x, axis=a, forward=forward, fill=value)
+
+
+@register
 class Prod(Op):
     """product over axes; the gradient is the product of the other factors (exact with zeros)"""
 
@@ -124,31 +153,34 @@ def _move_last(ndim: int, axis: int) -> tuple[int, ...]:
 def _exclusive_products(x: Expr, axes: tuple[int, ...]) -> Expr:
     """For each element, the product of the other elements over ``axes`` (same shape as x).
 
-    The reduced axes are moved to the end and flattened into one axis of size K; the product
-    of the others at position i is (product of 0..i-1) * (product of i+1..K-1): running
-    products from the left and from the right, shifted by one (padded with a 1). No division,
-    so one zero or several give the exact derivative.
+    Over several axes, they are moved to the end and flattened into one axis of size K. The
+    product of the others at position i is (product of 0..i-1) * (product of i+1..K-1): running
+    products from the left and from the right, each shifted by one place (a 1 entering). No
+    division, so one zero or several give the exact derivative.
     """
     rest = tuple(a for a in range(x.ndim) if a not in axes)
     reduced = tuple(x.shape[a] for a in axes)
-    k, symbols = size_of(reduced)
-    if symbols:
+    static, symbols = size_of(reduced)
+    if symbols and (static != 1 or len(symbols) > 1):
         raise NoDerivativeError(
-            f"prod: the derivative of a product over the symbolic size {symbols[0]!r} (axes "
-            f"{axes} of shape {format_shape(x.shape)}) is not supported; reduce over static axes"
+            f"prod: the derivative of a product over {format_shape(reduced)} elements (axes "
+            f"{axes} of shape {format_shape(x.shape)}) is not supported; reduce over static "
+            "axes, or over the symbolic one alone"
         )
-    moved = _shape.transpose(x, rest + axes)
-    lead = tuple(x.shape[a] for a in rest)
-    flat = _shape.reshape(moved, (*lead, k))
-    if k == 0:
+    if not symbols and static == 0:
         return _shape.zeros_like(x)
-    shift = ((0, 0),) * len(lead) + ((1, 0),)
-    drop_last = (*[slice(None)] * len(lead), slice(None, -1))
-    left = _creation.pad(Cumprod.make(flat, axis=len(lead))[drop_last], shift,
-                         constant_values=1)
-    backward = Cumprod.make(_shape.flip(flat, -1), axis=len(lead))
-    right = _shape.flip(_creation.pad(backward[drop_last], shift, constant_values=1), -1)
-    others = _shape.reshape(left * right, moved.shape)
+    if len(axes) == 1:
+        (along,), flat = axes, x
+    else:
+        along = len(rest)
+        moved = _shape.transpose(x, rest + axes)
+        flat = _shape.reshape(moved, (*(x.shape[a] for a in rest), static))
+    left = shift(Cumprod.make(flat, axis=along), along, forward=True, fill=1.0)
+    from_right = _shape.flip(Cumprod.make(_shape.flip(flat, along), axis=along), along)
+    others = left * shift(from_right, along, forward=False, fill=1.0)
+    if len(axes) == 1:
+        return others
+    others = _shape.reshape(others, moved.shape)
     return _shape.transpose(others, tuple(int(a) for a in np.argsort(rest + axes)))
 
 
