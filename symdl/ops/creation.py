@@ -18,7 +18,7 @@ from ..types import Dim, Shape, as_dim, as_dtype, format_shape, normalize_axes, 
 from . import elementwise as _ew
 from . import reduce as _reduce
 from . import shape as _shape
-from .base import FUNC, Latex, Op, _exact_cast, as_expr, latex_call, register
+from .base import ATOM, FUNC, NEG, PROD, Latex, Op, _exact_cast, as_expr, latex_call, register
 
 PadWidth = tuple[tuple[int, int], ...]
 
@@ -59,8 +59,8 @@ class Full(Op):
         r"""``\mathbf{1}`` for ones, else the value times it: ``0.5 \, \mathbf{1}``."""
         value = node.attr("fill_value").array.item()
         if value == 1:
-            return Latex(r"\mathbf{{1}}", FUNC)
-        return Latex(f"{value!r}" + r" \, \mathbf{{1}}", FUNC)
+            return Latex(r"\mathbf{{1}}", ATOM)
+        return Latex(f"{value!r}" + r" \, \mathbf{{1}}", NEG if str(value)[0] == "-" else PROD)
 
     @classmethod
     def infer(cls, *, shape: Shape, fill_value: ConstValue, dtype: str) -> tuple[Shape, str]:
