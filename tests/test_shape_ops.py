@@ -286,3 +286,28 @@ def test_prod_over_the_batch_axis_differentiates_once() -> None:
     np.testing.assert_allclose(got, _others(a.T).T, rtol=1e-14, atol=1e-15)
     with pytest.raises(NoDerivativeError, match=r"cumprod: .*symbolic axis 'N'"):
         sd.grad(sd.sum(grad * grad), [x])
+
+
+def test_a_module_using_every_new_op_and_its_gradient_is_lint_clean() -> None:
+    from tests.test_generated_lint import _ruff
+
+    x = sd.placeholder("x", (None, 6), "float64")
+    w = sd.parameter("w", (6, 4), "float64")
+    h = x @ w
+    left, right = sd.split(h, 2, axis=1)
+    grown = sd.pad(sd.stack([left, sd.flip(right, 1)], axis=1), ((0, 0), (0, 0), (1, 1)))
+    # One loss per function: a gradient summing many terms is one long fused statement,
+    # whose wrapping is the layout's business, not these ops'.
+    losses = {
+        "stacked": sd.sum(grown * sd.full((None, 2, 4), 0.5, "float64")),
+        "tiled": sd.sum(sd.tile(left, (1, 2)) * sd.repeat(right, 2, axis=1)),
+        "running": sd.sum(sd.cumsum(h, axis=1) * sd.ones_like(h)),
+        "product": sd.sum(sd.prod(h, axis=(0, 1))),
+        "lse": sd.sum(sd.logsumexp(h, axis=(0, 1))),
+    }
+    functions = {name: ([x, w], [loss, *sd.grad(loss, [w])]) for name, loss in losses.items()}
+    flags = [sd.any(h > 0, axis=1), sd.all(h > 0), sd.argmin(h, axis=1), sd.cumprod(h, axis=1)]
+    functions["flags"] = ([x, w], flags)
+    source = sd.generate(functions, "every_new_op")
+    compile(source, "every_new_op_gen.py", "exec")
+    assert not _ruff(source), _ruff(source)

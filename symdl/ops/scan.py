@@ -153,35 +153,27 @@ def _move_last(ndim: int, axis: int) -> tuple[int, ...]:
 def _exclusive_products(x: Expr, axes: tuple[int, ...]) -> Expr:
     """For each element, the product of the other elements over ``axes`` (same shape as x).
 
-    Over several axes, they are moved to the end and flattened into one axis of size K. The
-    product of the others at position i is (product of 0..i-1) * (product of i+1..K-1): running
-    products from the left and from the right, each shifted by one place (a 1 entering). No
-    division, so one zero or several give the exact derivative.
+    Along one axis, the product of the others at position i is (product of 0..i-1) * (product
+    of i+1..K-1): running products from the left and from the right, each shifted by one place
+    (a 1 entering). Over several axes, one axis at a time: the others in my row along the last
+    axis, times the others among the rows' products over the remaining axes. No division, so one
+    zero or several give the exact derivative, and symbolic sizes (N) need no reshape.
     """
-    rest = tuple(a for a in range(x.ndim) if a not in axes)
-    reduced = tuple(x.shape[a] for a in axes)
-    static, symbols = size_of(reduced)
-    if symbols and (static != 1 or len(symbols) > 1):
-        raise NoDerivativeError(
-            f"prod: the derivative of a product over {format_shape(reduced)} elements (axes "
-            f"{axes} of shape {format_shape(x.shape)}) is not supported; reduce over static "
-            "axes, or over the symbolic one alone"
-        )
-    if not symbols and static == 0:
-        return _shape.zeros_like(x)
-    if len(axes) == 1:
-        (along,), flat = axes, x
-    else:
-        along = len(rest)
-        moved = _shape.transpose(x, rest + axes)
-        flat = _shape.reshape(moved, (*(x.shape[a] for a in rest), static))
-    left = shift(Cumprod.make(flat, axis=along), along, forward=True, fill=1.0)
-    from_right = _shape.flip(Cumprod.make(_shape.flip(flat, along), axis=along), along)
-    others = left * shift(from_right, along, forward=False, fill=1.0)
-    if len(axes) == 1:
-        return others
-    others = _shape.reshape(others, moved.shape)
-    return _shape.transpose(others, tuple(int(a) for a in np.argsort(rest + axes)))
+    *outer, last = axes
+    others = _others_along(x, last)
+    for along in reversed(outer):
+        # The rows' products over the axes done so far; the others among them along this one.
+        x = prod(x, axis=last, keepdims=True)
+        others = others * _others_along(x, along)
+        last = along
+    return others
+
+
+def _others_along(x: Expr, along: int) -> Expr:
+    """The product of the other elements along one axis, for each element."""
+    left = shift(Cumprod.make(x, axis=along), along, forward=True, fill=1.0)
+    from_right = _shape.flip(Cumprod.make(_shape.flip(x, along), axis=along), along)
+    return left * shift(from_right, along, forward=False, fill=1.0)
 
 
 # --------------------------------------------------------------------------- public functions
