@@ -440,6 +440,7 @@ CASES: list[Case] = [
     case("prod_zeros", lambda a: sd.prod(a, axis=1), [Arg((3, 4), with_zeros)],
          lambda a: np.prod(a, 1)),
     case("prod_all_zeros", sd.prod, [Arg((3, 4), with_zeros)], np.prod),
+    case("prod_all_batch", lambda a: a.prod(), [(None, 3)], np.prod),
     case("prod_batch_axis_zeros", lambda a: sd.prod(a, axis=0), [Arg((None, 3), with_zeros)],
          lambda a: np.prod(a, 0)),
     case("prod_tuple_keepdims_batch", lambda a: a.prod(axis=(1, -1), keepdims=True),
