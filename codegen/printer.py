@@ -255,17 +255,18 @@ class NumpyPrinter:
     def _print_Cumprod(self, node: Expr, args: list[str]) -> str:
         return f"np.cumprod({args[0]}, axis={node.attr('axis')})"
 
-    def _print_Shift(self, node: Expr, args: list[str]) -> str:
-        # Padded at one end, the other end sliced off: works for a symbolic size too.
+    def _print_Shift(self, node: Expr, args: list[str]) -> Lines:
+        # Two slice assignments into a fresh array: np.pad of the one end and a slice of the
+        # other would read better but costs five times as much (measured at (1000, 64)).
         axis, forward = node.attr("axis"), node.attr("forward")
-        value = node.attr("fill").array
-        widths = tuple(((1, 0) if forward else (0, 1)) if a == axis else (0, 0)
-                       for a in range(node.ndim))
-        fill = ""
-        if value != 0 or np.signbit(value):
-            fill = f", constant_values={scalar_literal(value.item(), node.dtype)}"
-        index = ", ".join([":"] * axis + [":-1" if forward else "1:"])
-        return f"np.pad({args[0]}, {widths!r}{fill})[{index}]"
+        value = scalar_literal(node.attr("fill").array.item(), node.dtype)
+        before = ":, " * axis
+        enter, to, source = ("0", "1:", ":-1") if forward else ("-1", ":-1", "1:")
+        return [
+            f"{{out}} = np.empty_like({args[0]})",
+            f"{{out}}[{before}{enter}] = {value}",
+            f"{{out}}[{before}{to}] = {_operand(args[0])}[{before}{source}]",
+        ]
 
     def _print_Prod(self, node: Expr, args: list[str]) -> str:
         return _method_call(args[0], "prod", node.attr("axis"), node.attr("keepdims"), node)

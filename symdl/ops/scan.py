@@ -172,8 +172,9 @@ def _exclusive_products(x: Expr, axes: tuple[int, ...]) -> Expr:
 def _others_along(x: Expr, along: int) -> Expr:
     """The product of the other elements along one axis, for each element."""
     left = shift(Cumprod.make(x, axis=along), along, forward=True, fill=1.0)
-    from_right = _shape.flip(Cumprod.make(_shape.flip(x, along), axis=along), along)
-    return left * shift(from_right, along, forward=False, fill=1.0)
+    # The same from the other end: running products of the reversed axis, reversed back.
+    flipped = Cumprod.make(_shape.flip(x, along), axis=along)
+    return left * _shape.flip(shift(flipped, along, forward=True, fill=1.0), along)
 
 
 # --------------------------------------------------------------------------- public functions
