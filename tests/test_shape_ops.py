@@ -311,3 +311,29 @@ def test_a_module_using_every_new_op_and_its_gradient_is_lint_clean() -> None:
     source = sd.generate(functions, "every_new_op")
     compile(source, "every_new_op_gen.py", "exec")
     assert not _ruff(source), _ruff(source)
+
+
+def test_second_derivatives_through_every_new_op_match_finite_differences(
+    symdl_cache: Path,
+) -> None:
+    # hvp differentiates each op's derivative rule again: finite differences of the gradient.
+    x = sd.placeholder("x", (3, 4), "float64")
+    v = sd.placeholder("v", (3, 4), "float64")
+    left, right = sd.split(x, [1], axis=1)
+    grown = sd.pad(sd.stack([x, sd.flip(x, 0) ** 2], axis=-1), ((1, 0), (0, 2), (0, 0)))
+    loss = (
+        sd.sum(sd.sin(grown)) * sd.sum(sd.tile(x, (2, 1)) ** 3)
+        + sd.sum(sd.repeat(left, 3, axis=1) * right ** 2)
+        + sd.sum(sd.cumsum(x, axis=0) ** 2)
+        + sd.logsumexp(x * x, axis=(0, 1))
+        + sd.prod(sd.cos(x), axis=(0, 1))
+    )
+    (grad,) = sd.grad(loss, [x])
+    hv = sd.hvp(loss, x, v)
+    module = compile_functions({"f": ([x, v], [grad, hv])}, symdl_cache, "second_order")
+    a = RNG.uniform(-1.0, 1.0, (3, 4))
+    direction = RNG.standard_normal((3, 4))
+    eps = 1e-6
+    numeric = (module.f(a + eps * direction, direction)[0]
+               - module.f(a - eps * direction, direction)[0]) / (2 * eps)
+    np.testing.assert_allclose(module.f(a, direction)[1], numeric, rtol=1e-6, atol=1e-8)
