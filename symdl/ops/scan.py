@@ -73,7 +73,7 @@ class Cumprod(Op):
         # Exact where x has zeros, so not revcumsum(g * out) / x: running product j is the
         # product over row j of T[j, k] = (x_k if k <= j else 1), and its derivative with
         # respect to x_k is the product of the rest of that row (`prod`'s rule). Costs K^2 for
-        # an axis of size K; only second derivatives of `prod` come here.
+        # an axis of size K (a prod's gradient needs it only when differentiated again).
         k = x.shape[axis]
         if isinstance(k, str):
             raise NoDerivativeError(
@@ -196,7 +196,11 @@ def cumsum(x: object, axis: int | None = None) -> Expr:
 
 
 def cumprod(x: object, axis: int | None = None) -> Expr:
-    """Running products along ``axis`` (None: of the flattened array), as ``np.cumprod``."""
+    """Running products along ``axis`` (None: of the flattened array), as ``np.cumprod``.
+
+    Its gradient is exact where ``x`` has zeros, and costs K^2 for an axis of size K (K by K
+    products; `prod`'s gradient runs in K and needs this only for second derivatives).
+    """
     x = as_expr(x, "cumprod")
     if axis is None:
         if size_of(x.shape)[1]:
