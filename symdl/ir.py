@@ -257,6 +257,39 @@ class Expr:
         """Remove axes of size 1; see `symdl.squeeze`."""
         return _api.squeeze(self, axis)
 
+    def prod(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Expr:
+        """Product over ``axis``; see `symdl.prod`."""
+        return _api.prod(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis: int | None = None) -> Expr:
+        """Running sums along ``axis``; see `symdl.cumsum`."""
+        return _api.cumsum(self, axis=axis)
+
+    def cumprod(self, axis: int | None = None) -> Expr:
+        """Running products along ``axis``; see `symdl.cumprod`."""
+        return _api.cumprod(self, axis=axis)
+
+    def any(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Expr:
+        """Whether any element over ``axis`` is true; see `symdl.any`."""
+        return _api.any(self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Expr:
+        """Whether every element over ``axis`` is true; see `symdl.all`."""
+        return _api.all(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None) -> Expr:
+        """Index of the minimum along ``axis``; see `symdl.argmin`."""
+        return _api.argmin(self, axis=axis)
+
+    def flatten(self) -> Expr:
+        """The elements as a vector, as numpy's ``.flatten()`` (a reshape: symdl never writes
+        into values, so the copy numpy makes is not needed)."""
+        return _api.reshape(self, (-1,))
+
+    def ravel(self) -> Expr:
+        """The elements as a vector, as numpy's ``.ravel()``."""
+        return _api.reshape(self, (-1,))
+
     def reshape(self, *shape: Any) -> Expr:
         """Reshape; accepts ``x.reshape(N, 784)`` and ``x.reshape((N, 784))``."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):

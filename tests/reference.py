@@ -88,6 +88,18 @@ def _scatter_add(g: np.ndarray, *indices: np.ndarray, axis: int, shape: Any,
     return out
 
 
+def _shift(x: np.ndarray, axis: int, forward: bool, fill: np.ndarray) -> np.ndarray:
+    """x moved one place along axis (toward the end if forward), fill entering."""
+    out = np.full_like(x, fill)
+    n = x.shape[axis]
+    source = [slice(None)] * x.ndim
+    target = [slice(None)] * x.ndim
+    source[axis], target[axis] = (slice(0, n - 1), slice(1, n)) if forward else (
+        slice(1, n), slice(0, n - 1))
+    out[tuple(target)] = x[tuple(source)]
+    return out
+
+
 def _elementwise(*xs: np.ndarray, body: sympy.Expr, symbols: Any, fname: str) -> np.ndarray:
     fn = sympy.lambdify(symbols, body, modules="numpy")
     return np.asarray(fn(*xs))
@@ -161,6 +173,24 @@ RULES: dict[str, Rule] = {
     "gather": lambda a, *indices, axis: a[(slice(None),) * axis + indices],
     "scatter_add": _scatter_add,
     "take_along_axis": lambda a, indices, *, axis: np.take_along_axis(a, indices, axis=axis),
+    # shape, creation, reductions and scans (issue 13, items 3 and 5)
+    "full": lambda *, shape, fill_value, dtype, sizes: np.full(
+        _dims(shape, sizes), fill_value.array, dtype=dtype
+    ),
+    "stack": lambda *xs, axis: np.stack(xs, axis=axis),
+    "pad": lambda x, *, pad_width, constant_values: np.pad(
+        x, pad_width, constant_values=constant_values.array
+    ),
+    "tile": lambda x, *, reps: np.tile(x, reps),
+    "repeat": lambda x, *, repeats, axis: np.repeat(x, repeats, axis=axis),
+    "flip": lambda x, *, axis: np.flip(x, axis=axis),
+    "cumsum": lambda x, *, axis: np.cumsum(x, axis=axis),
+    "cumprod": lambda x, *, axis: np.cumprod(x, axis=axis),
+    "prod": lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+    "any": lambda x, *, axis, keepdims: np.any(x, axis=axis, keepdims=keepdims),
+    "all": lambda x, *, axis, keepdims: np.all(x, axis=axis, keepdims=keepdims),
+    "argmin": lambda x, *, axis: np.argmin(x, axis=axis),
+    "shift": lambda x, *, axis, forward, fill: _shift(x, axis, forward, fill.array),
 }
 LEAVES = ("constant", "placeholder", "parameter")
 
@@ -197,7 +227,7 @@ def trace(outputs: Sequence[Expr], feed: Mapping[Expr, np.ndarray]) -> dict[Expr
         rule = RULES[name]
         kwargs = node.kwargs
         if name in ("reshape", "broadcast_to", "unindex", "zeros", "size", "arange",
-                    "scatter_add"):
+                    "scatter_add", "full"):
             kwargs["sizes"] = sizes
         result = np.asarray(rule(*(values[i] for i in node.inputs), **kwargs))
         # Each node's dtype is the IR's; weak Python scalars follow it.

@@ -120,6 +120,14 @@ MASK: Domain = lambda rng, shape: rng.random(shape) < 0.5  # noqa: E731
 C34 = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
 C43 = np.linspace(0.5, 2.0, 12).reshape(4, 3)
 
+
+def with_zeros(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform values in which row 0 has one exact zero and row 1 two (prod's hard cases)."""
+    x = rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+    x[0, 1] = 0.0
+    x[1, 0] = x[1, -1] = 0.0
+    return x
+
 softplus_sym = sd.elementwise(lambda z: sympy.log(1 + sympy.exp(z)), name="softplus_sym")
 bump = sd.elementwise(lambda u, w: u * sympy.exp(-(w**2)) + sympy.sin(u * w), name="bump")
 affine2 = sd.elementwise(lambda u, w: 2 * u - w / 2, name="affine2")  # constant derivatives
@@ -430,6 +438,66 @@ CASES: list[Case] = [
     case("divide_by_negative_int", lambda a: a / -4, [(3,)], lambda a: a / -4),
     case("where_negative_literal", lambda a: sd.where(a > 0.0, a, -1.0), [Arg((3,), AWAY)],
          lambda a: np.where(a > 0, a, -1.0)),
+    # ---- shape, creation, reductions and scans (issue 13, items 3 and 5)
+    case("stack_axis1", lambda a, b: sd.stack([a, b * 2.0], axis=1), [(3, 4), (3, 4)],
+         lambda a, b: np.stack([a, b * 2.0], axis=1)),
+    case("stack_batch_last", lambda a, b, c: sd.stack([a, b, c], axis=-1),
+         [(None, 3), (None, 3), (None, 3)], lambda a, b, c: np.stack([a, b, c], axis=-1)),
+    case("split_sections", lambda a: (lambda p: p[0] * p[1] - p[2])(sd.split(a, 3, axis=1)),
+         [(2, 6)], lambda a: (lambda p: p[0] * p[1] - p[2])(np.split(a, 3, axis=1))),
+    case("split_indices_batch", lambda a: (lambda p: p[0] + p[2] * 3.0)(sd.split(a, [1, 2], 1)),
+         [(None, 3)], lambda a: (lambda p: p[0] + p[2] * 3.0)(np.split(a, [1, 2], 1))),
+    case("pad_pairs_value", lambda a: sd.pad(a, ((1, 2), (0, 3)), constant_values=0.5),
+         [(3, 4)], lambda a: np.pad(a, ((1, 2), (0, 3)), constant_values=0.5)),
+    case("pad_batch", lambda a: sd.pad(a, ((0, 0), (2, 1))), [(None, 3)],
+         lambda a: np.pad(a, ((0, 0), (2, 1)))),
+    case("tile_reps", lambda a: sd.tile(a, (2, 3)), [(2, 3)], lambda a: np.tile(a, (2, 3))),
+    case("tile_new_axis_batch", lambda a: sd.tile(a, (2, 1, 3)), [(None, 2)],
+         lambda a: np.tile(a, (2, 1, 3))),
+    case("repeat_axis_batch", lambda a: sd.repeat(a, 3, axis=1), [(None, 2)],
+         lambda a: np.repeat(a, 3, axis=1)),
+    case("repeat_flat", lambda a: sd.repeat(a, 2), [(2, 3)], lambda a: np.repeat(a, 2)),
+    case("flip_axis", lambda a: sd.flip(a, 1), [(3, 4)], lambda a: np.flip(a, 1)),
+    case("flip_all_batch", sd.flip, [(None, 3)], np.flip),
+    case("ones_like_batch", lambda a: a * 2.0 + sd.ones_like(a), [(None, 3)],
+         lambda a: a * 2.0 + 1.0),
+    case("ones_batch", lambda a: a - sd.ones((None, 3), a.dtype), [(None, 3)],
+         lambda a: a - 1.0),
+    case("full_times", lambda a: sd.full((2, 3), 0.25, a.dtype) * a, [(2, 3)],
+         lambda a: 0.25 * a),
+    case("full_int", lambda a: sd.full((3,), 2) + sd.argmin(a, axis=1), [Arg((3, 4), NOTIES)],
+         lambda a: 2 + np.argmin(a, axis=1)),
+    case("cumsum_axis", lambda a: sd.cumsum(a, axis=1), [(3, 4)], lambda a: np.cumsum(a, 1)),
+    case("cumsum_flat", sd.cumsum, [(2, 3)], np.cumsum),
+    case("cumsum_batch_method", lambda a: a.cumsum(0), [(None, 3)], lambda a: a.cumsum(0)),
+    case("cumprod_axis", lambda a: sd.cumprod(a, axis=0), [Arg((3, 4), with_zeros)],
+         lambda a: np.cumprod(a, 0)),
+    case("cumprod_flat_method", lambda a: a.cumprod(), [(2, 3)], lambda a: a.cumprod()),
+    case("prod_axis", lambda a: sd.prod(a, axis=1), [(3, 4)], lambda a: np.prod(a, 1)),
+    case("prod_zeros", lambda a: sd.prod(a, axis=1), [Arg((3, 4), with_zeros)],
+         lambda a: np.prod(a, 1)),
+    case("prod_all_zeros", sd.prod, [Arg((3, 4), with_zeros)], np.prod),
+    case("prod_all_batch", lambda a: a.prod(), [(None, 3)], np.prod),
+    case("prod_batch_axis_zeros", lambda a: sd.prod(a, axis=0), [Arg((None, 3), with_zeros)],
+         lambda a: np.prod(a, 0)),
+    case("prod_tuple_keepdims_batch", lambda a: a.prod(axis=(1, -1), keepdims=True),
+         [(None, 2, 3)], lambda a: a.prod(axis=(1, 2), keepdims=True)),
+    case("any_axis", lambda a: sd.any(a > 0.5, axis=1), [(3, 4)],
+         lambda a: np.any(a > 0.5, axis=1)),
+    case("all_keepdims_method", lambda m: m.all(axis=0, keepdims=True),
+         [Arg((3, 4), MASK, "bool")], lambda m: m.all(axis=0, keepdims=True)),
+    case("any_all_of_batch", lambda a: sd.stack([(a > 0.0).any(), sd.all(a < 1.9)]),
+         [(None, 3)], lambda a: np.stack([(a > 0.0).any(), (a < 1.9).all()])),
+    case("argmin_axis", lambda a: sd.argmin(a, axis=-1), [Arg((3, 4), NOTIES)],
+         lambda a: np.argmin(a, -1)),
+    case("argmin_flat_method", lambda a: a.argmin(), [Arg((3, 4), NOTIES)], np.argmin),
+    case("logsumexp_tuple", lambda a: sd.logsumexp(a, axis=(0, 2)), [(2, 3, 4)],
+         lambda a: np_logsumexp(a, axis=(0, 2))),
+    case("logsumexp_all_keepdims_batch", lambda a: sd.logsumexp(a, None, keepdims=True),
+         [Arg((None, 3), uniform(500, 700))],
+         lambda a: np_logsumexp(a, axis=(0, 1), keepdims=True)),
+    case("flatten_ravel", lambda a: a.flatten() * 2.0 + a.T.ravel(), [(2, 3)],
+         lambda a: a.flatten() * 2.0 + a.T.ravel()),
     # ---- compositions the models use
     case("affine_relu_mean", lambda x, w: sd.mean(sd.relu(x @ w - 0.1)),
          [(None, 3), Arg((3, 4), kind="parameter")],

@@ -51,6 +51,13 @@ from .shape import (
 )
 from .statistics import norm, std, var
 
+# isort: split
+# Shape, creation, reductions and scans (issue 13, items 3 and 5)
+from .creation import full, ones, ones_like, pad, repeat, stack, tile
+from .reduce import all, any, argmin
+from .scan import cumprod, cumsum, prod
+from .shape import flip, split
+
 __all__ = [
     "abs", "add", "argmax", "broadcast_to", "cast", "concatenate", "constant", "cos", "divide",
     "elementwise", "equal", "exp", "expand_dims", "expm1", "greater", "greater_equal", "index",
@@ -63,4 +70,7 @@ __all__ = [
     "zeros_like", "norm",
     # integer-array indexing
     "arange", "take", "take_along_axis",
+    # shape, creation, reductions and scans (issue 13, items 3 and 5)
+    "all", "any", "argmin", "cumprod", "cumsum", "flip", "full", "ones", "ones_like", "pad",
+    "prod", "repeat", "split", "stack", "tile",
 ]

@@ -7,6 +7,8 @@ Because nodes are hash-consed, the expanded softmax and logsumexp share one ``ex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..errors import DTypeError, ShapeError
 from ..ir import Expr
 from ..types import Shape, as_dtype, format_shape, normalize_axes
@@ -31,7 +33,7 @@ def _shifted(x: Expr, axis: int) -> Expr:
 
 @register
 class LogSumExp(Op):
-    """log(sum(exp(x), axis)), computed stably"""
+    """log(sum(exp(x), axes)), computed stably (shifted by the maximum over the axes)"""
 
     name = "logsumexp"
     hint, latex = "logsumexp_{0}", latex_call(r"\operatorname{logsumexp}")
@@ -39,16 +41,22 @@ class LogSumExp(Op):
                   r"\operatorname{softmax}(z)")
 
     @classmethod
-    def infer(cls, x: Expr, *, axis: int, keepdims: bool) -> tuple[Shape, str]:
+    def infer(cls, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Shape, str]:
         require_float("logsumexp", x)
-        return _reduce._reduced_shape(x.shape, (axis,), keepdims), x.dtype
+        return _reduce._reduced_shape(x.shape, axis, keepdims), x.dtype
 
     @staticmethod
-    def vjp(g: Expr, out: Expr, x: Expr, *, axis: int, keepdims: bool) -> tuple[Expr]:
-        return (_reduce._expand_back(g, x, (axis,), keepdims) * softmax(x, axis),)
+    def vjp(
+        g: Expr, out: Expr, x: Expr, *, axis: tuple[int, ...], keepdims: bool
+    ) -> tuple[Expr]:
+        g_back = _reduce._expand_back(g, x, axis, keepdims)
+        if len(axis) == 1:
+            return (g_back * softmax(x, axis[0]),)
+        # softmax over several axes: exp(x - logsumexp), whose exponent is <= 0 (no overflow).
+        return (g_back * _ew.exp(x - _reduce._expand_back(out, x, axis, keepdims)),)
 
     @staticmethod
-    def expand(x: Expr, *, axis: int, keepdims: bool) -> Expr:
+    def expand(x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> Expr:
         top = _reduce.max(x, axis=axis, keepdims=True)
         total = _reduce.sum(_ew.exp(x - top), axis=axis, keepdims=True)
         result = _ew.log(total) + top
@@ -204,10 +212,14 @@ def log_softmax(x: object, axis: int = -1) -> Expr:
     return LogSoftmax.make(x, axis=_one_axis("log_softmax", x, axis))
 
 
-def logsumexp(x: object, axis: int = -1, keepdims: bool = False) -> Expr:
-    """log(sum(exp(x), axis)), computed stably (as ``scipy.special.logsumexp``)."""
+def logsumexp(x: object, axis: int | Sequence[int] | None = -1, keepdims: bool = False) -> Expr:
+    """log(sum(exp(x), axis)) over one axis, several (a tuple) or all (None), computed stably
+    (as ``scipy.special.logsumexp``; symdl's default axis is the last)."""
     x = as_expr(x)
-    return LogSumExp.make(x, axis=_one_axis("logsumexp", x, axis), keepdims=bool(keepdims))
+    if not x.ndim:
+        raise ShapeError("logsumexp: needs at least a vector, got a scalar")
+    axes = normalize_axes("logsumexp", axis, x.ndim)
+    return LogSumExp.make(x, axis=axes, keepdims=bool(keepdims))
 
 
 def softmax_cross_entropy(logits: object, labels: object, axis: int = -1) -> Expr:

@@ -106,6 +106,55 @@ class Argmax(Op):
 
 
 @register
+class Argmin(Op):
+    """index of the minimum along one axis (int64; no gradient)"""
+
+    name = "argmin"
+    differentiable = False
+    hint, latex = "argmin_{0}", latex_call(r"\operatorname{argmin}")
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: int | None) -> tuple[Shape, str]:
+        return Argmax.infer(x, axis=axis)
+
+
+@register
+class AnyOf(Op):
+    """whether any element over axes is true (nonzero), as a bool; no gradient"""
+
+    name = "any"
+    differentiable = False
+    hint = "any_{0}"
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """``\bigvee`` with the reduced indices as subscript."""
+        return _reduction_latex(node, r"\textstyle\bigvee")
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Shape, str]:
+        return _reduced_shape(x.shape, axis, keepdims), "bool"
+
+
+@register
+class AllOf(Op):
+    """whether every element over axes is true (nonzero), as a bool; no gradient"""
+
+    name = "all"
+    differentiable = False
+    hint = "all_{0}"
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """``\bigwedge`` with the reduced indices as subscript."""
+        return _reduction_latex(node, r"\textstyle\bigwedge")
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Shape, str]:
+        return _reduced_shape(x.shape, axis, keepdims), "bool"
+
+
+@register
 class Size(Op):
     """the number of elements of a shape with symbolic sizes, as a (weak) integer scalar"""
 
@@ -190,3 +239,29 @@ def argmax(x: object, axis: int | None = None) -> Expr:
     if axis is not None:
         (axis,) = normalize_axes("argmax", axis, x.ndim)
     return Argmax.make(x, axis=axis)
+
+
+def argmin(x: object, axis: int | None = None) -> Expr:
+    """Index of the minimum along ``axis`` (None: of the flattened array), as ``np.argmin``."""
+    x = as_expr(x)
+    if axis is not None:
+        (axis,) = normalize_axes("argmin", axis, x.ndim)
+    return Argmin.make(x, axis=axis)
+
+
+def any(  # noqa: A001 - numpy's name
+    x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False
+) -> Expr:
+    """Whether any element over ``axis`` (None: all) is true, as ``np.any`` (a bool result)."""
+    x = as_expr(x, "any")
+    axes = normalize_axes("any", axis, x.ndim)
+    return AnyOf.make(x, axis=axes, keepdims=bool(keepdims))
+
+
+def all(  # noqa: A001 - numpy's name
+    x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False
+) -> Expr:
+    """Whether every element over ``axis`` (None: all) is true, as ``np.all`` (a bool result)."""
+    x = as_expr(x, "all")
+    axes = normalize_axes("all", axis, x.ndim)
+    return AllOf.make(x, axis=axes, keepdims=bool(keepdims))

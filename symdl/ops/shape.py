@@ -14,7 +14,16 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir import Expr
 from ..printing import index_text
-from ..types import Dim, Shape, as_dim, as_dtype, broadcast_shapes, format_shape, size_of
+from ..types import (
+    Dim,
+    Shape,
+    as_dim,
+    as_dtype,
+    broadcast_shapes,
+    format_shape,
+    normalize_axes,
+    size_of,
+)
 from . import elementwise as _ew
 from .base import ATOM, POSTFIX, Latex, Op, as_expr, latex_call, latex_literal, register
 
@@ -198,6 +207,37 @@ class Zeros(Op):
     @classmethod
     def infer(cls, *, shape: Shape, dtype: str) -> tuple[Shape, str]:
         return shape, dtype
+
+
+@register
+class Flip(Op):
+    """np.flip(x, axis): the order of elements reversed along axes (a view, nothing is copied)"""
+
+    name = "flip"
+    is_view = free = True
+    hint, latex = "{0}_flipped", latex_call(r"\operatorname{flip}")
+    latex_rule = (r"C = \operatorname{flip}(A) \;\Rightarrow\; "
+                  r"\bar{A} = \operatorname{flip}(\bar{C})")
+
+    @classmethod
+    def text_form(cls, node: Expr, operands: Sequence[str]) -> tuple[str, int]:
+        """numpy's reversed slices: ``x[:, ::-1]``."""
+        return f"{operands[0]}[{flip_index_text(node)}]", 100
+
+    @classmethod
+    def infer(cls, x: Expr, *, axis: tuple[int, ...]) -> tuple[Shape, str]:
+        return x.shape, x.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, *, axis: tuple[int, ...]) -> tuple[Expr]:
+        return (Flip.make(g, axis=axis),)
+
+
+def flip_index_text(node: Expr) -> str:
+    """The index reversing a flip node's axes: ``:, ::-1`` for axis 1 of a matrix."""
+    axes = node.attr("axis")
+    parts = ["::-1" if a in axes else ":" for a in range(max(axes) + 1)]
+    return ", ".join(parts)
 
 
 # --------------------------------------------------------------------------- index helpers
@@ -404,3 +444,51 @@ def zeros(shape: Sequence[object], dtype: object = "float32") -> Expr:
 def zeros_like(x: Expr) -> Expr:
     """Zeros of ``x``'s shape and dtype."""
     return zeros(x.shape, x.dtype)
+
+
+def flip(x: object, axis: int | Sequence[int] | None = None) -> Expr:
+    """Reverse the order of elements along ``axis`` (None: every axis), as ``np.flip``."""
+    x = as_expr(x, "flip")
+    axes = normalize_axes("flip", axis, x.ndim)
+    return Flip.make(x, axis=axes) if axes else x
+
+
+def split(
+    x: object, indices_or_sections: int | Sequence[int], axis: int = 0
+) -> list[Expr]:
+    """Split into pieces along ``axis``, as ``np.split``: a list of slices of ``x`` (views).
+
+    An int ``k`` gives ``k`` equal pieces and must divide the axis; a list of indices gives the
+    pieces between them (``[2, 5]``: ``x[:2]``, ``x[2:5]``, ``x[5:]``), as numpy slices them.
+    """
+    x = as_expr(x, "split")
+    (a,) = normalize_axes("split", axis, x.ndim) if x.ndim else (None,)
+    if a is None:
+        raise ShapeError("split: cannot split a scalar; it has no axis")
+    n = x.shape[a]
+    whole = (slice(None),) * a
+    if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(
+        indices_or_sections, bool
+    ):
+        k = int(indices_or_sections)
+        if k == 1:
+            return [x]
+        if k < 1 or isinstance(n, str) or n % k:
+            fix = ("split a static axis" if isinstance(n, str)
+                   else f"use a divisor of {n} or a list of split indices")
+            raise ShapeError(
+                f"split: {k} sections do not divide axis {a} of shape {format_shape(x.shape)} "
+                f"(size {n}); {fix}"
+            )
+        step = n // k
+        return [index(x, (*whole, slice(i * step, (i + 1) * step))) for i in range(k)]
+    points = list(indices_or_sections)
+    if any(not isinstance(p, (int, np.integer)) or isinstance(p, bool) for p in points):
+        raise ShapeError(f"split: indices must be ints, got {indices_or_sections!r}")
+    if isinstance(n, str) and points:
+        raise ShapeError(
+            f"split: axis {a} of shape {format_shape(x.shape)} has the symbolic size {n!r}; "
+            "only static axes can be split"
+        )
+    bounds = [None, *(int(p) for p in points), None]
+    return [index(x, (*whole, slice(start, stop))) for start, stop in zip(bounds, bounds[1:])]
