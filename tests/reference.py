@@ -140,6 +140,8 @@ RULES: dict[str, Rule] = {
         (labels[..., None] == np.arange(depth)).astype(dtype)
     ),
     "pick": lambda x, labels, *, axis: np.take_along_axis(x, labels[..., None], axis=axis)[..., 0],
+    # ---- contractions: numpy's einsum on the node's explicit subscripts
+    "einsum": lambda *xs, subscripts: np.einsum(subscripts, *xs),
 }
 LEAVES = ("constant", "placeholder", "parameter")
 

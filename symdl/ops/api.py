@@ -61,3 +61,8 @@ __all__ = [
     "squeeze", "std", "subtract", "sum", "tanh", "transpose", "var", "where", "zeros",
     "zeros_like", "norm",
 ]
+
+# ---- contractions (issue 13, item 6)
+from .contract import einsum, tensordot  # noqa: E402
+
+__all__ += ["einsum", "tensordot"]

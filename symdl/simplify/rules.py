@@ -392,6 +392,39 @@ def matrix_vector_product(node: Expr) -> Expr | None:
     return None
 
 
+def einsum_as_matmul(node: Expr) -> Expr | None:
+    """einsum("ij,jk->ik", a, b) -> a @ b, and any two-operand einsum that is a (batched,
+    transposed) matrix product: "bhqd,bhkd->bhqk" -> q @ k^T over the batch axes
+
+    numpy's einsum does not call BLAS for these: 3.8x slower than ``@`` for a matrix product,
+    8-10x for a batched one (benchmarks/bench_einsum.py).
+    """
+    if not _is(node, "einsum") or len(node.inputs) != 2:
+        return None
+    inputs, output = node.attr("subscripts").split("->")
+    ta, tb = inputs.split(",")
+    if any(len(set(t)) != len(t) for t in (ta, tb)):
+        return None  # a diagonal
+    contracted = [c for c in ta if c in tb and c not in output]
+    batch = "".join(c for c in output if c in ta and c in tb)
+    free_a = "".join(c for c in ta if c not in tb)
+    free_b = "".join(c for c in tb if c not in ta)
+    if len(contracted) != 1 or len(free_a) > 1 or len(free_b) > 1:
+        return None
+    if set(free_a + free_b) - set(output) or not output.startswith(batch):
+        return None  # a letter summed in one operand alone, or batch axes after the others
+    if batch and not (free_a and free_b):
+        return None  # matmul would read a batch of vectors as a matrix
+    (c,) = contracted
+    a, b = node.inputs
+    if output[len(batch):] == free_b + free_a and free_a and free_b:
+        # (A B)^T = B^T A^T: the result comes out in the order asked for.
+        a, b, ta, tb, free_a, free_b = b, a, tb, ta, free_b, free_a
+    left = api.transpose(a, [ta.index(x) for x in batch + free_a + c])
+    right = api.transpose(b, [tb.index(x) for x in batch + c + free_b])
+    return _same(node, left @ right)
+
+
 def reshape_of_reshape(node: Expr) -> Expr | None:
     """reshape(reshape(x, s1), s2) -> reshape(x, s2)"""
     if _is(node, "reshape") and _is(node.inputs[0], "reshape"):
@@ -550,6 +583,7 @@ RULES = [
     transpose_of_transpose,
     transpose_of_matmul,
     matrix_vector_product,
+    einsum_as_matmul,
     reshape_is_noop,
     cast_to_own_dtype,
     reshape_of_reshape,
