@@ -32,6 +32,7 @@ class Einsum(Op):
     """np.einsum(subscripts, *operands): sums of products over named axes"""
 
     name = "einsum"
+    hint = "einsum_{0}"  # one operand (a trace); more are named by `name_hint`
     latex_rule = (
         r"C = \textstyle\sum A \, B \cdots \;\Rightarrow\; \bar{A} = \textstyle\sum \bar{C} \, "
         r"B \cdots \text{ over } A\text{'s indices (broadcast along those only } A \text{ had)}"
@@ -69,9 +70,12 @@ class Einsum(Op):
 
     @classmethod
     def name_hint(cls, inputs: Sequence[str], attrs: dict[str, object]) -> str:
-        """The operands' names joined (``q_k``, as `matmul` names ``x_W``), else ``einsum``."""
+        """The operands' names joined (``q_k``, as `matmul` names ``x_W``); one operand's
+        einsum (a trace) is ``einsum_x``."""
         text = "_".join(inputs)
-        return text if 1 < len(inputs) and len(text) <= MAX_HINT else cls.name
+        if len(inputs) == 1 or len(text) > MAX_HINT:
+            return super().name_hint(inputs, attrs)
+        return text
 
     @classmethod
     def latex_form(cls, node: Expr) -> Latex:
@@ -119,11 +123,7 @@ def _letter_sizes(subscripts: str, terms: Sequence[str], xs: Sequence[Expr]) -> 
     where: dict[str, int] = {}
     for k, (term, x) in enumerate(zip(terms, xs, strict=True)):
         if len(term) != x.ndim:
-            raise ShapeError(
-                f"einsum: operand {k} has shape {format_shape(x.shape)} (rank {x.ndim}) but "
-                f"{len(term)} letters {term!r} in {subscripts!r}; give one letter per axis, or "
-                "'...' for the leading axes"
-            )
+            raise ShapeError(_rank_message(subscripts, k, term, x))
         for letter, dim in zip(term, x.shape, strict=True):
             if letter in sizes and sizes[letter] != dim:
                 j = where[letter]
@@ -136,6 +136,12 @@ def _letter_sizes(subscripts: str, terms: Sequence[str], xs: Sequence[Expr]) -> 
             sizes.setdefault(letter, dim)
             where.setdefault(letter, k)
     return sizes
+
+
+def _rank_message(subscripts: str, k: int, term: str, x: Expr) -> str:
+    return (f"einsum: operand {k} has shape {format_shape(x.shape)} (rank {x.ndim}) but "
+            f"{len(term)} letters {term!r} in {subscripts!r}; give one letter per axis, or "
+            "'...' for the leading axes")
 
 
 def _dtype(xs: Sequence[Expr]) -> str:
@@ -200,6 +206,9 @@ def _parse(subscripts: object, xs: Sequence[Expr]) -> tuple[list[str], str, str]
     for t, x in zip(terms, xs, strict=True):
         r = x.ndim - len(t.replace("...", ""))
         spelled.append(t.replace("...", dots[rank - r:]))
+    for k, (term, x) in enumerate(zip(spelled, xs, strict=True)):
+        if len(term) != x.ndim:
+            raise ShapeError(_rank_message(subscripts, k, terms[k], x))
     output = out.replace("...", dots)
     repeated = sorted(c for c in set(output) if output.count(c) > 1)
     if repeated:
@@ -215,7 +224,7 @@ def _ellipsis_broadcast(subscripts: str, terms: list[str], xs: list[Expr], dots:
     shapes = []
     for term, x in zip(terms, xs, strict=True):
         shapes.append(tuple(d for c, d in zip(term, x.shape, strict=True) if c in dots))
-    target = broadcast_shapes(f"einsum {subscripts!r}: the '...' axes of", *shapes)
+    target = broadcast_shapes(f"einsum {subscripts!r}: the '...' axes", *shapes)
     result = []
     for term, x in zip(terms, xs, strict=True):
         full = [target[len(target) - len(dots) + dots.index(c)] if c in dots else d
@@ -250,6 +259,38 @@ def _on_diagonal(gx: Expr, own: str, term: str, sizes: dict[str, Dim]) -> Expr:
         spelled.append(twin)
     return Einsum.make(gx, *(e for _, e in eyes),
                        subscripts=",".join([own, *(s for s, _ in eyes)]) + "->" + "".join(spelled))
+
+
+# A symbolic size (the batch size N) counts as this large when `in_pairs` chooses the order of
+# the contractions: models run on batches of hundreds to thousands.
+NOMINAL_SIZE = 1024
+
+
+def in_pairs(node: Expr) -> Expr:
+    """An einsum of three or more operands as einsums of two, in the order numpy's
+    ``einsum_path`` finds cheapest for the operands' sizes (``a @ (b @ c)`` where ``b @ c`` is
+    small). Each pair prints as a statement of its own, or as ``@``; one ``np.einsum(...,
+    optimize=True)`` would search for that order again on every call (20x slower on a chain of
+    three small matrices, benchmarks/bench_einsum.py).
+    """
+    terms, output = _split(node.attr("subscripts"))
+    operands = list(zip(terms, node.inputs, strict=True))
+    # einsum_path reads shapes only: zero-stride views stand in for the arrays.
+    stand_ins = [np.broadcast_to(np.empty(()), [d if isinstance(d, int) else NOMINAL_SIZE
+                                                for d in x.shape]) for x in node.inputs]
+    search = "optimal" if len(operands) <= 4 else "greedy"
+    path = np.einsum_path(node.attr("subscripts"), *stand_ins, optimize=search)[0]
+    for step in path[1:]:
+        # As numpy does: the contracted operands leave the list, their result joins its end.
+        chosen = [operands[i] for i in sorted(step)]
+        rest = [o for i, o in enumerate(operands) if i not in step]
+        needed = set(output).union(*(t for t, _ in rest))
+        letters = "".join(dict.fromkeys("".join(t for t, _ in chosen)))
+        out = "".join(c for c in letters if c in needed) if rest else output
+        value = _contract([t for t, _ in chosen], out, [x for _, x in chosen])
+        operands = [*rest, (out, value)]
+    ((_, value),) = operands
+    return value
 
 
 # --------------------------------------------------------------------------- public functions

@@ -20,6 +20,7 @@ import numpy as np
 from ..ir import ConstValue, Expr
 from ..ops import api
 from ..ops.base import Constant, scalar_value
+from ..ops.contract import in_pairs
 from ..ops.reduce import count
 from .engine import assumes_finite
 
@@ -425,6 +426,15 @@ def einsum_as_matmul(node: Expr) -> Expr | None:
     return _same(node, left @ right)
 
 
+def einsum_in_pairs(node: Expr) -> Expr | None:
+    """einsum("ij,jk,kl->il", a, b, c) -> einsum("ij,jl->il", a, einsum("jk,kl->jl", b, c)):
+    three or more operands contracted two at a time, in the cheapest order (`contract.in_pairs`)
+    """
+    if not _is(node, "einsum") or len(node.inputs) < 3:
+        return None
+    return _same(node, in_pairs(node))
+
+
 def reshape_of_reshape(node: Expr) -> Expr | None:
     """reshape(reshape(x, s1), s2) -> reshape(x, s2)"""
     if _is(node, "reshape") and _is(node.inputs[0], "reshape"):
@@ -583,6 +593,7 @@ RULES = [
     transpose_of_transpose,
     transpose_of_matmul,
     matrix_vector_product,
+    einsum_in_pairs,
     einsum_as_matmul,
     reshape_is_noop,
     cast_to_own_dtype,
