@@ -7,9 +7,12 @@ first candidate. Run it alone (BLAS timings are shared-machine sensitive):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_einsum.py [--repeats 30]
 
-What it decided (see `codegen/printer.py` `_print_Einsum`): two operands print as plain
-``np.einsum`` unless the pattern is a matrix product, which the `einsum_as_matmul` rewrite
-turns into ``@``; three or more operands print with ``optimize=True``.
+What it decided: a two-operand einsum that is a (batched, transposed) matrix product or a
+batch of matrix-vector products becomes ``@`` (rewrite `einsum_as_matmul`); other pairs (an
+outer product) stay ``np.einsum``, where it beats broadcasting; three or more operands are
+contracted two at a time in the order ``np.einsum_path`` finds cheapest, chosen when the code
+is generated (rewrite `einsum_in_pairs`), since ``optimize=True`` searches again on every call.
+Only an unsimplified module prints ``optimize=True`` (`codegen/printer.py`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def cases(scale: int = 1) -> dict[str, Candidates]:
     a, b = arr(2 * n, n), arr(n, 2 * n)
     at = arr(n, 2 * n)
     q, k = arr(8, 4, n, 32), arr(8, 4, n, 32)
-    x, y = arr(16, n, n), arr(16, n, n)
+    x, y, w = arr(16, n, n), arr(16, n, n), arr(16, n)
     m1, m2, m3 = arr(4 * n, 8), arr(8, 4 * n), arr(4 * n, 16)
     u, v = arr(4 * n), arr(4 * n)
     return {
@@ -64,14 +67,19 @@ def cases(scale: int = 1) -> dict[str, Candidates]:
             "einsum": lambda: np.einsum("bhqd,bhkd->bhqk", q, k),
             "einsum optimize": lambda: np.einsum("bhqd,bhkd->bhqk", q, k, optimize=True),
         },
+        "batched matvec bij,bj->bi": {
+            "(x @ w[..., None])": lambda: (x @ w[:, :, None])[:, :, 0],
+            "einsum": lambda: np.einsum("bij,bj->bi", x, w),
+            "einsum optimize": lambda: np.einsum("bij,bj->bi", x, w, optimize=True),
+        },
         "outer i,j->ij": {
             "u[:, None] * v": lambda: u[:, None] * v,
             "einsum": lambda: np.einsum("i,j->ij", u, v),
             "einsum optimize": lambda: np.einsum("i,j->ij", u, v, optimize=True),
         },
         "chain ij,jk,kl->il": {
+            "m1 @ (m2 @ m3)": lambda: m1 @ (m2 @ m3),  # what symdl generates for these
             "(m1 @ m2) @ m3": lambda: (m1 @ m2) @ m3,
-            "m1 @ (m2 @ m3)": lambda: m1 @ (m2 @ m3),
             "einsum": lambda: np.einsum("ij,jk,kl->il", m1, m2, m3),
             "einsum optimize": lambda: np.einsum("ij,jk,kl->il", m1, m2, m3, optimize=True),
         },

@@ -14,6 +14,7 @@ import symdl as sd
 from symdl.derive.latex import latex
 from symdl.errors import DTypeError, ShapeError
 from symdl.ir import toposort
+from symdl.ops.reduce import count
 from symdl.simplify import RewriteLog, simplify
 from tests.helpers import check_grads, compile_functions, concrete
 
@@ -31,6 +32,10 @@ PATTERNS = [
     ("bilinear form", "i,ij,j->", [(3,), (3, 4), (4,)], lambda u, m, v: u @ m @ v),
     ("implicit output", "ij,kj", [(3, 4), (2, 4)], lambda a, b: a @ b.T),
     ("summed in one operand only", "ij,jk->k", [(3, 4), (4, 2)], lambda a, b: a.sum(0) @ b),
+    ("batched matrix-vector", "bij,bj->bi", [(None, 3, 4), (None, 4)],
+     lambda a, v: (a @ v[:, :, None])[:, :, 0]),
+    ("batched vector-matrix", "bi,bij->bj", [(2, 3), (2, 3, 4)],
+     lambda v, a: (v[:, None, :] @ a)[:, 0, :]),
     ("elementwise and reduce", "ij,ij->i", [(None, 4), (None, 4)], lambda a, b: (a * b).sum(1)),
     ("trace", "ii->", [(3, 3)], np.trace),
     ("diagonal times vector", "ii,i->i", [(3, 3), (3,)], lambda a, v: np.diag(a) * v),
@@ -320,3 +325,15 @@ def test_derivation_shows_the_rule() -> None:
     (step,) = [s for s in sd.derive(loss, [a, b], code=False).steps if s.node.op.name == "einsum"]
     assert step.rule is not None and r"\bar{A}" in step.rule
     assert "einsum" in sd.derive(loss, [a, b]).to_text()
+
+
+def test_python_numbers_and_sizes_keep_float32(symdl_cache: Path) -> None:
+    """numpy's einsum makes a Python number float64 and the size N int64: symdl gives them the
+    operands' dtype, as every other op does."""
+    x = sd.placeholder("x", (None, 3), "float32")
+    out = sd.einsum("ij,,->ji", x, 0.5, count(x.shape[:1]))
+    assert out.dtype == "float32"
+    xv = RNG.standard_normal((4, 3)).astype(np.float32)
+    got = compile_functions({"f": ([x], out)}, symdl_cache, "weak").f(xv)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, 0.5 * 4 * xv.T, rtol=1e-6)

@@ -81,6 +81,8 @@ CASES += [
     ("einsum_as_matmul", lambda: sd.einsum("ij,kj->ik", x, y), "einsum"),
     ("einsum_as_matmul", lambda: sd.einsum("bij,bkj->bki", x[None], y[None]), "einsum"),
     ("einsum_as_matmul", lambda: sd.einsum("ij,i->j", x, y[:, 0]), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("bij,bj->bi", x[None], y[None, 0]), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("bi,bij->bj", y[None, :, 0], x[None]), "einsum"),
 ]
 
 

@@ -316,10 +316,10 @@ def einsum(subscripts: str, *operands: object) -> Expr:
     if not xs:
         raise ShapeError(f"einsum: {subscripts!r} needs at least one operand")
     dtype = _dtype(xs)
-    # A Python number is a weak constant; numpy's einsum would make it float64, so give it the
-    # result's dtype to keep float32 in float32.
-    xs = [constant(x.attr("value").array, dtype) if is_weak(x) and x.op.is_leaf else x
-          for x in xs]
+    # A Python number (or a size, N) adopts the other operands' dtype elsewhere, but numpy's
+    # einsum makes it float64 or int64: give it the result's dtype to keep float32 in float32.
+    xs = [x if not is_weak(x) else constant(x.attr("value").array, dtype) if x.op.is_leaf
+          else _ew.cast(x, dtype) for x in xs]
     terms, output, dots = _parse(subscripts, xs)
     if dots:
         xs = _ellipsis_broadcast(subscripts, terms, xs, dots)
