@@ -337,3 +337,20 @@ def test_python_numbers_and_sizes_keep_float32(symdl_cache: Path) -> None:
     got = compile_functions({"f": ([x], out)}, symdl_cache, "weak").f(xv)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, 0.5 * 4 * xv.T, rtol=1e-6)
+
+
+def test_fusion_keeps_the_contraction_a_statement_of_its_own() -> None:
+    a, b = sd.placeholder("a", (3,)), sd.placeholder("b", (4,))
+    out = sd.tanh(sd.einsum("i,j->ij", a, b)) * 2.0 + 1.0
+    body = _body(sd.generate({"f": ([a, b], out)}, "fused"), "f")
+    assert body[0] == 'a_b = np.einsum("i,j->ij", a, b)', body
+    assert len(body) == 2 and "np.tanh(a_b)" in body[1], body  # the elementwise chain: one line
+
+
+def test_second_derivative_through_einsum(symdl_cache: Path) -> None:
+    """The gradient is made of einsums, which differentiate again (Hessian-vector products)."""
+    a, b = sd.placeholder("a", (3, 4), "float64"), sd.placeholder("b", (4, 2), "float64")
+    y = sd.einsum("ij,jk->ik", a, b)
+    (a_grad,) = sd.grad(sd.sum(y * y), [a])
+    values = [RNG.standard_normal((3, 4)), RNG.standard_normal((4, 2))]
+    check_grads(lambda x, w: 2 * (x @ w) @ w.T, [a, b], a_grad, values, cache_dir=symdl_cache)

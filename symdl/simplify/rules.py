@@ -435,6 +435,10 @@ def einsum_as_matmul(node: Expr) -> Expr | None:
 def einsum_in_pairs(node: Expr) -> Expr | None:
     """einsum("ij,jk,kl->il", a, b, c) -> einsum("ij,jl->il", a, einsum("jk,kl->jl", b, c)):
     three or more operands contracted two at a time, in the cheapest order (`contract.in_pairs`)
+
+    The order of a contraction is not part of an einsum's meaning, as it is not of
+    ``np.einsum(..., optimize=True)``: values differ by rounding, and where an operand holds
+    inf, a product with a zero may come out NaN in one order and not in the other.
     """
     if not _is(node, "einsum") or len(node.inputs) < 3:
         return None
