@@ -82,7 +82,7 @@ class Einsum(Op):
         r"""An explicit sum over the contracted indices: ``\sum_{j} A_{ij} \, B_{jk}``.
 
         Where the result's axes are not in the order they first appear, the indices of the
-        result are written after it: ``\left[A_{ij}\right]_{ji}`` for a transpose.
+        result are written after it: ``\left[\sum_{j} A_{ij} \, B_{jk}\right]_{ki}``.
         """
         terms, output = _split(node.attr("subscripts"))
         factors = [
@@ -224,10 +224,11 @@ def _ellipsis_broadcast(subscripts: str, terms: list[str], xs: list[Expr], dots:
     shapes = []
     for term, x in zip(terms, xs, strict=True):
         shapes.append(tuple(d for c, d in zip(term, x.shape, strict=True) if c in dots))
+    # One size per letter of ``dots``: the operand with the most '...' axes has them all.
     target = broadcast_shapes(f"einsum {subscripts!r}: the '...' axes", *shapes)
     result = []
     for term, x in zip(terms, xs, strict=True):
-        full = [target[len(target) - len(dots) + dots.index(c)] if c in dots else d
+        full = [target[dots.index(c)] if c in dots else d
                 for c, d in zip(term, x.shape, strict=True)]
         result.append(_shape.broadcast_to(x, full))
     return result
@@ -331,8 +332,7 @@ def einsum(subscripts: str, *operands: object) -> Expr:
                 f"einsum: {subscripts!r} repeats {symbolic[0]!r} in the term {term!r} over the "
                 f"symbolic size {sizes[symbolic[0]]}; a diagonal needs a static size"
             )
-    full = ",".join(terms) + "->" + output
-    _letter_sizes(full, terms, xs)  # the error names the letter and both operands
+    _letter_sizes(subscripts, terms, xs)  # the error names the letter and both operands
     return _contract(terms, output, xs)
 
 
