@@ -271,7 +271,7 @@ def in_pairs(node: Expr) -> Expr:
     """An einsum of three or more operands as einsums of two, in the order numpy's
     ``einsum_path`` finds cheapest for the operands' sizes (``a @ (b @ c)`` where ``b @ c`` is
     small). Each pair prints as a statement of its own, or as ``@``; one ``np.einsum(...,
-    optimize=True)`` would search for that order again on every call (20x slower on a chain of
+    optimize=True)`` would search for that order again on every call (17x slower on a chain of
     three small matrices, benchmarks/bench_einsum.py).
     """
     terms, output = _split(node.attr("subscripts"))
