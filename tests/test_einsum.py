@@ -354,3 +354,15 @@ def test_second_derivative_through_einsum(symdl_cache: Path) -> None:
     (a_grad,) = sd.grad(sd.sum(y * y), [a])
     values = [RNG.standard_normal((3, 4)), RNG.standard_normal((4, 2))]
     check_grads(lambda x, w: 2 * (x @ w) @ w.T, [a, b], a_grad, values, cache_dir=symdl_cache)
+
+
+def test_benchmark_runs() -> None:
+    """benchmarks/bench_einsum.py runs and prints every case (timings are never asserted)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_einsum.py"
+    done = subprocess.run([sys.executable, str(script), "--repeats", "1"], capture_output=True,
+                          text=True, timeout=300, check=True)
+    for case in ("matmul ij,jk->ik", "attention bhqd,bhkd->bhqk", "chain ij,jk,kl->il"):
+        assert case in done.stdout, done.stdout
