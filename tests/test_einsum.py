@@ -366,3 +366,12 @@ def test_benchmark_runs() -> None:
                           text=True, timeout=300, check=True)
     for case in ("matmul ij,jk->ik", "attention bhqd,bhkd->bhqk", "chain ij,jk,kl->il"):
         assert case in done.stdout, done.stdout
+
+
+def test_a_product_that_sums_nothing_is_a_multiply() -> None:
+    """"bi,i->bi" is x * v, which fuses; an outer product ("i,j->ij") stays an einsum."""
+    x, v = sd.placeholder("x", (None, 3)), sd.placeholder("v", (3,))
+    assert sd.einsum("bi,i->bi", x, v).op.name == "multiply"
+    assert sd.einsum("i,j->ij", v, v).op.name == "einsum"
+    body = _body(sd.generate({"f": ([x, v], sd.tanh(sd.einsum("bi,i->bi", x, v)))}, "m"), "f")
+    assert len(body) == 1 and body[0].endswith(" = np.tanh(x * v)"), body

@@ -236,7 +236,15 @@ def _ellipsis_broadcast(subscripts: str, terms: list[str], xs: list[Expr], dots:
 
 def _contract(terms: Sequence[str], output: str, xs: Sequence[Expr]) -> Expr:
     """The einsum of ``xs``; one operand that only sums or permutes axes is a sum or transpose,
-    which print as ``x.sum(axis=1)`` and ``x.T`` (views, no loop over the formula)."""
+    which print as ``x.sum(axis=1)`` and ``x.T`` (views, no loop over the formula), and a
+    product that sums nothing over operands whose axes end the output's (``"bi,i->bi"``) is
+    ``a * b``, which numpy broadcasts and fusion joins with the elementwise math around it."""
+    if len(xs) > 1 and all(output.endswith(t) and len(set(t)) == len(t) for t in terms):
+        product = xs[0]
+        for x in xs[1:]:
+            product = _ew.multiply(product, x)
+        if product.shape == tuple(_letter_sizes(output, terms, xs)[c] for c in output):
+            return product
     if len(xs) == 1 and len(set(terms[0])) == len(terms[0]):
         (term,), (x,) = terms, xs
         summed = tuple(i for i, c in enumerate(term) if c not in output)
