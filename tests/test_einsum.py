@@ -36,6 +36,8 @@ PATTERNS = [
      lambda a, v: (a @ v[:, :, None])[:, :, 0]),
     ("batched vector-matrix", "bi,bij->bj", [(2, 3), (2, 3, 4)],
      lambda v, a: (v[:, None, :] @ a)[:, 0, :]),
+    ("stack of matrices times a vector", "jbk,k->bj", [(4, None, 3), (3,)],
+     lambda c, d: np.swapaxes(c @ d, 0, 1)),
     ("elementwise and reduce", "ij,ij->i", [(None, 4), (None, 4)], lambda a, b: (a * b).sum(1)),
     ("trace", "ii->", [(3, 3)], np.trace),
     ("diagonal times vector", "ii,i->i", [(3, 3), (3,)], lambda a, v: np.diag(a) * v),

@@ -83,6 +83,7 @@ CASES += [
     ("einsum_as_matmul", lambda: sd.einsum("ij,i->j", x, y[:, 0]), "einsum"),
     ("einsum_as_matmul", lambda: sd.einsum("bij,bj->bi", x[None], y[None, 0]), "einsum"),
     ("einsum_as_matmul", lambda: sd.einsum("bi,bij->bj", y[None, :, 0], x[None]), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("kbj,k->bj", x[:, None], y[:, 1]), "einsum"),
 ]
 
 

@@ -411,6 +411,10 @@ def einsum_as_matmul(node: Expr) -> Expr | None:
     batch = "".join(c for c in output if c in ta and c in tb)
     free_a = "".join(c for c in ta if c not in tb)
     free_b = "".join(c for c in tb if c not in ta)
+    a, b = node.inputs
+    if contracted == [tb] and sorted(output) == sorted(free_a):
+        # A stack of matrices times one vector: "bjk,k->bj" is c @ d, whatever the stack.
+        return _same(node, api.transpose(a, [ta.index(x) for x in output + tb]) @ b)
     if len(contracted) != 1 or len(free_a) > 1 or len(free_b) > 1:
         return None
     if set(free_a + free_b) - set(output) or not output.startswith(batch):
@@ -418,7 +422,6 @@ def einsum_as_matmul(node: Expr) -> Expr | None:
     if batch and not (free_a or free_b):
         return None  # a batch of dot products: no matrix in it
     (c,) = contracted
-    a, b = node.inputs
     if output[len(batch):] == free_b + free_a and free_a and free_b:
         # (A B)^T = B^T A^T: the result comes out in the order asked for.
         a, b, ta, tb, free_a, free_b = b, a, tb, ta, free_b, free_a
