@@ -181,6 +181,15 @@ class NumpyPrinter:
     def _print_Size(self, node: Expr, args: list[str]) -> str:
         return size_text(node)
 
+    # ----------------------------------------------------------------- contractions
+
+    def _print_Einsum(self, node: Expr, args: list[str]) -> str:
+        # With three or more operands the order of the pairwise contractions decides the cost
+        # (a chain of matrices); numpy finds it with optimize=True (benchmarks/bench_einsum.py).
+        optimize = ", optimize=True" if len(args) > 2 else ""
+        operands = ", ".join(args)
+        return f'np.einsum("{node.attr("subscripts")}", {operands}{optimize})'
+
     # ----------------------------------------------------------------- shapes
 
     def _print_Reshape(self, node: Expr, args: list[str]) -> str:

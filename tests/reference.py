@@ -191,6 +191,8 @@ RULES: dict[str, Rule] = {
     "all": lambda x, *, axis, keepdims: np.all(x, axis=axis, keepdims=keepdims),
     "argmin": lambda x, *, axis: np.argmin(x, axis=axis),
     "shift": lambda x, *, axis, forward, fill: _shift(x, axis, forward, fill.array),
+    # ---- contractions: numpy's einsum on the node's explicit subscripts
+    "einsum": lambda *xs, subscripts: np.einsum(subscripts, *xs),
 }
 LEAVES = ("constant", "placeholder", "parameter")
 

@@ -507,6 +507,33 @@ CASES: list[Case] = [
          lambda z, y: -(y * np.log(np_softmax(z))).sum(1)),
 ]
 
+# ---- contractions (issue 13, item 6): einsum in numpy's notations, tensordot built on it
+CASES += [
+    case("einsum_matmul", lambda a, b: sd.einsum("ij,jk->ik", a, b), [(3, 4), (4, 5)],
+         lambda a, b: a @ b),
+    case("einsum_batched_matmul", lambda a, b: sd.einsum("bij,bjk->bik", a, b),
+         [(None, 3, 4), (None, 4, 2)], np.matmul),
+    case("einsum_outer", lambda a, b: sd.einsum("i,j->ij", a, b), [(3,), (4,)], np.outer),
+    case("einsum_sum_axis", lambda a: sd.einsum("ij->i", a), [(3, 4)], lambda a: a.sum(1)),
+    case("einsum_transpose", lambda a: sd.einsum("ij->ji", a), [(3, 4)], lambda a: a.T),
+    case("einsum_attention", lambda q, k: sd.einsum("bhqd,bhkd->bhqk", q, k),
+         [(2, 2, 3, 4), (2, 2, 5, 4)], lambda q, k: q @ np.swapaxes(k, -1, -2)),
+    case("einsum_three_operands", lambda a, b, c: sd.einsum("ij,jk,kl->il", a, b, c),
+         [(2, 3), (3, 4), (4, 2)], lambda a, b, c: a @ b @ c),
+    case("einsum_implicit_summed_alone", lambda a, b: sd.einsum("ij,jk", a, b) + sd.einsum(
+         "ij,kl->l", a, b), [(3, 4), (4, 2)], lambda a, b: a @ b + a.sum() * b.sum(0)),
+    case("einsum_trace_diagonal", lambda a, b: sd.einsum("ii->", a) * sd.einsum("ii,i->i", a, b),
+         [(3, 3), (3,)], lambda a, b: np.trace(a) * np.diag(a) * b),
+    case("einsum_ellipsis_broadcast", lambda a, b: sd.einsum("...ij,...jk->...ik", a, b),
+         [(2, 1, 3, 4), (5, 4, 2)], np.matmul),
+    case("einsum_scalar_operand", lambda a: sd.einsum("ij,->ji", a, 2.0), [(3, 4)],
+         lambda a: 2.0 * a.T),
+    case("tensordot_int", lambda a, b: sd.tensordot(a, b), [(2, 3, 4), (3, 4, 5)],
+         np.tensordot),
+    case("tensordot_pairs", lambda a, b: sd.tensordot(a, b, axes=([0, 2], [2, 0])),
+         [(2, 3, 4), (4, 5, 2)], lambda a, b: np.tensordot(a, b, axes=([0, 2], [2, 0]))),
+]
+
 
 def _ids(cases: list[Case]) -> list[str]:
     return [c.id for c in cases]

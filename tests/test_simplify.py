@@ -75,6 +75,17 @@ CASES: list[tuple[str, Callable[[], sd.Expr], str]] = [
      "broadcast_to"),
 ]
 
+# ---- contractions (issue 13, item 6)
+CASES += [
+    ("einsum_in_pairs", lambda: sd.einsum("ij,kj,kl->il", x, y, p), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("ij,kj->ik", x, y), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("bij,bkj->bki", x[None], y[None]), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("ij,i->j", x, y[:, 0]), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("bij,bj->bi", x[None], y[None, 0]), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("bi,bij->bj", y[None, :, 0], x[None]), "einsum"),
+    ("einsum_as_matmul", lambda: sd.einsum("kbj,k->bj", x[:, None], y[:, 1]), "einsum"),
+]
+
 
 def _feed() -> dict[sd.Expr, np.ndarray]:
     return {

@@ -74,3 +74,8 @@ __all__ = [
     "all", "any", "argmin", "cumprod", "cumsum", "flip", "full", "ones", "ones_like", "pad",
     "prod", "repeat", "split", "stack", "tile",
 ]
+
+# ---- contractions (issue 13, item 6)
+from .contract import einsum, tensordot  # noqa: E402
+
+__all__ += ["einsum", "tensordot"]
