@@ -25,7 +25,7 @@ from symdl._version import __version__
 from symdl.ir import Expr, toposort
 from symdl.provenance import Notes, annotate
 
-from .checks import HELPER_SOURCE, HELPERS
+from .checks import GENERATOR_SOURCE, HELPER_SOURCE, HELPERS, uses_generator
 from .layout import wrap_lines, wrap_text
 from .names import Namespace, safe_identifier
 from .pipeline import Logs, Options, Program, run
@@ -185,6 +185,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             if line.node is not None or line.step is not None:
                 lines[len(text)] = LineInfo(spec.name, line.node, line.step)
     source = "\n".join(text) + "\n\n" + HELPER_SOURCE
+    if uses_generator(specs):
+        source += GENERATOR_SOURCE
     return ModuleParts(source, files, lines, notes)
 
 

@@ -36,6 +36,7 @@ from .elementwise import (
 )
 from .linalg import matmul
 from .nn import log_softmax, logsumexp, one_hot, softmax, softmax_cross_entropy
+from .random import dropout, rng
 from .reduce import argmax, max, mean, min, sum
 from .shape import (
     broadcast_to,
@@ -60,4 +61,6 @@ __all__ = [
     "sigmoid", "sign", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "std", "subtract", "sum", "tanh", "transpose", "var", "where", "zeros",
     "zeros_like", "norm",
+    # random draws
+    "dropout", "rng",
 ]
