@@ -206,7 +206,8 @@ class TrainStepSpec:
 
     ``functions`` has ``train_step(*inputs, *params, *state, lr) -> (loss, *metrics)`` (updating
     params and state in place) and ``evaluate(*inputs, *params) -> (loss, *metrics)``; a model
-    that draws (dropout) also takes its generators last (``rngs``, from `symdl.rng`), in both.
+    that draws (dropout) also takes its generators last (``rngs``, from `symdl.rng`), in both,
+    after its ``settings`` (scalar placeholders with a training and an evaluation value).
     """
 
     functions: dict[str, tuple]
@@ -218,6 +219,7 @@ class TrainStepSpec:
     optimizer: Optimizer
     initializers: dict[Expr, Any] = field(default_factory=dict)
     rngs: list[Expr] = field(default_factory=list)
+    settings: dict[Expr, tuple[float, float]] = field(default_factory=dict)
 
 
 def _as_params(params: Sequence[Expr] | Mapping[Expr, Any]) -> tuple[list[Expr], dict]:
@@ -241,6 +243,7 @@ def train_step_spec(
     optimizer: Optimizer,
     inputs: Sequence[Expr],
     metrics: Mapping[str, Expr] | None = None,
+    settings: Mapping[Expr, tuple[float, float]] | None = None,
 ) -> TrainStepSpec:
     """Build the update expressions of ``optimizer`` for ``loss`` and ``params``.
 
@@ -250,6 +253,9 @@ def train_step_spec(
         optimizer: an `Optimizer` (its ``lr`` is the default learning rate, not baked in).
         inputs: the placeholders a batch fills, in the order batches list them (``[x, y]``).
         metrics: extra scalar outputs by name (``{"accuracy": acc}``), means over the batch.
+        settings: scalar placeholders fed one value in training and another in evaluation, as
+            ``{placeholder: (train_value, evaluation_value)}``: a dropout rate,
+            ``{rate: (0.5, 0.0)}``, so that evaluation keeps every unit.
 
     Raises:
         InvalidNameError: if a state leaf's name (``W_m``, ``step``, ``lr``) is taken.
@@ -269,7 +275,16 @@ def train_step_spec(
     dtype = loss.dtype
     # The generators the model draws from (dropout): arguments of both functions, passed last.
     rngs = [n for n in toposort([loss, *metrics.values()]) if n.op.name == "rng"]
-    taken = {x.name for x in [*inputs, *leaves, *rngs]}
+    settings = dict(settings or {})
+    for leaf, pair in settings.items():
+        if not isinstance(leaf, Expr) or leaf.op.name != "placeholder" or leaf.shape != () or (
+            not isinstance(pair, tuple) or len(pair) != 2
+        ):
+            raise CodegenError(
+                "train_step: settings must map scalar placeholders to (train_value, "
+                f"evaluation_value), got {leaf!r}: {pair!r}"
+            )
+    taken = {x.name for x in [*inputs, *leaves, *rngs, *settings]}
     state_names = [f"{p.name}_{s}" for p in leaves for s in optimizer.slots]
     extra = [*state_names, *([STEP_NAME] if optimizer.uses_step else []), LR_NAME]
     clash = sorted(taken.intersection(extra))
@@ -297,11 +312,11 @@ def train_step_spec(
         updates[step] = new_step
     outputs = [loss, *metrics.values()]
     functions = {
-        "train_step": ([*inputs, *leaves, *state, lr, *rngs], outputs, updates),
-        "evaluate": ([*inputs, *leaves, *rngs], outputs),
+        "train_step": ([*inputs, *leaves, *state, lr, *settings, *rngs], outputs, updates),
+        "evaluate": ([*inputs, *leaves, *settings, *rngs], outputs),
     }
     return TrainStepSpec(functions, list(inputs), leaves, state, lr, list(metrics), optimizer,
-                         inits, rngs)
+                         inits, rngs, settings)
 
 
 class TrainStep:
@@ -326,6 +341,8 @@ class TrainStep:
         self._train = module.train_step
         self._evaluate = module.evaluate
         self.draws = bool(spec.rngs)
+        self._train_settings = [v[0] for v in spec.settings.values()]
+        self._evaluate_settings = [v[1] for v in spec.settings.values()]
 
     def _generators(self, rng: np.random.Generator | None) -> list[np.random.Generator]:
         """The generator arguments: ``rng`` once per generator the model declares."""
@@ -376,7 +393,8 @@ class TrainStep:
         args = [*batch, *self._ordered("parameter", self.param_names, params),
                 *self._ordered("state", self.state_names, state)]
         generators = self._generators(rng)
-        out = self._train(*args, self.optimizer.lr if lr is None else lr, *generators)
+        out = self._train(*args, self.optimizer.lr if lr is None else lr,
+                          *self._train_settings, *generators)
         return out
 
     def evaluate(self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
@@ -384,7 +402,7 @@ class TrainStep:
         """``(loss, *metrics)`` on ``batch`` with ``params``, nothing updated (a model that
         draws draws here too, from ``rng``)."""
         return self._evaluate(*batch, *self._ordered("parameter", self.param_names, params),
-                              *self._generators(rng))
+                              *self._evaluate_settings, *self._generators(rng))
 
 
 def compile_train_step(
@@ -395,6 +413,7 @@ def compile_train_step(
     metrics: Mapping[str, Expr] | None = None,
     name: str = "train_step",
     cache_dir: str | None = None,
+    settings: Mapping[Expr, tuple[float, float]] | None = None,
 ) -> TrainStep:
     """Generate, write and import the training step of ``optimizer`` on ``loss``.
 
@@ -403,7 +422,7 @@ def compile_train_step(
     """
     from codegen import compile as _compile
 
-    spec = train_step_spec(loss, params, optimizer, inputs, metrics)
+    spec = train_step_spec(loss, params, optimizer, inputs, metrics, settings)
     module = _compile(spec.functions, name, cache_dir)
     return TrainStep(spec, module)
 

@@ -284,6 +284,10 @@ def run_signature(
             "metrics": list(spec.metric_names),
         },
     }
+    if spec.settings:  # only where the model has them: earlier checkpoints still match
+        signature["model"]["settings"] = {  # type: ignore[index]
+            x.name: [float(v) for v in pair] for x, pair in spec.settings.items()
+        }
     # Through JSON and back, as a loaded checkpoint's would be (tuples become lists).
     return json.loads(json.dumps(signature))
 

@@ -18,7 +18,7 @@ import pytest
 import symdl as sd
 from symdl.cli import main
 from symdl.datasets import SUBSET_DIR
-from symdl.errors import DTypeError
+from symdl.errors import CodegenError, DTypeError
 from symdl.ir import toposort
 from symdl.train import load_checkpoint
 from tests.helpers import check_grads, compile_functions
@@ -387,3 +387,50 @@ def test_reference_interpreter_draws_in_the_generated_order(symdl_cache: Path) -
     expected = evaluate(out, {x: xv, rng: _gen()})
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-15, atol=1e-15)
+
+
+def test_mlp_with_dropout_draws_once_per_hidden_layer(symdl_cache: Path) -> None:
+    x = sd.placeholder("x", (None, 5), "float64")
+    rng = sd.rng("rng")
+    logits, params = sd.layers.mlp(x, [7, 6, 3], activation=sd.tanh, dropout=0.5, rng=rng)
+    plain, _ = sd.layers.mlp(x, [7, 6, 3], activation=sd.tanh)
+    values = sd.init.initialize(params, seed=0)
+    leaves = list(params)
+    f = compile_functions({"f": ([x, *leaves, rng], logits)}, symdl_cache).f
+    xv = _gen(6).standard_normal((4, 5))
+    got = f(xv, *(values[p.name] for p in leaves), _gen())
+    ref, h = _gen(), xv
+    w = [values[p.name] for p in leaves]
+    for i in range(3):
+        h = h @ w[2 * i] + w[2 * i + 1]
+        if i < 2:
+            h = np.tanh(h) * (ref.random(h.shape) < 0.5) / 0.5
+    np.testing.assert_allclose(got, h, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="rng"):
+        sd.layers.mlp(x, [3], activation=sd.tanh, dropout=0.5)
+    assert not any(n.op.name == "rng" for n in toposort([plain]))
+
+
+def test_settings_switch_dropout_off_for_evaluation(symdl_cache: Path) -> None:
+    x = sd.placeholder("x", (None, 6))
+    y = sd.placeholder("y", (None,), "int64")
+    W = sd.parameter("W", (6, 3))  # noqa: N806
+    rate = sd.placeholder("rate", ())
+    rng = sd.rng("rng")
+    loss = sd.mean(sd.softmax_cross_entropy(sd.dropout(x, rate, rng) @ W, y))
+    plain = sd.mean(sd.softmax_cross_entropy(x @ W, y))
+    step = sd.optim.compile_train_step(loss, [W], sd.optim.SGD(0.1), inputs=[x, y],
+                                       cache_dir=str(symdl_cache), settings={rate: (0.5, 0.0)})
+    xs, ys = _data()
+    w = {"W": _fresh_params()["W2"][:6].copy()}
+    reference = compile_functions({"f": ([x, y, W], plain)}, symdl_cache).f(xs, ys, w["W"])
+    # Evaluation keeps every unit: the loss without dropout, exactly.
+    assert step.evaluate([xs, ys], w, rng=_gen())[0] == reference
+    trained = step([xs, ys], w, step.init_state(), rng=_gen())[0]
+    assert trained != reference  # training drops half the inputs
+    history = sd.fit(step, w, (xs, ys), epochs=1, batch_size=16, quiet=True,
+                     validation=(xs, ys))
+    assert np.isfinite(history.epochs[0]["val_loss"])
+    with pytest.raises(CodegenError, match="settings"):
+        sd.optim.compile_train_step(loss, [W], sd.optim.SGD(0.1), inputs=[x, y],
+                                    cache_dir=str(symdl_cache), settings={rate: 0.5})
