@@ -130,6 +130,8 @@ def test_bad_input_to_the_language() -> None:
         sd.dropout(x, 1.0, rng)
     with pytest.raises(ValueError, match="probability"):
         sd.random.bernoulli(rng, 1.5, (3,))
+    with pytest.raises(DTypeError, match="draw from it"):
+        x * rng  # noqa: B018 - a slip for a draw
 
 
 # --------------------------------------------------------------------------- entry check
