@@ -70,9 +70,10 @@ class Optimizer:
         params: Sequence[Expr] | Mapping[Expr, Any],
         inputs: Sequence[Expr],
         metrics: Mapping[str, Expr] | None = None,
+        settings: Mapping[Expr, tuple[float, float]] | None = None,
     ) -> TrainStepSpec:
         """The functions to generate for training with this optimizer; see `train_step_spec`."""
-        return train_step_spec(loss, params, self, inputs, metrics)
+        return train_step_spec(loss, params, self, inputs, metrics, settings)
 
 
 class SGD(Optimizer):
