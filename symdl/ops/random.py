@@ -20,9 +20,12 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import DTypeError, InvalidNameError, ShapeError
 from ..ir import Expr
 from ..types import FLOAT_DTYPES, Shape, as_dtype, as_shape, broadcast_shapes, format_shape
+from . import elementwise as ew
 from .base import FUNC, Latex, Leaf, Op, as_expr, latex_literal, register
 
 GENERATOR = "generator"
@@ -204,8 +207,6 @@ def dropout(x: object, rate: object, rng: Expr) -> Expr:
     such as a placeholder fed 0.0 at test time (then the mask keeps everything and the result
     equals ``x``); fed 1.0, every entry is dropped and the result is 0.
     """
-    from . import elementwise as ew  # the elementwise module imports nothing of this one
-
     x = as_expr(x, "dropout")
     generator = check_rng("dropout", rng)
     if x.dtype not in FLOAT_DTYPES:
@@ -231,13 +232,7 @@ def dropout(x: object, rate: object, rng: Expr) -> Expr:
     mask = draw(Bernoulli, generator, keep, shape=x.shape, dtype=x.dtype)
     # At rate 1 the mask is all False: dividing the zeros by the smallest positive number
     # instead of by 0 keeps the result 0, not 0/0.
-    return x * mask / ew.maximum(keep, _tiny(x.dtype))
-
-
-def _tiny(dtype: str) -> float:
-    import numpy as np
-
-    return float(np.finfo(dtype).tiny)
+    return x * mask / ew.maximum(keep, float(np.finfo(x.dtype).tiny))
 
 
 def _is_number(value: object, target: float) -> bool:
