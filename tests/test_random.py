@@ -427,3 +427,26 @@ def test_settings_switch_dropout_off_for_evaluation(symdl_cache: Path) -> None:
     with pytest.raises(CodegenError, match="settings"):
         sd.optim.compile_train_step(loss, [W], sd.optim.SGD(0.1), inputs=[x, y],
                                     cache_dir=str(symdl_cache), settings={rate: 0.5})
+
+
+def test_passes_neither_fuse_fold_nor_reorder_draws(symdl_cache: Path) -> None:
+    """Each draw is one statement of its own; simplified, fused and raw modules draw the same."""
+    import codegen
+
+    x = sd.placeholder("x", (None, 4), "float64")
+    rng = sd.rng("rng")
+    a, b = sd.random.uniform(rng, x.shape, dtype="float64"), sd.random.normal(rng, (4,))
+    out = [sd.exp(sd.dropout(x, 0.3, rng) * a) + b * 0.0 + (a - a), a - b]
+    functions = {"f": ([x, rng], out)}
+    xv = _gen(9).standard_normal((3, 4))
+    results = []
+    for simplify in (True, False):
+        module = codegen.compile(functions, f"draws_{simplify}", symdl_cache, simplify=simplify)
+        source = Path(module.__file__).read_text()
+        draws = [line.strip() for line in source.splitlines() if "rng.random(" in line
+                 or "rng.standard_normal(" in line]
+        assert len(draws) == 3, draws  # none merged, duplicated or dropped
+        assert all(line.split(" = ", 1)[1].startswith("rng.") for line in draws), draws
+        results.append(module.f(xv, _gen()))
+    for fast, raw in zip(*results, strict=True):
+        np.testing.assert_allclose(fast, raw, rtol=1e-6, atol=1e-6)
