@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 
 from symdl.ir import Expr, toposort
+from symdl.ops.random import Rng
 from symdl.types import INT_DTYPES, size_of
 
 from .printer import dtype_text
@@ -44,7 +45,8 @@ DISJOINT = "_check_no_overlap"
 DISJOINT_FULL = "_check_no_overlap_fully"
 CAST = "_cast_integers"
 INDICES = "_check_indices"
-HELPERS = (HELPER, UPDATED, FULL, ERROR, CAST, DISJOINT, DISJOINT_FULL, INDICES)
+GENERATOR = "_check_generator"
+HELPERS = (HELPER, UPDATED, FULL, ERROR, CAST, DISJOINT, DISJOINT_FULL, INDICES, GENERATOR)
 
 
 def entry_checks(
@@ -68,6 +70,10 @@ def entry_checks(
     reads: dict[str, str] = {}
     for x in spec.inputs:
         arg = names[x]
+        if x.op is Rng:
+            # Only checked: the body draws from it, after every check has passed.
+            lines.append(f"    {GENERATOR}({spec.name!r}, {x.name!r}, {arg})")
+            continue
         expected = [
             str(d) if isinstance(d, int) else bound.get(d, "None") for d in x.shape
         ]
@@ -150,10 +156,12 @@ def _no_overlap_call(spec: FunctionSpec, names: dict[Expr, str]) -> str:
     before the write and read after it, an op that returns its input), and a wrong proof is a
     silent wrong result, while a refused call only asks for a copy.
     """
-    updated = [names[x] for x in spec.inputs if x in spec.updates]
-    read = [names[x] for x in spec.inputs if x not in spec.updates]
-    labels = [repr(x.name) for x in spec.inputs if x in spec.updates]
-    labels += [repr(x.name) for x in spec.inputs if x not in spec.updates]
+    # A generator holds no array memory: nothing to compare.
+    arrays = [x for x in spec.inputs if x.op is not Rng]
+    updated = [names[x] for x in arrays if x in spec.updates]
+    read = [names[x] for x in arrays if x not in spec.updates]
+    labels = [repr(x.name) for x in arrays if x in spec.updates]
+    labels += [repr(x.name) for x in arrays if x not in spec.updates]
     call_args = [repr(spec.name), _tuple_text(labels), _tuple_text(updated), _tuple_text(read)]
     return f"    {DISJOINT}({', '.join(call_args)})"
 
@@ -360,6 +368,29 @@ def {INDICES}(function, name, value, size, what, /):
                 f"{{function}}(): argument {{name!r}} indexes {{what}}, of size {{size}}, so its "
                 f"values must lie in [{{-size}}, {{size - 1}}]; got {{bad}} at position {{where}}"
             )
+'''
+
+
+def uses_generator(specs: list[FunctionSpec]) -> bool:
+    """Whether a module's functions take a generator: then it defines `GENERATOR_SOURCE`."""
+    return any(x.op is Rng for spec in specs for x in spec.inputs)
+
+
+GENERATOR_SOURCE = f'''
+
+def {GENERATOR}(function, name, value, /):
+    """Raise unless ``value`` is a numpy.random.Generator, which the function draws from."""
+    if isinstance(value, np.random.Generator):
+        return None
+    if isinstance(value, np.random.RandomState) or value is np.random:
+        hint = "the legacy np.random API has no Generator methods; "
+    else:
+        hint = ""
+    raise TypeError(
+        f"{{function}}(): argument {{name!r}} must be a numpy.random.Generator, which the "
+        f"function draws from; got {{type(value).__module__}}.{{type(value).__qualname__}}. "
+        f"{{hint}}pass np.random.default_rng(seed) (the same seed gives the same draws)"
+    )
 '''
 
 

@@ -25,7 +25,13 @@ from symdl._version import __version__
 from symdl.ir import Expr, toposort
 from symdl.provenance import Notes, annotate
 
-from .checks import HELPER_SOURCE, HELPERS, INDEX_HELPER_SOURCE
+from .checks import (
+    GENERATOR_SOURCE,
+    HELPER_SOURCE,
+    HELPERS,
+    INDEX_HELPER_SOURCE,
+    uses_generator,
+)
 from .layout import wrap_lines, wrap_text
 from .names import Namespace, safe_identifier
 from .pipeline import Logs, Options, Program, run
@@ -189,6 +195,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     source = "\n".join(text) + "\n\n" + HELPER_SOURCE
     if indexed:
         source += "\n" + INDEX_HELPER_SOURCE
+    if uses_generator(specs):
+        source += GENERATOR_SOURCE
     return ModuleParts(source, files, lines, notes)
 
 

@@ -324,6 +324,16 @@ class NumpyPrinter:
 
     def _print_TakeAlongAxis(self, node: Expr, args: list[str]) -> str:
         return f"np.take_along_axis({args[0]}, {args[1]}, axis={node.attr('axis')})"
+    # ----------------------------------------------------------------- random draws
+
+    def _print_Uniform(self, node: Expr, args: list[str]) -> str:
+        return f"{args[0]}.random({_draw_params(node)})"
+
+    def _print_Normal(self, node: Expr, args: list[str]) -> str:
+        return f"{args[0]}.standard_normal({_draw_params(node)})"
+
+    def _print_Bernoulli(self, node: Expr, args: list[str]) -> str:
+        return f"{args[0]}.random({_draw_params(node)}) < {_operand(args[1])}"
 
     # ----------------------------------------------------------------- sympy bodies
 
@@ -336,6 +346,14 @@ class NumpyPrinter:
                 f"have ({exc.args[0].splitlines()[0]}); rewrite the body with sympy functions "
                 "that numpy supports"
             ) from None
+
+
+def _draw_params(node: Expr) -> str:
+    """``(N, 3), dtype=np.float32``: a draw's shape, and its dtype where it is not numpy's
+    default (float64)."""
+    dtype = node.attr("dtype")
+    shape = shape_text(node.shape)
+    return shape if dtype == "float64" else f"{shape}, dtype={dtype_text(dtype)}"
 
 
 def _operand(text: str) -> str:

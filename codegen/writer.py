@@ -424,6 +424,9 @@ def _docstring(spec: FunctionSpec, names: Mapping[Expr, str], outputs: list[Expr
     }[(bool(outputs), bool(count))]
     lines = [f'    """{summary}', "", "    Args:"]
     for x in spec.inputs:
+        if x.op.name == "rng":
+            lines.append(f"        {names[x]}: numpy.random.Generator, drawn from (it advances)")
+            continue
         notes = [x.op.name]
         if x in spec.updates:
             notes.append("updated in place")

@@ -15,7 +15,7 @@ applications (`derive`, `tf`, `optim`, `train`, `commands`) sit on top. `tests/t
 checks these directions.
 """
 
-from . import errors, init, layers, optim
+from . import errors, init, layers, optim, random
 from ._version import __version__
 from .autodiff import adjoints, grad, hvp, jvp
 from .derive import derive
@@ -47,4 +47,5 @@ __all__ = [  # noqa: F405 - compile and generate come from __getattr__
     "jvp", "show",
     "fit", "init", "layers", "optim",
     "derive", "to_dot",
+    "random",
 ]

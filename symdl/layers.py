@@ -69,17 +69,26 @@ def mlp(
     activation: Callable[[Expr], Expr],
     name: str = "dense",
     weight_init: Callable | None = None,
+    dropout: float | Expr = 0.0,
+    rng: Expr | None = None,
 ) -> tuple[Expr, Params]:
     """A multi-layer perceptron: dense layers of ``sizes``, ``activation`` between them.
 
     The last layer is linear (it returns logits). Hidden layers use He initialization when the
     activation is `symdl.relu` and Glorot otherwise, unless ``weight_init`` says; layer ``i``'s
-    parameters are ``{name}{i}_W`` and ``{name}{i}_b``.
+    parameters are ``{name}{i}_W`` and ``{name}{i}_b``. With ``dropout`` (a rate or a scalar
+    rate placeholder, see `symdl.dropout`), each hidden layer's output is dropped out, drawing
+    from ``rng`` (an `symdl.rng` generator, which the generated step then takes).
     """
+    from .ops.api import dropout as _dropout
     from .ops.api import relu
 
     if not sizes:
         raise ShapeError("mlp: sizes must list at least one layer width")
+    # A rate expression (a placeholder) is kept even where its value may be 0 at run time.
+    drops = isinstance(dropout, Expr) or bool(dropout)
+    if drops and rng is None:
+        raise ValueError("mlp: dropout needs a generator to draw from: pass rng=sd.rng('rng')")
     hidden_init = weight_init or (_init.he_normal if activation is relu else _init.glorot_uniform)
     params: Params = {}
     h = x
@@ -89,6 +98,8 @@ def mlp(
             h, units, name=f"{name}{i}", activation=None if last else activation,
             weight_init=(weight_init or _init.glorot_uniform) if last else hidden_init,
         )
+        if drops and not last:
+            h = _dropout(h, dropout, rng)  # type: ignore[arg-type]
         params.update(p)
     return h, params
 

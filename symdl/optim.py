@@ -70,9 +70,10 @@ class Optimizer:
         params: Sequence[Expr] | Mapping[Expr, Any],
         inputs: Sequence[Expr],
         metrics: Mapping[str, Expr] | None = None,
+        settings: Mapping[Expr, tuple[float, float]] | None = None,
     ) -> TrainStepSpec:
         """The functions to generate for training with this optimizer; see `train_step_spec`."""
-        return train_step_spec(loss, params, self, inputs, metrics)
+        return train_step_spec(loss, params, self, inputs, metrics, settings)
 
 
 class SGD(Optimizer):
@@ -205,7 +206,9 @@ class TrainStepSpec:
     """What `train_step_spec` builds: the functions to generate and the leaves' roles.
 
     ``functions`` has ``train_step(*inputs, *params, *state, lr) -> (loss, *metrics)`` (updating
-    params and state in place) and ``evaluate(*inputs, *params) -> (loss, *metrics)``.
+    params and state in place) and ``evaluate(*inputs, *params) -> (loss, *metrics)``; a model
+    that draws (dropout) also takes its generators last (``rngs``, from `symdl.rng`), in both,
+    after its ``settings`` (scalar placeholders with a training and an evaluation value).
     """
 
     functions: dict[str, tuple]
@@ -216,6 +219,8 @@ class TrainStepSpec:
     metric_names: list[str]
     optimizer: Optimizer
     initializers: dict[Expr, Any] = field(default_factory=dict)
+    rngs: list[Expr] = field(default_factory=list)
+    settings: dict[Expr, tuple[float, float]] = field(default_factory=dict)
 
 
 def _as_params(params: Sequence[Expr] | Mapping[Expr, Any]) -> tuple[list[Expr], dict]:
@@ -239,6 +244,7 @@ def train_step_spec(
     optimizer: Optimizer,
     inputs: Sequence[Expr],
     metrics: Mapping[str, Expr] | None = None,
+    settings: Mapping[Expr, tuple[float, float]] | None = None,
 ) -> TrainStepSpec:
     """Build the update expressions of ``optimizer`` for ``loss`` and ``params``.
 
@@ -248,12 +254,16 @@ def train_step_spec(
         optimizer: an `Optimizer` (its ``lr`` is the default learning rate, not baked in).
         inputs: the placeholders a batch fills, in the order batches list them (``[x, y]``).
         metrics: extra scalar outputs by name (``{"accuracy": acc}``), means over the batch.
+        settings: scalar placeholders fed one value in training and another in evaluation, as
+            ``{placeholder: (train_value, evaluation_value)}``: a dropout rate,
+            ``{rate: (0.5, 0.0)}``, so that evaluation keeps every unit.
 
     Raises:
         InvalidNameError: if a state leaf's name (``W_m``, ``step``, ``lr``) is taken.
         ShapeError: if the loss or a metric is not a scalar.
     """
     from .autodiff import grad
+    from .ir import toposort
 
     leaves, inits = _as_params(params)
     metrics = dict(metrics or {})
@@ -264,7 +274,18 @@ def train_step_spec(
     if loss.dtype not in ("float32", "float64"):
         raise CodegenError(f"train_step: the loss is {loss.dtype}; it must be float")
     dtype = loss.dtype
-    taken = {x.name for x in [*inputs, *leaves]}
+    # The generators the model draws from (dropout): arguments of both functions, passed last.
+    rngs = [n for n in toposort([loss, *metrics.values()]) if n.op.name == "rng"]
+    settings = dict(settings or {})
+    for leaf, pair in settings.items():
+        if not isinstance(leaf, Expr) or leaf.op.name != "placeholder" or leaf.shape != () or (
+            not isinstance(pair, tuple) or len(pair) != 2
+        ):
+            raise CodegenError(
+                "train_step: settings must map scalar placeholders to (train_value, "
+                f"evaluation_value), got {leaf!r}: {pair!r}"
+            )
+    taken = {x.name for x in [*inputs, *leaves, *rngs, *settings]}
     state_names = [f"{p.name}_{s}" for p in leaves for s in optimizer.slots]
     extra = [*state_names, *([STEP_NAME] if optimizer.uses_step else []), LR_NAME]
     clash = sorted(taken.intersection(extra))
@@ -292,11 +313,11 @@ def train_step_spec(
         updates[step] = new_step
     outputs = [loss, *metrics.values()]
     functions = {
-        "train_step": ([*inputs, *leaves, *state, lr], outputs, updates),
-        "evaluate": ([*inputs, *leaves], outputs),
+        "train_step": ([*inputs, *leaves, *state, lr, *settings, *rngs], outputs, updates),
+        "evaluate": ([*inputs, *leaves, *settings, *rngs], outputs),
     }
     return TrainStepSpec(functions, list(inputs), leaves, state, lr, list(metrics), optimizer,
-                         inits)
+                         inits, rngs, settings)
 
 
 class TrainStep:
@@ -305,7 +326,8 @@ class TrainStep:
     ``step(batch, params, state, lr=None)`` runs one step on ``batch`` (arrays in the order of
     ``inputs``), updates the arrays in ``params`` and ``state`` (dicts by name) in place and
     returns ``(loss, *metrics)``. ``step.evaluate(batch, params)`` returns the same without
-    updating. ``step.path`` is the generated file.
+    updating. ``step.path`` is the generated file. A model that draws (`draws`: dropout) needs
+    ``rng=``, a ``numpy.random.Generator``, in both; it advances on every call.
     """
 
     def __init__(self, spec: TrainStepSpec, module: ModuleType) -> None:
@@ -319,6 +341,23 @@ class TrainStep:
         self.dtype = spec.lr.dtype
         self._train = module.train_step
         self._evaluate = module.evaluate
+        self.draws = bool(spec.rngs)
+        self._train_settings = [v[0] for v in spec.settings.values()]
+        self._evaluate_settings = [v[1] for v in spec.settings.values()]
+
+    def _generators(self, rng: np.random.Generator | None) -> list[np.random.Generator]:
+        """The generator arguments: ``rng`` once per generator the model declares."""
+        if not self.draws:
+            if rng is not None:
+                raise TypeError("train_step: this model draws nothing; do not pass rng")
+            return []
+        if rng is None:
+            names = ", ".join(repr(r.name) for r in self.spec.rngs)
+            raise TypeError(
+                f"train_step: the model draws from the generator {names} (dropout or "
+                "sd.random); pass rng=np.random.default_rng(seed)"
+            )
+        return [rng] * len(self.spec.rngs)
 
     @property
     def path(self) -> str:
@@ -346,16 +385,25 @@ class TrainStep:
     def __call__(
         self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
         state: Mapping[str, np.ndarray], lr: float | None = None,
+        rng: np.random.Generator | None = None,
     ) -> tuple:
-        """One step: update ``params`` and ``state`` in place, return ``(loss, *metrics)``."""
+        """One step: update ``params`` and ``state`` in place, return ``(loss, *metrics)``.
+
+        ``rng`` is the generator a model that draws (`draws`) draws from.
+        """
         args = [*batch, *self._ordered("parameter", self.param_names, params),
                 *self._ordered("state", self.state_names, state)]
-        out = self._train(*args, self.optimizer.lr if lr is None else lr)
+        generators = self._generators(rng)
+        out = self._train(*args, self.optimizer.lr if lr is None else lr,
+                          *self._train_settings, *generators)
         return out
 
-    def evaluate(self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray]) -> tuple:
-        """``(loss, *metrics)`` on ``batch`` with ``params``, nothing updated."""
-        return self._evaluate(*batch, *self._ordered("parameter", self.param_names, params))
+    def evaluate(self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
+                 rng: np.random.Generator | None = None) -> tuple:
+        """``(loss, *metrics)`` on ``batch`` with ``params``, nothing updated (a model that
+        draws draws here too, from ``rng``)."""
+        return self._evaluate(*batch, *self._ordered("parameter", self.param_names, params),
+                              *self._evaluate_settings, *self._generators(rng))
 
 
 def compile_train_step(
@@ -366,6 +414,7 @@ def compile_train_step(
     metrics: Mapping[str, Expr] | None = None,
     name: str = "train_step",
     cache_dir: str | None = None,
+    settings: Mapping[Expr, tuple[float, float]] | None = None,
 ) -> TrainStep:
     """Generate, write and import the training step of ``optimizer`` on ``loss``.
 
@@ -374,7 +423,7 @@ def compile_train_step(
     """
     from codegen import compile as _compile
 
-    spec = train_step_spec(loss, params, optimizer, inputs, metrics)
+    spec = train_step_spec(loss, params, optimizer, inputs, metrics, settings)
     module = _compile(spec.functions, name, cache_dir)
     return TrainStep(spec, module)
 

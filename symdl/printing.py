@@ -60,7 +60,8 @@ def dump(outputs: Sequence[Expr]) -> str:
             lines.append(f"%{base} = {node.op.name} : {facts}")
         else:
             args = [f"%{names[i]}" for i in node.inputs]
-            args += [f"{k}={_attr_text(k, v)}" for k, v in node.attrs]
+            args += [f"{k}={_attr_text(k, v)}" for k, v in node.attrs
+                     if k not in node.op.hidden_attrs]
             lines.append(f"%{base} = {node.op.name}({', '.join(args)}) : {facts}")
     return "\n".join(lines)
 
@@ -168,7 +169,7 @@ def _compose(x: Expr, args: list[tuple[str, int]]) -> tuple[str, int]:
     if special is not None:
         return special
     for key, value in x.attrs:
-        if key in ("body", "symbols"):
+        if key in ("body", "symbols") or key in op.hidden_attrs:
             continue
         if key == "value" or (key == "keepdims" and value is False):
             continue

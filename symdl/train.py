@@ -43,6 +43,9 @@ from .optim import TrainStep
 
 # 2: ``meta`` is the run's signature (`run_signature`); 1 recorded sizes and names only.
 CHECKPOINT_VERSION = 2
+# Streams of a run's seed (``default_rng([seed, stream])``) for what a model draws (dropout):
+# independent of the shuffling generator, ``default_rng(seed)``.
+TRAINING_STREAM, EVALUATION_STREAM = 1, 2
 
 
 class TrainingDivergedError(SymdlError, FloatingPointError):
@@ -99,14 +102,17 @@ def save_checkpoint(
     path: str | os.PathLike[str], params: Mapping[str, np.ndarray],
     state: Mapping[str, np.ndarray], *, step: int, epoch: int, batch: int,
     rng_state: Mapping, history: History, meta: Mapping[str, object],
+    draw_rng_state: Mapping | None = None,
 ) -> Path:
     """Write a checkpoint ``.npz`` atomically and durably.
 
     ``epoch`` and ``batch`` are the position to continue from; ``rng_state`` is the shuffling
     generator's state at the start of that epoch (so its permutation can be drawn again);
-    ``meta`` is what a resume compares (`run_signature`). The file is written beside ``path``,
-    fsynced and renamed over it, so a crash leaves the old checkpoint or the new one, never half
-    of one; temporaries that an earlier, killed write left behind are removed first.
+    ``meta`` is what a resume compares (`run_signature`); ``draw_rng_state`` the state of the
+    generator a model that draws (dropout) draws from, so that a resume continues its stream.
+    The file is written beside ``path``, fsynced and renamed over it, so a crash leaves the old
+    checkpoint or the new one, never half of one; temporaries that an earlier, killed write left
+    behind are removed first.
     """
     path = Path(path)
     arrays: dict[str, np.ndarray] = {f"param/{k}": v for k, v in params.items()}
@@ -116,6 +122,8 @@ def save_checkpoint(
         arrays[f"history/metric/{name}"] = np.asarray(values, dtype=np.float64)
     position = {"version": CHECKPOINT_VERSION, "step": step, "epoch": epoch, "batch": batch,
                 "rng_state": rng_state, "epochs": history.epochs, "meta": dict(meta)}
+    if draw_rng_state is not None:
+        position["draw_rng_state"] = draw_rng_state
     arrays["position"] = np.array(json.dumps(position))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -136,6 +144,7 @@ class Checkpoint:
     rng_state: dict
     history: History
     meta: dict
+    draw_rng_state: dict | None = None  # the draws' generator (dropout), where the model draws
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
@@ -171,7 +180,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
     state = {k[6:]: v for k, v in arrays.items() if k.startswith("state/")}
     return Checkpoint(params, state, position["step"], position["epoch"], position["batch"],
-                      position["rng_state"], history, position["meta"])
+                      position["rng_state"], history, position["meta"],
+                      position.get("draw_rng_state"))
 
 
 def _damaged(path: Path, what: str) -> CheckpointError:
@@ -219,6 +229,12 @@ def _position(path: Path, entry: np.ndarray | None) -> dict:
     except (TypeError, ValueError, KeyError) as exc:
         raise _damaged(path, f"its shuffling RNG state cannot be restored ({_reason(exc)})") \
             from None
+    if position.get("draw_rng_state") is not None:
+        try:
+            np.random.PCG64().state = position["draw_rng_state"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise _damaged(path, f"its draws' RNG state cannot be restored ({_reason(exc)})") \
+                from None
     return position
 
 
@@ -268,6 +284,10 @@ def run_signature(
             "metrics": list(spec.metric_names),
         },
     }
+    if spec.settings:  # only where the model has them: earlier checkpoints still match
+        signature["model"]["settings"] = {  # type: ignore[index]
+            x.name: [float(v) for v in pair] for x, pair in spec.settings.items()
+        }
     # Through JSON and back, as a loaded checkpoint's would be (tuples become lists).
     return json.loads(json.dumps(signature))
 
@@ -344,13 +364,18 @@ def _restore(path: str | os.PathLike[str], ckpt: Checkpoint, step: TrainStep,
 
 
 def _evaluate(step: TrainStep, data: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
-              batch_size: int) -> dict[str, float]:
-    """Loss and metrics over ``data`` in chunks, weighted by chunk size (they are batch means)."""
+              batch_size: int, seed: int) -> dict[str, float]:
+    """Loss and metrics over ``data`` in chunks, weighted by chunk size (they are batch means).
+
+    A model that draws (dropout) draws from a generator made afresh from ``seed`` for each
+    evaluation, so that every epoch's figures are reproducible and comparable.
+    """
+    rng = np.random.default_rng([seed, EVALUATION_STREAM]) if step.draws else None
     n = len(data[0])
     totals = np.zeros(1 + len(step.metric_names))
     for start in range(0, n, batch_size):
         chunk = [a[start : start + batch_size] for a in data]
-        totals += np.array([float(v) for v in step.evaluate(chunk, params)]) * len(chunk[0])
+        totals += np.array([float(v) for v in step.evaluate(chunk, params, rng)]) * len(chunk[0])
     names = ["loss", *step.metric_names]
     return {f"val_{k}": float(v / n) for k, v in zip(names, totals, strict=True)}
 
@@ -438,6 +463,9 @@ def fit(
     history = History(params=params, state=state, module=step.path,
                       metrics={name: [] for name in step.metric_names})
     rng = np.random.default_rng(seed)
+    # A model that draws (dropout) draws from its own generator, made once per run from the
+    # seed: the shuffling generator is rewound to each epoch's start, this one never is.
+    draws = np.random.default_rng([seed, TRAINING_STREAM]) if step.draws else None
     # Hashing the data costs a pass over it: only for runs that write or read checkpoints.
     meta = (run_signature(step, train, batch_size=batch_size, seed=seed, lr=lr)
             if checkpoint is not None or resume is not None else {})
@@ -458,6 +486,8 @@ def fit(
         _restore(resume, ckpt, step, params, state, force)
         epoch, first_batch, done = ckpt.epoch, ckpt.batch, ckpt.step
         epoch_rng_state = ckpt.rng_state
+        if draws is not None and ckpt.draw_rng_state is not None:
+            draws.bit_generator.state = ckpt.draw_rng_state
         history.loss, history.epochs = ckpt.history.loss, ckpt.history.epochs
         for name in step.metric_names:
             # A metric the checkpoint lacks (a forced resume) has no values for earlier steps.
@@ -478,7 +508,8 @@ def fit(
     def save(next_epoch: int, next_batch: int, rng_state: Mapping) -> None:
         if checkpoint is not None:
             save_checkpoint(checkpoint, params, state, step=history.step, epoch=next_epoch,
-                            batch=next_batch, rng_state=rng_state, history=history, meta=meta)
+                            batch=next_batch, rng_state=rng_state, history=history, meta=meta,
+                            draw_rng_state=None if draws is None else draws.bit_generator.state)
 
     def say(text: str) -> None:
         if bar is not None:
@@ -501,7 +532,7 @@ def fit(
                     idx = order[b * batch_size : (b + 1) * batch_size]
                     batch = [a[idx] for a in train]
                     rate = default_lr(history.step) if callable(default_lr) else default_lr
-                    out = step(batch, params, state, rate)
+                    out = step(batch, params, state, rate, draws)
                     loss = float(out[0])
                     if not math.isfinite(loss):
                         _diverged(history, loss, epoch, b, rate)
@@ -523,7 +554,7 @@ def fit(
                 for name, values in history.metrics.items():
                     row[f"train_{name}"] = float(np.mean(values[epoch_start:]))
                 if validation is not None:
-                    row.update(_evaluate(step, validation, params, eval_batch_size))
+                    row.update(_evaluate(step, validation, params, eval_batch_size, seed))
                 history.epochs.append(row)
                 say(_epoch_line(row, epochs))
                 epoch, first_batch = epoch + 1, 0

@@ -55,6 +55,12 @@ def promote(strong: Sequence[str], weak: Sequence[str] = ()) -> str:
     ``strong`` are dtypes of arrays; ``weak`` are dtypes of Python scalars, which adapt to the
     arrays (``x_float32 * 2.0`` stays float32) unless their kind is higher (``int * 0.5`` is float).
     """
+    if "generator" in strong or "generator" in weak:
+        # An `sd.rng` leaf is not an array: arithmetic on it is a slip for a draw from it.
+        raise DTypeError(
+            "a random generator (sd.rng) is not a value to compute with; draw from it, e.g. "
+            "sd.random.uniform(rng, shape)"
+        )
     if not strong:
         return np.result_type(*weak).name if weak else "float64"
     result = np.result_type(*strong).name

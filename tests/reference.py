@@ -194,7 +194,20 @@ RULES: dict[str, Rule] = {
     # ---- contractions: numpy's einsum on the node's explicit subscripts
     "einsum": lambda *xs, subscripts: np.einsum(subscripts, *xs),
 }
-LEAVES = ("constant", "placeholder", "parameter")
+# random draws (issue 13, item 8): the feed gives the rng leaf a numpy Generator, which each
+# draw advances, in the order the walk meets the draws (the generated code's order must match).
+RULES.update({
+    "uniform": lambda g, *, shape, dtype, draw, sizes: g.item().random(_dims(shape, sizes),
+                                                                       dtype=dtype),
+    "normal": lambda g, *, shape, dtype, draw, sizes: g.item().standard_normal(
+        _dims(shape, sizes), dtype=dtype
+    ),
+    # p compared in the draw's dtype, as numpy compares a float32 array with a Python number.
+    "bernoulli": lambda g, p, *, shape, dtype, draw, sizes: (
+        g.item().random(_dims(shape, sizes), dtype=dtype) < np.asarray(p).astype(dtype)
+    ),
+})
+LEAVES = ("constant", "placeholder", "parameter", "rng")
 
 
 def bind_sizes(feed: Mapping[Expr, np.ndarray]) -> Sizes:
@@ -223,13 +236,13 @@ def trace(outputs: Sequence[Expr], feed: Mapping[Expr, np.ndarray]) -> dict[Expr
         if name == "constant":
             values[node] = node.attr("value").array
             continue
-        if name in ("placeholder", "parameter"):
+        if name in ("placeholder", "parameter", "rng"):
             values[node] = np.asarray(feed[node])
             continue
         rule = RULES[name]
         kwargs = node.kwargs
         if name in ("reshape", "broadcast_to", "unindex", "zeros", "size", "arange",
-                    "scatter_add", "full"):
+                    "scatter_add", "full", "uniform", "normal", "bernoulli"):
             kwargs["sizes"] = sizes
         result = np.asarray(rule(*(values[i] for i in node.inputs), **kwargs))
         # Each node's dtype is the IR's; weak Python scalars follow it.

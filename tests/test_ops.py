@@ -72,6 +72,9 @@ class Case:
         result = []
         for name, arg in zip(NAMES, self.args, strict=False):
             dtype = float_dtype if arg.dtype == FLOAT else arg.dtype
+            if arg.kind == "rng":
+                result.append(sd.rng(name))
+                continue
             make = sd.parameter if arg.kind == "parameter" else sd.placeholder
             result.append(make(name, arg.shape, dtype))
         return result
@@ -79,7 +82,8 @@ class Case:
     def values(self, leaves: list[Expr]) -> list[np.ndarray]:
         """Random inputs from each arg's domain (seeded by the row id: reproducible)."""
         rng = np.random.default_rng(seed_of(self.id))
-        return [value_for(x, a.domain, rng) for x, a in zip(leaves, self.args, strict=True)]
+        return [_drawn() if a.kind == "rng" else value_for(x, a.domain, rng)
+                for x, a in zip(leaves, self.args, strict=True)]
 
 
 def case(id: str, build: Callable[..., Expr], args: list[Arg], ref: Callable[..., np.ndarray],
@@ -118,6 +122,17 @@ NOTIES = distinct()
 LABELS4 = integers(4)
 MASK: Domain = lambda rng, shape: rng.random(shape) < 0.5  # noqa: E731
 C34 = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+# Random draws: an rng arg is fed a generator of this seed; a reference draws by hand from a
+# new generator of the same seed, in the generated code's order (re-seeded on every call, so
+# finite differences see one fixed mask).
+RNG = Arg((), dtype="generator", kind="rng")
+RNG_SEED = 1299
+
+
+def _drawn() -> np.random.Generator:
+    return np.random.default_rng(RNG_SEED)
+
+
 C43 = np.linspace(0.5, 2.0, 12).reshape(4, 3)
 
 
@@ -505,6 +520,25 @@ CASES: list[Case] = [
     case("naive_cross_entropy", lambda z, y: -sd.sum(y * sd.log(sd.softmax(z)), axis=1),
          [(None, 4), Arg((None, 4), one_hot_rows())],
          lambda z, y: -(y * np.log(np_softmax(z))).sum(1)),
+    # ---- random draws (issue 13, item 8): f32=False, the float32 draws are another stream
+    case("random_uniform", lambda a, r: a + sd.random.uniform(r, a.shape, dtype=a.dtype),
+         [(None, 3), RNG], lambda a, r: a + _drawn().random(a.shape), f32=False),
+    case("random_uniform_low_high",
+         lambda a, r: a * sd.random.uniform(r, (4,), low=-1.0, high=2.0, dtype=a.dtype),
+         [(3, 4), RNG], lambda a, r: a * (-1.0 + 3.0 * _drawn().random(4)), f32=False),
+    case("random_normal",
+         lambda a, r: a * sd.random.normal(r, a.shape, loc=1.0, scale=0.5, dtype=a.dtype),
+         [(None, 3), RNG], lambda a, r: a * (1.0 + 0.5 * _drawn().standard_normal(a.shape)),
+         f32=False),
+    case("random_bernoulli", lambda a, r: sd.where(sd.random.bernoulli(r, 0.3, a.shape), a, 0.0),
+         [(None, 4), RNG],
+         lambda a, r: np.where(_drawn().random(a.shape, dtype=np.float32) < 0.3, a, 0.0),
+         f32=False),
+    case("dropout", lambda a, r: sd.dropout(a, 0.4, r), [(None, 5), RNG],
+         lambda a, r: a * (_drawn().random(a.shape) < 0.6) / 0.6, f32=False),
+    case("dropout_rate_placeholder", lambda a, p, r: sd.dropout(a, p, r),
+         [(None, 5), Arg((), uniform(0.2, 0.6)), RNG],
+         lambda a, p, r: a * (_drawn().random(a.shape) < 1 - p) / (1 - p), f32=False),
 ]
 
 # ---- contractions (issue 13, item 6): einsum in numpy's notations, tensordot built on it
@@ -622,7 +656,7 @@ def test_every_public_constructor_is_used() -> None:
     # Public constructors that build no op of their own (min, mean, squeeze, ...) still need a row.
     source = inspect.getsource(inspect.getmodule(test_every_public_constructor_is_used))
     table = source[source.index("softplus_sym = "):source.index("\ndef _ids")]
-    leaves = ("placeholder", "parameter")  # every row's inputs (Case.leaves)
+    leaves = ("placeholder", "parameter", "rng")  # every row's inputs (Case.leaves)
     unused = [
         n for n in sd.ops.api.__all__
         if n not in leaves and not re.search(rf"\bsd\.{n}\b", table)

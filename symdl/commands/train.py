@@ -7,6 +7,7 @@ The model file builds expressions and defines
     params = {W: sd.init.he_normal, b: sd.init.zeros, ...}   # or sd.layers.mlp(...)'s dict,
                                     # or [W, b] (Glorot uniform weights, zero biases)
     metrics = {"accuracy": acc}     # optional scalar means over the batch
+    settings = {rate: (0.5, 0.0)}   # optional: scalar placeholders' (training, test) values
 
 Labels are int ids when ``y`` is 1-D, one-hot rows when it is (N, 10). Example:
 
@@ -143,7 +144,8 @@ def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str
         )
     optimizer = sd.optim.make_optimizer(args.optimizer, args.lr)
     step = sd.optim.compile_train_step(model["loss"], model["params"], optimizer, inputs,
-                                       model.get("metrics"), name=name)
+                                       model.get("metrics"), name=name,
+                                       settings=model.get("settings"))
     data = load_mnist(data_dir, quiet=args.quiet)
     x, y = inputs
     train = (data.x_train.astype(x.dtype), labels_for(y, data.y_train))

@@ -37,6 +37,7 @@ from .elementwise import (
 from .indexing import arange, take, take_along_axis
 from .linalg import matmul
 from .nn import log_softmax, logsumexp, one_hot, softmax, softmax_cross_entropy
+from .random import dropout, rng
 from .reduce import argmax, max, mean, min, sum
 from .shape import (
     broadcast_to,
@@ -73,6 +74,8 @@ __all__ = [
     # shape, creation, reductions and scans (issue 13, items 3 and 5)
     "all", "any", "argmin", "cumprod", "cumsum", "flip", "full", "ones", "ones_like", "pad",
     "prod", "repeat", "split", "stack", "tile",
+    # random draws
+    "dropout", "rng",
 ]
 
 # ---- contractions (issue 13, item 6)

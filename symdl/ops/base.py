@@ -129,6 +129,11 @@ class Op:
     """Whether its generated statement does no arithmetic (a view, a symbolic size); the
     report's count of operations leaves it out."""
 
+    hidden_attrs: ClassVar[tuple[str, ...]] = ()
+    """Attributes that are part of the node's identity but never printed, in code, dumps or
+    comments: a random draw's serial keeps two draws of the same shape two nodes, and printing
+    it would make the text depend on what else the process built."""
+
     hint: ClassVar[str | None] = None
     """The variable name of an unnamed value: a template over the inputs' names ``{0}``,
     ``{1}``, ... and the static attributes by name (``"{0}_T"`` names ``x.T`` ``x_T``)."""
