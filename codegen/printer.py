@@ -222,6 +222,85 @@ class NumpyPrinter:
         axis = node.attr("axis")
         return f"np.take_along_axis({args[0]}, {args[1]}[..., None], axis={axis})[..., 0]"
 
+    # ----------------------------------------------------------------- convolution
+    # Windows are numpy's sliding_window_view (a view); every contraction over them is one
+    # np.tensordot, which copies the windows into one matrix and runs one GEMM (im2col).
+
+    def _print_Pad(self, node: Expr, args: list[str]) -> str:
+        pads = ((0, 0), *node.attr("pads"), (0, 0))
+        value = node.attr("value")
+        fill = "" if value == 0 else f", constant_values={scalar_literal(value)}"
+        return f"np.pad({args[0]}, {pads!r}{fill})"
+
+    def _print_Windows(self, node: Expr, args: list[str]) -> str:
+        return _windows_text(args[0], node.attr("window"), node.attr("strides"),
+                             node.attr("dilation"))
+
+    def _print_WindowsAdjoint(self, node: Expr, args: list[str]) -> Lines:
+        """col2im: non-overlapping windows (stride >= window) are one transposed copy into a
+        zero image; overlapping ones add one slice per kernel offset (never a loop over pixels)."""
+        (kh, kw), (sh, sw), (dh, dw) = (node.attr(a) for a in ("window", "strides", "dilation"))
+        _, oh, ow, _, _, _ = node.inputs[0].shape
+        n, h, w, c = node.shape
+        dtype = dtype_text(node.dtype)
+        if (dh, dw) == (1, 1) and sh >= kh and sw >= kw:
+            lines = [
+                f"{{out}} = np.zeros({shape_text((n, oh, sh, ow, sw, c))}, dtype={dtype})",
+                f"{{out}}[:, :, :{kh}, :, :{kw}] = {args[0]}.transpose(0, 1, 4, 2, 5, 3)",
+                f"{{out}} = {{out}}.reshape({shape_text((n, oh * sh, ow * sw, c))})",
+            ]
+            if oh * sh > h or ow * sw > w:
+                lines.append(f"{{out}} = {{out}}[:, :{h}, :{w}]")
+            if oh * sh < h or ow * sw < w:
+                pads = ((0, 0), (0, max(h - oh * sh, 0)), (0, max(w - ow * sw, 0)), (0, 0))
+                lines.append(f"{{out}} = np.pad({{out}}, {pads!r})")
+            return lines
+        lines = [f"{{out}} = np.zeros({shape_text(node.shape)}, dtype={dtype})"]
+        for i in range(kh):
+            for j in range(kw):
+                rows = f"{i * dh}:{i * dh + (oh - 1) * sh + 1}:{sh}"
+                cols = f"{j * dw}:{j * dw + (ow - 1) * sw + 1}:{sw}"
+                lines.append(f"{{out}}[:, {rows}, {cols}] += {args[0]}[..., {i}, {j}]")
+        return lines
+
+    def _print_Conv2D(self, node: Expr, args: list[str]) -> str:
+        kh, kw = node.inputs[1].shape[:2]
+        windows = _windows_text(args[0], (kh, kw), node.attr("strides"), node.attr("dilation"))
+        return f"np.tensordot({windows}, {args[1]}, axes=([3, 4, 5], [2, 0, 1]))"
+
+    def _print_Conv2DBackpropFilter(self, node: Expr, args: list[str]) -> str:
+        windows = _windows_text(args[0], node.attr("kernel"), node.attr("strides"),
+                                node.attr("dilation"))
+        # tensordot gives (C, KH, KW, O); the filter is (KH, KW, C, O).
+        return (f"np.tensordot({windows}, {args[1]}, axes=([0, 1, 2], [0, 1, 2]))"
+                ".transpose(1, 2, 0, 3)")
+
+    def _print_Conv2DBackpropInput(self, node: Expr, args: list[str]) -> Lines:
+        """A transposed convolution: g spread by the strides into zeros with a border of the
+        kernel's size less one, correlated with the flipped filter (one GEMM)."""
+        g, w = node.inputs
+        n, oh, ow, c_out = g.shape
+        kh, kw = w.shape[:2]
+        (h, wd), (sh, sw), (dh, dw) = (node.attr(a) for a in ("size", "strides", "dilation"))
+        eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+        if (sh, sw) == (1, 1):
+            pads = ((0, 0), (eh - 1, h - oh), (ew - 1, wd - ow), (0, 0))
+            lines = [f"{{out}} = np.pad({args[0]}, {pads!r})"]
+        else:
+            spread = (n, h + eh - 1, wd + ew - 1, c_out)
+            rows = f"{eh - 1}:{eh - 1 + (oh - 1) * sh + 1}:{sh}"
+            cols = f"{ew - 1}:{ew - 1 + (ow - 1) * sw + 1}:{sw}"
+            lines = [
+                f"{{out}} = np.zeros({shape_text(spread)}, dtype={dtype_text(node.dtype)})",
+                f"{{out}}[:, {rows}, {cols}] = {args[0]}",
+            ]
+        windows = _windows_text("{out}", (kh, kw), (1, 1), (dh, dw))
+        lines.append(
+            f"{{out}} = np.tensordot({windows}, {_operand(args[1])}[::-1, ::-1], "
+            "axes=([3, 4, 5], [3, 0, 1]))"
+        )
+        return lines
+
     # ----------------------------------------------------------------- sympy bodies
 
     def _print_Elementwise(self, node: Expr, args: list[str]) -> str:
@@ -233,6 +312,21 @@ class NumpyPrinter:
                 f"have ({exc.args[0].splitlines()[0]}); rewrite the body with sympy functions "
                 "that numpy supports"
             ) from None
+
+
+def _windows_text(x: str, window: tuple[int, int], strides: tuple[int, int],
+                  dilation: tuple[int, int]) -> str:
+    """The ``(N, OH, OW, C, KH, KW)`` windows of ``x`` as a view: numpy's sliding windows of
+    the dilated kernel's extent, subsampled by the strides and the dilation."""
+    (kh, kw), (sh, sw), (dh, dw) = window, strides, dilation
+    extent = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    text = f"np.lib.stride_tricks.sliding_window_view({x}, {extent!r}, axis=(1, 2))"
+    steps = [f"::{s}" if s != 1 else ":" for s in (sh, sw)]
+    if (dh, dw) != (1, 1):
+        steps += [":", f"::{dh}" if dh != 1 else ":", f"::{dw}" if dw != 1 else ":"]
+    while steps and steps[-1] == ":":
+        steps.pop()
+    return text if not steps else f"{text}[:, {', '.join(steps)}]"
 
 
 def _operand(text: str) -> str:

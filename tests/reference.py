@@ -83,6 +83,77 @@ def _size(*, static: int, symbols: Sequence[str], sizes: Sizes) -> np.ndarray:
     return np.asarray(static * int(np.prod([sizes[s] for s in symbols], dtype=np.int64)))
 
 
+# ---- convolution and pooling: direct loops over output pixels and kernel offsets, not the
+# generated code's sliding windows and tensordot.
+
+
+def _pad_ref(x: np.ndarray, *, pads: Any, value: float) -> np.ndarray:
+    (top, bottom), (left, right) = pads
+    n, h, w, c = x.shape
+    out = np.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    out[:, top:top + h, left:left + w] = x
+    return out
+
+
+def _offsets(out: int, kernel: int, stride: int, dilation: int) -> list[tuple[int, int, int]]:
+    """(output index, kernel index, input index) triples along one axis."""
+    return [(o, k, o * stride + k * dilation) for o in range(out) for k in range(kernel)]
+
+
+def _windows_ref(x: np.ndarray, *, window: Any, strides: Any, dilation: Any) -> np.ndarray:
+    n, h, w, c = x.shape
+    oh = (h - (window[0] - 1) * dilation[0] - 1) // strides[0] + 1
+    ow = (w - (window[1] - 1) * dilation[1] - 1) // strides[1] + 1
+    out = np.zeros((n, oh, ow, c, window[0], window[1]), dtype=x.dtype)
+    for i, ki, hi in _offsets(oh, window[0], strides[0], dilation[0]):
+        for j, kj, wj in _offsets(ow, window[1], strides[1], dilation[1]):
+            out[:, i, j, :, ki, kj] = x[:, hi, wj, :]
+    return out
+
+
+def _windows_adjoint_ref(c: np.ndarray, *, size: Any, window: Any, strides: Any,
+                         dilation: Any) -> np.ndarray:
+    n, oh, ow, ch = c.shape[:4]
+    out = np.zeros((n, size[0], size[1], ch), dtype=c.dtype)
+    for i, ki, hi in _offsets(oh, window[0], strides[0], dilation[0]):
+        for j, kj, wj in _offsets(ow, window[1], strides[1], dilation[1]):
+            out[:, hi, wj, :] += c[:, i, j, :, ki, kj]
+    return out
+
+
+def _conv2d_ref(x: np.ndarray, w: np.ndarray, *, strides: Any, dilation: Any) -> np.ndarray:
+    kh, kw, _, o = w.shape
+    n, h, wd, _ = x.shape
+    oh = (h - (kh - 1) * dilation[0] - 1) // strides[0] + 1
+    ow = (wd - (kw - 1) * dilation[1] - 1) // strides[1] + 1
+    out = np.zeros((n, oh, ow, o), dtype=np.result_type(x, w))
+    for i, ki, hi in _offsets(oh, kh, strides[0], dilation[0]):
+        for j, kj, wj in _offsets(ow, kw, strides[1], dilation[1]):
+            out[:, i, j, :] += x[:, hi, wj, :] @ w[ki, kj]
+    return out
+
+
+def _conv2d_input_ref(g: np.ndarray, w: np.ndarray, *, size: Any, strides: Any,
+                      dilation: Any) -> np.ndarray:
+    kh, kw, c, _ = w.shape
+    n, oh, ow, _ = g.shape
+    out = np.zeros((n, size[0], size[1], c), dtype=np.result_type(g, w))
+    for i, ki, hi in _offsets(oh, kh, strides[0], dilation[0]):
+        for j, kj, wj in _offsets(ow, kw, strides[1], dilation[1]):
+            out[:, hi, wj, :] += g[:, i, j, :] @ w[ki, kj].T
+    return out
+
+
+def _conv2d_filter_ref(x: np.ndarray, g: np.ndarray, *, kernel: Any, strides: Any,
+                       dilation: Any) -> np.ndarray:
+    n, oh, ow, o = g.shape
+    out = np.zeros((kernel[0], kernel[1], x.shape[3], o), dtype=np.result_type(x, g))
+    for i, ki, hi in _offsets(oh, kernel[0], strides[0], dilation[0]):
+        for j, kj, wj in _offsets(ow, kernel[1], strides[1], dilation[1]):
+            out[ki, kj] += x[:, hi, wj, :].T @ g[:, i, j, :]
+    return out
+
+
 # One rule per op name. Rules taking ``sizes`` get the symbolic sizes bound from the feed.
 RULES: dict[str, Rule] = {
     "reshape": lambda x, *, shape, sizes: np.reshape(x, _dims(shape, sizes)),
@@ -140,6 +211,13 @@ RULES: dict[str, Rule] = {
         (labels[..., None] == np.arange(depth)).astype(dtype)
     ),
     "pick": lambda x, labels, *, axis: np.take_along_axis(x, labels[..., None], axis=axis)[..., 0],
+    # convolution and pooling
+    "pad": _pad_ref,
+    "windows": _windows_ref,
+    "windows_adjoint": _windows_adjoint_ref,
+    "conv2d": _conv2d_ref,
+    "conv2d_backprop_input": _conv2d_input_ref,
+    "conv2d_backprop_filter": _conv2d_filter_ref,
 }
 LEAVES = ("constant", "placeholder", "parameter")
 

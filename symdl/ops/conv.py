@@ -1,0 +1,485 @@
+"""Convolution and pooling: `conv2d`, `conv1d`, `max_pool2d`, `avg_pool2d`.
+
+The ops work on channels-last tensors (NHWC inputs, HWIO filters, TensorFlow's layouts); the
+channels-first forms (NCHW with OIHW filters, PyTorch's) transpose in and out around them.
+Padding is an op of its own (`Pad`), so the convolution ops only stride and dilate, and the
+gradient of the padding is a crop.
+
+- `Conv2D` prints as a sliding-window view of the input contracted with the filter in one
+  `np.tensordot` (numpy copies the windows into one matrix and runs one GEMM: im2col).
+- `Conv2DBackpropInput` (the input gradient) is a transposed convolution: the cotangent is
+  spread out by the strides into zeros, padded by the kernel's size, and convolved with the
+  flipped filter: one GEMM again, no loop over pixels or kernel offsets.
+- `Conv2DBackpropFilter` contracts the input's windows with the cotangent over batch and pixels.
+- `Windows` is the windows view itself (``(N, OH, OW, C, KH, KW)``); pooling is a reduction
+  over its last two axes, so max-pooling's gradient is `max`'s (ties share it equally) and
+  average pooling's is `sum`'s. `WindowsAdjoint` adds windows back into an image (col2im).
+
+The three convolution ops are bilinear, so each one's derivative is made of the other two,
+and second derivatives come for free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from ..ir import Expr
+from ..types import Shape, format_shape, is_float
+from . import reduce as _reduce
+from . import shape as _shape
+from .base import PROD, Latex, Op, as_expr, latex_call, register
+
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]
+
+# --------------------------------------------------------------------------- shape helpers
+
+
+def _out_size(padded: int, kernel: int, stride: int, dilation: int) -> int:
+    """Number of windows along one axis: ``(padded - effective kernel) // stride + 1``."""
+    return (padded - (kernel - 1) * dilation - 1) // stride + 1
+
+
+def _spatial(op: str, x: Expr, what: str = "input") -> tuple[int, int]:
+    """The static height and width of an NHWC tensor, refused with a message otherwise."""
+    if x.ndim != 4:
+        raise ShapeError(
+            f"{op}: expected a 4-d {what} (batch, height, width, channels), got shape "
+            f"{format_shape(x.shape)}"
+        )
+    h, w = x.shape[1], x.shape[2]
+    if not isinstance(h, int) or not isinstance(w, int) or not isinstance(x.shape[3], int):
+        raise ShapeError(
+            f"{op}: height, width and channels must be known sizes (only the batch may be "
+            f"symbolic), got {what} shape {format_shape(x.shape)}"
+        )
+    return h, w
+
+
+def _check_float(op: str, *xs: Expr) -> str:
+    for x in xs:
+        if not is_float(x.dtype):
+            raise DTypeError(
+                f"{op}: expected float32 or float64 operands, got {x.dtype}; cast with .astype()"
+            )
+    if len({x.dtype for x in xs}) > 1:
+        raise DTypeError(
+            f"{op}: operands have different dtypes ({', '.join(x.dtype for x in xs)}); cast one "
+            "with .astype() so they match"
+        )
+    return xs[0].dtype
+
+
+# --------------------------------------------------------------------------- ops
+
+
+@register
+class Pad(Op):
+    """np.pad of the spatial axes of an NHWC tensor with a constant"""
+
+    name = "pad"
+    hint, latex = "{0}_pad", latex_call(r"\operatorname{pad}")
+    latex_rule = r"C = \operatorname{pad}(A) \;\Rightarrow\; \bar{A} = \bar{C} \text{ cropped}"
+
+    @classmethod
+    def infer(cls, x: Expr, *, pads: Pads, value: float) -> tuple[Shape, str]:
+        h, w = _spatial("pad", x)
+        (top, bottom), (left, right) = pads
+        return (x.shape[0], h + top + bottom, w + left + right, x.shape[3]), x.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, *, pads: Pads, value: float) -> tuple[Expr]:
+        (top, _), (left, _) = pads
+        h, w = int(x.shape[1]), int(x.shape[2])
+        crop = (("slice", None, None, None), ("slice", top, top + h, None),
+                ("slice", left, left + w, None))
+        return (_shape.Index.make(g, index=crop),)
+
+
+@register
+class Windows(Op):
+    """the (strided, dilated) sliding windows of an NHWC tensor: (N, OH, OW, C, KH, KW), a view"""
+
+    name = "windows"
+    is_view = free = True
+    hint, latex = "{0}_windows", latex_call(r"\operatorname{windows}")
+    latex_rule = (r"C = \operatorname{windows}(A) \;\Rightarrow\; \bar{A} = "
+                  r"\operatorname{windows}^\top(\bar{C}) \text{ (each window added back)}")
+
+    @classmethod
+    def infer(cls, x: Expr, *, window: Pair, strides: Pair, dilation: Pair) -> tuple[Shape, str]:
+        h, w = _spatial("windows", x)
+        oh = _out_size(h, window[0], strides[0], dilation[0])
+        ow = _out_size(w, window[1], strides[1], dilation[1])
+        return (x.shape[0], oh, ow, x.shape[3], window[0], window[1]), x.dtype
+
+    @staticmethod
+    def vjp(
+        g: Expr, out: Expr, x: Expr, *, window: Pair, strides: Pair, dilation: Pair
+    ) -> tuple[Expr]:
+        size = (int(x.shape[1]), int(x.shape[2]))
+        return (WindowsAdjoint.make(g, size=size, window=window, strides=strides,
+                                    dilation=dilation),)
+
+
+@register
+class WindowsAdjoint(Op):
+    """windows added back into an image of ``size`` (col2im): the adjoint of `Windows`"""
+
+    name = "windows_adjoint"
+    hint, latex = "{0}_col2im", latex_call(r"\operatorname{windows}^\top")
+    latex_rule = (r"C = \operatorname{windows}^\top(A) \;\Rightarrow\; \bar{A} = "
+                  r"\operatorname{windows}(\bar{C})")
+
+    @classmethod
+    def infer(
+        cls, c: Expr, *, size: Pair, window: Pair, strides: Pair, dilation: Pair
+    ) -> tuple[Shape, str]:
+        return (c.shape[0], size[0], size[1], c.shape[3]), c.dtype
+
+    @staticmethod
+    def vjp(
+        g: Expr, out: Expr, c: Expr, *, size: Pair, window: Pair, strides: Pair, dilation: Pair
+    ) -> tuple[Expr]:
+        return (Windows.make(g, window=window, strides=strides, dilation=dilation),)
+
+
+@register
+class Conv2D(Op):
+    """VALID cross-correlation of an NHWC input with an HWIO filter (strided, dilated)"""
+
+    name = "conv2d"
+    hint = "conv_{0}"
+    latex = Latex(r"{0} \star {1}", PROD, (PROD + 1, PROD + 1))
+    latex_rule = (r"C = A \star W \;\Rightarrow\; \bar{A} = \bar{C} \star^\top W "
+                  r"\text{ (transposed convolution)},\; \bar{W} = A \star \bar{C}"
+                  r"\text{ (over batch and pixels)}")
+
+    @classmethod
+    def infer(cls, x: Expr, w: Expr, *, strides: Pair, dilation: Pair) -> tuple[Shape, str]:
+        h, width = _spatial("conv2d", x)
+        kh, kw, c_in, c_out = w.shape
+        oh = _out_size(h, kh, strides[0], dilation[0])
+        ow = _out_size(width, kw, strides[1], dilation[1])
+        return (x.shape[0], oh, ow, c_out), _check_float("conv2d", x, w)
+
+    @staticmethod
+    def vjp(
+        g: Expr, out: Expr, x: Expr, w: Expr, *, strides: Pair, dilation: Pair
+    ) -> tuple[Expr, Expr]:
+        size = (int(x.shape[1]), int(x.shape[2]))
+        return (
+            Conv2DBackpropInput.make(g, w, size=size, strides=strides, dilation=dilation),
+            Conv2DBackpropFilter.make(x, g, kernel=(int(w.shape[0]), int(w.shape[1])),
+                                      strides=strides, dilation=dilation),
+        )
+
+
+@register
+class Conv2DBackpropInput(Op):
+    """the input gradient of `Conv2D`: a transposed convolution of g with the filter"""
+
+    name = "conv2d_backprop_input"
+    hint = "{0}_conv_T"
+    latex = Latex(r"{0} \star^\top {1}", PROD, (PROD + 1, PROD + 1))
+    latex_rule = (r"C = G \star^\top W \;\Rightarrow\; \bar{G} = \bar{C} \star W,\; "
+                  r"\bar{W} = \bar{C} \star G")
+
+    @classmethod
+    def infer(cls, g: Expr, w: Expr, *, size: Pair, strides: Pair,
+              dilation: Pair) -> tuple[Shape, str]:
+        return (g.shape[0], size[0], size[1], w.shape[2]), _check_float("conv2d", g, w)
+
+    @staticmethod
+    def vjp(
+        gg: Expr, out: Expr, g: Expr, w: Expr, *, size: Pair, strides: Pair, dilation: Pair
+    ) -> tuple[Expr, Expr]:
+        kernel = (int(w.shape[0]), int(w.shape[1]))
+        return (
+            Conv2D.make(gg, w, strides=strides, dilation=dilation),
+            Conv2DBackpropFilter.make(gg, g, kernel=kernel, strides=strides, dilation=dilation),
+        )
+
+
+@register
+class Conv2DBackpropFilter(Op):
+    """the filter gradient of `Conv2D`: input windows contracted with g over batch and pixels"""
+
+    name = "conv2d_backprop_filter"
+    hint = "{0}_conv_filter"
+    latex = Latex(r"{0} \star {1}", PROD, (PROD + 1, PROD + 1))
+    latex_rule = (r"C = A \star G \;\Rightarrow\; \bar{A} = G \star^\top \bar{C},\; "
+                  r"\bar{G} = A \star \bar{C}")
+
+    @classmethod
+    def infer(cls, x: Expr, g: Expr, *, kernel: Pair, strides: Pair,
+              dilation: Pair) -> tuple[Shape, str]:
+        return (kernel[0], kernel[1], x.shape[3], g.shape[3]), _check_float("conv2d", x, g)
+
+    @staticmethod
+    def vjp(
+        gw: Expr, out: Expr, x: Expr, g: Expr, *, kernel: Pair, strides: Pair, dilation: Pair
+    ) -> tuple[Expr, Expr]:
+        size = (int(x.shape[1]), int(x.shape[2]))
+        return (
+            Conv2DBackpropInput.make(g, gw, size=size, strides=strides, dilation=dilation),
+            Conv2D.make(x, gw, strides=strides, dilation=dilation),
+        )
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _pair(op: str, name: str, value: object, minimum: int = 1) -> Pair:
+    """An int or a pair of ints (height, width), each at least ``minimum``."""
+    items = (value, value) if isinstance(value, (int, np.integer)) else value
+    ok = isinstance(items, (tuple, list)) and len(items) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
+        for v in items
+    )
+    if not ok:
+        raise ShapeError(
+            f"{op}: {name} must be an int >= {minimum} or a pair of them (height, width), "
+            f"got {value!r}"
+        )
+    return int(items[0]), int(items[1])  # type: ignore[index]
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> Pair:
+    """TensorFlow's SAME padding along one axis: output ``ceil(size / stride)``, the odd pixel
+    of padding at the end."""
+    effective = (kernel - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pads(op: str, padding: object, size: Pair, kernel: Pair, strides: Pair,
+          dilation: Pair) -> Pads:
+    """The explicit ``((top, bottom), (left, right))`` padding for a user's ``padding``."""
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode == "VALID":
+            return (0, 0), (0, 0)
+        if mode == "SAME":
+            return (_same_pads(size[0], kernel[0], strides[0], dilation[0]),
+                    _same_pads(size[1], kernel[1], strides[1], dilation[1]))
+    elif isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
+        return (int(padding), int(padding)), (int(padding), int(padding))
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2:
+        axes = []
+        for p in padding:
+            if isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0:
+                axes.append((int(p), int(p)))
+            elif (isinstance(p, (tuple, list)) and len(p) == 2 and all(
+                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
+                    for v in p)):
+                axes.append((int(p[0]), int(p[1])))
+            else:
+                break
+        else:
+            return axes[0], axes[1]
+    raise ShapeError(
+        f"{op}: padding must be 'VALID', 'SAME', an int >= 0, or a pair (height, width) of "
+        f"ints or of (before, after) pairs, got {padding!r}"
+    )
+
+
+def _check_fit(op: str, x_shape: Shape, kernel_shape: Shape, what: str, size: Pair,
+               kernel: Pair, strides: Pair, dilation: Pair, pads: Pads) -> None:
+    """Refuse a window larger than the padded input, a stride beyond it, or padding that makes
+    a window of padding only; the message names both shapes."""
+    both = f"input {format_shape(x_shape)}, {what} {format_shape(kernel_shape)}"
+    for axis, name in ((0, "height"), (1, "width")):
+        effective = (kernel[axis] - 1) * dilation[axis] + 1
+        before, after = pads[axis]
+        padded = size[axis] + before + after
+        if effective > padded:
+            raise ShapeError(
+                f"{op}: the {what}'s {name} ({effective} with dilation) is larger than the "
+                f"padded input's ({padded}) ({both}); use a smaller {what}, padding='SAME', "
+                "or a larger input"
+            )
+        if max(before, after) >= effective:
+            raise ShapeError(
+                f"{op}: padding {pads[axis]} along the {name} is not smaller than the {what} "
+                f"({effective}), so a window would hold padding only ({both}); pad less"
+            )
+        if strides[axis] > padded:
+            raise ShapeError(
+                f"{op}: the stride {strides[axis]} along the {name} is larger than the padded "
+                f"input ({padded}) ({both}); use a stride <= {padded}"
+            )
+
+
+def _to_nhwc(op: str, x: Expr, data_format: str, rank: int = 4) -> Expr:
+    if data_format not in ("NHWC", "NCHW"):
+        raise ShapeError(f"{op}: data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
+    if x.ndim != rank:
+        raise ShapeError(
+            f"{op}: expected a 4-d input in {data_format} layout, got shape {format_shape(x.shape)}"
+        )
+    return x if data_format == "NHWC" else _shape.transpose(x, (0, 2, 3, 1))
+
+
+def _from_nhwc(y: Expr, data_format: str) -> Expr:
+    return y if data_format == "NHWC" else _shape.transpose(y, (0, 3, 1, 2))
+
+
+def _padded(x: Expr, pads: Pads, value: float) -> Expr:
+    return x if pads == ((0, 0), (0, 0)) else Pad.make(x, pads=pads, value=value)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def conv2d(
+    x: object,
+    w: object,
+    strides: int | Sequence[int] = 1,
+    padding: str | int | Sequence[object] = "VALID",
+    dilation: int | Sequence[int] = 1,
+    data_format: str = "NHWC",
+) -> Expr:
+    """2-d convolution (cross-correlation, as in every deep-learning framework).
+
+    Args:
+        x: the input, ``(N, H, W, C)`` for ``data_format="NHWC"`` or ``(N, C, H, W)`` for
+            ``"NCHW"``; the batch size may be symbolic, the other sizes must be known.
+        w: the filter, ``(KH, KW, C, O)`` (HWIO, TensorFlow's) with NHWC, or ``(O, C, KH, KW)``
+            (OIHW, PyTorch's) with NCHW.
+        strides, dilation: an int or a ``(height, width)`` pair, each >= 1.
+        padding: ``"VALID"`` (none), ``"SAME"`` (TensorFlow's rule: output ``ceil(H / stride)``,
+            the odd pixel at the end), an int, or a pair of ints or of ``(before, after)`` pairs.
+        data_format: ``"NHWC"`` or ``"NCHW"``.
+
+    Returns:
+        ``(N, OH, OW, O)`` (NHWC) or ``(N, O, OH, OW)`` (NCHW).
+
+    Raises:
+        ShapeError: bad ranks, a channel count that does not match, a filter larger than the
+            padded input, a stride or padding that does not fit; DTypeError: non-float operands.
+    """
+    x, w = as_expr(x, "conv2d"), as_expr(w, "conv2d")
+    xh = _to_nhwc("conv2d", x, data_format)
+    if w.ndim != 4:
+        layout = "(KH, KW, C, O)" if data_format == "NHWC" else "(O, C, KH, KW)"
+        raise ShapeError(
+            f"conv2d: expected a 4-d filter {layout}, got shape {format_shape(w.shape)} for "
+            f"input {format_shape(x.shape)}"
+        )
+    wh = w if data_format == "NHWC" else _shape.transpose(w, (2, 3, 1, 0))
+    size = _spatial("conv2d", xh)
+    if not all(isinstance(d, int) for d in wh.shape):
+        raise ShapeError(f"conv2d: the filter's sizes must be known, got {format_shape(w.shape)}")
+    if wh.shape[2] != xh.shape[3]:
+        raise ShapeError(
+            f"conv2d: the filter {format_shape(w.shape)} expects {wh.shape[2]} input channels "
+            f"but the input {format_shape(x.shape)} ({data_format}) has {xh.shape[3]}; the "
+            f"filter is {'(KH, KW, C, O)' if data_format == 'NHWC' else '(O, C, KH, KW)'}"
+        )
+    _check_float("conv2d", x, w)
+    kernel = (int(wh.shape[0]), int(wh.shape[1]))
+    strides_ = _pair("conv2d", "strides", strides)
+    dilation_ = _pair("conv2d", "dilation", dilation)
+    pads = _pads("conv2d", padding, size, kernel, strides_, dilation_)
+    _check_fit("conv2d", x.shape, w.shape, "filter", size, kernel, strides_, dilation_, pads)
+    y = Conv2D.make(_padded(xh, pads, 0.0), wh, strides=strides_, dilation=dilation_)
+    return _from_nhwc(y, data_format)
+
+
+def conv1d(
+    x: object,
+    w: object,
+    stride: int = 1,
+    padding: str | int | Sequence[int] = "VALID",
+    dilation: int = 1,
+    data_format: str = "NWC",
+) -> Expr:
+    """1-d convolution: ``x`` ``(N, W, C)`` with ``w`` ``(K, C, O)`` (NWC), or ``(N, C, W)``
+    with ``(O, C, K)`` (NCW); `conv2d` over a unit height.
+
+    ``padding`` is ``"VALID"``, ``"SAME"``, an int or a ``(before, after)`` pair.
+    """
+    x, w = as_expr(x, "conv1d"), as_expr(w, "conv1d")
+    if data_format not in ("NWC", "NCW"):
+        raise ShapeError(f"conv1d: data_format must be 'NWC' or 'NCW', got {data_format!r}")
+    if x.ndim != 3 or w.ndim != 3:
+        raise ShapeError(
+            f"conv1d: expected a 3-d input and a 3-d filter in {data_format} layout, got "
+            f"input {format_shape(x.shape)} and filter {format_shape(w.shape)}"
+        )
+    if data_format == "NCW":
+        x = _shape.transpose(x, (0, 2, 1))
+        w = _shape.transpose(w, (2, 1, 0))
+    if isinstance(padding, str) or isinstance(padding, (int, np.integer)):
+        pad2: object = padding if isinstance(padding, str) else (0, int(padding))
+    else:
+        pad2 = ((0, 0), tuple(padding))
+    y = conv2d(_shape.expand_dims(x, 1), _shape.expand_dims(w, 0), strides=(1, stride),
+               padding=pad2, dilation=(1, dilation))
+    y = _shape.squeeze(y, 1)
+    return y if data_format == "NWC" else _shape.transpose(y, (0, 2, 1))
+
+
+def _pool_windows(op: str, x: object, window: object, strides: object, padding: object,
+                  data_format: str, value: float) -> tuple[Expr, Pads, Pair]:
+    x = as_expr(x, op)
+    xh = _to_nhwc(op, x, data_format)
+    size = _spatial(op, xh)
+    _check_float(op, x)
+    window_ = _pair(op, "window", window)
+    strides_ = window_ if strides is None else _pair(op, "strides", strides)
+    pads = _pads(op, padding, size, window_, strides_, (1, 1))
+    _check_fit(op, x.shape, window_, "window", size, window_, strides_, (1, 1), pads)
+    windows = Windows.make(_padded(xh, pads, value), window=window_, strides=strides_,
+                           dilation=(1, 1))
+    return windows, pads, size
+
+
+def max_pool2d(
+    x: object,
+    window: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: str | int | Sequence[object] = "VALID",
+    data_format: str = "NHWC",
+) -> Expr:
+    """Max pooling over ``window`` (an int or a pair); ``strides`` default to the window.
+
+    SAME padding pads with -inf (padding never wins). The gradient goes to the maximum of each
+    window; tied maxima share it equally, as `symdl.max` does.
+    """
+    windows, _, _ = _pool_windows("max_pool2d", x, window, strides, padding, data_format,
+                                  -math.inf)
+    return _from_nhwc(_reduce.max(windows, axis=(4, 5)), data_format)
+
+
+def avg_pool2d(
+    x: object,
+    window: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: str | int | Sequence[object] = "VALID",
+    data_format: str = "NHWC",
+) -> Expr:
+    """Average pooling over ``window``; with padding, each window's mean is over its pixels
+    inside the input (TensorFlow's rule: padding is not counted)."""
+    windows, pads, size = _pool_windows("avg_pool2d", x, window, strides, padding, data_format,
+                                        0.0)
+    total = _reduce.sum(windows, axis=(4, 5))
+    kh, kw = windows.shape[4], windows.shape[5]
+    if pads == ((0, 0), (0, 0)):
+        return _from_nhwc(total / float(kh * kw), data_format)
+    # How many input pixels each window covers, known when the graph is built.
+    inside = np.zeros((size[0] + sum(pads[0]), size[1] + sum(pads[1])))
+    inside[pads[0][0]:pads[0][0] + size[0], pads[1][0]:pads[1][0] + size[1]] = 1.0
+    sh, sw = windows.attr("strides")
+    counts = np.lib.stride_tricks.sliding_window_view(inside, (kh, kw))[::sh, ::sw].sum((2, 3))
+    divisor = as_expr(np.asarray(counts[:, :, None], dtype=windows.dtype), "avg_pool2d")
+    return _from_nhwc(total / divisor, data_format)
+
+
+__all__ = ["avg_pool2d", "conv1d", "conv2d", "max_pool2d"]
