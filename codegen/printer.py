@@ -240,10 +240,11 @@ class NumpyPrinter:
         """col2im: non-overlapping windows (stride >= window) are one transposed copy into a
         zero image; overlapping ones add one slice per kernel offset (never a loop over pixels)."""
         (kh, kw), (sh, sw), (dh, dw) = (node.attr(a) for a in ("window", "strides", "dilation"))
-        _, oh, ow, _, _, _ = node.inputs[0].shape
+        packed = node.attr("packed")
+        oh, ow = node.inputs[0].shape[1:3]
         n, h, w, c = node.shape
         dtype = dtype_text(node.dtype)
-        if (dh, dw) == (1, 1) and sh >= kh and sw >= kw:
+        if (dh, dw) == (1, 1) and sh >= kh and sw >= kw and not packed:
             lines = [
                 f"{{out}} = np.zeros({shape_text((n, oh, sh, ow, sw, c))}, dtype={dtype})",
                 f"{{out}}[:, :, :{kh}, :, :{kw}] = {args[0]}.transpose(0, 1, 4, 2, 5, 3)",
@@ -255,50 +256,57 @@ class NumpyPrinter:
                 pads = ((0, 0), (0, max(h - oh * sh, 0)), (0, max(w - ow * sw, 0)), (0, 0))
                 lines.append(f"{{out}} = np.pad({{out}}, {pads!r})")
             return lines
+        # Straight-line code, one statement per kernel offset: each adds every window's pixel
+        # at that offset, for all windows and the whole batch at once.
         lines = [f"{{out}} = np.zeros({shape_text(node.shape)}, dtype={dtype})"]
         for i in range(kh):
             for j in range(kw):
-                rows = f"{i * dh}:{i * dh + (oh - 1) * sh + 1}:{sh}"
-                cols = f"{j * dw}:{j * dw + (ow - 1) * sw + 1}:{sw}"
-                lines.append(f"{{out}}[:, {rows}, {cols}] += {args[0]}[..., {i}, {j}]")
+                rows = _slice_text(i * dh, oh, sh)
+                cols = _slice_text(j * dw, ow, sw)
+                k = (i * kw + j) * c
+                part = f"[..., {k}:{k + c}]" if packed else f"[..., {i}, {j}]"
+                lines.append(f"{{out}}[:, {rows}, {cols}] += {args[0]}{part}")
         return lines
 
+    def _print_Patches(self, node: Expr, args: list[str]) -> str:
+        """im2col: the windows view, window axes before channels, copied into C order."""
+        x = node.inputs[0]
+        window, strides, dilation = (node.attr(a) for a in ("window", "strides", "dilation"))
+        windows = _windows_text(args[0], window, strides, dilation)
+        text = (f"np.ascontiguousarray({windows}.transpose(0, 1, 2, 4, 5, 3))"
+                f".reshape({shape_text(node.shape)})")
+        # Where the windows are the input's own layout (a 1x1 kernel), that is no copy.
+        probe = np.lib.stride_tricks.sliding_window_view(
+            np.empty((2, *x.shape[1:]), np.int8),
+            ((window[0] - 1) * dilation[0] + 1, (window[1] - 1) * dilation[1] + 1), axis=(1, 2),
+        )[:, :: strides[0], :: strides[1], :, :: dilation[0], :: dilation[1]]
+        if probe.transpose(0, 1, 2, 4, 5, 3).flags.c_contiguous:
+            text += ".copy()"
+        return text
+
     def _print_Conv2D(self, node: Expr, args: list[str]) -> str:
-        kh, kw = node.inputs[1].shape[:2]
-        windows = _windows_text(args[0], (kh, kw), node.attr("strides"), node.attr("dilation"))
-        return f"np.tensordot({windows}, {args[1]}, axes=([3, 4, 5], [2, 0, 1]))"
+        rows = _filter_rows(node.inputs[1], args[1])
+        return f"np.tensordot({args[0]}, {rows}, axes=1)"
+
+    def _print_Conv2DBackpropPatches(self, node: Expr, args: list[str]) -> str:
+        rows = _filter_rows(node.inputs[1], args[1])
+        return f"np.tensordot({args[0]}, {rows}, axes=([3], [1]))"
 
     def _print_Conv2DBackpropFilter(self, node: Expr, args: list[str]) -> str:
-        windows = _windows_text(args[0], node.attr("kernel"), node.attr("strides"),
-                                node.attr("dilation"))
-        # tensordot gives (C, KH, KW, O); the filter is (KH, KW, C, O).
-        return (f"np.tensordot({windows}, {args[1]}, axes=([0, 1, 2], [0, 1, 2]))"
-                ".transpose(1, 2, 0, 3)")
+        contraction = f"np.tensordot({args[0]}, {args[1]}, axes=([0, 1, 2], [0, 1, 2]))"
+        return f"{contraction}.reshape({shape_text(node.shape)})"
 
-    def _print_Conv2DBackpropInput(self, node: Expr, args: list[str]) -> Lines:
-        """A transposed convolution: g spread by the strides into zeros with a border of the
-        kernel's size less one, correlated with the flipped filter (one GEMM)."""
-        g, w = node.inputs
-        n, oh, ow, c_out = g.shape
-        kh, kw = w.shape[:2]
-        (h, wd), (sh, sw), (dh, dw) = (node.attr(a) for a in ("size", "strides", "dilation"))
-        eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-        if (sh, sw) == (1, 1):
-            pads = ((0, 0), (eh - 1, h - oh), (ew - 1, wd - ow), (0, 0))
-            lines = [f"{{out}} = np.pad({args[0]}, {pads!r})"]
-        else:
-            spread = (n, h + eh - 1, wd + ew - 1, c_out)
-            rows = f"{eh - 1}:{eh - 1 + (oh - 1) * sh + 1}:{sh}"
-            cols = f"{ew - 1}:{ew - 1 + (ow - 1) * sw + 1}:{sw}"
-            lines = [
-                f"{{out}} = np.zeros({shape_text(spread)}, dtype={dtype_text(node.dtype)})",
-                f"{{out}}[:, {rows}, {cols}] = {args[0]}",
-            ]
-        windows = _windows_text("{out}", (kh, kw), (1, 1), (dh, dw))
-        lines.append(
-            f"{{out}} = np.tensordot({windows}, {_operand(args[1])}[::-1, ::-1], "
-            "axes=([3, 4, 5], [3, 0, 1]))"
-        )
+    def _print_MaxPool2D(self, node: Expr, args: list[str]) -> Lines:
+        """The elementwise maximum of the window's strided slices, one per window offset."""
+        (kh, kw), (sh, sw) = node.attr("window"), node.attr("strides")
+        _, oh, ow, _ = node.shape
+        x = _operand(args[0])
+        slices = [f"{x}[:, {_slice_text(i, oh, sh)}, {_slice_text(j, ow, sw)}]"
+                  for i in range(kh) for j in range(kw)]
+        if len(slices) == 1:
+            return [f"{{out}} = {slices[0]}.copy()"]
+        lines = [f"{{out}} = np.maximum({slices[0]}, {slices[1]})"]
+        lines += [f"np.maximum({{out}}, {s}, out={{out}})" for s in slices[2:]]
         return lines
 
     # ----------------------------------------------------------------- sympy bodies
@@ -312,6 +320,18 @@ class NumpyPrinter:
                 f"have ({exc.args[0].splitlines()[0]}); rewrite the body with sympy functions "
                 "that numpy supports"
             ) from None
+
+
+def _filter_rows(w: Expr, text: str) -> str:
+    """An HWIO filter as the ``(KH * KW * C, O)`` matrix of its rows (a view)."""
+    kh, kw, c, o = w.shape
+    return f"{_operand(text)}.reshape(({kh * kw * c}, {o}))"  # type: ignore[operator]
+
+
+def _slice_text(start: int, count: int, step: int) -> str:
+    """``start:stop:step`` picking ``count`` elements (the step left out when it is 1)."""
+    stop = start + (count - 1) * step + 1
+    return f"{start}:{stop}" if step == 1 else f"{start}:{stop}:{step}"
 
 
 def _windows_text(x: str, window: tuple[int, int], strides: tuple[int, int],

@@ -112,7 +112,11 @@ def _windows_ref(x: np.ndarray, *, window: Any, strides: Any, dilation: Any) -> 
 
 
 def _windows_adjoint_ref(c: np.ndarray, *, size: Any, window: Any, strides: Any,
-                         dilation: Any) -> np.ndarray:
+                         dilation: Any, packed: bool) -> np.ndarray:
+    if packed:  # (N, OH, OW, KH * KW * C) in (KH, KW, C) order
+        n, oh, ow, k = c.shape
+        c = c.reshape(n, oh, ow, window[0], window[1], k // (window[0] * window[1]))
+        c = c.transpose(0, 1, 2, 5, 3, 4)
     n, oh, ow, ch = c.shape[:4]
     out = np.zeros((n, size[0], size[1], ch), dtype=c.dtype)
     for i, ki, hi in _offsets(oh, window[0], strides[0], dilation[0]):
@@ -121,37 +125,39 @@ def _windows_adjoint_ref(c: np.ndarray, *, size: Any, window: Any, strides: Any,
     return out
 
 
-def _conv2d_ref(x: np.ndarray, w: np.ndarray, *, strides: Any, dilation: Any) -> np.ndarray:
-    kh, kw, _, o = w.shape
-    n, h, wd, _ = x.shape
-    oh = (h - (kh - 1) * dilation[0] - 1) // strides[0] + 1
-    ow = (wd - (kw - 1) * dilation[1] - 1) // strides[1] + 1
-    out = np.zeros((n, oh, ow, o), dtype=np.result_type(x, w))
-    for i, ki, hi in _offsets(oh, kh, strides[0], dilation[0]):
-        for j, kj, wj in _offsets(ow, kw, strides[1], dilation[1]):
-            out[:, i, j, :] += x[:, hi, wj, :] @ w[ki, kj]
+def _patches_ref(x: np.ndarray, *, window: Any, strides: Any, dilation: Any) -> np.ndarray:
+    windows = _windows_ref(x, window=window, strides=strides, dilation=dilation)
+    n, oh, ow, c, kh, kw = windows.shape
+    out = np.zeros((n, oh, ow, kh * kw * c), dtype=x.dtype)
+    for ki in range(kh):
+        for kj in range(kw):
+            start = (ki * kw + kj) * c
+            out[..., start:start + c] = windows[..., ki, kj]
     return out
 
 
-def _conv2d_input_ref(g: np.ndarray, w: np.ndarray, *, size: Any, strides: Any,
-                      dilation: Any) -> np.ndarray:
-    kh, kw, c, _ = w.shape
-    n, oh, ow, _ = g.shape
-    out = np.zeros((n, size[0], size[1], c), dtype=np.result_type(g, w))
-    for i, ki, hi in _offsets(oh, kh, strides[0], dilation[0]):
-        for j, kj, wj in _offsets(ow, kw, strides[1], dilation[1]):
-            out[:, hi, wj, :] += g[:, i, j, :] @ w[ki, kj].T
+def _conv2d_ref(p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    # Each output pixel: its patch against every filter, one dot product at a time.
+    kh, kw, c, o = w.shape
+    out = np.zeros((*p.shape[:3], o), dtype=np.result_type(p, w))
+    for f in range(o):
+        out[..., f] = (p * w[..., f].reshape(-1)).sum(axis=-1)
     return out
 
 
-def _conv2d_filter_ref(x: np.ndarray, g: np.ndarray, *, kernel: Any, strides: Any,
-                       dilation: Any) -> np.ndarray:
-    n, oh, ow, o = g.shape
-    out = np.zeros((kernel[0], kernel[1], x.shape[3], o), dtype=np.result_type(x, g))
-    for i, ki, hi in _offsets(oh, kernel[0], strides[0], dilation[0]):
-        for j, kj, wj in _offsets(ow, kernel[1], strides[1], dilation[1]):
-            out[ki, kj] += x[:, hi, wj, :].T @ g[:, i, j, :]
-    return out
+def _conv2d_patches_ref(g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    kh, kw, c, o = w.shape
+    rows = w.reshape(kh * kw * c, o)
+    return np.einsum("nijo,ko->nijk", g, rows)
+
+
+def _conv2d_filter_ref(p: np.ndarray, g: np.ndarray, *, kernel: Any) -> np.ndarray:
+    return np.einsum("nijk,nijo->ko", p, g).reshape(*kernel[:3], g.shape[3])
+
+
+def _max_pool_ref(x: np.ndarray, *, window: Any, strides: Any) -> np.ndarray:
+    windows = _windows_ref(x, window=window, strides=strides, dilation=(1, 1))
+    return windows.reshape(*windows.shape[:4], -1).max(axis=-1)
 
 
 # One rule per op name. Rules taking ``sizes`` get the symbolic sizes bound from the feed.
@@ -215,9 +221,11 @@ RULES: dict[str, Rule] = {
     "pad": _pad_ref,
     "windows": _windows_ref,
     "windows_adjoint": _windows_adjoint_ref,
+    "patches": _patches_ref,
     "conv2d": _conv2d_ref,
-    "conv2d_backprop_input": _conv2d_input_ref,
+    "conv2d_backprop_patches": _conv2d_patches_ref,
     "conv2d_backprop_filter": _conv2d_filter_ref,
+    "max_pool2d": _max_pool_ref,
 }
 LEAVES = ("constant", "placeholder", "parameter")
 
