@@ -298,15 +298,32 @@ class NumpyPrinter:
 
     def _print_MaxPool2D(self, node: Expr, args: list[str]) -> Lines:
         """The elementwise maximum of the window's strided slices, one per window offset."""
-        (kh, kw), (sh, sw) = node.attr("window"), node.attr("strides")
-        _, oh, ow, _ = node.shape
-        x = _operand(args[0])
-        slices = [f"{x}[:, {_slice_text(i, oh, sh)}, {_slice_text(j, ow, sw)}]"
-                  for i in range(kh) for j in range(kw)]
+        slices = _pool_slices(node, _operand(args[0]))
         if len(slices) == 1:
             return [f"{{out}} = {slices[0]}.copy()"]
         lines = [f"{{out}} = np.maximum({slices[0]}, {slices[1]})"]
         lines += [f"np.maximum({{out}}, {s}, out={{out}})" for s in slices[2:]]
+        return lines
+
+    def _print_MaxPoolShare(self, node: Expr, args: list[str]) -> Lines:
+        """Count each window's maxima, one strided slice per offset; divide g by the count."""
+        x, out, g = (_operand(a) for a in args)
+        slices = _pool_slices(node, x)
+        lines = [f"{{out}} = ({slices[0]} == {out}).astype({dtype_text(node.dtype)})"]
+        lines += [f"{{out}} += {s} == {out}" for s in slices[1:]]
+        lines.append(f"{{out}} = np.divide({g}, {{out}}, out={{out}})")
+        return lines
+
+    def _print_MaxPool2DGrad(self, node: Expr, args: list[str]) -> Lines:
+        """Each window's share written at its maxima, one strided slice per offset."""
+        x, out, share = (_operand(a) for a in args)
+        (kh, kw), (sh, sw) = node.attr("window"), node.attr("strides")
+        lines = [f"{{out}} = np.zeros({shape_text(node.shape)}, dtype={dtype_text(node.dtype)})"]
+        # Windows that overlap add into the same pixels; disjoint ones only write.
+        assign = "=" if sh >= kh and sw >= kw else "+="
+        targets = _pool_slices(node, "{out}")
+        for target, source in zip(targets, _pool_slices(node, x)):
+            lines.append(f"{target} {assign} ({source} == {out}) * {share}")
         return lines
 
     # ----------------------------------------------------------------- sympy bodies
@@ -326,6 +343,16 @@ def _filter_rows(w: Expr, text: str) -> str:
     """An HWIO filter as the ``(KH * KW * C, O)`` matrix of its rows (a view)."""
     kh, kw, c, o = w.shape
     return f"{_operand(text)}.reshape(({kh * kw * c}, {o}))"  # type: ignore[operator]
+
+
+def _pool_slices(node: Expr, x: str) -> list[str]:
+    """``x[:, rows, cols]`` for each offset of a pooling window, in row-major order: the slice
+    holding that offset's pixel of every window (``node`` has the window and the strides)."""
+    (kh, kw), (sh, sw) = node.attr("window"), node.attr("strides")
+    pooled = node.shape if node.op.name != "max_pool2d_grad" else node.inputs[1].shape
+    _, oh, ow, _ = pooled
+    return [f"{x}[:, {_slice_text(i, oh, sh)}, {_slice_text(j, ow, sw)}]"
+            for i in range(kh) for j in range(kw)]
 
 
 def _slice_text(start: int, count: int, step: int) -> str:

@@ -160,6 +160,21 @@ def _max_pool_ref(x: np.ndarray, *, window: Any, strides: Any) -> np.ndarray:
     return windows.reshape(*windows.shape[:4], -1).max(axis=-1)
 
 
+def _max_pool_share_ref(x: np.ndarray, out: np.ndarray, g: np.ndarray, *, window: Any,
+                        strides: Any) -> np.ndarray:
+    windows = _windows_ref(x, window=window, strides=strides, dilation=(1, 1))
+    return g / (windows == out[..., None, None]).sum(axis=(4, 5))
+
+
+def _max_pool_grad_ref(x: np.ndarray, out: np.ndarray, share: np.ndarray, *, window: Any,
+                       strides: Any) -> np.ndarray:
+    dx = np.zeros(x.shape, dtype=share.dtype)
+    for i, _, hi in _offsets(out.shape[1], window[0], strides[0], 1):
+        for j, _, wj in _offsets(out.shape[2], window[1], strides[1], 1):
+            dx[:, hi, wj] += (x[:, hi, wj] == out[:, i, j]) * share[:, i, j]
+    return dx
+
+
 # One rule per op name. Rules taking ``sizes`` get the symbolic sizes bound from the feed.
 RULES: dict[str, Rule] = {
     "reshape": lambda x, *, shape, sizes: np.reshape(x, _dims(shape, sizes)),
@@ -226,6 +241,8 @@ RULES: dict[str, Rule] = {
     "conv2d_backprop_patches": _conv2d_patches_ref,
     "conv2d_backprop_filter": _conv2d_filter_ref,
     "max_pool2d": _max_pool_ref,
+    "max_pool2d_share": _max_pool_share_ref,
+    "max_pool2d_grad": _max_pool_grad_ref,
 }
 LEAVES = ("constant", "placeholder", "parameter")
 

@@ -159,6 +159,23 @@ def test_conv2d_second_derivative(symdl_cache: Path) -> None:
     np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8)
 
 
+def test_second_derivatives_through_a_conv_net(symdl_cache: Path) -> None:
+    """Hessian-vector products through conv, max- and average pooling equal the central
+    difference of the (finite-difference-checked) gradient."""
+    x = sd.placeholder("x", (2, 9, 9, 2), "float64")
+    w = sd.parameter("w", (3, 3, 2, 3), "float64")
+    v = sd.placeholder("v", (3, 3, 2, 3), "float64")
+    h = sd.max_pool2d(sd.tanh(sd.conv2d(x, w, padding="SAME")), 3, strides=2, padding="SAME")
+    loss = sd.sum(sd.avg_pool2d(h, 2, strides=1) ** 2)
+    mod = sd.compile({"grad": ([x, w], sd.grad(loss, w)), "hvp": ([x, w, v], sd.hvp(loss, w, v))},
+                     "conv_hvp", cache_dir=symdl_cache)
+    xv, wv = _values((2, 9, 9, 2), "hvp_x"), _values((3, 3, 2, 3), "hvp_w")
+    vv = _values((3, 3, 2, 3), "hvp_v")
+    eps = 1e-6
+    numeric = (mod.grad(xv, wv + eps * vv) - mod.grad(xv, wv - eps * vv)) / (2 * eps)
+    np.testing.assert_allclose(mod.hvp(xv, wv, vv), numeric, rtol=1e-5, atol=1e-8)
+
+
 def test_conv1d_matches_conv_along_one_axis(symdl_cache: Path) -> None:
     xv, wv = _values((3, 11, 2), "c1x"), _values((4, 2, 3), "c1w")
     w = sd.parameter("w", (4, 2, 3), "float64")

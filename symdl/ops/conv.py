@@ -269,13 +269,58 @@ class MaxPool2D(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, *, window: Pair, strides: Pair) -> tuple[Expr]:
         # As `max` does: each window's gradient goes to its maxima, shared equally by ties.
-        windows = Windows.make(x, window=window, strides=strides, dilation=(1, 1))
-        at_max = _ew.cast(_ew.equal(windows, _shape.expand_dims(out, (4, 5))), x.dtype)
-        share = at_max / _reduce.sum(at_max, axis=(4, 5), keepdims=True)
-        size = (int(x.shape[1]), int(x.shape[2]))
-        return (WindowsAdjoint.make(_shape.expand_dims(g, (4, 5)) * share, size=size,
-                                    window=window, strides=strides, dilation=(1, 1),
-                                    packed=False),)
+        share = MaxPoolShare.make(x, out, g, window=window, strides=strides)
+        return (MaxPool2DGrad.make(x, out, share, window=window, strides=strides),)
+
+
+def _window_hits(x: Expr, out: Expr, window: Pair, strides: Pair) -> Expr:
+    """1.0 where a window's pixel is its maximum, else 0.0: ``(N, OH, OW, C, KH, KW)``."""
+    windows = Windows.make(x, window=window, strides=strides, dilation=(1, 1))
+    return _ew.cast(_ew.equal(windows, _shape.expand_dims(out, (4, 5))), x.dtype)
+
+
+@register
+class MaxPoolShare(Op):
+    """g divided by the number of maxima in its window: what each maximum of `MaxPool2D` gets"""
+
+    name = "max_pool2d_share"
+    hint, latex = "{2}_share", Latex(r"{2} / \#\max", PROD, (PROD, 0, PROD + 1))
+    latex_rule = (r"c = g / \#\{i: a_i = \max a\} \;\Rightarrow\; \bar{g} = \bar{c} / "
+                  r"\#\{i: a_i = \max a\}, \text{ no gradient to } a")
+
+    @classmethod
+    def infer(cls, x: Expr, out: Expr, g: Expr, *, window: Pair,
+              strides: Pair) -> tuple[Shape, str]:
+        return g.shape, g.dtype
+
+    @staticmethod
+    def vjp(gs: Expr, share: Expr, x: Expr, out: Expr, g: Expr, *, window: Pair,
+            strides: Pair) -> tuple[Expr | None, Expr | None, Expr]:
+        # Linear in g; the count of maxima is piecewise constant in x (no gradient).
+        return None, None, MaxPoolShare.make(x, out, gs, window=window, strides=strides)
+
+
+@register
+class MaxPool2DGrad(Op):
+    """the gradient of `MaxPool2D`: each window's share added at its maxima"""
+
+    name = "max_pool2d_grad"
+    hint, latex = "{0}_bar", latex_call(r"\operatorname{maxpool}^\top")
+    latex_rule = (r"C = \operatorname{maxpool}^\top(S) \;\Rightarrow\; \bar{S} = "
+                  r"\textstyle\sum_{i \in \text{window}} \bar{C}_i [a_i = \max a]")
+
+    @classmethod
+    def infer(cls, x: Expr, out: Expr, share: Expr, *, window: Pair,
+              strides: Pair) -> tuple[Shape, str]:
+        return x.shape, share.dtype
+
+    @staticmethod
+    def vjp(gx: Expr, dx: Expr, x: Expr, out: Expr, share: Expr, *, window: Pair,
+            strides: Pair) -> tuple[Expr | None, Expr | None, Expr]:
+        # Linear in the shares; where the maxima are is piecewise constant in x.
+        windows = Windows.make(gx, window=window, strides=strides, dilation=(1, 1))
+        hits = _window_hits(x, out, window, strides)
+        return None, None, _reduce.sum(windows * hits, axis=(4, 5))
 
 
 # --------------------------------------------------------------------------- arguments
