@@ -23,10 +23,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-# One BLAS thread unless asked otherwise, set before numpy loads its BLAS: on a shared machine
-# more threads than free cores make every GEMM wait (threadpoolctl may be missing).
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+if __name__ == "__main__":
+    # One BLAS thread unless asked otherwise, set before numpy loads its BLAS: on a shared
+    # machine more threads than free cores make every GEMM wait (threadpoolctl may be missing).
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
 
@@ -263,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run both benchmarks and print their tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=int(os.environ["OPENBLAS_NUM_THREADS"]),
+    parser.add_argument("--threads", type=int,
+                        default=int(os.environ.get("OPENBLAS_NUM_THREADS", "1")),
                         help="threads for PyTorch and threadpoolctl (BLAS: the variable)")
     parser.add_argument("--only", choices=["lenet", "sizes"], default=None)
     args = parser.parse_args(argv)
