@@ -25,7 +25,8 @@ second derivatives come for free.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -193,6 +194,11 @@ class Conv2D(Op):
 
     name = "conv2d"
     hint = "conv_{0}"
+
+    @classmethod
+    def name_hint(cls, inputs: Sequence[str], attrs: Mapping[str, Any]) -> str:
+        """``conv_x`` for the convolution of ``x`` (named after the image, not its patches)."""
+        return super().name_hint([inputs[0].removesuffix("_patches"), *inputs[1:]], attrs)
     latex = Latex(r"{0} \star {1}", PROD, (PROD + 1, PROD + 1))
     latex_rule = (r"C = A \star W \;\Rightarrow\; \bar{A} = \operatorname{patches}^\top"
                   r"(\bar{C} W^\top),\; \bar{W} = \operatorname{patches}(A)^\top \bar{C}")
