@@ -318,11 +318,21 @@ class NumpyPrinter:
         """Each window's share written at its maxima, one strided slice per offset."""
         x, out, share = (_operand(a) for a in args)
         (kh, kw), (sh, sw) = node.attr("window"), node.attr("strides")
-        lines = [f"{{out}} = np.zeros({shape_text(node.shape)}, dtype={dtype_text(node.dtype)})"]
+        _, h, w, _ = node.shape
+        _, oh, ow, _ = node.inputs[1].shape
+        targets = _pool_slices(node, "{out}")
+        sources = _pool_slices(node, x)
+        shape, dtype = shape_text(node.shape), dtype_text(node.dtype)
+        if (kh, kw) == (sh, sw) and (oh * kh, ow * kw) == (h, w):
+            # The windows tile the image: every pixel is written once, straight into place.
+            lines = [f"{{out}} = np.empty({shape}, dtype={dtype})"]
+            lines += [f"np.multiply({source} == {out}, {share}, out={target})"
+                      for target, source in zip(targets, sources)]
+            return lines
+        lines = [f"{{out}} = np.zeros({shape}, dtype={dtype})"]
         # Windows that overlap add into the same pixels; disjoint ones only write.
         assign = "=" if sh >= kh and sw >= kw else "+="
-        targets = _pool_slices(node, "{out}")
-        for target, source in zip(targets, _pool_slices(node, x)):
+        for target, source in zip(targets, sources):
             lines.append(f"{target} {assign} ({source} == {out}) * {share}")
         return lines
 
