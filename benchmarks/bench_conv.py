@@ -7,7 +7,8 @@
 2. conv2d forward and both gradients alone at three sizes (symdl's generated function), and the
    two ways of computing the input gradient that the code generator chose between: col2im (a
    GEMM, then one strided add per kernel offset) and a transposed convolution (the cotangent
-   spread into zeros, convolved with the flipped filter in one GEMM).
+   spread into zeros, convolved with the flipped filter in one GEMM); and the two forms of
+   max-pooling it chose between.
 
 Medians over interleaved repeats; one BLAS thread (``$OPENBLAS_NUM_THREADS`` to change it)::
 
@@ -260,6 +261,20 @@ def bench_conv_sizes(repeats: int, threads: int, cache_dir: str) -> None:
         print(f"  N={n} {hw}x{hw}x{c} k={k} O={o}: {parts}")
 
 
+def bench_pool(repeats: int, threads: int) -> None:
+    """2x2 max-pooling of LeNet's first layer: the two forms the code generator chose between."""
+    a = np.random.default_rng(0).standard_normal((BATCH, 28, 28, 6), dtype=np.float32)
+    forms = {
+        "maximum of strided slices": lambda: pool(a),
+        "max over the windows view": lambda: swv(a, (2, 2), axis=(1, 2))[:, ::2, ::2].max((4, 5)),
+    }
+    assert np.array_equal(*(f() for f in forms.values()))
+    with limit_threads(threads):
+        t = interleave(forms, repeats=repeats, warmup=2)
+    parts = ", ".join(f"{name} {v.median_us / 1e3:.2f} ms" for name, v in t.items())
+    print(f"\nmax_pool2d 2x2, ({BATCH}, 28, 28, 6) float32: {parts}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both benchmarks and print their tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -277,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_lenet(args.repeats, args.threads, cache_dir)
         if args.only in (None, "sizes"):
             bench_conv_sizes(args.repeats, args.threads, cache_dir)
+            bench_pool(args.repeats, args.threads)
     return 0
 
 
