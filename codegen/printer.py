@@ -334,6 +334,113 @@ class NumpyPrinter:
 
     def _print_Bernoulli(self, node: Expr, args: list[str]) -> str:
         return f"{args[0]}.random({_draw_params(node)}) < {_operand(args[1])}"
+    # ----------------------------------------------------------------- convolution
+    # Windows are numpy's sliding_window_view (a view); every contraction over them is one
+    # np.tensordot, which copies the windows into one matrix and runs one GEMM (im2col).
+
+    def _print_Windows(self, node: Expr, args: list[str]) -> str:
+        return _windows_text(args[0], node.attr("window"), node.attr("strides"),
+                             node.attr("dilation"))
+
+    def _print_WindowsAdjoint(self, node: Expr, args: list[str]) -> Lines:
+        """col2im: non-overlapping windows (stride >= window) are one transposed copy into a
+        zero image; overlapping ones add one slice per kernel offset (never a loop over pixels)."""
+        (kh, kw), (sh, sw), (dh, dw) = (node.attr(a) for a in ("window", "strides", "dilation"))
+        packed = node.attr("packed")
+        oh, ow = node.inputs[0].shape[1:3]
+        n, h, w, c = node.shape
+        dtype = dtype_text(node.dtype)
+        if (dh, dw) == (1, 1) and sh >= kh and sw >= kw and not packed:
+            lines = [
+                f"{{out}} = np.zeros({shape_text((n, oh, sh, ow, sw, c))}, dtype={dtype})",
+                f"{{out}}[:, :, :{kh}, :, :{kw}] = {args[0]}.transpose(0, 1, 4, 2, 5, 3)",
+                f"{{out}} = {{out}}.reshape({shape_text((n, oh * sh, ow * sw, c))})",
+            ]
+            if oh * sh > h or ow * sw > w:
+                lines.append(f"{{out}} = {{out}}[:, :{h}, :{w}]")
+            if oh * sh < h or ow * sw < w:
+                pads = ((0, 0), (0, max(h - oh * sh, 0)), (0, max(w - ow * sw, 0)), (0, 0))
+                lines.append(f"{{out}} = np.pad({{out}}, {pads!r})")
+            return lines
+        # Straight-line code, one statement per kernel offset: each adds every window's pixel
+        # at that offset, for all windows and the whole batch at once.
+        lines = [f"{{out}} = np.zeros({shape_text(node.shape)}, dtype={dtype})"]
+        for i in range(kh):
+            for j in range(kw):
+                rows = _slice_text(i * dh, oh, sh)
+                cols = _slice_text(j * dw, ow, sw)
+                k = (i * kw + j) * c
+                part = f"[..., {k}:{k + c}]" if packed else f"[..., {i}, {j}]"
+                lines.append(f"{{out}}[:, {rows}, {cols}] += {args[0]}{part}")
+        return lines
+
+    def _print_Patches(self, node: Expr, args: list[str]) -> str:
+        """im2col: the windows view, window axes before channels, copied into C order."""
+        x = node.inputs[0]
+        window, strides, dilation = (node.attr(a) for a in ("window", "strides", "dilation"))
+        windows = _windows_text(args[0], window, strides, dilation)
+        text = (f"np.ascontiguousarray({windows}.transpose(0, 1, 2, 4, 5, 3))"
+                f".reshape({shape_text(node.shape)})")
+        # Where the windows are the input's own layout (a 1x1 kernel), that is no copy.
+        probe = np.lib.stride_tricks.sliding_window_view(
+            np.empty((2, *x.shape[1:]), np.int8),
+            ((window[0] - 1) * dilation[0] + 1, (window[1] - 1) * dilation[1] + 1), axis=(1, 2),
+        )[:, :: strides[0], :: strides[1], :, :: dilation[0], :: dilation[1]]
+        if probe.transpose(0, 1, 2, 4, 5, 3).flags.c_contiguous:
+            text += ".copy()"
+        return text
+
+    def _print_Conv2D(self, node: Expr, args: list[str]) -> str:
+        rows = _filter_rows(node.inputs[1], args[1])
+        return f"np.tensordot({args[0]}, {rows}, axes=1)"
+
+    def _print_Conv2DBackpropPatches(self, node: Expr, args: list[str]) -> str:
+        rows = _filter_rows(node.inputs[1], args[1])
+        return f"np.tensordot({args[0]}, {rows}, axes=([3], [1]))"
+
+    def _print_Conv2DBackpropFilter(self, node: Expr, args: list[str]) -> str:
+        contraction = f"np.tensordot({args[0]}, {args[1]}, axes=([0, 1, 2], [0, 1, 2]))"
+        return f"{contraction}.reshape({shape_text(node.shape)})"
+
+    def _print_MaxPool2D(self, node: Expr, args: list[str]) -> Lines:
+        """The elementwise maximum of the window's strided slices, one per window offset."""
+        slices = _pool_slices(node, _operand(args[0]))
+        if len(slices) == 1:
+            return [f"{{out}} = {slices[0]}.copy()"]
+        lines = [f"{{out}} = np.maximum({slices[0]}, {slices[1]})"]
+        lines += [f"np.maximum({{out}}, {s}, out={{out}})" for s in slices[2:]]
+        return lines
+
+    def _print_MaxPoolShare(self, node: Expr, args: list[str]) -> Lines:
+        """Count each window's maxima, one strided slice per offset; divide g by the count."""
+        x, out, g = (_operand(a) for a in args)
+        slices = _pool_slices(node, x)
+        lines = [f"{{out}} = ({slices[0]} == {out}).astype({dtype_text(node.dtype)})"]
+        lines += [f"{{out}} += {s} == {out}" for s in slices[1:]]
+        lines.append(f"{{out}} = np.divide({g}, {{out}}, out={{out}})")
+        return lines
+
+    def _print_MaxPool2DGrad(self, node: Expr, args: list[str]) -> Lines:
+        """Each window's share written at its maxima, one strided slice per offset."""
+        x, out, share = (_operand(a) for a in args)
+        (kh, kw), (sh, sw) = node.attr("window"), node.attr("strides")
+        _, h, w, _ = node.shape
+        _, oh, ow, _ = node.inputs[1].shape
+        targets = _pool_slices(node, "{out}")
+        sources = _pool_slices(node, x)
+        shape, dtype = shape_text(node.shape), dtype_text(node.dtype)
+        if (kh, kw) == (sh, sw) and (oh * kh, ow * kw) == (h, w):
+            # The windows tile the image: every pixel is written once, straight into place.
+            lines = [f"{{out}} = np.empty({shape}, dtype={dtype})"]
+            lines += [f"np.multiply({source} == {out}, {share}, out={target})"
+                      for target, source in zip(targets, sources)]
+            return lines
+        lines = [f"{{out}} = np.zeros({shape}, dtype={dtype})"]
+        # Windows that overlap add into the same pixels; disjoint ones only write.
+        assign = "=" if sh >= kh and sw >= kw else "+="
+        for target, source in zip(targets, sources):
+            lines.append(f"{target} {assign} ({source} == {out}) * {share}")
+        return lines
 
     # ----------------------------------------------------------------- sympy bodies
 
@@ -354,6 +461,41 @@ def _draw_params(node: Expr) -> str:
     dtype = node.attr("dtype")
     shape = shape_text(node.shape)
     return shape if dtype == "float64" else f"{shape}, dtype={dtype_text(dtype)}"
+def _filter_rows(w: Expr, text: str) -> str:
+    """An HWIO filter as the ``(KH * KW * C, O)`` matrix of its rows (a view)."""
+    kh, kw, c, o = w.shape
+    return f"{_operand(text)}.reshape(({kh * kw * c}, {o}))"  # type: ignore[operator]
+
+
+def _pool_slices(node: Expr, x: str) -> list[str]:
+    """``x[:, rows, cols]`` for each offset of a pooling window, in row-major order: the slice
+    holding that offset's pixel of every window (``node`` has the window and the strides)."""
+    (kh, kw), (sh, sw) = node.attr("window"), node.attr("strides")
+    pooled = node.shape if node.op.name != "max_pool2d_grad" else node.inputs[1].shape
+    _, oh, ow, _ = pooled
+    return [f"{x}[:, {_slice_text(i, oh, sh)}, {_slice_text(j, ow, sw)}]"
+            for i in range(kh) for j in range(kw)]
+
+
+def _slice_text(start: int, count: int, step: int) -> str:
+    """``start:stop:step`` picking ``count`` elements (the step left out when it is 1)."""
+    stop = start + (count - 1) * step + 1
+    return f"{start}:{stop}" if step == 1 else f"{start}:{stop}:{step}"
+
+
+def _windows_text(x: str, window: tuple[int, int], strides: tuple[int, int],
+                  dilation: tuple[int, int]) -> str:
+    """The ``(N, OH, OW, C, KH, KW)`` windows of ``x`` as a view: numpy's sliding windows of
+    the dilated kernel's extent, subsampled by the strides and the dilation."""
+    (kh, kw), (sh, sw), (dh, dw) = window, strides, dilation
+    extent = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    text = f"np.lib.stride_tricks.sliding_window_view({x}, {extent!r}, axis=(1, 2))"
+    steps = [f"::{s}" if s != 1 else ":" for s in (sh, sw)]
+    if (dh, dw) != (1, 1):
+        steps += [":", f"::{dh}" if dh != 1 else ":", f"::{dw}" if dw != 1 else ":"]
+    while steps and steps[-1] == ":":
+        steps.pop()
+    return text if not steps else f"{text}[:, {', '.join(steps)}]"
 
 
 def _operand(text: str) -> str:

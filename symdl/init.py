@@ -111,6 +111,33 @@ kaiming_normal = he_normal
 kaiming_uniform = he_uniform
 
 
+def hwio(initializer: Initializer) -> Initializer:
+    """``initializer`` for a convolution filter in HWIO layout ``(KH, KW, C, O)`` (TensorFlow's).
+
+    `fans` reads a 4-d shape as ``(in, out, KH, KW)``; this draws the filter in that layout and
+    moves the axes, so He and Glorot see the filter's true fans (fan-in ``KH * KW * C``).
+    """
+    return _filter_layout(initializer, "hwio", lambda kh, kw, c, o: (c, o, kh, kw), (2, 3, 0, 1))
+
+
+def oihw(initializer: Initializer) -> Initializer:
+    """``initializer`` for a convolution filter in OIHW layout ``(O, C, KH, KW)`` (PyTorch's);
+    see `hwio`."""
+    return _filter_layout(initializer, "oihw", lambda o, c, kh, kw: (c, o, kh, kw), (1, 0, 2, 3))
+
+
+def _filter_layout(initializer: Initializer, layout: str, drawn: Callable[..., tuple[int, ...]],
+                   axes: tuple[int, ...]) -> Initializer:
+    def init(shape: tuple[int, ...], rng: np.random.Generator,
+             dtype: str = "float32") -> np.ndarray:
+        if len(shape) != 4:
+            raise ShapeError(f"{layout}: expected a 4-d filter shape, got {shape}")
+        return np.ascontiguousarray(initializer(drawn(*shape), rng, dtype).transpose(axes))
+
+    init.__name__ = f"{layout}_{getattr(initializer, '__name__', 'init')}"
+    return init
+
+
 def default_initializer(param: Expr) -> Initializer:
     """The initializer `initialize` uses for a parameter given without one.
 
@@ -188,6 +215,7 @@ def initialize(
 
 __all__ = [
     "Initializer", "default_initializer", "fans", "glorot_normal", "glorot_uniform", "he_normal",
-    "he_uniform", "initialize", "kaiming_normal", "kaiming_uniform", "normal", "ones", "uniform",
+    "he_uniform", "hwio", "initialize", "kaiming_normal", "kaiming_uniform", "normal", "oihw",
+    "ones", "uniform",
     "xavier_normal", "xavier_uniform", "zeros",
 ]

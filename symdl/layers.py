@@ -104,4 +104,86 @@ def mlp(
     return h, params
 
 
-__all__ = ["Params", "dense", "mlp"]
+# --------------------------------------------------------------------------- convolutional layers
+
+
+def conv2d(
+    x: Expr,
+    filters: int,
+    kernel_size: int | Sequence[int],
+    *,
+    name: str,
+    strides: int | Sequence[int] = 1,
+    padding: str | int | Sequence[object] = "VALID",
+    dilation: int | Sequence[int] = 1,
+    activation: Callable[[Expr], Expr] | None = None,
+    data_format: str = "NHWC",
+    weight_init: Callable | None = None,
+    bias_init: Callable = _init.zeros,
+    use_bias: bool = True,
+) -> tuple[Expr, Params]:
+    """``activation(conv2d(x, W) + b)`` with ``filters`` output channels (see `symdl.conv2d`).
+
+    The filter ``{name}_W`` is ``(KH, KW, C, filters)`` (HWIO) for NHWC input and
+    ``(filters, C, KH, KW)`` (OIHW) for NCHW; the bias ``{name}_b`` is ``(filters,)``. The
+    default initializer is He normal over the filter's fan-in ``KH * KW * C`` when the
+    activation is `symdl.relu`, Glorot uniform otherwise.
+    """
+    from .ops.api import conv2d as _conv2d
+    from .ops.api import relu, reshape
+
+    channel_axis = 3 if data_format == "NHWC" else 1
+    if x.ndim != 4 or not isinstance(x.shape[channel_axis], int):
+        raise ShapeError(
+            f"conv2d {name!r}: expected a 4-d {data_format} input with a known channel count, "
+            f"got shape {x.shape}"
+        )
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    channels = x.shape[channel_axis]
+    base = weight_init or (_init.he_normal if activation is relu else _init.glorot_uniform)
+    if data_format == "NHWC":
+        W = parameter(f"{name}_W", (kh, kw, channels, filters), dtype=x.dtype)
+        params: Params = {W: _init.hwio(base)}
+    else:
+        W = parameter(f"{name}_W", (filters, channels, kh, kw), dtype=x.dtype)
+        params = {W: _init.oihw(base)}
+    y = _conv2d(x, W, strides=strides, padding=padding, dilation=dilation,
+                data_format=data_format)
+    if use_bias:
+        b = parameter(f"{name}_b", (filters,), dtype=x.dtype)
+        params[b] = bias_init
+        y = y + (b if data_format == "NHWC" else reshape(b, (filters, 1, 1)))
+    if activation is not None:
+        y = activation(y.named(f"{name}_pre"))
+    return y.named(name), params
+
+
+def max_pool2d(
+    x: Expr,
+    window: int | Sequence[int] = 2,
+    *,
+    strides: int | Sequence[int] | None = None,
+    padding: str | int | Sequence[object] = "VALID",
+    data_format: str = "NHWC",
+) -> Expr:
+    """Max pooling (see `symdl.max_pool2d`); a layer without parameters, so no dict."""
+    from .ops.api import max_pool2d as _max_pool2d
+
+    return _max_pool2d(x, window, strides=strides, padding=padding, data_format=data_format)
+
+
+def flatten(x: Expr) -> Expr:
+    """``x`` reshaped to ``(N, everything else)``: the bridge from convolutions to `dense`."""
+    from .ops.api import reshape
+
+    if x.ndim < 2 or not all(isinstance(d, int) for d in x.shape[1:]):
+        raise ShapeError(
+            f"flatten: expected a batch axis and known sizes after it, got shape {x.shape}"
+        )
+    size = 1
+    for d in x.shape[1:]:
+        size *= d  # type: ignore[operator]
+    return reshape(x, (x.shape[0], size))
+
+
+__all__ = ["Params", "conv2d", "dense", "flatten", "max_pool2d", "mlp"]

@@ -109,6 +109,90 @@ def _size(*, static: int, symbols: Sequence[str], sizes: Sizes) -> np.ndarray:
     return np.asarray(static * int(np.prod([sizes[s] for s in symbols], dtype=np.int64)))
 
 
+# ---- convolution and pooling: direct loops over output pixels and kernel offsets, not the
+# generated code's sliding windows and tensordot.
+
+
+def _offsets(out: int, kernel: int, stride: int, dilation: int) -> list[tuple[int, int, int]]:
+    """(output index, kernel index, input index) triples along one axis."""
+    return [(o, k, o * stride + k * dilation) for o in range(out) for k in range(kernel)]
+
+
+def _windows_ref(x: np.ndarray, *, window: Any, strides: Any, dilation: Any) -> np.ndarray:
+    n, h, w, c = x.shape
+    oh = (h - (window[0] - 1) * dilation[0] - 1) // strides[0] + 1
+    ow = (w - (window[1] - 1) * dilation[1] - 1) // strides[1] + 1
+    out = np.zeros((n, oh, ow, c, window[0], window[1]), dtype=x.dtype)
+    for i, ki, hi in _offsets(oh, window[0], strides[0], dilation[0]):
+        for j, kj, wj in _offsets(ow, window[1], strides[1], dilation[1]):
+            out[:, i, j, :, ki, kj] = x[:, hi, wj, :]
+    return out
+
+
+def _windows_adjoint_ref(c: np.ndarray, *, size: Any, window: Any, strides: Any,
+                         dilation: Any, packed: bool) -> np.ndarray:
+    if packed:  # (N, OH, OW, KH * KW * C) in (KH, KW, C) order
+        n, oh, ow, k = c.shape
+        c = c.reshape(n, oh, ow, window[0], window[1], k // (window[0] * window[1]))
+        c = c.transpose(0, 1, 2, 5, 3, 4)
+    n, oh, ow, ch = c.shape[:4]
+    out = np.zeros((n, size[0], size[1], ch), dtype=c.dtype)
+    for i, ki, hi in _offsets(oh, window[0], strides[0], dilation[0]):
+        for j, kj, wj in _offsets(ow, window[1], strides[1], dilation[1]):
+            out[:, hi, wj, :] += c[:, i, j, :, ki, kj]
+    return out
+
+
+def _patches_ref(x: np.ndarray, *, window: Any, strides: Any, dilation: Any) -> np.ndarray:
+    windows = _windows_ref(x, window=window, strides=strides, dilation=dilation)
+    n, oh, ow, c, kh, kw = windows.shape
+    out = np.zeros((n, oh, ow, kh * kw * c), dtype=x.dtype)
+    for ki in range(kh):
+        for kj in range(kw):
+            start = (ki * kw + kj) * c
+            out[..., start:start + c] = windows[..., ki, kj]
+    return out
+
+
+def _conv2d_ref(p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    # Each output pixel: its patch against every filter, one dot product at a time.
+    kh, kw, c, o = w.shape
+    out = np.zeros((*p.shape[:3], o), dtype=np.result_type(p, w))
+    for f in range(o):
+        out[..., f] = (p * w[..., f].reshape(-1)).sum(axis=-1)
+    return out
+
+
+def _conv2d_patches_ref(g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    kh, kw, c, o = w.shape
+    rows = w.reshape(kh * kw * c, o)
+    return np.einsum("nijo,ko->nijk", g, rows)
+
+
+def _conv2d_filter_ref(p: np.ndarray, g: np.ndarray, *, kernel: Any) -> np.ndarray:
+    return np.einsum("nijk,nijo->ko", p, g).reshape(*kernel[:3], g.shape[3])
+
+
+def _max_pool_ref(x: np.ndarray, *, window: Any, strides: Any) -> np.ndarray:
+    windows = _windows_ref(x, window=window, strides=strides, dilation=(1, 1))
+    return windows.reshape(*windows.shape[:4], -1).max(axis=-1)
+
+
+def _max_pool_share_ref(x: np.ndarray, out: np.ndarray, g: np.ndarray, *, window: Any,
+                        strides: Any) -> np.ndarray:
+    windows = _windows_ref(x, window=window, strides=strides, dilation=(1, 1))
+    return g / (windows == out[..., None, None]).sum(axis=(4, 5))
+
+
+def _max_pool_grad_ref(x: np.ndarray, out: np.ndarray, share: np.ndarray, *, window: Any,
+                       strides: Any) -> np.ndarray:
+    dx = np.zeros(x.shape, dtype=share.dtype)
+    for i, _, hi in _offsets(out.shape[1], window[0], strides[0], 1):
+        for j, _, wj in _offsets(out.shape[2], window[1], strides[1], 1):
+            dx[:, hi, wj] += (x[:, hi, wj] == out[:, i, j]) * share[:, i, j]
+    return dx
+
+
 # One rule per op name. Rules taking ``sizes`` get the symbolic sizes bound from the feed.
 RULES: dict[str, Rule] = {
     "reshape": lambda x, *, shape, sizes: np.reshape(x, _dims(shape, sizes)),
@@ -193,6 +277,16 @@ RULES: dict[str, Rule] = {
     "shift": lambda x, *, axis, forward, fill: _shift(x, axis, forward, fill.array),
     # ---- contractions: numpy's einsum on the node's explicit subscripts
     "einsum": lambda *xs, subscripts: np.einsum(subscripts, *xs),
+    # convolution and pooling
+    "windows": _windows_ref,
+    "windows_adjoint": _windows_adjoint_ref,
+    "patches": _patches_ref,
+    "conv2d": _conv2d_ref,
+    "conv2d_backprop_patches": _conv2d_patches_ref,
+    "conv2d_backprop_filter": _conv2d_filter_ref,
+    "max_pool2d": _max_pool_ref,
+    "max_pool2d_share": _max_pool_share_ref,
+    "max_pool2d_grad": _max_pool_grad_ref,
 }
 # random draws (issue 13, item 8): the feed gives the rng leaf a numpy Generator, which each
 # draw advances, in the order the walk meets the draws (the generated code's order must match).

@@ -22,6 +22,7 @@ import sympy
 import symdl as sd
 from symdl.ir import Expr, toposort
 from symdl.ops import OPS
+from symdl.ops.conv import Windows
 from symdl.rewrite import lower
 from tests.helpers import (
     Domain,
@@ -37,6 +38,7 @@ from tests.helpers import (
     uniform,
     value_for,
 )
+from tests.test_conv import naive_conv2d, naive_pool, tf_same
 
 FLOAT = "float"  # an Arg of this dtype takes the variant's float dtype (float64 or float32)
 NAMES = "abcdefgh"
@@ -566,6 +568,35 @@ CASES += [
          np.tensordot),
     case("tensordot_pairs", lambda a, b: sd.tensordot(a, b, axes=([0, 2], [2, 0])),
          [(2, 3, 4), (4, 5, 2)], lambda a, b: np.tensordot(a, b, axes=([0, 2], [2, 0]))),
+    # ---- convolution and pooling (references: naive loops in tests/test_conv.py)
+    case("conv2d_valid", sd.conv2d, [(None, 6, 5, 2), Arg((3, 2, 2, 3), kind="parameter")],
+         lambda x, w: naive_conv2d(x, w)),
+    case("conv2d_same_strided_dilated",
+         lambda x, w: sd.conv2d(x, w, strides=2, padding="SAME", dilation=(1, 2)),
+         [(None, 7, 8, 2), Arg((3, 2, 2, 2), kind="parameter")],
+         lambda x, w: naive_conv2d(x, w, (2, 2), (tf_same(7, 3, 2), tf_same(8, 2, 2, 2)),
+                                   (1, 2))),
+    # (NCHW and conv1d results are views of an NHWC one; + 0.5 makes them arrays of their own.)
+    case("conv2d_nchw_padded",
+         lambda x, w: sd.conv2d(x, w, padding=1, data_format="NCHW") + 0.5,
+         [(None, 2, 5, 4), Arg((3, 2, 3, 3), kind="parameter")],
+         lambda x, w: naive_conv2d(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0),
+                                   pads=((1, 1), (1, 1))).transpose(0, 3, 1, 2) + 0.5),
+    case("conv1d_same", lambda x, w: sd.conv1d(x, w, padding="SAME") + 0.5,
+         [(None, 7, 2), Arg((3, 2, 2), kind="parameter")],
+         lambda x, w: naive_conv2d(x[:, None], w[None], pads=((0, 0), (1, 1)))[:, 0] + 0.5),
+    case("max_pool2d_same", lambda x: sd.max_pool2d(x, 3, strides=2, padding="SAME"),
+         [Arg((None, 7, 6, 2), NOTIES)],
+         lambda x: naive_pool(x, (3, 3), (2, 2), (tf_same(7, 3, 2), tf_same(6, 3, 2)), "max")),
+    case("windows_dilated_strided",
+         lambda x: Windows.make(x, window=(2, 2), strides=(1, 2), dilation=(2, 1)),
+         [(None, 6, 7, 2)],
+         lambda x: np.stack([np.stack([x[:, i:i + 3:2, 2 * j:2 * j + 2]
+                                       for j in range(3)], 1) for i in range(4)], 1)
+         .transpose(0, 1, 2, 5, 3, 4)),
+    case("avg_pool2d_same", lambda x: sd.avg_pool2d(x, 2, padding="SAME"),
+         [(None, 5, 4, 3)],
+         lambda x: naive_pool(x, (2, 2), (2, 2), (tf_same(5, 2, 2), tf_same(4, 2, 2)), "avg")),
 ]
 
 

@@ -1,6 +1,7 @@
 """Every public op constructor in one namespace (what `symdl` re-exports and operators call)."""
 
 from .base import constant, parameter, placeholder
+from .conv import avg_pool2d, conv1d, conv2d, max_pool2d
 from .custom import elementwise
 from .elementwise import (
     abs,
@@ -82,3 +83,4 @@ __all__ = [
 from .contract import einsum, tensordot  # noqa: E402
 
 __all__ += ["einsum", "tensordot"]
+__all__ += ["avg_pool2d", "conv1d", "conv2d", "max_pool2d"]  # convolution and pooling
