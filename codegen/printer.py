@@ -19,6 +19,8 @@ from sympy.printing.numpy import NumPyPrinter
 from symdl.errors import CodegenError
 from symdl.ir import Expr
 from symdl.ops.base import Op
+from symdl.ops.custom import special_functions
+from symdl.ops.special import polygamma_text
 from symdl.printing import index_text, size_text
 from symdl.types import Shape, format_shape
 
@@ -101,6 +103,30 @@ class _SympyNumpy(NumPyPrinter):
 
     def _print_Abs(self, expr: sympy.Abs) -> str:  # noqa: N802
         return f"np.abs({self._print(expr.args[0])})"
+
+    # Functions numpy lacks, printed as the op computing them does (``scipy.special.erf``);
+    # sympy's own printer would write ``math.erf``, which fails on arrays.
+
+    def _print_erf(self, expr: sympy.Function) -> str:
+        return self._special(expr)
+
+    def _print_erfc(self, expr: sympy.Function) -> str:
+        return self._special(expr)
+
+    def _print_loggamma(self, expr: sympy.Function) -> str:
+        return self._special(expr)
+
+    def _print_polygamma(self, expr: sympy.Function) -> str:
+        order, x = expr.args
+        if not (order.is_Integer and order >= 0):
+            raise CodegenError(f"codegen: polygamma of order {order} has no numpy form")
+        text = polygamma_text(int(order), self._print(x))
+        # A multiple of zeta: parenthesized as an operand (`ast.unparse` drops what is spare).
+        return text if text.startswith("scipy.") else f"({text})"
+
+    def _special(self, expr: sympy.Function) -> str:
+        op = special_functions()[type(expr)]
+        return op.numpy.format(*(self._print(a) for a in expr.args))
 
     def _fold(self, ufunc: str, args: tuple[sympy.Expr, ...]) -> str:
         # sympy orders arguments with numbers first; numpy reads best with the array first.
@@ -221,6 +247,11 @@ class NumpyPrinter:
     def _print_Pick(self, node: Expr, args: list[str]) -> str:
         axis = node.attr("axis")
         return f"np.take_along_axis({args[0]}, {args[1]}[..., None], axis={axis})[..., 0]"
+
+    # ----------------------------------------------------------------- special functions
+
+    def _print_Polygamma(self, node: Expr, args: list[str]) -> str:
+        return polygamma_text(node.attr("n"), _operand(args[0]))
 
     # ----------------------------------------------------------------- sympy bodies
 
