@@ -81,6 +81,75 @@ def log_of_sigmoid(node: Expr) -> Expr | None:
     return None
 
 
+def sigmoid_of_reciprocal(node: Expr) -> Expr | None:
+    """1 / (1 + exp(-z)) -> sigmoid(z)
+
+    exp(-z) overflows for z < -88 in float32; sigmoid is computed through tanh, and then
+    `log_of_sigmoid` and `log_one_minus_sigmoid` apply.
+    """
+    if not (_is(node, "divide") and _value(node.inputs[0]) == 1.0):
+        return None
+    denominator = node.inputs[1]
+    if not _is(denominator, "add"):
+        return None
+    a, b = denominator.inputs
+    for one, e in ((a, b), (b, a)):
+        if _value(one) == 1.0 and _is(e, "exp") and _is(e.inputs[0], "negative"):
+            return _same(node, api.sigmoid(e.inputs[0].inputs[0]))
+    return None
+
+
+def log_one_minus_sigmoid(node: Expr) -> Expr | None:
+    """log(1 - sigmoid(z)) -> -softplus(z)
+
+    1 - sigmoid(z) rounds to 0 for z > 17 in float32 (37 in float64), and its log is -inf.
+    """
+    if _is(node, "log") and _is(node.inputs[0], "subtract"):
+        one, p = node.inputs[0].inputs
+        if _value(one) == 1.0 and _is(p, "sigmoid"):
+            return _same(node, -api.softplus(p.inputs[0]))
+    if _is(node, "log1p") and _is(node.inputs[0], "negative"):
+        p = node.inputs[0].inputs[0]
+        if _is(p, "sigmoid"):
+            return -api.softplus(p.inputs[0])
+    return None
+
+
+def binary_cross_entropy_of_sigmoid(node: Expr) -> Expr | None:
+    """y * -softplus(-z) + (1 - y) * -softplus(z) -> -sigmoid_cross_entropy(z, y)
+
+    What ``y * log(sigmoid(z)) + (1 - y) * log(1 - sigmoid(z))`` is after `log_of_sigmoid` and
+    `log_one_minus_sigmoid`: one op whose gradient is the textbook's ``sigmoid(z) - y``, where
+    the sum of the two terms' gradients would not cancel to it.
+    """
+    if not _is(node, "add"):
+        return None
+    terms = [_coefficient_of_softplus(t) for t in node.inputs]
+    if None in terms:
+        return None
+    (c1, w1), (c2, w2) = terms  # type: ignore[misc]
+    for (y, minus_z), (one_minus_y, z) in (((c1, w1), (c2, w2)), ((c2, w2), (c1, w1))):
+        if not (_is(minus_z, "negative") and minus_z.inputs[0] is z):
+            continue
+        if not (_is(one_minus_y, "subtract") and _value(one_minus_y.inputs[0]) == 1.0
+                and one_minus_y.inputs[1] is y):
+            continue
+        if y.dtype in ("float32", "float64") and node.shape == z.shape:
+            return _same(node, -api.sigmoid_cross_entropy(z, y))
+    return None
+
+
+def _coefficient_of_softplus(term: Expr) -> tuple[Expr, Expr] | None:
+    """``(c, w)`` for a term ``c * -softplus(w)`` (either factor first), else None."""
+    if not _is(term, "multiply"):
+        return None
+    a, b = term.inputs
+    for c, f in ((a, b), (b, a)):
+        if _is(f, "negative") and _is(f.inputs[0], "softplus"):
+            return c, f.inputs[0].inputs[0]
+    return None
+
+
 def cross_entropy_of_log_softmax(node: Expr) -> Expr | None:
     """-sum(y * log_softmax(z), axis) -> softmax_cross_entropy(z, y, axis)
 
@@ -521,6 +590,9 @@ STABILIZE = [
     log_of_sum_exp,
     log_one_plus_exp,
     log_of_sigmoid,
+    sigmoid_of_reciprocal,
+    log_one_minus_sigmoid,
+    binary_cross_entropy_of_sigmoid,
     cross_entropy_of_log_softmax,
     sum_of_negated_cross_entropy,
     exp_of_log,
