@@ -137,6 +137,10 @@ class _SympyNumpy(NumPyPrinter):
         return text
 
     def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:  # noqa: N802
+        if expr.is_number and self._dtype == "float32":
+            # np.sqrt(2) is a float64 scalar, which would make a float32 statement float64
+            # (GELU's erf(z / sqrt(2))); its value as a Python number takes the array's dtype.
+            return scalar_literal(float(expr), self._dtype)
         if expr.exp == -1:
             return f"1 / {self.parenthesize(expr.base, 50)}"
         if expr.exp == sympy.Rational(1, 2):
@@ -257,7 +261,8 @@ class NumpyPrinter:
 
     def _print_Elementwise(self, node: Expr, args: list[str]) -> str:
         try:
-            return sympy_printer(dict(zip(node.attr("symbols"), args)))(node.attr("body"))
+            names = dict(zip(node.attr("symbols"), args))
+            return sympy_printer(names, node.dtype)(node.attr("body"))
         except NotImplementedError as exc:  # sympy: PrintMethodNotImplementedError
             raise CodegenError(
                 f"codegen: elementwise {node.attr('fname')!r} uses a function numpy does not "

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.special
 import sympy
 
 from symdl.ir import Expr, toposort
@@ -75,7 +76,7 @@ def _unindex(g: np.ndarray, *, index: Any, shape: Any, sizes: Sizes) -> np.ndarr
 
 
 def _elementwise(*xs: np.ndarray, body: sympy.Expr, symbols: Any, fname: str) -> np.ndarray:
-    fn = sympy.lambdify(symbols, body, modules="numpy")
+    fn = sympy.lambdify(symbols, body, modules=["scipy", "numpy"])  # scipy: sympy.erf bodies
     return np.asarray(fn(*xs))
 
 
@@ -140,6 +141,26 @@ RULES: dict[str, Rule] = {
         (labels[..., None] == np.arange(depth)).astype(dtype)
     ),
     "pick": lambda x, labels, *, axis: np.take_along_axis(x, labels[..., None], axis=axis)[..., 0],
+    # Issue 13, items 4 and 7: more elementwise math, logic, scipy's special functions, losses.
+    "log2": np.log2,
+    "tan": np.tan,
+    "arctan": np.arctan,
+    "floor": np.floor,
+    "round": np.round,
+    "clip": np.clip,
+    "stop_gradient": lambda x: x,
+    "isnan": np.isnan,
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+    "logical_not": np.logical_not,
+    "erf": scipy.special.erf,
+    "erfc": scipy.special.erfc,
+    "lgamma": scipy.special.gammaln,
+    "polygamma": lambda x, *, n: scipy.special.polygamma(n, x),
+    # -(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))), in the form that cannot overflow.
+    "sigmoid_cross_entropy": lambda z, y: (
+        np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    ),
 }
 LEAVES = ("constant", "placeholder", "parameter")
 
