@@ -252,6 +252,12 @@ class NumpyPrinter:
         axis = node.attr("axis")
         return f"np.take_along_axis({args[0]}, {args[1]}[..., None], axis={axis})[..., 0]"
 
+    # ----------------------------------------------------------------- elementwise
+
+    def _print_Clip(self, node: Expr, args: list[str]) -> str:
+        # Call arguments need no parentheses: ``np.clip(x, -1.0, 1.0)``, not ``(-1.0)``.
+        return f"np.clip({', '.join(args)})"
+
     # ----------------------------------------------------------------- special functions
 
     def _print_Polygamma(self, node: Expr, args: list[str]) -> str:
