@@ -99,6 +99,16 @@ class _SympyNumpy(NumPyPrinter):
         return self._fold("np.maximum", expr.args)
 
     def _print_Min(self, expr: sympy.Min) -> str:  # noqa: N802
+        # min(max(x, lo), hi) with number bounds is what np.clip computes (clip, Huber's
+        # gradient), and how one writes it by hand.
+        bounds = [a for a in expr.args if a.is_number]
+        inner = [a for a in expr.args if isinstance(a, sympy.Max)]
+        if len(expr.args) == 2 and len(bounds) == 1 and len(inner) == 1:
+            lows = [a for a in inner[0].args if a.is_number]
+            if len(inner[0].args) == 2 and len(lows) == 1:
+                (x,) = [a for a in inner[0].args if not a.is_number]
+                return (f"np.clip({self._print(x)}, {self._print(lows[0])}, "
+                        f"{self._print(bounds[0])})")
         return self._fold("np.minimum", expr.args)
 
     def _print_Abs(self, expr: sympy.Abs) -> str:  # noqa: N802

@@ -158,6 +158,9 @@ RULES: dict[str, Rule] = {
     "lgamma": scipy.special.gammaln,
     "polygamma": lambda x, *, n: scipy.special.polygamma(n, x),
     # -(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))), in the form that cannot overflow.
+    "huber": lambda d, *, delta: np.where(
+        np.abs(d) <= delta, d * d / 2, delta * (np.abs(d) - delta / 2)
+    ),
     "sigmoid_cross_entropy": lambda z, y: (
         np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
     ),

@@ -313,13 +313,46 @@ def mse(pred: object, target: object) -> Expr:
     return _reduce.mean(_ew.square(pred - target))
 
 
+@register
+class Huber(Op):
+    """the Huber function of a residual d, elementwise: d**2 / 2 where |d| <= delta, else
+    delta * (|d| - delta / 2)
+
+    Computed as Keras does, ``q**2 / 2 + delta * (|d| - q)`` with ``q = min(|d|, delta)``: one
+    formula, no branch. The derivative rule is the clipped residual, ``clip(d, -delta, delta)``,
+    which the derivatives of that formula would only add up to.
+    """
+
+    name = "huber"
+    hint = "huber_{0}"
+    latex = Latex(r"\operatorname{{huber}}\left({0}\right)", ATOM)
+    latex_rule = (
+        r"\ell = \operatorname{huber}_\delta(d) \;\Rightarrow\; "
+        r"\bar{d} = \bar{\ell} \odot \operatorname{clip}(d, -\delta, \delta)"
+    )
+
+    @classmethod
+    def infer(cls, d: Expr, *, delta: float) -> tuple[Shape, str]:
+        require_float("huber", d)
+        return d.shape, d.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, d: Expr, *, delta: float) -> tuple[Expr]:
+        return (g * _ew.clip(d, -delta, delta),)
+
+    @staticmethod
+    def expand(d: Expr, *, delta: float) -> Expr:
+        r = _ew.abs(d)
+        q = _ew.minimum(r, delta)
+        return q * q * 0.5 + (r - q) * delta
+
+
 def huber(pred: object, target: object, delta: float = 1.0) -> Expr:
     """Huber loss, the mean over every element of ``r = |pred - target|`` taken as
     ``r**2 / 2`` where ``r <= delta`` and ``delta * (r - delta / 2)`` beyond (a scalar).
 
-    As torch's ``HuberLoss`` and Keras's ``Huber`` with their default mean reduction. Computed
-    as Keras does, ``q**2 / 2 + delta * (r - q)`` with ``q = min(r, delta)``: one formula with
-    no branch, whose gradient is ``clip(pred - target, -delta, delta)`` (over the size).
+    As torch's ``HuberLoss`` and Keras's ``Huber`` with their default mean reduction; the
+    gradient with respect to ``pred`` is ``clip(pred - target, -delta, delta)`` over the size.
 
     Raises:
         ShapeError: if ``delta`` is not a positive number (a static attribute of the loss).
@@ -327,6 +360,4 @@ def huber(pred: object, target: object, delta: float = 1.0) -> Expr:
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
         raise ShapeError(f"huber: delta must be a positive number, got {delta!r}")
     pred, target = _loss_operands("huber", pred, target)
-    r = _ew.abs(pred - target)
-    q = _ew.minimum(r, float(delta))
-    return _reduce.mean(q * q * 0.5 + (r - q) * float(delta))
+    return _reduce.mean(Huber.make(pred - target, delta=float(delta)))

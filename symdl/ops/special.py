@@ -20,7 +20,7 @@ import sympy
 from ..errors import ShapeError
 from ..ir import Expr
 from ..types import Shape
-from .base import as_expr, latex_call, register
+from .base import Latex, as_expr, latex_call, register
 from .elementwise import UnaryOp, exp
 
 SCIPY_SPECIAL = ("scipy.special",)
@@ -98,7 +98,12 @@ class Polygamma(UnaryOp):
     name, needs = "polygamma", SCIPY_SPECIAL
     sympy_form = staticmethod(lambda a, *, n=0: sympy.polygamma(n, a))
     hint = "digamma_{0}"
-    latex = latex_call(r"\psi")
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        r"""``\psi(x)`` for digamma, ``\psi^{(n)}(x)`` above."""
+        n = node.attr("n")
+        return latex_call(r"\psi" if n == 0 else rf"\psi^{{({n})}}")
 
     @classmethod
     def infer(cls, x: Expr, *, n: int) -> tuple[Shape, str]:
