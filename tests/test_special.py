@@ -246,3 +246,6 @@ def test_isnan_and_logic(symdl_cache: Path) -> None:
     module = compile_functions({"f": ([x], safe)}, symdl_cache, "logic")
     xs = np.array([np.nan, -1.0, 2.0, np.nan, 0.5])
     np.testing.assert_array_equal(module.f(xs), np.array([0.0, 0.0, 2.0, 0.0, 0.5]))
+    k = sd.placeholder("k", (3,), "int64")  # as numpy: integers are never NaN
+    ints = compile_functions({"f": ([k], sd.isnan(k))}, symdl_cache, "isnan_int")
+    np.testing.assert_array_equal(ints.f(np.array([1, -2, 3])), np.zeros(3, bool))
