@@ -5,6 +5,8 @@ the step functions, against scipy, hand-written numpy and finite differences."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,27 @@ def test_a_value_named_scipy_does_not_shadow_the_module(symdl_cache: Path) -> No
     module = compile_functions({"f": ([x], sd.erf(x))}, symdl_cache, "shadow")
     values = np.array([-1.0, 0.0, 0.5])
     np.testing.assert_allclose(module.f(values), scipy.special.erf(values), rtol=1e-15)
+
+
+RUN_WITHOUT_SYMDL = """
+import importlib.util, sys
+sys.modules["sympy"] = sys.modules["symdl"] = sys.modules["codegen"] = None  # ImportError
+import numpy as np
+spec = importlib.util.spec_from_file_location("gelu_generated", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(repr(module.f(np.array([-1.0, 0.0, 2.0])).tolist()))
+"""
+
+
+def test_a_module_using_erf_runs_with_numpy_and_scipy_only(tmp_path: Path) -> None:
+    x = sd.placeholder("x", (3,), "float64")
+    path = tmp_path / "gelu_generated.py"
+    path.write_text(sd.generate({"f": ([x], GELU(x))}, "gelu_generated"))
+    done = subprocess.run([sys.executable, "-c", RUN_WITHOUT_SYMDL, str(path)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    got = np.array(ast.literal_eval(done.stdout.strip()))
+    np.testing.assert_allclose(got, _gelu_reference(np.array([-1.0, 0.0, 2.0])), rtol=1e-15)
 
 
 # --------------------------------------------------------------------------- exact GELU
