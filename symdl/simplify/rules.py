@@ -119,15 +119,17 @@ def binary_cross_entropy_of_sigmoid(node: Expr) -> Expr | None:
     """y * -softplus(-z) + (1 - y) * -softplus(z) -> -sigmoid_cross_entropy(z, y)
 
     What ``y * log(sigmoid(z)) + (1 - y) * log(1 - sigmoid(z))`` is after `log_of_sigmoid` and
-    `log_one_minus_sigmoid`: one op whose gradient is the textbook's ``sigmoid(z) - y``, where
+    `log_one_minus_sigmoid`, with its signs anywhere (``-(y * softplus(-z)) - ...``, as the
+    algebra rules move them): one op whose gradient is the textbook's ``sigmoid(z) - y``, where
     the sum of the two terms' gradients would not cancel to it.
     """
-    if not _is(node, "add"):
+    if not (_is(node, "add") or _is(node, "subtract")):
         return None
-    terms = [_coefficient_of_softplus(t) for t in node.inputs]
-    if None in terms:
+    terms = _softplus_terms(node)
+    if terms is None or len(terms) != 2 or terms[0][0] != terms[1][0]:
         return None
-    (c1, w1), (c2, w2) = terms  # type: ignore[misc]
+    sign = terms[0][0]
+    (_, c1, w1), (_, c2, w2) = terms
     for (y, minus_z), (one_minus_y, z) in (((c1, w1), (c2, w2)), ((c2, w2), (c1, w1))):
         if not (_is(minus_z, "negative") and minus_z.inputs[0] is z):
             continue
@@ -135,18 +137,38 @@ def binary_cross_entropy_of_sigmoid(node: Expr) -> Expr | None:
                 and one_minus_y.inputs[1] is y):
             continue
         if y.dtype in ("float32", "float64") and node.shape == z.shape:
-            return _same(node, -api.sigmoid_cross_entropy(z, y))
+            loss = api.sigmoid_cross_entropy(z, y)
+            return _same(node, loss if sign > 0 else -loss)
     return None
 
 
-def _coefficient_of_softplus(term: Expr) -> tuple[Expr, Expr] | None:
-    """``(c, w)`` for a term ``c * -softplus(w)`` (either factor first), else None."""
-    if not _is(term, "multiply"):
-        return None
-    a, b = term.inputs
-    for c, f in ((a, b), (b, a)):
-        if _is(f, "negative") and _is(f.inputs[0], "softplus"):
-            return c, f.inputs[0].inputs[0]
+def _softplus_terms(node: Expr) -> list[tuple[int, Expr, Expr]] | None:
+    """``node`` as a signed sum of terms ``c * softplus(w)``: ``[(sign, c, w), ...]``, or None
+    when it is not one (looks at most a few levels deep: a loss of two terms)."""
+    terms: list[tuple[int, Expr, Expr]] = []
+    stack = [(1, node)]
+    for _ in range(16):
+        if not stack:
+            return terms
+        sign, n = stack.pop()
+        if _is(n, "add") or _is(n, "subtract"):
+            a, b = n.inputs
+            stack += [(sign, a), (sign if _is(n, "add") else -sign, b)]
+        elif _is(n, "negative"):
+            stack.append((-sign, n.inputs[0]))
+        elif _is(n, "multiply"):
+            a, b = n.inputs
+            for c, f in ((a, b), (b, a)):
+                flip = 1
+                if _is(f, "negative"):
+                    flip, f = -1, f.inputs[0]
+                if _is(f, "softplus"):
+                    terms.append((sign * flip, c, f.inputs[0]))
+                    break
+            else:
+                return None
+        else:
+            return None
     return None
 
 
