@@ -23,6 +23,7 @@ import numpy as np
 
 from symdl._version import __version__
 from symdl.ir import Expr, toposort
+from symdl.ops.custom import functions_needing, modules_needed
 from symdl.provenance import Notes, annotate
 
 from .checks import (
@@ -144,6 +145,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     indexed = False  # some function checks an index argument: define its helper
     summaries: list[list[str]] = []
     notes: dict[str, Notes] = {}
+    extra: dict[str, set[str]] = {}  # module beyond numpy -> the functions that need it
     for spec in specs:
         program = prepare(spec, options, logs)
         display = {program.notes.labels[n]: n for n in toposort(list(program.shown))
@@ -152,6 +154,9 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         header, body = writer.write(display)
         written.append((spec, header, body))
         indexed = indexed or writer.checks_indices
+        for node in toposort(list(program.outputs)):
+            for module in modules_needed(node):
+                extra.setdefault(module, set()).update(functions_needing(node))
         summaries.append(_summary(spec, writer.names, list(program.results)))
         notes[spec.name] = program.notes
     top = [
@@ -165,6 +170,13 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         "Each function's docstring gives its arguments' dtypes and shapes; it checks them on "
         "entry.",
     ]
+    for module, needing in sorted(extra.items()):
+        # What a reader (or a deployment) must know first: the module needs more than numpy.
+        top += ["", *wrap_text(
+            f"Needs {module} (for {', '.join(sorted(needing))}, which numpy lacks), besides "
+            "numpy."
+        )]
+    imports = ["import numpy as np", *(f"import {module}" for module in sorted(extra))]
     const_lines, files = _constants(arrays, name, external_arrays)
     if files:
         top += [
@@ -177,13 +189,13 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             "",
             "import hashlib",
             "",
-            "import numpy as np",
+            *imports,
             "",
             *LOADER_SOURCE,
             "",
         ]
     else:
-        top += ['"""', "", "import numpy as np"]
+        top += ['"""', "", *imports]
     text = top + (["", *const_lines] if const_lines else [])
     lines: dict[int, LineInfo] = {}
     for spec, header, body in written:

@@ -1,7 +1,8 @@
 """Safe, unique, readable identifiers for generated code.
 
 User names never reach generated code unchecked: anything that is not a plain ASCII identifier,
-or that is a keyword, a builtin, ``np`` or a dunder, is rewritten; collisions get ``_1``, ``_2``.
+or that is a keyword, a builtin, ``np``, ``scipy`` or a dunder, is rewritten; collisions get
+``_1``, ``_2``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ RESERVED = frozenset(
     keyword.kwlist
     + getattr(keyword, "softkwlist", [])
     + dir(builtins)
-    + ["np", "numpy", "self"]
+    + ["np", "numpy", "self", "scipy"]  # scipy: the module of the special functions (erf)
 )
 MAX_LENGTH = 40
 

@@ -19,7 +19,9 @@ from sympy.printing.numpy import NumPyPrinter
 from symdl.errors import CodegenError
 from symdl.ir import Expr
 from symdl.ops.base import Op
+from symdl.ops.custom import special_functions
 from symdl.ops.shape import flip_index_text
+from symdl.ops.special import polygamma_text
 from symdl.printing import index_text, size_text
 from symdl.types import Shape, format_shape
 
@@ -98,10 +100,44 @@ class _SympyNumpy(NumPyPrinter):
         return self._fold("np.maximum", expr.args)
 
     def _print_Min(self, expr: sympy.Min) -> str:  # noqa: N802
+        # min(max(x, lo), hi) with number bounds is what np.clip computes (clip, Huber's
+        # gradient), and how one writes it by hand.
+        bounds = [a for a in expr.args if a.is_number]
+        inner = [a for a in expr.args if isinstance(a, sympy.Max)]
+        if len(expr.args) == 2 and len(bounds) == 1 and len(inner) == 1:
+            lows = [a for a in inner[0].args if a.is_number]
+            if len(inner[0].args) == 2 and len(lows) == 1:
+                (x,) = [a for a in inner[0].args if not a.is_number]
+                return (f"np.clip({self._print(x)}, {self._print(lows[0])}, "
+                        f"{self._print(bounds[0])})")
         return self._fold("np.minimum", expr.args)
 
     def _print_Abs(self, expr: sympy.Abs) -> str:  # noqa: N802
         return f"np.abs({self._print(expr.args[0])})"
+
+    # Functions numpy lacks, printed as the op computing them does (``scipy.special.erf``);
+    # sympy's own printer would write ``math.erf``, which fails on arrays.
+
+    def _print_erf(self, expr: sympy.Function) -> str:
+        return self._special(expr)
+
+    def _print_erfc(self, expr: sympy.Function) -> str:
+        return self._special(expr)
+
+    def _print_loggamma(self, expr: sympy.Function) -> str:
+        return self._special(expr)
+
+    def _print_polygamma(self, expr: sympy.Function) -> str:
+        order, x = expr.args
+        if not (order.is_Integer and order >= 0):
+            raise CodegenError(f"codegen: polygamma of order {order} has no numpy form")
+        text = polygamma_text(int(order), self._print(x))
+        # A multiple of zeta: parenthesized as an operand (`ast.unparse` drops what is spare).
+        return text if text.startswith("scipy.") else f"({text})"
+
+    def _special(self, expr: sympy.Function) -> str:
+        op = special_functions()[type(expr)]
+        return op.numpy.format(*(self._print(a) for a in expr.args))
 
     def _fold(self, ufunc: str, args: tuple[sympy.Expr, ...]) -> str:
         # sympy orders arguments with numbers first; numpy reads best with the array first.
@@ -112,6 +148,10 @@ class _SympyNumpy(NumPyPrinter):
         return text
 
     def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:  # noqa: N802
+        if expr.is_number and self._dtype == "float32":
+            # np.sqrt(2) is a float64 scalar, which would make a float32 statement float64
+            # (GELU's erf(z / sqrt(2))); its value as a Python number takes the array's dtype.
+            return scalar_literal(float(expr), self._dtype)
         if expr.exp == -1:
             return f"1 / {self.parenthesize(expr.base, 50)}"
         if expr.exp == sympy.Rational(1, 2):
@@ -441,12 +481,23 @@ class NumpyPrinter:
         for target, source in zip(targets, sources):
             lines.append(f"{target} {assign} ({source} == {out}) * {share}")
         return lines
+    # ----------------------------------------------------------------- elementwise
+
+    def _print_Clip(self, node: Expr, args: list[str]) -> str:
+        # Call arguments need no parentheses: ``np.clip(x, -1.0, 1.0)``, not ``(-1.0)``.
+        return f"np.clip({', '.join(args)})"
+
+    # ----------------------------------------------------------------- special functions
+
+    def _print_Polygamma(self, node: Expr, args: list[str]) -> str:
+        return polygamma_text(node.attr("n"), _operand(args[0]))
 
     # ----------------------------------------------------------------- sympy bodies
 
     def _print_Elementwise(self, node: Expr, args: list[str]) -> str:
         try:
-            return sympy_printer(dict(zip(node.attr("symbols"), args)))(node.attr("body"))
+            names = dict(zip(node.attr("symbols"), args))
+            return sympy_printer(names, node.dtype)(node.attr("body"))
         except NotImplementedError as exc:  # sympy: PrintMethodNotImplementedError
             raise CodegenError(
                 f"codegen: elementwise {node.attr('fname')!r} uses a function numpy does not "

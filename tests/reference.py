@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.special
 import sympy
 
 from symdl.ir import Expr, toposort
@@ -101,7 +102,7 @@ def _shift(x: np.ndarray, axis: int, forward: bool, fill: np.ndarray) -> np.ndar
 
 
 def _elementwise(*xs: np.ndarray, body: sympy.Expr, symbols: Any, fname: str) -> np.ndarray:
-    fn = sympy.lambdify(symbols, body, modules="numpy")
+    fn = sympy.lambdify(symbols, body, modules=["scipy", "numpy"])  # scipy: sympy.erf bodies
     return np.asarray(fn(*xs))
 
 
@@ -287,6 +288,29 @@ RULES: dict[str, Rule] = {
     "max_pool2d": _max_pool_ref,
     "max_pool2d_share": _max_pool_share_ref,
     "max_pool2d_grad": _max_pool_grad_ref,
+    # Issue 13, items 4 and 7: more elementwise math, logic, scipy's special functions, losses.
+    "log2": np.log2,
+    "tan": np.tan,
+    "arctan": np.arctan,
+    "floor": np.floor,
+    "round": np.round,
+    "clip": np.clip,
+    "stop_gradient": lambda x: x,
+    "isnan": np.isnan,
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+    "logical_not": np.logical_not,
+    "erf": scipy.special.erf,
+    "erfc": scipy.special.erfc,
+    "lgamma": scipy.special.gammaln,
+    "polygamma": lambda x, *, n: scipy.special.polygamma(n, x),
+    # -(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))), in the form that cannot overflow.
+    "huber": lambda d, *, delta: np.where(
+        np.abs(d) <= delta, d * d / 2, delta * (np.abs(d) - delta / 2)
+    ),
+    "sigmoid_cross_entropy": lambda z, y: (
+        np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    ),
 }
 # random draws (issue 13, item 8): the feed gives the rng leaf a numpy Generator, which each
 # draw advances, in the order the walk meets the draws (the generated code's order must match).

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.special
 import sympy
 
 import symdl as sd
@@ -117,6 +118,29 @@ def np_sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def np_sigmoid_cross_entropy(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # -(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))), as TensorFlow computes it.
+    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+
+def np_huber(a: np.ndarray, b: np.ndarray, delta: float) -> np.ndarray:
+    r = np.abs(a - b)
+    return np.mean(np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta)))
+
+
+def _not_near_halves(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Integers and halves plus 0.1 to 0.2 either way: floor(2x), round and clip at +-0.5 are
+    flat within any finite-difference step."""
+    base = rng.integers(-4, 4, shape) / 2
+    return base + rng.choice([-1.0, 1.0], shape) * rng.uniform(0.1, 0.2, shape)
+
+
+def _with_nans(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    values = rng.uniform(-2, 2, shape)
+    values[rng.random(shape) < 0.4] = np.nan
+    return values
+
+
 POSITIVE = uniform(0.5, 2.0)
 UNIT = uniform(-0.9, 0.9)
 AWAY = away_from_zero()
@@ -149,6 +173,9 @@ softplus_sym = sd.elementwise(lambda z: sympy.log(1 + sympy.exp(z)), name="softp
 bump = sd.elementwise(lambda u, w: u * sympy.exp(-(w**2)) + sympy.sin(u * w), name="bump")
 affine2 = sd.elementwise(lambda u, w: 2 * u - w / 2, name="affine2")  # constant derivatives
 first_sq = sd.elementwise(lambda u, w: u**2, name="first_sq")  # does not use its 2nd argument
+gelu_sym = sd.elementwise(lambda z: z * (1 + sympy.erf(z / sympy.sqrt(2))) / 2, name="gelu")
+NOT_NEAR_HALVES: Domain = _not_near_halves
+WITH_NANS: Domain = _with_nans
 
 
 # --------------------------------------------------------------------------- the table
@@ -597,6 +624,55 @@ CASES += [
     case("avg_pool2d_same", lambda x: sd.avg_pool2d(x, 2, padding="SAME"),
          [(None, 5, 4, 3)],
          lambda x: naive_pool(x, (2, 2), (2, 2), (tf_same(5, 2, 2), tf_same(4, 2, 2)), "avg")),
+    # ---- issue 13, items 4 and 7: more elementwise math, logic, special functions, losses
+    case("log2", sd.log2, [Arg((3, 4), POSITIVE)], np.log2),
+    case("tan", sd.tan, [Arg((3, 4), UNIT)], np.tan),
+    case("arctan", sd.arctan, [(3, 4)], np.arctan),
+    case("floor", sd.floor, [Arg((3, 4), NOT_NEAR_HALVES)], np.floor),
+    case("floor_times_x", lambda a: sd.floor(a * 2) * a, [Arg((3, 4), NOT_NEAR_HALVES)],
+         lambda a: np.floor(a * 2) * a),
+    case("round", sd.round, [Arg((3, 4), NOT_NEAR_HALVES)], np.round),
+    case("round_times_x", lambda a: sd.round(a) * a, [Arg((3, 4), NOT_NEAR_HALVES)],
+         lambda a: np.round(a) * a),
+    case("clip_scalars", lambda a: sd.clip(a, -0.5, 0.5), [Arg((3, 4), NOT_NEAR_HALVES)],
+         lambda a: np.clip(a, -0.5, 0.5)),
+    case("clip_exprs_bcast", lambda a, lo, hi: sd.clip(a, lo, hi),
+         [Arg((3, 4), uniform(-2, 2)), Arg((4,), uniform(-1.5, -0.5)), Arg((), uniform(0.5, 1))],
+         np.clip),
+    case("clip_upper_only", lambda a: sd.clip(a, None, 0.5), [Arg((3, 4), NOT_NEAR_HALVES)],
+         lambda a: np.clip(a, None, 0.5)),
+    # No gradient flows through stop_gradient, which finite differences of a * b would see.
+    case("stop_gradient", lambda a, b: sd.stop_gradient(a) * b, [(3, 4), (3, 4)],
+         lambda a, b: a * b, grad=False),
+    case("isnan", sd.isnan, [Arg((3, 4), WITH_NANS)], np.isnan),
+    case("logical_and", lambda a, b: sd.logical_and(a > 0.0, b > 0.0), [(3, 4), (4,)],
+         lambda a, b: np.logical_and(a > 0, b > 0)),
+    case("logical_or_ints", lambda k, m: sd.logical_or(k, m), [Arg((6,), LABELS4, "int64")] * 2,
+         np.logical_or),
+    case("logical_not_where", lambda a: sd.where(sd.logical_not(a > 0.0), a * 2, a),
+         [Arg((3, 4), AWAY)], lambda a: np.where(np.logical_not(a > 0), a * 2, a)),
+    case("erf", sd.erf, [(3, 4)], scipy.special.erf),
+    case("erfc", sd.erfc, [(3, 4)], scipy.special.erfc),
+    case("lgamma", sd.lgamma, [Arg((3, 4), uniform(0.5, 4.0))], scipy.special.gammaln),
+    case("digamma", sd.digamma, [Arg((3, 4), uniform(0.5, 4.0))], scipy.special.psi),
+    case("polygamma_2", lambda a: sd.polygamma(2, a), [Arg((3, 4), uniform(0.5, 4.0))],
+         lambda a: scipy.special.polygamma(2, a)),
+    case("gelu_erf", lambda a: a * (1 + sd.erf(a / 2**0.5)) / 2, [(3, 4)],
+         lambda a: a * (1 + scipy.special.erf(a / np.sqrt(2))) / 2),
+    case("gelu_elementwise", gelu_sym, [(3, 4)],
+         lambda a: a * (1 + scipy.special.erf(a / np.sqrt(2))) / 2),
+    case("sigmoid_cross_entropy", sd.sigmoid_cross_entropy,
+         [(None, 4), Arg((None, 4), uniform(0, 1))], np_sigmoid_cross_entropy),
+    case("sigmoid_cross_entropy_bcast_labels", sd.sigmoid_cross_entropy,
+         [Arg((3, 4), uniform(-30, 30)), Arg((4,), uniform(0, 1))], np_sigmoid_cross_entropy),
+    case("textbook_binary_cross_entropy",
+         lambda z, y: -(y * sd.log(sd.sigmoid(z)) + (1 - y) * sd.log(1 - sd.sigmoid(z))),
+         [(None, 4), Arg((None, 4), uniform(0, 1))], np_sigmoid_cross_entropy),
+    case("mse", sd.mse, [(3, 4), (3, 4)], lambda a, b: np.mean((a - b) ** 2)),
+    case("mse_batch_bcast", sd.mse, [(None, 4), (4,)], lambda a, b: np.mean((a - b) ** 2)),
+    case("huber", sd.huber, [(3, 4), (3, 4)], lambda a, b: np_huber(a, b, 1.0)),
+    case("huber_delta", lambda a, b: sd.huber(a, b, delta=0.5), [(None, 4), (None, 4)],
+         lambda a, b: np_huber(a, b, 0.5)),
 ]
 
 

@@ -73,6 +73,11 @@ CASES: list[tuple[str, Callable[[], sd.Expr], str]] = [
     ("sum_of_sum", lambda: sd.sum(sd.sum(x, axis=1)), "sum*sum"),
     ("implicit_broadcast", lambda: x * sd.broadcast_to(sd.sum(y, axis=1, keepdims=True), (3, 4)),
      "broadcast_to"),
+    # issue 13, item 7: the textbook binary cross-entropy
+    ("sigmoid_of_reciprocal", lambda: 1.0 / (1.0 + sd.exp(-x)), "exp"),
+    ("log_one_minus_sigmoid", lambda: sd.log(1.0 - sd.sigmoid(x)), "sigmoid"),
+    ("binary_cross_entropy_of_sigmoid",
+     lambda: -(y * sd.log(sd.sigmoid(x)) + (1.0 - y) * sd.log(1.0 - sd.sigmoid(x))), "softplus"),
 ]
 
 # ---- contractions (issue 13, item 6)

@@ -84,3 +84,27 @@ from .contract import einsum, tensordot  # noqa: E402
 
 __all__ += ["einsum", "tensordot"]
 __all__ += ["avg_pool2d", "conv1d", "conv2d", "max_pool2d"]  # convolution and pooling
+# Issue 13, items 4 and 7: more elementwise math, logic, scipy's special functions, losses. A
+# block of its own below the list, so that merges with other groups stay easy.
+from .elementwise import (  # noqa: E402
+    arctan,
+    clip,
+    floor,
+    isnan,
+    log2,
+    logical_and,
+    logical_not,
+    logical_or,
+    round,
+    stop_gradient,
+    tan,
+)
+from .nn import huber, mse, sigmoid_cross_entropy  # noqa: E402
+from .special import digamma, erf, erfc, lgamma, polygamma  # noqa: E402
+
+__all__ += [
+    "arctan", "clip", "floor", "isnan", "log2", "logical_and", "logical_not", "logical_or",
+    "round", "stop_gradient", "tan",
+    "huber", "mse", "sigmoid_cross_entropy",
+    "digamma", "erf", "erfc", "lgamma", "polygamma",
+]

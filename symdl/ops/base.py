@@ -138,6 +138,10 @@ class Op:
     """The variable name of an unnamed value: a template over the inputs' names ``{0}``,
     ``{1}``, ... and the static attributes by name (``"{0}_T"`` names ``x.T`` ``x_T``)."""
 
+    needs: ClassVar[tuple[str, ...]] = ()
+    """The modules beyond numpy that the op's generated code calls (``("scipy.special",)`` for
+    erf, which numpy lacks): a module using the op imports them, and its header says so."""
+
     # ----------------------------------------------------------------- math notation
 
     latex: ClassVar[Latex | None] = None

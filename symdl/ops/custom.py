@@ -8,6 +8,7 @@ The code generator prints bodies with sympy's numpy printer; derivations print t
 
 from __future__ import annotations
 
+import functools
 import inspect
 import keyword
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from ..ir import Expr
 from ..types import Shape, broadcast_shapes
 from . import elementwise as _ew
 from . import shape as _shape
-from .base import ATOM, FUNC, Latex, Op, as_expr, constant, register, require_float
+from .base import ATOM, FUNC, OPS, Latex, Op, as_expr, constant, register, require_float
 
 # What sympy leaves unevaluated: operations on expressions (not functions of numbers), which no
 # numpy printer can write. `.doit()` evaluates them where sympy can.
@@ -178,3 +179,50 @@ def elementwise(fn: Callable[..., sympy.Expr], name: str) -> ElementwiseFunction
             "own functions (sympy.exp, sympy.log, ...) or another sd.elementwise"
         )
     return ElementwiseFunction(body, symbols, name)
+
+
+# --------------------------------------------------------------------------- beyond numpy
+
+
+@functools.cache
+def special_functions() -> dict[type, type[Op]]:
+    """Each sympy function numpy lacks that some op computes (``sympy.erf``), with that op.
+
+    Read from the ops' facts: an op that ``needs`` a module beyond numpy, whose sympy form is
+    a call of one sympy function. Printers of sympy bodies (a user's `elementwise`, a fused
+    statement) write such a call as the op does (``sympy.erf(z)`` as ``scipy.special.erf(z)``),
+    and the module imports what the op needs.
+    """
+    table: dict[type, type[Op]] = {}
+    for op in OPS.values():
+        if op.needs and op.sympy_form is not None:
+            head = type(op.sympy_form(sympy.Symbol("a", real=True)))
+            table.setdefault(head, op)
+    return table
+
+
+def modules_needed(node: Expr) -> tuple[str, ...]:
+    """The modules beyond numpy that ``node``'s generated code calls: its op's `needs`, and
+    for a node with a sympy body (`elementwise`, a fused statement), those of the functions
+    the body calls (``scipy.special`` for ``sympy.erf``)."""
+    found = set(node.op.needs)
+    body = node.kwargs.get("body")
+    if isinstance(body, sympy.Basic):
+        table = special_functions()
+        for call in body.atoms(sympy.Function):
+            op = table.get(type(call))
+            if op is not None:
+                found.update(op.needs)
+    return tuple(sorted(found))
+
+
+def functions_needing(node: Expr) -> tuple[str, ...]:
+    """The names of the ops beyond numpy that ``node`` computes (``erf``), for a module's
+    header: its own op's name, or those a sympy body calls."""
+    names = {node.op.name} if node.op.needs else set()
+    body = node.kwargs.get("body")
+    if isinstance(body, sympy.Basic):
+        table = special_functions()
+        names.update(table[type(c)].name for c in body.atoms(sympy.Function)
+                     if type(c) in table)
+    return tuple(sorted(names))

@@ -9,6 +9,7 @@ its math notation. Cotangents of broadcast operands are summed back to the opera
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,9 +17,10 @@ import numpy as np
 import sympy
 from sympy.codegen.cfunctions import expm1 as sympy_expm1
 from sympy.codegen.cfunctions import log1p as sympy_log1p
+from sympy.codegen.cfunctions import log2 as sympy_log2
 from sympy.codegen.numpy_nodes import logaddexp as sympy_logaddexp
 
-from ..errors import ConstantError, DTypeError
+from ..errors import ConstantError, DTypeError, ShapeError
 from ..ir import Expr
 from ..types import Shape, as_dtype, broadcast_shapes, format_shape, is_float, promote
 from . import reduce as _reduce
@@ -789,3 +791,269 @@ def cast(x: object, dtype: object) -> Expr:
     return x if x.dtype == name else Cast.make(x, dtype=name)
 
 
+
+
+# --------------------------------------------------------------------------- more unary math
+# log2, tan, arctan; floor and round (zero gradient, as in JAX); clip; stop_gradient.
+
+
+@register
+class Log2(UnaryOp):
+    """base-2 logarithm"""
+
+    name, numpy = "log2", "np.log2({0})"
+    ufunc, inplace, fold = "np.log2", "np.log2({0}, out={out})", staticmethod(np.log2)
+    sympy_form = staticmethod(lambda a: sympy.log(a) / sympy.log(2))
+    sympy_stable = staticmethod(sympy_log2)  # prints as np.log2, exact for powers of two
+    hint, latex = "log2_{0}", latex_call(r"\log_2")
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
+        return (g / (x * math.log(2)),)
+
+
+@register
+class Tan(UnaryOp):
+    """tangent"""
+
+    name, numpy = "tan", "np.tan({0})"
+    ufunc, inplace, fold = "np.tan", "np.tan({0}, out={out})", staticmethod(np.tan)
+    sympy_form = staticmethod(sympy.tan)
+    hint, latex = "tan_{0}", latex_call(r"\tan")
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
+        return (g * (1 + out * out),)  # sec(x) ** 2, from the value already computed
+
+
+@register
+class Arctan(UnaryOp):
+    """inverse tangent"""
+
+    name, numpy = "arctan", "np.arctan({0})"
+    ufunc, inplace, fold = "np.arctan", "np.arctan({0}, out={out})", staticmethod(np.arctan)
+    sympy_form = staticmethod(sympy.atan)
+    hint, latex = "arctan_{0}", latex_call(r"\arctan")
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
+        return (g / (1 + x * x),)
+
+
+@register
+class Floor(UnaryOp):
+    """the largest integer <= x, as a float (zero gradient, as in JAX)"""
+
+    name, numpy = "floor", "np.floor({0})"
+    ufunc, inplace, fold = "np.floor", "np.floor({0}, out={out})", staticmethod(np.floor)
+    # A step function: its derivative is 0 almost everywhere, so no gradient flows (JAX's
+    # convention); it still fuses (`np.floor(x * 4) / 4` is one statement).
+    differentiable = False
+    sympy_form = staticmethod(sympy.floor)
+    hint, latex = "floor_{0}", Latex(r"\lfloor {0} \rfloor", ATOM)
+
+
+@register
+class Round(UnaryOp):
+    """x rounded to the nearest integer, halves to even (as np.round); zero gradient"""
+
+    name, numpy = "round", "np.round({0})"
+    inplace, fold = "np.round({0}, out={out})", staticmethod(np.round)
+    differentiable = False
+    # sympy has no round-half-to-even function, so a rounding is a statement of its own.
+    elementwise_math = False
+    hint, latex = "round_{0}", latex_call(r"\operatorname{round}")
+
+
+@register
+class Clip(Op):
+    """np.clip(x, lo, hi): min(max(x, lo), hi)
+
+    The gradient goes to x where lo <= x <= hi (both ends included, as torch.clamp; JAX splits
+    a tie between x and the bound), to lo where x < lo, and to hi where x > hi (or lo > hi,
+    where numpy's result is hi).
+    """
+
+    name = "clip"
+    numpy = "np.clip({0}, {1}, {2})"
+    broadcasts = True
+    elementwise_math = True
+    sympy_form = staticmethod(lambda a, lo, hi: sympy.Min(sympy.Max(a, lo), hi))
+    hint = "clip_{0}"
+    latex = Latex(r"\operatorname{{clip}}\left({0}, {1}, {2}\right)", FUNC)
+
+    @classmethod
+    def infer(cls, x: Expr, lo: Expr, hi: Expr) -> tuple[Shape, str]:
+        for v in (x, lo, hi):
+            if v.dtype == "bool":
+                raise DTypeError(
+                    f"clip: operands must be numbers, got a bool of shape "
+                    f"{format_shape(v.shape)}; cast it with .astype('float32')"
+                )
+        shape = broadcast_shapes("clip", x.shape, lo.shape, hi.shape)
+        return shape, _promote("clip", x, lo, hi)
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, x: Expr, lo: Expr, hi: Expr) -> tuple[Expr, Expr, Expr]:
+        inside = logical_and(greater_equal(x, lo), less_equal(x, hi))
+        below = logical_and(less(x, lo), less_equal(lo, hi))
+        return (
+            sum_to(where(inside, g, 0), x.shape),
+            sum_to(where(below, g, 0), lo.shape),
+            sum_to(where(logical_or(inside, below), 0, g), hi.shape),
+        )
+
+
+@register
+class StopGradient(Op):
+    """x, through which no gradient flows (jax.lax.stop_gradient)
+
+    The op is kept until differentiation is done and lowered to ``x`` itself before printing,
+    so generated code computes nothing for it.
+    """
+
+    name = "stop_gradient"
+    differentiable = False
+    hint = "{0}"
+    latex = latex_call(r"\operatorname{sg}")
+
+    @classmethod
+    def infer(cls, x: Expr) -> tuple[Shape, str]:
+        return x.shape, x.dtype
+
+    @staticmethod
+    def expand(x: Expr) -> Expr:
+        return x
+
+
+def log2(x: object) -> Expr:
+    """Elementwise base-2 logarithm (as ``np.log2``)."""
+    return _unary(Log2, x)
+
+
+def tan(x: object) -> Expr:
+    """Elementwise tangent (as ``np.tan``)."""
+    return _unary(Tan, x)
+
+
+def arctan(x: object) -> Expr:
+    """Elementwise inverse tangent (as ``np.arctan``)."""
+    return _unary(Arctan, x)
+
+
+def floor(x: object) -> Expr:
+    """Elementwise floor (as ``np.floor``); its gradient is zero, as in JAX."""
+    return _unary(Floor, x)
+
+
+def round(x: object) -> Expr:  # noqa: A001 - numpy's name
+    """Elementwise rounding to the nearest integer, halves to even (as ``np.round`` with
+    ``decimals=0``); its gradient is zero, as in JAX."""
+    return _unary(Round, x)
+
+
+def clip(x: object, lo: object, hi: object) -> Expr:
+    """Elementwise ``min(max(x, lo), hi)``, as ``np.clip(x, lo, hi)``.
+
+    ``lo`` and ``hi`` are numbers or expressions broadcasting against ``x``; one of them may be
+    None (no bound on that side). The gradient reaches ``x`` where ``lo <= x <= hi``, ends
+    included (see `Clip`).
+
+    Raises:
+        ShapeError: if both bounds are None (numpy raises too), or the shapes do not broadcast.
+    """
+    if lo is None and hi is None:
+        raise ShapeError("clip: lo and hi are both None; give at least one bound")
+    x = as_expr(x, "clip")
+    if lo is None:
+        return minimum(x, hi)
+    if hi is None:
+        return maximum(x, lo)
+    lo, hi = as_expr(lo, "clip"), as_expr(hi, "clip")
+    _check_weak_ints_fit("clip", x, lo, hi)
+    return Clip.make(x, lo, hi)
+
+
+def stop_gradient(x: object) -> Expr:
+    """``x`` itself, with no gradient flowing through it (as ``jax.lax.stop_gradient``).
+
+    ``grad`` treats the value as a constant; the generated code uses ``x`` as it is.
+    """
+    return StopGradient.make(as_expr(x, "stop_gradient"))
+
+
+# --------------------------------------------------------------------------- logic
+# Bool results, no gradient: isnan, logical_and, logical_or, logical_not (numpy's, which take any
+# numbers and read nonzero as true).
+
+
+@register
+class Isnan(Op):
+    """np.isnan(x): whether each entry is NaN"""
+
+    name, numpy = "isnan", "np.isnan({0})"
+    fold = staticmethod(np.isnan)
+    differentiable = False
+    hint, latex = "isnan_{0}", latex_call(r"\operatorname{isnan}")
+
+    @classmethod
+    def infer(cls, x: Expr) -> tuple[Shape, str]:
+        return x.shape, "bool"  # any dtype, as numpy: integers and bools are never NaN
+
+
+class LogicalBinary(Comparison):
+    """np.logical_and / np.logical_or: bool result, any numeric or bool operands."""
+
+    bool_ok = True
+
+
+@register
+class LogicalAnd(LogicalBinary):
+    """x and y, elementwise"""
+
+    name, numpy = "logical_and", "np.logical_and({0}, {1})"
+    fold = staticmethod(np.logical_and)
+    hint, latex = "logical_and_{0}", Latex(r"{0} \land {1}", PROD, (PROD + 1, PROD + 1))
+
+
+@register
+class LogicalOr(LogicalBinary):
+    """x or y, elementwise"""
+
+    name, numpy = "logical_or", "np.logical_or({0}, {1})"
+    fold = staticmethod(np.logical_or)
+    hint, latex = "logical_or_{0}", Latex(r"{0} \lor {1}", SUM, (SUM + 1, SUM + 1))
+
+
+@register
+class LogicalNot(Op):
+    """not x, elementwise"""
+
+    name, numpy = "logical_not", "np.logical_not({0})"
+    fold = staticmethod(np.logical_not)
+    differentiable = False
+    hint, latex = "not_{0}", Latex(r"\lnot {0}", NEG, (ATOM,))
+
+    @classmethod
+    def infer(cls, x: Expr) -> tuple[Shape, str]:
+        return x.shape, "bool"
+
+
+def isnan(x: object) -> Expr:
+    """Elementwise test for NaN (bool), as ``np.isnan``."""
+    return Isnan.make(as_expr(x, "isnan"))
+
+
+def logical_and(x: object, y: object) -> Expr:
+    """Elementwise logical and (bool), as ``np.logical_and``; numbers read nonzero as true."""
+    return _binary(LogicalAnd, x, y)
+
+
+def logical_or(x: object, y: object) -> Expr:
+    """Elementwise logical or (bool), as ``np.logical_or``; numbers read nonzero as true."""
+    return _binary(LogicalOr, x, y)
+
+
+def logical_not(x: object) -> Expr:
+    """Elementwise logical not (bool), as ``np.logical_not``; numbers read nonzero as true."""
+    return LogicalNot.make(as_expr(x, "logical_not"))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ..errors import DTypeError, ShapeError
 from ..ir import Expr
-from ..types import Shape, as_dtype, format_shape, normalize_axes
+from ..types import Shape, as_dtype, broadcast_shapes, format_shape, normalize_axes
 from . import elementwise as _ew
 from . import reduce as _reduce
 from . import shape as _shape
@@ -238,3 +238,138 @@ def one_hot(labels: object, depth: object, dtype: object = "float32") -> Expr:
     if not isinstance(depth, int):
         raise ShapeError(f"one_hot: depth must be a static int, got {depth!r}")
     return OneHot.make(as_expr(labels), depth=depth, dtype=as_dtype(dtype))
+
+
+# --------------------------------------------------------------------------- elementwise losses
+# sigmoid_cross_entropy (per element, as TensorFlow's sigmoid_cross_entropy_with_logits), and the
+# regression losses mse and huber (means, as torch's and Keras's default reduction).
+
+
+def _loss_operands(op: str, pred: object, target: object) -> tuple[Expr, Expr]:
+    """``pred`` and ``target`` as float expressions, the target broadcasting to ``pred``.
+
+    A target that would broadcast the result to a larger shape (``(N, 1)`` against ``(N,)``
+    gives ``(N, N)``) is almost always a bug; it is refused, naming both shapes.
+    """
+    pred, target = as_expr(pred, op), as_expr(target, op)
+    require_float(op, pred)
+    if target.dtype not in ("float32", "float64"):
+        raise DTypeError(
+            f"{op}: the target must be float32 or float64, got {target.dtype}; cast it with "
+            f".astype({pred.dtype!r})"
+        )
+    shape = broadcast_shapes(op, pred.shape, target.shape)
+    if shape != pred.shape:
+        raise ShapeError(
+            f"{op}: the target of shape {format_shape(target.shape)} would broadcast the "
+            f"prediction {format_shape(pred.shape)} to {format_shape(shape)}; give the target "
+            f"the prediction's shape (reshape it, or index it with [:, 0])"
+        )
+    return pred, target
+
+
+@register
+class SigmoidCrossEntropy(Op):
+    """max(z, 0) - z y + log1p(exp(-|z|)) elementwise: -(y log sigmoid(z) + (1-y) log(1-sigmoid(z)))
+
+    The stable form TensorFlow uses (never overflows, exact at z = 0); the derivative rule is the
+    textbook's: d loss / d z = sigmoid(z) - y, d loss / d y = -z.
+    """
+
+    name = "sigmoid_cross_entropy"
+    hint = "sigmoid_cross_entropy_{0}"
+    latex = Latex(r"\operatorname{{bce}}\left(\sigma\left({0}\right), {1}\right)", ATOM)
+    latex_rule = (
+        r"\ell = -y \log \sigma(z) - (1 - y) \log(1 - \sigma(z)) \;\Rightarrow\; "
+        r"\bar{z} = \bar{\ell} \odot (\sigma(z) - y), \; \bar{y} = -\bar{\ell} \odot z"
+    )
+
+    @classmethod
+    def infer(cls, logits: Expr, labels: Expr) -> tuple[Shape, str]:
+        _loss_operands("sigmoid_cross_entropy", logits, labels)
+        return logits.shape, _ew._promote("sigmoid_cross_entropy", logits, labels)
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, logits: Expr, labels: Expr) -> tuple[Expr, Expr]:
+        return (
+            g * (_ew.sigmoid(logits) - labels),
+            _ew.sum_to(-(g * logits), labels.shape),
+        )
+
+    @staticmethod
+    def expand(logits: Expr, labels: Expr) -> Expr:
+        return (
+            _ew.relu(logits) - logits * labels + _ew.log1p(_ew.exp(-_ew.abs(logits)))
+        )
+
+
+def sigmoid_cross_entropy(logits: object, labels: object) -> Expr:
+    """Binary cross-entropy of sigmoid(logits) against labels, per element (not reduced).
+
+    Equals ``-(y * log(sigmoid(z)) + (1 - y) * log(1 - sigmoid(z)))``, computed as
+    ``max(z, 0) - z * y + log1p(exp(-|z|))``, finite for every finite z, as TensorFlow's
+    ``sigmoid_cross_entropy_with_logits``; the result has the logits' shape (take `mean` or
+    `sum` for a loss). The gradient with respect to the logits is ``sigmoid(z) - y``, exactly,
+    also at z = 0. ``labels`` (probabilities in [0, 1]) broadcast to the logits' shape.
+    """
+    z, y = _loss_operands("sigmoid_cross_entropy", logits, labels)
+    return SigmoidCrossEntropy.make(z, y)
+
+
+def mse(pred: object, target: object) -> Expr:
+    """Mean squared error, ``mean((pred - target) ** 2)`` over every element (a scalar).
+
+    The mean is torch's and Keras's default reduction; ``target`` broadcasts to ``pred``'s shape.
+    """
+    pred, target = _loss_operands("mse", pred, target)
+    return _reduce.mean(_ew.square(pred - target))
+
+
+@register
+class Huber(Op):
+    """the Huber function of a residual d, elementwise: d**2 / 2 where |d| <= delta, else
+    delta * (|d| - delta / 2)
+
+    Computed as Keras does, ``q**2 / 2 + delta * (|d| - q)`` with ``q = min(|d|, delta)``: one
+    formula, no branch. The derivative rule is the clipped residual, ``clip(d, -delta, delta)``,
+    which the derivatives of that formula would only add up to.
+    """
+
+    name = "huber"
+    hint = "huber_{0}"
+    latex = Latex(r"\operatorname{{huber}}\left({0}\right)", ATOM)
+    latex_rule = (
+        r"\ell = \operatorname{huber}_\delta(d) \;\Rightarrow\; "
+        r"\bar{d} = \bar{\ell} \odot \operatorname{clip}(d, -\delta, \delta)"
+    )
+
+    @classmethod
+    def infer(cls, d: Expr, *, delta: float) -> tuple[Shape, str]:
+        require_float("huber", d)
+        return d.shape, d.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, d: Expr, *, delta: float) -> tuple[Expr]:
+        return (g * _ew.clip(d, -delta, delta),)
+
+    @staticmethod
+    def expand(d: Expr, *, delta: float) -> Expr:
+        r = _ew.abs(d)
+        q = _ew.minimum(r, delta)
+        return q * q * 0.5 + (r - q) * delta
+
+
+def huber(pred: object, target: object, delta: float = 1.0) -> Expr:
+    """Huber loss, the mean over every element of ``r = |pred - target|`` taken as
+    ``r**2 / 2`` where ``r <= delta`` and ``delta * (r - delta / 2)`` beyond (a scalar).
+
+    As torch's ``HuberLoss`` and Keras's ``Huber`` with their default mean reduction; the
+    gradient with respect to ``pred`` is ``clip(pred - target, -delta, delta)`` over the size.
+
+    Raises:
+        ShapeError: if ``delta`` is not a positive number (a static attribute of the loss).
+    """
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+        raise ShapeError(f"huber: delta must be a positive number, got {delta!r}")
+    pred, target = _loss_operands("huber", pred, target)
+    return _reduce.mean(Huber.make(pred - target, delta=float(delta)))

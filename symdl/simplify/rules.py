@@ -82,6 +82,97 @@ def log_of_sigmoid(node: Expr) -> Expr | None:
     return None
 
 
+def sigmoid_of_reciprocal(node: Expr) -> Expr | None:
+    """1 / (1 + exp(-z)) -> sigmoid(z)
+
+    exp(-z) overflows for z < -88 in float32; sigmoid is computed through tanh, and then
+    `log_of_sigmoid` and `log_one_minus_sigmoid` apply.
+    """
+    if not (_is(node, "divide") and _value(node.inputs[0]) == 1.0):
+        return None
+    denominator = node.inputs[1]
+    if not _is(denominator, "add"):
+        return None
+    a, b = denominator.inputs
+    for one, e in ((a, b), (b, a)):
+        if _value(one) == 1.0 and _is(e, "exp") and _is(e.inputs[0], "negative"):
+            return _same(node, api.sigmoid(e.inputs[0].inputs[0]))
+    return None
+
+
+def log_one_minus_sigmoid(node: Expr) -> Expr | None:
+    """log(1 - sigmoid(z)) -> -softplus(z)
+
+    1 - sigmoid(z) rounds to 0 for z > 17 in float32 (37 in float64), and its log is -inf.
+    """
+    if _is(node, "log") and _is(node.inputs[0], "subtract"):
+        one, p = node.inputs[0].inputs
+        if _value(one) == 1.0 and _is(p, "sigmoid"):
+            return _same(node, -api.softplus(p.inputs[0]))
+    if _is(node, "log1p") and _is(node.inputs[0], "negative"):
+        p = node.inputs[0].inputs[0]
+        if _is(p, "sigmoid"):
+            return -api.softplus(p.inputs[0])
+    return None
+
+
+def binary_cross_entropy_of_sigmoid(node: Expr) -> Expr | None:
+    """y * -softplus(-z) + (1 - y) * -softplus(z) -> -sigmoid_cross_entropy(z, y)
+
+    What ``y * log(sigmoid(z)) + (1 - y) * log(1 - sigmoid(z))`` is after `log_of_sigmoid` and
+    `log_one_minus_sigmoid`, with its signs anywhere (``-(y * softplus(-z)) - ...``, as the
+    algebra rules move them): one op whose gradient is the textbook's ``sigmoid(z) - y``, where
+    the sum of the two terms' gradients would not cancel to it.
+    """
+    if not (_is(node, "add") or _is(node, "subtract")):
+        return None
+    terms = _softplus_terms(node)
+    if terms is None or len(terms) != 2 or terms[0][0] != terms[1][0]:
+        return None
+    sign = terms[0][0]
+    (_, c1, w1), (_, c2, w2) = terms
+    for (y, minus_z), (one_minus_y, z) in (((c1, w1), (c2, w2)), ((c2, w2), (c1, w1))):
+        if not (_is(minus_z, "negative") and minus_z.inputs[0] is z):
+            continue
+        if not (_is(one_minus_y, "subtract") and _value(one_minus_y.inputs[0]) == 1.0
+                and one_minus_y.inputs[1] is y):
+            continue
+        if y.dtype in ("float32", "float64") and node.shape == z.shape:
+            loss = api.sigmoid_cross_entropy(z, y)
+            return _same(node, loss if sign > 0 else -loss)
+    return None
+
+
+def _softplus_terms(node: Expr) -> list[tuple[int, Expr, Expr]] | None:
+    """``node`` as a signed sum of terms ``c * softplus(w)``: ``[(sign, c, w), ...]``, or None
+    when it is not one (looks at most a few levels deep: a loss of two terms)."""
+    terms: list[tuple[int, Expr, Expr]] = []
+    stack = [(1, node)]
+    for _ in range(16):
+        if not stack:
+            return terms
+        sign, n = stack.pop()
+        if _is(n, "add") or _is(n, "subtract"):
+            a, b = n.inputs
+            stack += [(sign, a), (sign if _is(n, "add") else -sign, b)]
+        elif _is(n, "negative"):
+            stack.append((-sign, n.inputs[0]))
+        elif _is(n, "multiply"):
+            a, b = n.inputs
+            for c, f in ((a, b), (b, a)):
+                flip = 1
+                if _is(f, "negative"):
+                    flip, f = -1, f.inputs[0]
+                if _is(f, "softplus"):
+                    terms.append((sign * flip, c, f.inputs[0]))
+                    break
+            else:
+                return None
+        else:
+            return None
+    return None
+
+
 def cross_entropy_of_log_softmax(node: Expr) -> Expr | None:
     """-sum(y * log_softmax(z), axis) -> softmax_cross_entropy(z, y, axis)
 
@@ -577,6 +668,9 @@ STABILIZE = [
     log_of_sum_exp,
     log_one_plus_exp,
     log_of_sigmoid,
+    sigmoid_of_reciprocal,
+    log_one_minus_sigmoid,
+    binary_cross_entropy_of_sigmoid,
     cross_entropy_of_log_softmax,
     sum_of_negated_cross_entropy,
     exp_of_log,
