@@ -265,3 +265,12 @@ def mean_sparse_softmax_cross_entropy_with_logits(logits: object, label: object)
     if ids.dtype not in ("int32", "int64"):
         ids = sd.cast(ids, "int64")
     return sd.mean(sd.softmax_cross_entropy(t, ids))
+
+
+__all__ = [
+    "avg_pool", "bias_add", "conv2d", "dropout", "embedding_lookup", "flatten_layer",
+    "in_top_k", "l2_loss", "linear", "log_softmax", "max_pool",
+    "mean_sparse_softmax_cross_entropy_with_logits", "moments", "relu", "sigmoid",
+    "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits", "tanh",
+]
