@@ -416,3 +416,14 @@ def test_tinyflow_linear_and_infer_variable_shapes() -> None:
                                -log_p[np.arange(4), ids].mean(), rtol=1e-5)
     flat = tf.nn.flatten_layer(tf.placeholder(tf.float32, [None, 2, 3]))
     assert flat.shape == ("N", 6)
+
+
+def test_old_positional_softmax_cross_entropy_and_feeding_a_fetched_placeholder() -> None:
+    logits = RNG.normal(size=(3, 4))
+    rows = np.eye(4)[[0, 3, 1]]
+    sess = tf.Session()
+    new = sess.run(tf.nn.softmax_cross_entropy_with_logits(labels=rows, logits=logits))
+    old = sess.run(tf.nn.softmax_cross_entropy_with_logits(logits, rows))  # TF 0.12's order
+    np.testing.assert_array_equal(old, new)
+    x = tf.placeholder(tf.float64)
+    np.testing.assert_array_equal(sess.run([x, x * 2], {x: [1.0, 2.0]})[0], [1.0, 2.0])

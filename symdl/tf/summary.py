@@ -97,7 +97,8 @@ class FileWriter:
     _warned = False
 
     def __init__(self, logdir: str | os.PathLike[str], graph: object = None,
-                 max_queue: int = 10, flush_secs: int = 120, **_ignored: object) -> None:
+                 max_queue: int = 10, flush_secs: int = 120, _stacklevel: int = 2,
+                 **_ignored: object) -> None:
         self.logdir = os.fspath(logdir)
         os.makedirs(self.logdir, exist_ok=True)
         try:
@@ -111,7 +112,7 @@ class FileWriter:
                     "tf.summary.FileWriter: tensorboardX is not installed, so summaries go to "
                     f"{self._csv_path} instead of TensorBoard event files; install it with "
                     "pip install 'symdl[tensorboard]'",
-                    UserWarning, stacklevel=2,
+                    UserWarning, stacklevel=_stacklevel,
                 )
         else:
             self._writer = _Writer(self.logdir, max_queue=max_queue, flush_secs=flush_secs)

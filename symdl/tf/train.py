@@ -368,7 +368,7 @@ def SummaryWriter(logdir: str, graph: object = None, **kwargs: object) -> Any:  
     """The 0.12-era name of `tf.summary.FileWriter`."""
     from .summary import FileWriter
 
-    return FileWriter(logdir, graph, **kwargs)
+    return FileWriter(logdir, graph, _stacklevel=3, **kwargs)
 
 
 __all__ = [
