@@ -34,7 +34,13 @@ from symdl.datasets import SUBSET_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS_DIR = Path(os.environ.get("SYMDL_TF_PROGRAMS") or ROOT / "tests" / "programs")
-FULL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+# The full MNIST beside the checkout's shared/ (from /work/main or a worktree under /work/wt/).
+FULL_MNIST = next(
+    (d for d in (ROOT.parent / "shared" / "data" / "mnist",
+                 ROOT.parent.parent / "shared" / "data" / "mnist")
+     if (d / "train-images-idx3-ubyte.gz").is_file()),
+    ROOT.parent / "shared" / "data" / "mnist",
+)
 needs_full = pytest.mark.skipif(
     not (FULL_MNIST / "train-images-idx3-ubyte.gz").is_file(),
     reason=f"full MNIST not found at {FULL_MNIST}",
