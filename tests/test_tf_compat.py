@@ -395,6 +395,9 @@ def test_missing_core_ops_raise_typed_errors() -> None:
                tf.nn.embedding_lookup):
         with pytest.raises(UnimplementedError, match="ops issue"):
             op(x)
+    for op in (tf.stack, tf.split, tf.pad, tf.stop_gradient):
+        with pytest.raises(UnimplementedError, match="ops issue"):
+            op(x, 1)
 
 
 def test_tinyflow_linear_and_infer_variable_shapes() -> None:

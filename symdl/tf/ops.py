@@ -18,7 +18,7 @@ from ..ops import api as sd
 from ..ops.base import as_expr
 from .deferred import Deferred, DeferredVariable, deferrable, has_deferred, split_deferred
 from .dtypes import DType, as_dtype, float32
-from .errors import bool_reduction
+from .errors import UnimplementedError, bool_reduction
 from .graph import Operation, get_default_graph
 
 # --------------------------------------------------------------------------- elementwise math
@@ -554,3 +554,31 @@ def add_n(inputs: Sequence[object], name: str | None = None) -> Expr:
     for item in items[1:]:
         total = total + item
     return total
+
+
+def _needs_core(op: str, core: str) -> UnimplementedError:
+    return UnimplementedError(
+        f"tf.{op} needs symdl's core {core} op (the ops issue), which this version lacks"
+    )
+
+
+def stack(values: Sequence[object], axis: int = 0, name: str | None = None) -> Expr:
+    """Not available yet: needs the core stack op."""
+    raise _needs_core("stack", "stack")
+
+
+def split(value: object, num_or_size_splits: object, axis: int = 0,
+          name: str | None = None) -> list[Expr]:
+    """Not available yet: needs the core split op."""
+    raise _needs_core("split", "split")
+
+
+def pad(tensor: object, paddings: object = None, mode: str = "CONSTANT",
+        name: str | None = None, constant_values: object = 0) -> Expr:
+    """Not available yet: needs the core pad op."""
+    raise _needs_core("pad", "pad")
+
+
+def stop_gradient(input: object, name: str | None = None) -> Expr:  # noqa: A002
+    """Not available yet: needs the core stop_gradient op."""
+    raise _needs_core("stop_gradient", "stop_gradient")
