@@ -391,8 +391,7 @@ def test_bool_reductions_say_cast_in_tensorflows_words() -> None:
 
 def test_missing_core_ops_raise_typed_errors() -> None:
     x = tf.placeholder(tf.float32, [None, 28, 28, 1])
-    for op in (tf.nn.conv2d, tf.nn.max_pool, tf.nn.avg_pool, tf.nn.dropout,
-               tf.nn.embedding_lookup):
+    for op in (tf.nn.conv2d, tf.nn.max_pool, tf.nn.avg_pool, tf.nn.dropout):
         with pytest.raises(UnimplementedError, match="ops issue"):
             op(x)
     for op in (tf.stack, tf.split, tf.pad, tf.stop_gradient):
@@ -430,3 +429,11 @@ def test_old_positional_softmax_cross_entropy_and_feeding_a_fetched_placeholder(
     np.testing.assert_array_equal(old, new)
     x = tf.placeholder(tf.float64)
     np.testing.assert_array_equal(sess.run([x, x * 2], {x: [1.0, 2.0]})[0], [1.0, 2.0])
+
+
+def test_embedding_lookup_against_numpy_indexing() -> None:
+    table = RNG.normal(size=(5, 3))
+    ids = np.array([[4, 0], [1, 1], [3, 4]])
+    got = tf.Session().run(tf.nn.embedding_lookup(tf.constant(table), tf.constant(ids)))
+    np.testing.assert_array_equal(got, table[ids])
+    grad_check(lambda t: tf.nn.embedding_lookup(t, tf.constant(ids)), lambda t: t[ids], table)

@@ -203,9 +203,28 @@ def dropout(*args: object, **kwargs: object) -> Expr:
     raise _missing("dropout", "dropout (fresh random draws)")
 
 
-def embedding_lookup(*args: object, **kwargs: object) -> Expr:
-    """Not available yet: needs the core gather op."""
-    raise _missing("embedding_lookup", "gather")
+@deferrable
+def embedding_lookup(params: object, ids: object, partition_strategy: str = "mod",
+                     name: str | None = None, **_ignored: object) -> Expr:
+    """Rows ``params[ids]``: shape ``ids.shape + params.shape[1:]`` for a 2-D ``params``.
+
+    Computed as ``one_hot(ids) @ params`` (its gradient is the scatter-add of the output's
+    gradient into the chosen rows).
+    """
+    # TODO(gather): use the core gather op when it lands; the one-hot product costs
+    # O(len(ids) * vocabulary) where a gather costs O(len(ids)).
+    table, index = as_expr(params), as_expr(ids)
+    if isinstance(params, (list, tuple)):
+        raise ShapeError("embedding_lookup: a list of sharded params is not supported")
+    if table.ndim != 2 or not isinstance(table.shape[0], int):
+        raise ShapeError(
+            f"embedding_lookup: params must be a (vocabulary, dim) table, got {table.shape}"
+        )
+    if index.dtype not in ("int32", "int64"):
+        raise ShapeError(f"embedding_lookup: ids must be int32 or int64, got {index.dtype}")
+    flat = sd.reshape(index, [-1])
+    rows = sd.one_hot(flat, table.shape[0], table.dtype) @ table
+    return sd.reshape(rows, [*index.shape, table.shape[1]])
 
 
 # --------------------------------------------------------------------------- tinyflow's extras
