@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# Third-party programs that tests/test_tf_programs.py runs (kept outside the repository);
+# their own test files are not collected directly.
+collect_ignore = ["programs"]
+
 
 @pytest.fixture(scope="session")
 def symdl_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -50,7 +50,7 @@ def test_names_are_unique_per_graph_like_tensorflow() -> None:
     v, w = tf.Variable(tf.zeros([2])), tf.Variable(tf.zeros([2]), name="w")
     assert (a.name, b.name, v.name, w.name) == ("Placeholder", "Placeholder_1", "Variable", "w")
     assert a is not b and a.shape == ("N", 3)
-    assert tf.placeholder(tf.float32).shape == ()  # shape=None: a scalar such as a rate
+    assert tf.placeholder(tf.float32).shape is None  # shape=None: taken from the feed (issue 14)
     tf.reset_default_graph()
     assert tf.placeholder(tf.float32, [4]).name == "Placeholder"
     assert tf.global_variables() == []

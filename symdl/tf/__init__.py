@@ -15,36 +15,58 @@ it)::
 """
 
 from ..ir import Expr
-from . import errors, input_data, nn, train
+from . import app, errors, input_data, losses, nn, summary, train
+
+# --- issue 14: TF1 programs unchanged (scopes, sessions, app/flags, summaries, more ops) ---
+from .deferred import Deferred
 from .dtypes import DType, as_dtype, bool, double, float32, float64, int32, int64
 from .graph import (
+    AUTO_REUSE,
     Graph,
     Operation,
     Variable,
     get_default_graph,
+    get_variable,
+    get_variable_scope,
     global_variables,
+    name_scope,
     placeholder,
     reset_default_graph,
     set_random_seed,
     trainable_variables,
+    variable_scope,
+)
+from .init_ops import (
+    constant_initializer,
+    glorot_uniform_initializer,
+    ones_initializer,
+    random_normal_initializer,
+    random_uniform_initializer,
+    truncated_normal_initializer,
+    zeros_initializer,
 )
 from .ops import (
     abs,
     add,
+    add_n,
     argmax,
     assign,
     assign_add,
     assign_sub,
     cast,
+    clip_by_value,
+    concat,
     constant,
     divide,
     equal,
     exp,
+    expand_dims,
     global_variables_initializer,
     gradients,
     greater,
     greater_equal,
     group,
+    identity,
     initialize_all_variables,
     less,
     less_equal,
@@ -58,10 +80,14 @@ from .ops import (
     no_op,
     normal,
     not_equal,
+    one_hot,
     ones,
+    ones_like,
+    pad,
     pow,
     random_normal,
     random_uniform,
+    reduce_logsumexp,
     reduce_max,
     reduce_mean,
     reduce_min,
@@ -70,17 +96,32 @@ from .ops import (
     reshape,
     sigmoid,
     sign,
+    split,
     sqrt,
     square,
+    squeeze,
+    stack,
+    stop_gradient,
     subtract,
     tanh,
+    to_double,
+    to_float,
+    to_int32,
+    to_int64,
     transpose,
     truncated_normal,
     variables_initializer,
     where,
     zeros,
+    zeros_like,
 )
-from .session import Session
+from .session import InteractiveSession, Session, get_default_session, infer_variable_shapes
+
+flags = app.flags
+merge_all_summaries = summary.merge_all  # the 0.12-era names
+merge_summary = summary.merge
+scalar_summary = summary.scalar
+histogram_summary = summary.histogram
 
 Tensor = Expr  # tensors are symdl expressions
 
@@ -96,4 +137,14 @@ __all__ = [
     "reshape", "set_random_seed", "sigmoid", "sign", "sqrt", "square", "subtract", "tanh",
     "train", "trainable_variables", "transpose", "truncated_normal", "variables_initializer",
     "where", "zeros",
+    # issue 14
+    "AUTO_REUSE", "Deferred", "InteractiveSession", "add_n", "app", "clip_by_value", "concat",
+    "constant_initializer", "expand_dims", "flags", "get_default_session", "get_variable",
+    "get_variable_scope", "glorot_uniform_initializer", "histogram_summary", "identity",
+    "infer_variable_shapes", "losses", "merge_all_summaries", "merge_summary", "name_scope",
+    "one_hot", "ones_initializer", "ones_like", "pad", "random_normal_initializer",
+    "random_uniform_initializer", "reduce_logsumexp", "scalar_summary", "split", "squeeze",
+    "stack", "stop_gradient", "summary",
+    "to_double", "to_float", "to_int32", "to_int64", "truncated_normal_initializer",
+    "variable_scope", "zeros_initializer", "zeros_like",
 ]

@@ -6,7 +6,7 @@ catches them too.
 
 from __future__ import annotations
 
-from ..errors import ShapeError, SymdlError
+from ..errors import DTypeError, ShapeError, SymdlError
 
 
 class InvalidArgumentError(ShapeError):
@@ -17,4 +17,24 @@ class FailedPreconditionError(SymdlError, RuntimeError):
     """A variable read before it was initialized (run ``tf.global_variables_initializer()``)."""
 
 
-__all__ = ["FailedPreconditionError", "InvalidArgumentError"]
+class UnimplementedError(SymdlError, NotImplementedError):
+    """An op of TensorFlow that symdl.tf does not provide (yet)."""
+
+
+def bool_reduction(op: str, x: object) -> None:
+    """Refuse a reduction of bools in TensorFlow's words (TensorFlow refuses them too)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        import numpy as np
+
+        dtype = np.asarray(x).dtype
+    if str(dtype) == "bool":
+        raise DTypeError(
+            f"{op}: cannot reduce a bool tensor; cast it with tf.cast(x, tf.float32) first "
+            f"(for an accuracy: tf.{op}(tf.cast(correct_prediction, tf.float32)))"
+        )
+
+
+__all__ = [
+    "FailedPreconditionError", "InvalidArgumentError", "UnimplementedError", "bool_reduction",
+]

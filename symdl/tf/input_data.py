@@ -37,9 +37,17 @@ class DataSet:
         """Number of examples."""
         return len(self.images)
 
-    def next_batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def next_batch(self, batch_size: int, fake_data: bool = False,
+                   shuffle: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The next ``batch_size`` examples; a new permutation starts when an epoch runs out
-        (the partial remainder of an epoch is skipped, so every batch has ``batch_size`` rows)."""
+        (the partial remainder of an epoch is skipped, so every batch has ``batch_size`` rows).
+
+        ``fake_data`` (TensorFlow's unit-test switch) is refused; ``shuffle=False`` visits the
+        examples in order."""
+        if fake_data:
+            raise ValueError("next_batch: fake_data is not supported; use the real data")
+        if not shuffle and self._position == 0 and self.epochs_completed == 0:
+            self._order = np.arange(self.num_examples)
         if not 0 < batch_size <= self.num_examples:
             raise ValueError(
                 f"next_batch: batch_size must be in 1..{self.num_examples}, got {batch_size}"
@@ -60,23 +68,39 @@ class Datasets:
     train: DataSet
     test: DataSet
     source: str
+    validation: DataSet | None = None
 
 
-def read_data_sets(train_dir: str | os.PathLike[str] | None = None, one_hot: bool = False,
-                   seed: int = 0, quiet: bool = True) -> Datasets:
-    """Load MNIST from ``train_dir`` (or symdl's lookup order when None) as ``train``/``test``.
+def read_data_sets(train_dir: str | os.PathLike[str] | None = None, fake_data: bool = False,
+                   one_hot: bool = False, dtype: object = None, reshape: bool = True,
+                   validation_size: int = 5000, seed: int | None = None, *,
+                   quiet: bool = True) -> Datasets:
+    """Load MNIST from ``train_dir`` (or symdl's lookup order when None) as ``train``,
+    ``validation`` and ``test``, with TensorFlow's argument order.
 
-    ``one_hot=True`` gives float32 one-hot label rows, else int64 class ids.
+    ``one_hot=True`` gives float32 one-hot label rows, else int64 class ids. The first
+    ``validation_size`` training images are the validation set, as in TensorFlow; when the
+    training set is not larger than that (the shipped subset), a tenth of it is held out instead.
+    ``reshape=False`` gives images of shape (n, 28, 28, 1). ``fake_data`` is refused.
     """
+    if fake_data:
+        raise ValueError("read_data_sets: fake_data is not supported; use the real data")
     data = load_mnist(train_dir, quiet=quiet)
+    base = 0 if seed is None else int(seed)
 
     def labels(y: np.ndarray) -> np.ndarray:
         return _one_hot(y, 10) if one_hot else y
 
+    def images(x: np.ndarray) -> np.ndarray:
+        return x if reshape else x.reshape(-1, 28, 28, 1)
+
+    n = len(data.x_train)
+    held = validation_size if validation_size < n else n // 10
     return Datasets(
-        DataSet(data.x_train, labels(data.y_train), seed),
-        DataSet(data.x_test, labels(data.y_test), seed + 1),
+        DataSet(images(data.x_train[held:]), labels(data.y_train[held:]), base),
+        DataSet(images(data.x_test), labels(data.y_test), base + 1),
         data.source,
+        DataSet(images(data.x_train[:held]), labels(data.y_train[:held]), base + 2),
     )
 
 

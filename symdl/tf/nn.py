@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 from ..errors import ShapeError
 from ..ir import Expr
 from ..ops import api as sd
 from ..ops.base import as_expr
+from .deferred import Deferred, DeferredVariable, deferrable, has_deferred, split_deferred
+from .errors import UnimplementedError
+from .graph import deferred_variable, get_default_graph
 
 
 def _dim(axis: int | None, dim: int | None) -> int:
@@ -14,45 +21,56 @@ def _dim(axis: int | None, dim: int | None) -> int:
     return -1 if axis is None and dim is None else (axis if axis is not None else dim)  # type: ignore[return-value]
 
 
+@deferrable
 def softmax(logits: object, axis: int | None = None, name: str | None = None,
             dim: int | None = None) -> Expr:
     """exp(logits) / sum(exp(logits)) along ``axis`` (default: the last)."""
     return sd.softmax(logits, _dim(axis, dim))
 
 
+@deferrable
 def log_softmax(logits: object, axis: int | None = None, name: str | None = None,
                 dim: int | None = None) -> Expr:
     """log(softmax(logits)) along ``axis``, computed stably."""
     return sd.log_softmax(logits, _dim(axis, dim))
 
 
+@deferrable
 def relu(features: object, name: str | None = None) -> Expr:
     """max(features, 0)."""
     return sd.relu(features)
 
 
+@deferrable
 def sigmoid(x: object, name: str | None = None) -> Expr:
     """1 / (1 + exp(-x))."""
     return sd.sigmoid(x)
 
 
+@deferrable
 def tanh(x: object, name: str | None = None) -> Expr:
     """Hyperbolic tangent."""
     return sd.tanh(x)
 
 
+@deferrable
 def l2_loss(t: object, name: str | None = None) -> Expr:
     """sum(t ** 2) / 2, as TensorFlow's weight-decay helper."""
     return sd.sum(sd.square(t)) / 2
 
 
+@deferrable
 def softmax_cross_entropy_with_logits(_sentinel: None = None, labels: object = None,
                                       logits: object = None, dim: int = -1,
                                       name: str | None = None, axis: int | None = None) -> Expr:
     """Per-example cross-entropy of softmax(logits) against probability rows ``labels``.
 
-    As in TensorFlow, call it with keywords: ``labels=`` and ``logits=``.
+    As in TensorFlow, call it with keywords: ``labels=`` and ``logits=``; the 0.12-era
+    positional form ``(logits, labels)`` is accepted too (TensorFlow 0.12's tutorials use it).
     """
+    if _sentinel is not None and labels is not None and logits is None:
+        logits, labels = _sentinel, labels  # the old positional order: (logits, labels)
+        _sentinel = None
     if _sentinel is not None or labels is None or logits is None:
         raise ShapeError(
             "softmax_cross_entropy_with_logits: call it with keywords, "
@@ -71,6 +89,7 @@ def softmax_cross_entropy_with_logits(_sentinel: None = None, labels: object = N
 softmax_cross_entropy_with_logits_v2 = softmax_cross_entropy_with_logits
 
 
+@deferrable
 def sparse_softmax_cross_entropy_with_logits(_sentinel: None = None, labels: object = None,
                                              logits: object = None,
                                              name: str | None = None) -> Expr:
@@ -87,3 +106,190 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: None = None, labels: obj
             f"got {labels.dtype}; for one-hot rows use softmax_cross_entropy_with_logits"
         )
     return sd.softmax_cross_entropy(logits, labels)
+
+
+# --------------------------------------------------------------------------- more of tf.nn
+
+
+@deferrable
+def bias_add(value: object, bias: object, data_format: str | None = None,
+             name: str | None = None) -> Expr:
+    """``value + bias`` with a rank-1 ``bias`` on the channel axis (last, or 1 for NCHW)."""
+    x, b = as_expr(value), as_expr(bias)
+    channel = 1 if data_format in ("NCHW", "NCDHW", "NCW") else -1
+    if b.ndim != 1 or x.ndim < 2 or x.shape[channel] != b.shape[0]:
+        raise ShapeError(
+            f"bias_add: bias must be rank 1 with the size of value's channel axis "
+            f"({channel}); got value {x.shape} and bias {b.shape}"
+        )
+    if channel == 1:
+        b = sd.reshape(b, [b.shape[0]] + [1] * (x.ndim - 2))
+    return x + b
+
+
+def moments(x: object, axes: Sequence[int], shift: object = None, name: str | None = None,
+            keep_dims: bool = False, keepdims: bool | None = None) -> tuple[Any, Any]:
+    """(mean, variance) of ``x`` over ``axes``; variance is the mean squared deviation."""
+    keep = bool(keep_dims if keepdims is None else keepdims)
+    if has_deferred((x,)):
+        whole = Deferred(moments, (x, axes), {"keepdims": keep}, label="moments")
+        first, second = split_deferred(whole, 2)
+        return first, second
+    t = as_expr(x)
+    axis = tuple(int(a) for a in axes)
+    mean = sd.mean(t, axis, keepdims=True)
+    variance = sd.mean(sd.square(t - mean), axis, keepdims=keep)
+    return (mean if keep else sd.squeeze(mean, axis)), variance
+
+
+@deferrable
+def in_top_k(predictions: object, targets: object, k: int, name: str | None = None) -> Expr:
+    """True where ``targets[i]`` is among the ``k`` largest of ``predictions[i]``.
+
+    As in TensorFlow, ties count in the target's favour: the target is in the top k when fewer
+    than k entries are strictly larger than it.
+    """
+    p, t = as_expr(predictions), as_expr(targets)
+    if p.ndim != 2 or t.ndim != 1:
+        raise ShapeError(
+            f"in_top_k: predictions must be (batch, classes) and targets (batch,), got "
+            f"{p.shape} and {t.shape}"
+        )
+    if t.dtype not in ("int32", "int64"):
+        raise ShapeError(f"in_top_k: targets must be int32 or int64 class ids, got {t.dtype}")
+    target_score = sd.sum(p * sd.one_hot(t, p.shape[1], p.dtype), axis=1, keepdims=True)
+    larger = sd.sum(sd.cast(sd.greater(p, target_score), "int32"), axis=1)
+    return sd.less(larger, int(k))
+
+
+@deferrable
+def sigmoid_cross_entropy_with_logits(_sentinel: None = None, labels: object = None,
+                                      logits: object = None, name: str | None = None) -> Expr:
+    """Elementwise cross-entropy of sigmoid(logits) against ``labels`` in [0, 1], computed as
+    TensorFlow does, stably: ``max(x, 0) - x * z + log(1 + exp(-|x|))``."""
+    if _sentinel is not None or labels is None or logits is None:
+        raise ShapeError(
+            "sigmoid_cross_entropy_with_logits: call it with keywords, "
+            "sigmoid_cross_entropy_with_logits(labels=..., logits=...)"
+        )
+    x = as_expr(logits)
+    z = sd.cast(labels, x.dtype)
+    return sd.relu(x) - x * z + sd.log1p(sd.exp(-sd.abs(x)))
+
+
+def _missing(op: str, core: str) -> UnimplementedError:
+    return UnimplementedError(
+        f"tf.nn.{op} needs symdl's core {core} op (the ops issue), which this version lacks"
+    )
+
+
+def conv2d(*args: object, **kwargs: object) -> Expr:
+    """Not available yet: needs the core conv2d op."""
+    raise _missing("conv2d", "conv2d")
+
+
+def max_pool(*args: object, **kwargs: object) -> Expr:
+    """Not available yet: needs the core max_pool2d op."""
+    raise _missing("max_pool", "max_pool2d")
+
+
+def avg_pool(*args: object, **kwargs: object) -> Expr:
+    """Not available yet: needs the core avg_pool2d op."""
+    raise _missing("avg_pool", "avg_pool2d")
+
+
+def dropout(*args: object, **kwargs: object) -> Expr:
+    """Not available yet: needs the core random draws with a Generator argument (sd.dropout)."""
+    raise _missing("dropout", "dropout (fresh random draws)")
+
+
+@deferrable
+def embedding_lookup(params: object, ids: object, partition_strategy: str = "mod",
+                     name: str | None = None, **_ignored: object) -> Expr:
+    """Rows ``params[ids]``: shape ``ids.shape + params.shape[1:]`` for a 2-D ``params``.
+
+    Computed as ``one_hot(ids) @ params`` (its gradient is the scatter-add of the output's
+    gradient into the chosen rows).
+    """
+    # TODO(gather): use the core gather op when it lands; the one-hot product costs
+    # O(len(ids) * vocabulary) where a gather costs O(len(ids)).
+    table, index = as_expr(params), as_expr(ids)
+    if isinstance(params, (list, tuple)):
+        raise ShapeError("embedding_lookup: a list of sharded params is not supported")
+    if table.ndim != 2 or not isinstance(table.shape[0], int):
+        raise ShapeError(
+            f"embedding_lookup: params must be a (vocabulary, dim) table, got {table.shape}"
+        )
+    if index.dtype not in ("int32", "int64"):
+        raise ShapeError(f"embedding_lookup: ids must be int32 or int64, got {index.dtype}")
+    flat = sd.reshape(index, [-1])
+    rows = sd.one_hot(flat, table.shape[0], table.dtype) @ table
+    return sd.reshape(rows, [*index.shape, table.shape[1]])
+
+
+# --------------------------------------------------------------------------- tinyflow's extras
+
+
+class _Held:
+    """Holds an auto-shaped variable without exposing it to lowering's substitution: the layer
+    binds its shape from the input's."""
+
+    def __init__(self, var: DeferredVariable | None) -> None:
+        self.var = var
+
+
+def _linear_now(x: object, weight: _Held, bias: _Held, num_hidden: int) -> Expr:
+    t = as_expr(x)
+    if t.ndim != 2:
+        raise ShapeError(f"linear: the input must be (batch, features), got {t.shape}")
+    if weight.var is None:
+        raise ShapeError("linear: the layer has no weight variable")
+    w = weight.var.bind((int(num_hidden), int(t.shape[1])))  # type: ignore[arg-type]
+    out = t @ sd.transpose(w)
+    if bias.var is not None:
+        out = out + bias.var.bind((int(num_hidden),))
+    return out
+
+
+def linear(x: object, num_hidden: int, name: str | None = None, no_bias: bool = False) -> Any:
+    """tinyflow's fully connected layer: ``x @ weight.T + bias``, weight (num_hidden, features).
+
+    Its variables ``<name>_weight`` and ``<name>_bias`` take their shapes from ``x`` when it is
+    known (at once, or when fed); initialize them with `tf.infer_variable_shapes` and `assign`.
+    """
+    base = name or get_default_graph().unique_name("linear")
+    weight = _Held(deferred_variable(f"{base}_weight"))
+    bias = _Held(None if no_bias else deferred_variable(f"{base}_bias"))
+    if has_deferred((x,)):
+        return Deferred(_linear_now, (x, weight, bias, num_hidden), label=base)
+    return _linear_now(x, weight, bias, num_hidden)
+
+
+@deferrable
+def flatten_layer(x: object, name: str | None = None) -> Expr:
+    """tinyflow's flatten: (batch, ...) to (batch, product of the rest)."""
+    t = as_expr(x)
+    rest = [d for d in t.shape[1:]]
+    if not all(isinstance(d, int) for d in rest):
+        raise ShapeError(f"flatten_layer: the non-batch sizes must be known, got {t.shape}")
+    return sd.reshape(t, [-1, math.prod(rest)])  # type: ignore[arg-type]
+
+
+@deferrable
+def mean_sparse_softmax_cross_entropy_with_logits(logits: object, label: object) -> Expr:
+    """tinyflow's loss: the batch mean of the cross-entropy against class ids ``label``
+    (given as floats in tinyflow's programs, so they are cast to int64)."""
+    t = as_expr(logits)
+    ids = as_expr(label)
+    if ids.dtype not in ("int32", "int64"):
+        ids = sd.cast(ids, "int64")
+    return sd.mean(sd.softmax_cross_entropy(t, ids))
+
+
+__all__ = [
+    "avg_pool", "bias_add", "conv2d", "dropout", "embedding_lookup", "flatten_layer",
+    "in_top_k", "l2_loss", "linear", "log_softmax", "max_pool",
+    "mean_sparse_softmax_cross_entropy_with_logits", "moments", "relu", "sigmoid",
+    "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits", "tanh",
+]

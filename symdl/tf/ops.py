@@ -16,45 +16,50 @@ from ..errors import GradientError, ShapeError
 from ..ir import Expr, toposort
 from ..ops import api as sd
 from ..ops.base import as_expr
+from .deferred import Deferred, DeferredVariable, deferrable, has_deferred, split_deferred
 from .dtypes import DType, as_dtype, float32
+from .errors import UnimplementedError, bool_reduction
 from .graph import Operation, get_default_graph
 
 # --------------------------------------------------------------------------- elementwise math
 
-exp = sd.exp
-log = sd.log
-log1p = sd.log1p
-sqrt = sd.sqrt
-tanh = sd.tanh
-sigmoid = sd.sigmoid
-square = sd.square
-abs = sd.abs  # noqa: A001 - TensorFlow's name
-sign = sd.sign
-maximum = sd.maximum
-minimum = sd.minimum
-equal = sd.equal
-not_equal = sd.not_equal
-less = sd.less
-less_equal = sd.less_equal
-greater = sd.greater
-greater_equal = sd.greater_equal
-add = sd.add
-subtract = sd.subtract
-multiply = sd.multiply
-negative = sd.negative
-pow = sd.power  # noqa: A001 - TensorFlow's name
+exp = deferrable(sd.exp)
+log = deferrable(sd.log)
+log1p = deferrable(sd.log1p)
+sqrt = deferrable(sd.sqrt)
+tanh = deferrable(sd.tanh)
+sigmoid = deferrable(sd.sigmoid)
+square = deferrable(sd.square)
+abs = deferrable(sd.abs)  # noqa: A001 - TensorFlow's name
+sign = deferrable(sd.sign)
+maximum = deferrable(sd.maximum)
+minimum = deferrable(sd.minimum)
+equal = deferrable(sd.equal)
+not_equal = deferrable(sd.not_equal)
+less = deferrable(sd.less)
+less_equal = deferrable(sd.less_equal)
+greater = deferrable(sd.greater)
+greater_equal = deferrable(sd.greater_equal)
+add = deferrable(sd.add)
+subtract = deferrable(sd.subtract)
+multiply = deferrable(sd.multiply)
+negative = deferrable(sd.negative)
+pow = deferrable(sd.power)  # noqa: A001 - TensorFlow's name
 
 
+@deferrable
 def relu(features: object) -> Expr:
     """max(features, 0), as ``tf.nn.relu``."""
     return sd.relu(features)
 
 
+@deferrable
 def divide(x: object, y: object) -> Expr:
     """x / y (true division)."""
     return sd.divide(x, y)
 
 
+@deferrable
 def where(condition: object, x: object = None, y: object = None) -> Expr:
     """Elementwise choice: ``x`` where ``condition`` is true, else ``y``.
 
@@ -69,11 +74,13 @@ def where(condition: object, x: object = None, y: object = None) -> Expr:
     return sd.where(condition, x, y)
 
 
+@deferrable
 def cast(x: object, dtype: object) -> Expr:
     """``x`` converted to ``dtype`` (``tf.cast(correct, tf.float32)``)."""
     return sd.cast(x, as_dtype(dtype))
 
 
+@deferrable
 def matmul(a: object, b: object, transpose_a: bool = False, transpose_b: bool = False) -> Expr:
     """Matrix product, optionally of transposed operands."""
     a, b = as_expr(a), as_expr(b)
@@ -84,11 +91,13 @@ def matmul(a: object, b: object, transpose_a: bool = False, transpose_b: bool = 
     return sd.matmul(a, b)
 
 
+@deferrable
 def reshape(tensor: object, shape: Sequence[object]) -> Expr:
     """Reshape; one entry may be -1 (TensorFlow's inferred dimension)."""
     return sd.reshape(tensor, list(shape))
 
 
+@deferrable
 def transpose(a: object, perm: Sequence[int] | None = None) -> Expr:
     """Permute axes (default: reverse them)."""
     return sd.transpose(a, perm)
@@ -112,38 +121,47 @@ def _keep(keepdims: object, keep_dims: object) -> bool:
     return bool(keep_dims if keepdims is None else keepdims)
 
 
+@deferrable
 def reduce_sum(input_tensor: object, axis: object = None, keepdims: bool | None = None,
                name: str | None = None, reduction_indices: object = None,
                keep_dims: bool | None = None) -> Expr:
     """Sum over ``axis`` (or the old ``reduction_indices``); all axes by default."""
+    bool_reduction("reduce_sum", input_tensor)
     out = sd.sum(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims))
     return out.named(name) if name else out
 
 
+@deferrable
 def reduce_mean(input_tensor: object, axis: object = None, keepdims: bool | None = None,
                 name: str | None = None, reduction_indices: object = None,
                 keep_dims: bool | None = None) -> Expr:
     """Mean over ``axis`` (or the old ``reduction_indices``); all axes by default."""
+    bool_reduction("reduce_mean", input_tensor)
     out = sd.mean(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims))
     return out.named(name) if name else out
 
 
+@deferrable
 def reduce_max(input_tensor: object, axis: object = None, keepdims: bool | None = None,
                name: str | None = None, reduction_indices: object = None,
                keep_dims: bool | None = None) -> Expr:
     """Maximum over ``axis`` (or the old ``reduction_indices``); all axes by default."""
+    bool_reduction("reduce_max", input_tensor)
     out = sd.max(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims))
     return out.named(name) if name else out
 
 
+@deferrable
 def reduce_min(input_tensor: object, axis: object = None, keepdims: bool | None = None,
                name: str | None = None, reduction_indices: object = None,
                keep_dims: bool | None = None) -> Expr:
     """Minimum over ``axis`` (or the old ``reduction_indices``); all axes by default."""
+    bool_reduction("reduce_min", input_tensor)
     out = sd.min(input_tensor, _axis(axis, reduction_indices), _keep(keepdims, keep_dims))
     return out.named(name) if name else out
 
 
+@deferrable
 def argmax(input: object, axis: int | None = None, name: str | None = None,  # noqa: A002
            dimension: int | None = None, output_type: object = "int64") -> Expr:
     """Index of the largest entry along ``axis`` (TensorFlow's default: axis 0), as int64."""
@@ -243,15 +261,20 @@ def normal(shape: object, stdev: float = 1.0, seed: int | None = None) -> Expr:
 
 
 def gradients(ys: Expr | Sequence[Expr], xs: Expr | Sequence[Expr],
-              grad_ys: object = None) -> list[Expr | None]:
+              grad_ys: object = None, name: str | None = None,
+              **_ignored: object) -> list[Expr | None]:
     """d(sum of ys)/d x for each x, as a list (None for an x the ys do not depend on).
 
     A non-scalar y contributes the gradient of its sum, or of ``sum(y * grad_y)`` when
     ``grad_ys`` is given. ``xs`` are variables or placeholders. The results are ordinary
     tensors, so gradients of gradients work.
     """
-    ys_list = [ys] if isinstance(ys, Expr) else list(ys)
-    xs_list = [xs] if isinstance(xs, Expr) else list(xs)
+    ys_list = [ys] if isinstance(ys, (Expr, Deferred)) else list(ys)
+    xs_list = [xs] if isinstance(xs, (Expr, Deferred)) else list(xs)
+    if has_deferred(ys_list) or has_deferred(xs_list) or has_deferred(grad_ys):
+        # Built per fed shape; each gradient is one deferred item of the list.
+        whole = Deferred(gradients, (ys_list, xs_list, grad_ys), label="gradients")
+        return split_deferred(whole, len(xs_list))  # type: ignore[return-value]
     if grad_ys is None:
         gys: list[object] = [None] * len(ys_list)
     else:
@@ -282,9 +305,23 @@ def gradients(ys: Expr | Sequence[Expr], xs: Expr | Sequence[Expr],
 
 
 def _check_variable(op: str, ref: object) -> Expr:
+    if isinstance(ref, DeferredVariable):
+        if ref.leaf is None:
+            raise ShapeError(
+                f"{op}: variable {ref.name!r} has no shape yet; run tf.infer_variable_shapes "
+                "first, or assign it a value of known shape"
+            )
+        return ref.leaf
     if not get_default_graph().is_variable(ref):
         raise ShapeError(f"{op}: the first argument must be a tf.Variable, got {ref!r}")
     return ref  # type: ignore[return-value]
+
+
+def _bind_by_value(ref: object, value: object) -> object:
+    """An auto-shaped variable assigned a value of known shape takes that shape."""
+    if isinstance(ref, DeferredVariable) and ref.leaf is None and not has_deferred((value,)):
+        ref.bind(as_expr(value).shape)  # type: ignore[arg-type]
+    return ref
 
 
 def _new_value(op: str, ref: Expr, value: object) -> Expr:
@@ -300,6 +337,11 @@ def _new_value(op: str, ref: Expr, value: object) -> Expr:
 
 def assign(ref: Expr, value: object, name: str | None = None) -> Operation:
     """Set a variable to ``value`` when run; fetching it returns the new value."""
+    ref = _bind_by_value(ref, value)
+    if has_deferred((value,)) or (isinstance(ref, DeferredVariable) and ref.leaf is None):
+        if not isinstance(ref, DeferredVariable):
+            _check_variable("assign", ref)
+        return Deferred(assign, (ref, value), {"name": name}, label="Assign")  # type: ignore[return-value]
     ref = _check_variable("assign", ref)
     new = _new_value("assign", ref, value)
     return Operation(name or f"Assign/{ref.name}", {ref: new}, new)
@@ -307,6 +349,11 @@ def assign(ref: Expr, value: object, name: str | None = None) -> Operation:
 
 def assign_add(ref: Expr, value: object, name: str | None = None) -> Operation:
     """ref += value when run; fetching it returns the new value."""
+    ref = _bind_by_value(ref, value)
+    if has_deferred((value,)) or (isinstance(ref, DeferredVariable) and ref.leaf is None):
+        if not isinstance(ref, DeferredVariable):
+            _check_variable("assign_add", ref)
+        return Deferred(assign_add, (ref, value), {"name": name}, label="AssignAdd")  # type: ignore[return-value]
     ref = _check_variable("assign_add", ref)
     new = _new_value("assign_add", ref, ref + as_expr(value))
     return Operation(name or f"AssignAdd/{ref.name}", {ref: new}, new)
@@ -314,6 +361,11 @@ def assign_add(ref: Expr, value: object, name: str | None = None) -> Operation:
 
 def assign_sub(ref: Expr, value: object, name: str | None = None) -> Operation:
     """ref -= value when run; fetching it returns the new value."""
+    ref = _bind_by_value(ref, value)
+    if has_deferred((value,)) or (isinstance(ref, DeferredVariable) and ref.leaf is None):
+        if not isinstance(ref, DeferredVariable):
+            _check_variable("assign_sub", ref)
+        return Deferred(assign_sub, (ref, value), {"name": name}, label="AssignSub")  # type: ignore[return-value]
     ref = _check_variable("assign_sub", ref)
     new = _new_value("assign_sub", ref, ref - as_expr(value))
     return Operation(name or f"AssignSub/{ref.name}", {ref: new}, new)
@@ -333,6 +385,7 @@ def merge_updates(ops: Sequence[Operation]) -> dict[Expr, Expr]:
     return merged
 
 
+@deferrable
 def group(*inputs: object, name: str | None = None) -> Operation:
     """One operation running all ``inputs`` (operations; tensors are accepted and ignored)."""
     ops = [x for x in inputs if isinstance(x, Operation)]
@@ -356,10 +409,176 @@ def variables_initializer(var_list: Sequence[Expr], name: str = "init") -> Opera
 
 
 def global_variables_initializer() -> Operation:
-    """An operation initializing every variable created so far (optimizer slots included)."""
-    return variables_initializer(list(get_default_graph().variables))
+    """An operation initializing every variable created so far (optimizer slots included).
+
+    Variables without an initial value (tinyflow's auto-shaped ones) are left to `assign`.
+    """
+    graph = get_default_graph()
+    return variables_initializer([v for v, info in graph.variables.items()
+                                  if info.initial is not None])
 
 
 def initialize_all_variables() -> Operation:
     """The old name of `global_variables_initializer`."""
     return global_variables_initializer()
+
+
+# --------------------------------------------------------------------------- more of TF's ops
+# Compositions of symdl's core ops (issue 14, item 6). Ops that need core ops symdl does not
+# have yet (stack, split, pad, stop_gradient, fresh random draws) are not defined here.
+
+
+@deferrable
+def identity(input: object, name: str | None = None) -> Expr:  # noqa: A002 - TF's name
+    """The same value (a new name in TensorFlow; the same expression here)."""
+    return as_expr(input)
+
+
+@deferrable
+def zeros_like(tensor: object, dtype: object = None, name: str | None = None) -> Expr:
+    """Zeros of ``tensor``'s shape and dtype (or ``dtype``)."""
+    x = as_expr(tensor)
+    return sd.zeros(x.shape, as_dtype(dtype) if dtype is not None else x.dtype)
+
+
+@deferrable
+def ones_like(tensor: object, dtype: object = None, name: str | None = None) -> Expr:
+    """Ones of ``tensor``'s shape and dtype (or ``dtype``)."""
+    x = as_expr(tensor)
+    return sd.zeros(x.shape, as_dtype(dtype) if dtype is not None else x.dtype) + 1
+
+
+@deferrable
+def to_float(x: object, name: str | None = None) -> Expr:
+    """``tf.cast(x, tf.float32)``."""
+    return sd.cast(x, as_dtype("float32"))
+
+
+@deferrable
+def to_double(x: object, name: str | None = None) -> Expr:
+    """``tf.cast(x, tf.float64)``."""
+    return sd.cast(x, as_dtype("float64"))
+
+
+@deferrable
+def to_int32(x: object, name: str | None = None) -> Expr:
+    """``tf.cast(x, tf.int32)``."""
+    return sd.cast(x, as_dtype("int32"))
+
+
+@deferrable
+def to_int64(x: object, name: str | None = None) -> Expr:
+    """``tf.cast(x, tf.int64)``."""
+    return sd.cast(x, as_dtype("int64"))
+
+
+@deferrable
+def concat(values: Sequence[object], axis: int, name: str | None = None) -> Expr:
+    """Join tensors along ``axis`` (TensorFlow 1.0's argument order: values, then axis)."""
+    if isinstance(values, (int, np.integer)) and isinstance(axis, (list, tuple)):
+        values, axis = axis, int(values)  # the 0.12 order, tf.concat(axis, values)
+    return sd.concatenate([as_expr(v) for v in values], axis=int(axis))
+
+
+@deferrable
+def expand_dims(input: object, axis: int | None = None, name: str | None = None,  # noqa: A002
+                dim: int | None = None) -> Expr:
+    """Insert an axis of size 1 at ``axis`` (or the old ``dim``)."""
+    where_ = axis if axis is not None else dim
+    if where_ is None:
+        raise ShapeError("expand_dims: give axis")
+    return sd.expand_dims(input, int(where_))
+
+
+@deferrable
+def squeeze(input: object, axis: object = None, name: str | None = None,  # noqa: A002
+            squeeze_dims: object = None) -> Expr:
+    """Remove axes of size 1 (all, or those in ``axis``; ``squeeze_dims`` is the old name)."""
+    chosen = axis if axis is not None else squeeze_dims
+    if isinstance(chosen, list):
+        chosen = tuple(chosen)
+    return sd.squeeze(input, chosen)
+
+
+@deferrable
+def one_hot(indices: object, depth: int, on_value: object = None, off_value: object = None,
+            axis: int | None = None, dtype: object = None, name: str | None = None) -> Expr:
+    """Rows with ``on_value`` (1) at each index and ``off_value`` (0) elsewhere, on the last
+    axis; float32 by default, as in TensorFlow."""
+    if axis not in (None, -1):
+        raise ShapeError("one_hot: only the last axis (axis=-1) is supported")
+    dt = as_dtype(dtype) if dtype is not None else float32
+    hot = sd.one_hot(indices, int(depth), dt)
+    if on_value is None and off_value is None:
+        return hot
+    on = 1 if on_value is None else on_value
+    off = 0 if off_value is None else off_value
+    return sd.where(sd.cast(hot, "bool"), sd.cast(on, dt), sd.cast(off, dt))
+
+
+@deferrable
+def clip_by_value(t: object, clip_value_min: object, clip_value_max: object,
+                  name: str | None = None) -> Expr:
+    """``t`` limited to [min, max] elementwise (the gradient is 0 where it is clipped)."""
+    return sd.minimum(sd.maximum(t, clip_value_min), clip_value_max)
+
+
+@deferrable
+def reduce_logsumexp(input_tensor: object, axis: object = None, keepdims: bool | None = None,
+                     name: str | None = None, reduction_indices: object = None,
+                     keep_dims: bool | None = None) -> Expr:
+    """log(sum(exp(x))) over ``axis``, computed stably."""
+    bool_reduction("reduce_logsumexp", input_tensor)
+    x = as_expr(input_tensor)
+    chosen = _axis(axis, reduction_indices)
+    keep = _keep(keepdims, keep_dims)
+    if isinstance(chosen, tuple) and len(chosen) == 1:
+        chosen = chosen[0]
+    if chosen is None:  # all axes: one axis of every entry
+        out = sd.logsumexp(sd.reshape(x, [-1]), 0)
+        return sd.reshape(out, [1] * x.ndim) if keep else out
+    if not isinstance(chosen, (int, np.integer)):
+        raise ShapeError(
+            f"reduce_logsumexp: reduce over one axis or all of them, got axis={chosen}"
+        )
+    return sd.logsumexp(x, int(chosen), keep)
+
+
+@deferrable
+def add_n(inputs: Sequence[object], name: str | None = None) -> Expr:
+    """The sum of a list of tensors of one shape."""
+    items = [as_expr(x) for x in inputs]
+    if not items:
+        raise ShapeError("add_n: needs at least one tensor")
+    total = items[0]
+    for item in items[1:]:
+        total = total + item
+    return total
+
+
+def _needs_core(op: str, core: str) -> UnimplementedError:
+    return UnimplementedError(
+        f"tf.{op} needs symdl's core {core} op (the ops issue), which this version lacks"
+    )
+
+
+def stack(values: Sequence[object], axis: int = 0, name: str | None = None) -> Expr:
+    """Not available yet: needs the core stack op."""
+    raise _needs_core("stack", "stack")
+
+
+def split(value: object, num_or_size_splits: object, axis: int = 0,
+          name: str | None = None) -> list[Expr]:
+    """Not available yet: needs the core split op."""
+    raise _needs_core("split", "split")
+
+
+def pad(tensor: object, paddings: object = None, mode: str = "CONSTANT",
+        name: str | None = None, constant_values: object = 0) -> Expr:
+    """Not available yet: needs the core pad op."""
+    raise _needs_core("pad", "pad")
+
+
+def stop_gradient(input: object, name: str | None = None) -> Expr:  # noqa: A002
+    """Not available yet: needs the core stop_gradient op."""
+    raise _needs_core("stop_gradient", "stop_gradient")

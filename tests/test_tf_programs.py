@@ -1,0 +1,298 @@
+"""Programs nobody here wrote, run on symdl.tf with only their import lines changed (issue 14).
+
+The programs are public (tinyflow's tests and examples, TensorFlow 1's MNIST tutorials, the
+CSE 599W assignment-1 test) but their code is not kept in this repository: put the originals,
+unmodified, under ``$SYMDL_TF_PROGRAMS`` (default ``tests/programs/``, ignored by git) as
+``<owner>+<repo>/<path>``; the table below names the commit of each. Each test swaps the import
+lines named in the table (and nothing else) and runs the program; without the originals it is
+skipped.
+
+Example programs run in a subprocess on the shipped MNIST subset (``$SYMDL_DATA``), with the full
+MNIST at ``/work/shared/data/mnist`` in the ``slow`` tests when it is there. Where a program's
+step count is fixed in its code and takes minutes (tinyflow's MLP: 6000 steps; ``mnist_deep``:
+20000), ``$SYMDL_TF_PROGRAM_STEPS`` caps every ``range(n)`` in the program's own code to that
+many items (defaults below; ``0`` runs the original count); nothing in the program changes.
+Programs that need core ops symdl lacks (conv2d, pooling, dropout, pad) are strict xfails, so
+they flip when the ops land.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symdl.tf as tf
+from symdl.datasets import SUBSET_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+PROGRAMS_DIR = Path(os.environ.get("SYMDL_TF_PROGRAMS") or ROOT / "tests" / "programs")
+# The full MNIST beside the checkout's shared/ (from /work/main or a worktree under /work/wt/).
+FULL_MNIST = next(
+    (d for d in (ROOT.parent / "shared" / "data" / "mnist",
+                 ROOT.parent.parent / "shared" / "data" / "mnist")
+     if (d / "train-images-idx3-ubyte.gz").is_file()),
+    ROOT.parent / "shared" / "data" / "mnist",
+)
+needs_full = pytest.mark.skipif(
+    not (FULL_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"full MNIST not found at {FULL_MNIST}",
+)
+
+TINYFLOW = ("tqchen/tinyflow", "d71dc1a4f32478c4d7401c57dfd45335c080f06d")
+TENSORFLOW = "tensorflow/tensorflow"
+DLSYS = ("dlsys-course/assignment1-2018", "b83707935ddaa30d732734274696e201a98ac003")
+
+TINYFLOW_SWAPS = (
+    ("import tinyflow as tf", "import symdl.tf.tinyflow as tf"),
+    ("from tinyflow.datasets import get_mnist", "from symdl.tf.tinyflow.datasets import get_mnist"),
+)
+TF_SWAPS = (
+    ("import tensorflow as tf", "import symdl.tf as tf"),
+    ("from tensorflow.examples.tutorials.mnist import input_data",
+     "from symdl.tf import input_data"),
+    ("from tensorflow.examples.tutorials.mnist import mnist", "import mnist"),
+)
+
+
+@dataclass(frozen=True)
+class Program:
+    """One program: where it comes from and the import lines that change."""
+
+    repo: str
+    commit: str
+    path: str
+    swaps: tuple[tuple[str, str], ...]
+
+    @property
+    def file(self) -> Path:
+        return PROGRAMS_DIR / self.repo.replace("/", "+") / self.path
+
+    def source(self) -> str:
+        """The program with its import lines swapped (each must be there, as a whole line)."""
+        if not self.file.is_file():
+            pytest.skip(
+                f"{self.file} not found: put {self.repo}'s {self.path} (commit {self.commit}) "
+                f"there, or point $SYMDL_TF_PROGRAMS at a directory of originals"
+            )
+        lines = self.file.read_text(encoding="utf-8").split("\n")
+        swapped = 0
+        for i, line in enumerate(lines):
+            for old, new in self.swaps:
+                if line == old:
+                    lines[i] = new
+                    swapped += 1
+        assert swapped, f"{self.file}: none of the import lines to swap was found"
+        return "\n".join(lines)
+
+
+def tinyflow(path: str) -> Program:
+    return Program(TINYFLOW[0], TINYFLOW[1], path, TINYFLOW_SWAPS)
+
+
+def tutorial(name: str, commit: str) -> Program:
+    return Program(TENSORFLOW, commit, f"tensorflow/examples/tutorials/mnist/{name}", TF_SWAPS)
+
+
+TUTORIAL_MNIST = tutorial("mnist.py", "08102e668c6a4357d6122b0578f03ced0ebcbaf8")
+
+
+@pytest.fixture(autouse=True)
+def fresh_graph(monkeypatch: pytest.MonkeyPatch, symdl_cache: Path) -> None:
+    monkeypatch.setenv("SYMDL_CACHE", str(symdl_cache))
+    tf.reset_default_graph()
+
+
+def load_tests(program: Program) -> types.ModuleType:
+    module = types.ModuleType(Path(program.path).stem)
+    module.__file__ = str(program.file)
+    exec(compile(program.source(), str(program.file), "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+# --------------------------------------------------------------------------- tinyflow's tests
+
+NEEDS_PAD = pytest.mark.xfail(strict=True, reason="needs pad from the ops issue")
+# numpy's SIMD float32 exp returns 7.3890557 for exp(2), one ulp below the correctly rounded
+# 7.3890562, and the test asks for 7 decimals against float64; see test_float32_exp_is_numpys.
+# Whether it fails depends on the CPU's numpy kernel, so the mark is not strict.
+FLOAT32_EXP = pytest.mark.xfail(strict=False, reason="numpy float32 exp is 1 ulp off on SIMD")
+
+TINYFLOW_TESTS = [
+    *[("tests/python/test_ops.py", name) for name in (
+        "test_ewise", "test_log", "test_sqrt", "test_softmax", "test_matmul", "test_sum",
+        "test_mean", "test_argmax")],
+    pytest.param("tests/python/test_ops.py", "test_exp", marks=FLOAT32_EXP),
+    pytest.param("tests/python/test_ops.py", "test_pad", marks=NEEDS_PAD),
+    *[("tests/python/test_gradients.py", name) for name in (
+        "test_add_grad", "test_mul_grad", "test_sum_grad", "test_mean_grad",
+        "test_matmul_grad")],
+    *[("tests/python/test_states.py", name) for name in ("test_assign", "test_group",
+                                                         "test_init")],
+]
+
+
+def test_the_table_lists_tinyflows_18_tests() -> None:
+    assert len(TINYFLOW_TESTS) == 18
+
+
+@pytest.mark.parametrize(("path", "name"), TINYFLOW_TESTS)
+def test_tinyflow_test(path: str, name: str) -> None:
+    getattr(load_tests(tinyflow(path)), name)()
+
+
+def test_float32_exp_is_numpys() -> None:
+    """tinyflow's test_exp fails where numpy's float32 exp is not correctly rounded: the session
+    returns exactly numpy's float32 value, the one a float32 numpy program gets."""
+    x = tf.placeholder(tf.float32)
+    ax = np.ones((2, 3)) * 2
+    got = tf.Session().run(tf.exp(x), {x: ax})
+    np.testing.assert_array_equal(got, np.exp(ax.astype(np.float32)))
+    assert got.dtype == np.float32
+
+
+# --------------------------------------------------------------------------- dlsys assignment 1
+
+DLSYS_TESTS = [
+    "test_identity", "test_add_by_const", "test_mul_by_const", "test_add_two_vars",
+    "test_mul_two_vars", "test_add_mul_mix_1", "test_add_mul_mix_2", "test_add_mul_mix_3",
+    "test_grad_of_grad", "test_matmul_two_vars",
+]
+
+
+@pytest.mark.parametrize("name", DLSYS_TESTS)
+def test_dlsys_autodiff_test(name: str) -> None:
+    program = Program(DLSYS[0], DLSYS[1], "autodiff_test.py",
+                      (("import autodiff as ad", "import symdl.tf.dlsys as ad"),))
+    getattr(load_tests(program), name)()
+
+
+# --------------------------------------------------------------------------- example programs
+
+
+RUNNER = """\
+import builtins, runpy, sys
+
+limit = int(sys.argv[1])
+
+
+def capped(*args):
+    return builtins.range(*args)[:limit]
+
+
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], init_globals={"range": capped} if limit else None,
+               run_name="__main__")
+"""
+
+
+def step_limit(default: int) -> int:
+    """The cap on ``range(n)`` for a program whose step count takes minutes (0: none)."""
+    return int(os.environ.get("SYMDL_TF_PROGRAM_STEPS", default))
+
+
+def run_program(program: Program, tmp_path: Path, args: list[str], data: Path,
+                extra: tuple[Program, ...] = (), timeout: int = 900, limit: int = 0) -> str:
+    """Run the swapped program as ``__main__`` in a subprocess (its ``range`` capped at
+    ``limit`` items when nonzero); return its stdout."""
+    (tmp_path / "_run.py").write_text(RUNNER, encoding="utf-8")
+    for item in (program, *extra):
+        (tmp_path / Path(item.path).name).write_text(item.source(), encoding="utf-8")
+    # fully_connected_feed imports six.moves.xrange (Python 2 compatibility); six is not a
+    # dependency of symdl, so a stand-in with only that name is put on the path.
+    stub = tmp_path / "stub" / "six"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("")
+    (stub / "moves.py").write_text("xrange = range\n")
+    env = dict(os.environ, SYMDL_DATA=str(data), SYMDL_OFFLINE="1",
+               PYTHONPATH=os.pathsep.join([str(tmp_path / "stub"), str(ROOT)]))
+    done = subprocess.run(
+        [sys.executable, "_run.py", str(limit), Path(program.path).name, *args], cwd=tmp_path,
+        env=env,
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def last_number(text: str) -> float:
+    return float(re.findall(r"[-+]?\d*\.\d+(?:e[-+]?\d+)?|\d+", text)[-1])
+
+
+SOFTMAX_PROGRAMS = [
+    pytest.param(tinyflow("example/mnist_softmax.py"), [], id="tinyflow-mnist_softmax"),
+    pytest.param(tinyflow("example/mnist_softmax_minimum.py"), [],
+                 id="tinyflow-mnist_softmax_minimum"),
+    pytest.param(tutorial("mnist_softmax.py", "0ed1dc250308c09eb60e3b2d3c1f8e450f48b192"),
+                 ["--data_dir", "DATA"], id="tf-mnist_softmax"),
+]
+
+
+def _args(args: list[str], data: Path) -> list[str]:
+    return [str(data) if a == "DATA" else a for a in args]
+
+
+@pytest.mark.parametrize(("program", "args"), SOFTMAX_PROGRAMS)
+def test_softmax_program_on_the_subset(program: Program, args: list[str],
+                                       tmp_path: Path) -> None:
+    # 1000 steps of 100 on 5000 images; 0.88 is what numpy float32 reaches (0.92 on full MNIST).
+    out = run_program(program, tmp_path, _args(args, SUBSET_DIR), SUBSET_DIR)
+    assert last_number(out) >= 0.85, out
+
+
+@pytest.mark.slow
+@needs_full
+@pytest.mark.parametrize(("program", "args"), SOFTMAX_PROGRAMS)
+def test_softmax_program_on_full_mnist(program: Program, args: list[str],
+                                       tmp_path: Path) -> None:
+    out = run_program(program, tmp_path, _args(args, FULL_MNIST), FULL_MNIST)
+    assert last_number(out) >= 0.90, out  # documented: ~0.91 (tinyflow), ~0.92 (tutorial)
+
+
+def test_tinyflow_mlp_with_inferred_variable_shapes(tmp_path: Path) -> None:
+    # 10 epochs of 100 batches by default (the original: 10 of 600, minutes on a busy machine)
+    out = run_program(tinyflow("example/mnist_mlp_auto_shape_inference.py"), tmp_path, [],
+                      SUBSET_DIR, limit=step_limit(100))
+    assert "shape[fc1_weight]=(100, 784)" in out and "shape[fc2_bias]=(10,)" in out
+    losses = [float(x) for x in re.findall(r"cross_entropy=([\d.e+-]+)", out)]
+    assert len(losses) == 10 and losses[-1] < losses[0], out
+    assert last_number(out) >= 0.8, out
+
+
+def test_fully_connected_feed(tmp_path: Path) -> None:
+    data = tmp_path / "train_dir"
+    data.mkdir()
+    for f in SUBSET_DIR.glob("*.gz"):
+        (data / f.name).write_bytes(f.read_bytes())
+    program = tutorial("fully_connected_feed.py", "11fe8ea0105ff89bdf0baf001237165c2a57834a")
+    # Its own --max_steps flag: 1000 of the default 2000 unless $SYMDL_TF_PROGRAM_STEPS says.
+    steps = step_limit(1000) or 2000
+    out = run_program(program, tmp_path, ["--train_dir", str(data), "--max_steps", str(steps)],
+                      data, extra=(TUTORIAL_MNIST,))
+    precisions = [float(x) for x in re.findall(r"Precision @ 1: ([\d.]+)", out)]
+    # train, validation and test after every 1000 steps; 0.88 on the test images after 2000
+    assert len(precisions) == 3 * (steps // 1000) and precisions[-1] >= 0.8, out
+    with np.load(tmp_path / f"train_dir-{steps - 1}.npz", allow_pickle=False) as saved:
+        assert "hidden1/weights" in saved.files and saved["global_step"] == steps
+    assert (data / "summaries.csv").is_file() or any(data.glob("events.out.tfevents.*"))
+
+
+@pytest.mark.xfail(strict=True, reason="needs conv2d, max_pool and dropout from the ops issue")
+def test_mnist_deep(tmp_path: Path) -> None:
+    program = tutorial("mnist_deep.py", "3989ee55b1a99cbdc20fd08da2a4c8a6bc80f98a")
+    out = run_program(program, tmp_path, ["--data_dir", str(SUBSET_DIR)], SUBSET_DIR,
+                      limit=step_limit(200))
+    assert last_number(out) >= 0.9
+
+
+@pytest.mark.xfail(strict=True, reason="needs conv2d and max_pool from the ops issue")
+def test_tinyflow_lenet(tmp_path: Path) -> None:
+    out = run_program(tinyflow("example/mnist_lenet.py"), tmp_path, [], SUBSET_DIR)
+    assert last_number(out) >= 0.9
