@@ -73,6 +73,9 @@ CASES: list[tuple[str, Callable[[], sd.Expr], str]] = [
     ("sum_of_sum", lambda: sd.sum(sd.sum(x, axis=1)), "sum*sum"),
     ("implicit_broadcast", lambda: x * sd.broadcast_to(sd.sum(y, axis=1, keepdims=True), (3, 4)),
      "broadcast_to"),
+    # split's gradient (issue 13): the scattered pieces of x join into one concatenate
+    ("sum_of_unindexed_slices", lambda: sd.grad(
+        sd.sum(x[:, :1] * y[:, :1]) + sd.sum(x[:, 1:] * y[:, 1:]), x), "unindex"),
 ]
 
 
