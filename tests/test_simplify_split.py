@@ -138,3 +138,12 @@ def test_split_gradient_prints_one_concatenate(dtype: str, symdl_cache: Path) ->
     )
     assert got.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(got, np.concatenate(values, axis=1))
+
+
+def test_benchmark_runs_and_checks_its_candidates() -> None:
+    # benchmarks/bench_split.py at a tiny size: it asserts the generated statement and that
+    # the three forms agree before it times anything.
+    from benchmarks import bench_split
+
+    timings = bench_split.run(n=4, d=8, repeats=1, dtype="float32")
+    assert set(timings) == {"np.concatenate", "symdl generated", "zeros + slices"}
