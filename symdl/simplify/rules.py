@@ -528,20 +528,25 @@ def sum_of_unindexed_slices(node: Expr) -> Expr | None:
         else:
             terms.append(x)
     scattered = [t for t in terms if _is(t, "unindex") and t.dtype == node.dtype]
-    spans = [_slice_spans(t) for t in scattered]
-    if len(scattered) < 2 or any(s is None for s in spans) or spans[0] is None:
+    found = [_slice_spans(t) for t in scattered]
+    if len(scattered) < 2 or any(s is None for s in found):
         return None
-    differ = [a for a in range(node.ndim) if len({s[a] for s in spans if s}) > 1]
+    spans = [s for s in found if s is not None]
+    differ = [a for a in range(node.ndim) if len({s[a] for s in spans}) > 1]
     if len(differ) != 1:
         return None
     (axis,) = differ
-    order = sorted(range(len(scattered)), key=lambda i: spans[i][axis])  # type: ignore[index]
+    # The axis is static: a symbolic one has the same span, None, in every term.
+    along = [span for s in spans if (span := s[axis]) is not None]
+    if len(along) != len(spans):
+        return None
+    order = sorted(range(len(scattered)), key=lambda i: along[i])
     runs: list[list[int]] = [[order[0]]]
     for i in order[1:]:
-        (_, previous_stop), (start, _) = spans[runs[-1][-1]][axis], spans[i][axis]  # type: ignore
-        if start < previous_stop:
+        previous, current = along[runs[-1][-1]], along[i]
+        if current[0] < previous[1]:
             return None  # overlapping slices: their sum is not a join
-        if start == previous_stop:
+        if current[0] == previous[1]:
             runs[-1].append(i)
         else:
             runs.append([i])
@@ -554,9 +559,8 @@ def sum_of_unindexed_slices(node: Expr) -> Expr | None:
             g = scattered[i].inputs[0]
             same_axis = _is(g, "concatenate") and g.attr("axis") == axis
             pieces.extend(g.inputs if same_axis else (g,))
-        span = (spans[run[0]][axis][0], spans[run[-1]][axis][1])  # type: ignore[index]
-        bounds = list(spans[run[0]])  # type: ignore[arg-type]
-        bounds[axis] = span
+        bounds = list(spans[run[0]])
+        bounds[axis] = (along[run[0]][0], along[run[-1]][1])
         whole = api.concatenate(pieces, axis=axis)
         if all(b is None or b == (0, d) for b, d in zip(bounds, node.shape)):
             joined.append(whole)
@@ -564,8 +568,9 @@ def sum_of_unindexed_slices(node: Expr) -> Expr | None:
             index = tuple(("slice", None, None, None) if b is None else ("slice", *b, None)
                           for b in bounds)
             joined.append(Unindex.make(whole, index=index, shape=node.shape))
+    joined_terms = set(scattered)
     result = joined[0]
-    for term in [*joined[1:], *(t for t in terms if t not in scattered)]:
+    for term in [*joined[1:], *(t for t in terms if t not in joined_terms)]:
         result = result + term
     return _same(node, result)
 
