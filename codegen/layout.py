@@ -107,6 +107,12 @@ def _statement(text: str, indent: str, limit: int, *, item: bool = False) -> lis
         # black's invisible parentheses around the right-hand side, made visible.
         return [f"{indent}{head}(", *_body(value, indent + INDENT, limit), f"{indent})"]
     lines = _bracket_split(text, tokens, indent, limit)
+    fits = lines is not None and len(lines[0]) <= limit and len(lines[-1]) <= limit
+    if item and not fits and _delimiters(tokens):
+        # Inside brackets an operand chain may break before its operators, as black's
+        # delimiter split does (``a + b == c`` as ``a + b`` / ``== c``). A part of a split
+        # holds no delimiter of its parent's priority, so this ends.
+        return _delimiter_split(text, tokens, indent, limit)
     return lines if lines is not None else [indent + text]
 
 
@@ -208,9 +214,14 @@ def _body(text: str, indent: str, limit: int) -> list[str]:
     if len(indent) + len(text) <= limit:
         return [indent + text]
     tokens = _tokens(text)
-    delimiters = _delimiters(tokens)
-    if not delimiters:
+    if not _delimiters(tokens):
         return _statement(text, indent, limit, item=True)
+    return _delimiter_split(text, tokens, indent, limit)
+
+
+def _delimiter_split(text: str, tokens: list[_Token], indent: str, limit: int) -> list[str]:
+    """The inside of a bracket pair split at its loosest-binding top-level delimiters."""
+    delimiters = _delimiters(tokens)
     top = max(p for _, p in delimiters)
     cuts = [i for i, p in delimiters if p == top]
     if top == _COMMA:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+import symdl as sd
 from codegen.layout import LINE_LIMIT, wrap, wrap_comment, wrap_text
+from tests.test_generated_lint import LONG, _ruff
 
 # (statement, the lines black prints for it at line length 100), checked against `ruff format`.
 SPLITS = [
@@ -79,6 +83,36 @@ SPLITS = [
     ),
 ]
 
+# An operand that is itself a chain of operators, inside a call, breaks before its operators
+# (a fused product passed to an in-place np.multiply, issue 13; checked against `ruff format`).
+_N = "a_name_as_long_as_symdl_allows_it_isn0"
+SPLITS += [
+    (
+        f"    prod = np.multiply({_N}0, {_N}1 * {_N}2 * {_N}3, out={_N}0)",
+        [
+            "    prod = np.multiply(",
+            f"        {_N}0,",
+            f"        {_N}1",
+            f"        * {_N}2",
+            f"        * {_N}3,",
+            f"        out={_N}0,",
+            "    )",
+        ],
+    ),
+    (
+        f"    x -= np.exp(0.0, 1.5, {_N}1 + np.float32 == {_N}2)"
+        " - x.max(axis=(0, 1), keepdims=True)",
+        [
+            "    x -= np.exp(",
+            "        0.0,",
+            "        1.5,",
+            f"        {_N}1 + np.float32",
+            f"        == {_N}2,",
+            "    ) - x.max(axis=(0, 1), keepdims=True)",
+        ],
+    ),
+]
+
 
 @pytest.mark.parametrize("line, expected", SPLITS, ids=range(len(SPLITS)))
 def test_long_statements_split_as_black_splits_them(line: str, expected: list[str]) -> None:
@@ -127,3 +161,47 @@ def test_comments_and_prose_wrap_at_spaces() -> None:
     prose = "        " + ", ".join(f"name_{i}" for i in range(20))
     got = wrap_text(prose)
     assert all(len(p) <= LINE_LIMIT for p in got) and got[1].startswith("            name_")
+
+
+def test_a_part_of_a_split_that_does_not_fit_splits_again() -> None:
+    # `a == b - c / d - e` in parentheses: split at `==`, then the part `== b - c / d - e`
+    # (still too long, with no bracket to split at) before its `-`s.
+    line = f"    x -= {_N}0 == np.float32 - {_N}1 / {_N}2 - -0.0"
+    got = wrap(line)
+    assert got == [
+        "    x -= (",
+        f"        {_N}0",
+        "        == np.float32",
+        f"        - {_N}1 / {_N}2",
+        "        - -0.0",
+        "    )",
+    ]
+    assert ast.dump(ast.parse("\n".join(got).strip())) == ast.dump(ast.parse(line.strip()))
+
+
+def test_max_over_two_axes_times_a_product_of_long_names_is_lint_clean(symdl_cache: Path) -> None:
+    # Issue 13: the four named factors fuse into one product that is passed to an in-place
+    # np.multiply; the operand (three 39-character names) was left on one 135-character line.
+    x = sd.parameter(LONG, (None, 5, 7), "float32")
+    leaves = [sd.placeholder(f"{LONG[:-3]}{c}{i:02d}", (None, 5, 7), "float32")
+              for i, c in enumerate("pqrs")]
+    factors = [(v * 1.5).named(f"{LONG[:-4]}n{i:02d}") for i, v in enumerate(leaves)]
+    loss = sd.sum(sd.max(x * (factors[0] * factors[1] * factors[2] * factors[3]), axis=(0, 1)))
+    functions = {"f": ([x, *leaves], [loss, sd.grad(loss, x)])}
+    source = sd.generate(functions, "max_long")
+    assert "np.max" in source or ".max(axis=(0, 1))" in source
+    long = [line for line in source.splitlines() if len(line) > LINE_LIMIT]
+    assert not long, "\n".join(long)
+    findings = _ruff(source)
+    assert not findings, findings
+    # The wrapped module computes what numpy does: the loss, and the gradient shared equally
+    # among the entries that reach each maximum.
+    rng = np.random.default_rng(13)
+    xv = rng.standard_normal((3, 5, 7)).astype(np.float32)
+    vals = [rng.uniform(0.5, 1.5, (3, 5, 7)).astype(np.float32) for _ in leaves]
+    got_loss, got_grad = sd.compile(functions, "max_long", cache_dir=symdl_cache).f(xv, *vals)
+    product = np.prod([1.5 * v for v in vals], axis=0)
+    z = xv * product
+    mask = (z == z.max(axis=(0, 1))).astype(np.float32)
+    np.testing.assert_allclose(got_loss, z.max(axis=(0, 1)).sum(), rtol=1e-5)
+    np.testing.assert_allclose(got_grad, mask / mask.sum(axis=(0, 1)) * product, rtol=1e-5)

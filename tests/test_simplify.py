@@ -89,6 +89,9 @@ CASES += [
     ("einsum_as_matmul", lambda: sd.einsum("bij,bj->bi", x[None], y[None, 0]), "einsum"),
     ("einsum_as_matmul", lambda: sd.einsum("bi,bij->bj", y[None, :, 0], x[None]), "einsum"),
     ("einsum_as_matmul", lambda: sd.einsum("kbj,k->bj", x[:, None], y[:, 1]), "einsum"),
+    # split's gradient (issue 13): the scattered pieces of x join into one concatenate
+    ("sum_of_unindexed_slices", lambda: sd.grad(
+        sd.sum(x[:, :1] * y[:, :1]) + sd.sum(x[:, 1:] * y[:, 1:]), x), "unindex"),
 ]
 
 

@@ -22,6 +22,7 @@ from ..ops import api
 from ..ops.base import Constant, scalar_value
 from ..ops.contract import in_pairs
 from ..ops.reduce import count
+from ..ops.shape import Unindex
 from .engine import assumes_finite
 
 # --------------------------------------------------------------------------- helpers
@@ -647,6 +648,97 @@ def sum_of_sum(node: Expr) -> Expr | None:
     return api.sum(x, axes)
 
 
+def sum_of_unindexed_slices(node: Expr) -> Expr | None:
+    """unindex(g1, [:, a:b]) + unindex(g2, [:, b:c]) -> unindex(concatenate([g1, g2], 1), [:, a:c])
+
+    The gradient of ``split`` (or of slices that tile an axis) is a sum of cotangents, each
+    scattered into zeros of the whole shape. Pieces whose slices lie side by side along one axis
+    are joined into one ``concatenate``; where they cover the whole array, no zeros are left.
+    Sums of any length are flattened first (gradients accumulate ``((a + b) + c) + d``); slices
+    that overlap or differ on two axes are left alone, and gaps between runs keep their zeros.
+
+    Not `assumes_finite`, though numpy's sum turns a -0.0 in a piece into 0.0 where the join
+    keeps -0.0: only derivative rules build ``unindex`` (there is no public constructor), so its
+    zeros are always zero cotangents, never a value the user wrote. The sums of them are built
+    by the reverse walk itself, which records no origin for them, so the engine's
+    derived-only gate would never let the rule see a gradient.
+    """
+    if not _is(node, "add"):
+        return None
+    # The terms of the sum, through nested adds of the node's own shape (no broadcasting).
+    terms: list[Expr] = []
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if x is node or (_is(x, "add") and x.shape == node.shape and x.dtype == node.dtype):
+            stack.extend(reversed(x.inputs))
+        else:
+            terms.append(x)
+    scattered = [t for t in terms if _is(t, "unindex") and t.dtype == node.dtype]
+    found = [_slice_spans(t) for t in scattered]
+    if len(scattered) < 2 or any(s is None for s in found):
+        return None
+    spans = [s for s in found if s is not None]
+    differ = [a for a in range(node.ndim) if len({s[a] for s in spans}) > 1]
+    if len(differ) != 1:
+        return None
+    (axis,) = differ
+    # The axis is static: a symbolic one has the same span, None, in every term.
+    along = [span for s in spans if (span := s[axis]) is not None]
+    if len(along) != len(spans):
+        return None
+    order = sorted(range(len(scattered)), key=lambda i: along[i])
+    runs: list[list[int]] = [[order[0]]]
+    for i in order[1:]:
+        previous, current = along[runs[-1][-1]], along[i]
+        if current[0] < previous[1]:
+            return None  # overlapping slices: their sum is not a join
+        if current[0] == previous[1]:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    if all(len(run) == 1 for run in runs):
+        return None
+    joined: list[Expr] = []
+    for run in runs:
+        pieces: list[Expr] = []
+        for i in run:
+            g = scattered[i].inputs[0]
+            same_axis = _is(g, "concatenate") and g.attr("axis") == axis
+            pieces.extend(g.inputs if same_axis else (g,))
+        bounds = list(spans[run[0]])
+        bounds[axis] = (along[run[0]][0], along[run[-1]][1])
+        whole = api.concatenate(pieces, axis=axis)
+        if all(b is None or b == (0, d) for b, d in zip(bounds, node.shape)):
+            joined.append(whole)
+        else:
+            index = tuple(("slice", None, None, None) if b is None else ("slice", *b, None)
+                          for b in bounds)
+            joined.append(Unindex.make(whole, index=index, shape=node.shape))
+    joined_terms = set(scattered)
+    result = joined[0]
+    for term in [*joined[1:], *(t for t in terms if t not in joined_terms)]:
+        result = result + term
+    return _same(node, result)
+
+
+def _slice_spans(node: Expr) -> tuple[tuple[int, int] | None, ...] | None:
+    """Per axis, the ``(start, stop)`` an unindex node's cotangent fills (None: a whole symbolic
+    axis); None if its index holds anything but unit-step slices (ints, new axes, steps)."""
+    index = node.attr("index")
+    if any(e[0] != "slice" or e[3] not in (None, 1) for e in index):
+        return None
+    entries = list(index) + [("slice", None, None, None)] * (node.ndim - len(index))
+    spans: list[tuple[int, int] | None] = []
+    for (_, start, stop, _), dim in zip(entries, node.shape):
+        if isinstance(dim, str):
+            spans.append(None)  # only ':' can slice a symbolic axis
+        else:
+            first, last, _ = slice(start, stop).indices(dim)
+            spans.append((first, max(first, last)))
+    return tuple(spans)
+
+
 def reshape_is_noop(node: Expr) -> Expr | None:
     """reshape(x, shape(x)) -> x"""
     if _is(node, "reshape") and node.inputs[0].shape == node.shape:
@@ -714,6 +806,7 @@ RULES = [
     sum_of_negation,
     sum_of_sum,
     implicit_broadcast,
+    sum_of_unindexed_slices,
 ]
 
 # After composites are lowered: everything but the stabilizing rewrites, which match composites.
