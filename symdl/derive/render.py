@@ -14,7 +14,7 @@ from .latex import bar
 if TYPE_CHECKING:
     from .steps import Derivation, Step
 
-__all__ = ["equations", "save", "to_html", "to_latex", "to_markdown", "to_text"]
+__all__ = ["equations", "no_code_reason", "save", "to_html", "to_latex", "to_markdown", "to_text"]
 
 
 def _title(d: Derivation) -> str:
@@ -73,12 +73,32 @@ def _step_markdown(d: Derivation, s: Step) -> list[str]:
     out.append("")
     if s.code:
         out += ["Generated code:", "", "```python", *s.code, "```", ""]
-    elif s.number is None:
-        out += ["The adjoint passes through unchanged: no generated code.", ""]
-    elif d.code:
-        out += ["No generated code of its own: simplification folded this step into the "
-                "lines of a later one.", ""]
+    else:
+        reason = no_code_reason(d, s)
+        out += [reason, ""] if reason else []
     return out
+
+
+def no_code_reason(d: Derivation, s: Step) -> str | None:
+    """Why step ``s`` shows no generated lines, as true for this derivation (None: it has some
+    or the derivation was made without code)."""
+    if s.code or not d.code:
+        return None
+    if s.number is None:
+        return "The adjoint passes through unchanged: no generated code."
+    later = s in d.steps and any(t.code for t in d.steps[d.steps.index(s) + 1:])
+    if later:
+        return ("No generated code of its own: simplification folded this step into the "
+                "lines of a later one.")
+    own = f"{s.definition.text_symbol}_bar"
+    if s.contributions and all(c.text == own for c in s.contributions):
+        return ("No generated code of its own: it sends its adjoint on unchanged, and the "
+                "code uses that array as it is.")
+    if not any(t.code for t in d.steps):
+        return ("No generated code of its own: the generated module computes the simplified "
+                "result (below) directly, without the intermediate adjoints.")
+    return ("No generated code of its own: simplification merged it into the lines of an "
+            "earlier step.")
 
 
 def to_markdown(d: Derivation) -> str:

@@ -163,14 +163,15 @@ def _symbols(forward: list[Expr], notes: Notes) -> tuple[dict[Expr, str], dict[E
     return tex, text
 
 
-def text_formula(e: Expr, names: dict[Expr, str]) -> str:
+def text_formula(e: Expr, names: dict[Expr, str], *, keep: bool = False) -> str:
     """``e`` as infix text, with reshapes and broadcasts left out and transposes as ``.T``.
 
-    Like `symdl.printing.formula`, ``e`` itself is written out even if it has a name.
+    Like `symdl.printing.formula`, ``e`` itself is written out even if it has a name, unless
+    ``keep``; what ``e`` only reshapes or broadcasts keeps its name.
     """
-    while e.op.shows_as_operand and e not in names:
+    local = {n: t for n, t in names.items() if keep or n is not e}
+    while e.op.shows_as_operand and e not in local:
         e = e.inputs[0]
-    local = {n: t for n, t in names.items() if n is not e}
     for n in toposort([e]):
         if n in local or n.is_leaf:
             continue
@@ -186,9 +187,10 @@ def text_formula(e: Expr, names: dict[Expr, str]) -> str:
 
 
 def _shown(e: Expr, names: dict[Expr, str], text_names: dict[Expr, str]) -> tuple[str, str]:
+    """``e`` by its symbol if it has one, else written out (a name below it stays a name)."""
     if e in names:
         return names[e], text_names[e]
-    return latex(e, names), text_formula(e, text_names)
+    return latex(e, names), text_formula(e, text_names, keep=True)
 
 
 def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivation:
@@ -230,12 +232,17 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         sent = incoming.get(node, [])
         adjoint_latex = "1" if node is stable else " + ".join(t for t, _ in sent) or "0"
         adjoint_text = "1" if node is stable else " + ".join(t for _, t in sent) or "0"
-        # Within this step, the adjoint node reads as this node's bar (it may be shared).
-        names = {**tex, g: bar(tex[node])}
-        text_names = {**text, g: f"{text[node]}_bar"}
+        # Within this step the adjoint reads as this node's bar. The rule is applied again to a
+        # stand-in leaf for it: the adjoint node itself may be a constant that also occurs in
+        # the local derivative (grad of grad: ``1.0 * 1.0`` would print as ``v̄ v̄``), or an
+        # expression of earlier adjoints that would be written out in place of its symbol.
+        standin = adjoint_standin(g)
+        names = {**tex, standin: bar(tex[node])}
+        text_names = {**text, standin: f"{text[node]}_bar"}
         contributions = []
-        for x, ct in walk.sent.get(node, []):
-            ct_latex, ct_text = _shown(ct, names, text_names)
+        sent_here = walk.sent.get(node, [])
+        for (x, ct), shown in zip(sent_here, rule_sends(node, standin, sent_here)):
+            ct_latex, ct_text = _shown(shown, names, text_names)
             contributions.append(Contribution(
                 x, tex.get(x, latex(x)), text.get(x, str(x.name)), ct, ct_latex, ct_text))
             incoming.setdefault(x, []).append((ct_latex, ct_text))
@@ -243,7 +250,9 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         steps.append(Step(
             number=notes.steps.get(node), node=node, definition=by_node[node], adjoint=g,
             adjoint_latex=adjoint_latex, adjoint_text=adjoint_text,
-            local=[(tex.get(i, latex(i)), d) for i, d in local or []],
+            # Only the inputs the rule sends an adjoint to: data gets no derivative.
+            local=[(tex.get(i, latex(i)), d) for i, d in local or []
+                   if any(i is x for x, _ in sent_here)],
             rule=None if local is not None else rule_latex(node),
             contributions=contributions,
         ))
@@ -271,6 +280,30 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
                 text_formula(stable, {}))
     return Derivation(stable, targets, forward, steps, results, source, tex, gathered, note,
                       target_name=notes.name(written))
+
+
+def adjoint_standin(g: Expr) -> Expr:
+    """A leaf standing for the adjoint ``g`` in one step's printed rule."""
+    from ..ops.base import placeholder
+
+    return placeholder("derivation_adjoint", g.shape, g.dtype)
+
+
+def rule_sends(node: Expr, standin: Expr, sent: list[tuple[Expr, Expr]]) -> list[Expr]:
+    """What ``node``'s rule sends to each input in ``sent``, with ``standin`` as the adjoint.
+
+    The walk's own cotangents are returned if the rule applied to the stand-in does not send
+    to the same inputs (a rule whose structure depends on the adjoint's value).
+    """
+    cotangents = node.op.vjp(standin, node, *node.inputs, **node.kwargs)
+    shown: list[Expr] = []
+    for x, ct in zip(node.inputs, cotangents):
+        if ct is None or len(shown) == len(sent) or sent[len(shown)][0] is not x:
+            continue
+        shown.append(ct)
+    if len(shown) != len(sent) or any(a.shape != b.shape for a, (_, b) in zip(shown, sent)):
+        return [ct for _, ct in sent]
+    return shown
 
 
 def stable_walk(y: Expr, wrt: Sequence[Expr], notes: Notes | None = None) -> Walk:
