@@ -23,7 +23,7 @@ from sympy.printing.latex import LatexPrinter
 
 from ..errors import OpDefinitionError
 from ..ir import Expr, toposort
-from ..ops.base import ATOM, POSTFIX, PROD
+from ..ops.base import ATOM, POSTFIX, PROD, Latex
 
 __all__ = ["latex", "local_derivative", "name_latex", "rule_latex", "to_sympy", "bar"]
 
@@ -107,6 +107,8 @@ def _notation(x: Expr, args: list[Shown]) -> Shown:
     if x.op.name == "transpose" and _vector_row(x.inputs[0]) is not None:
         return _unrow(args[0])
     form = x.op.latex_form(x)
+    if x.op.name == "matmul" and x.inputs[0].ndim == 1 and x.inputs[1].ndim == 2:
+        form = Latex(r"{{{0}}}^\top \, {1}", PROD, (ATOM, PROD + 1))  # x^T W: vectors are columns
     if form is None:
         raise OpDefinitionError(
             f"latex: op {x.op.name!r} has no math notation; give its class a `latex` "
@@ -116,6 +118,8 @@ def _notation(x: Expr, args: list[Shown]) -> Shown:
     if form.precedence == PROD:
         product = "odot" if r"\odot" in form.template else (
             "matrix" if x.op.name in ("matmul", "sum") else "")
+    if x.op.elementwise_math:  # a column against a matrix: written out, as a broadcast is
+        args = [_column_spread(i, a, x.shape) for i, a in zip(x.inputs, args)]
     least = form.operands + (0,) * (len(args) - len(form.operands))
     shown = [_wrap(a, m, product) for a, m in zip(args, least)]
     return Shown(form.template.format(*shown), form.precedence, product)
@@ -187,11 +191,16 @@ def _shape_notation(x: Expr, arg: Shown) -> Shown:
     if all(d == 1 for d in inner.shape) and x.ndim in (1, 2):
         ones = _ones(x.shape[0]) + ("" if x.ndim == 1 else rf" \, {_ones(x.shape[1])}^\top")
         return Shown(rf"{_wrap(arg, PROD)} \, {ones}", PROD, "matrix" if x.ndim == 2 else "")
-    source = x.inputs[0]
-    if (x.ndim == 2 and source.ndim == 2 and source.shape[1] == 1 and x.shape[1] != 1
-            and inner.ndim == 1):
-        return Shown(rf"{_wrap(arg, PROD)} \, {_ones(x.shape[1])}^\top", PROD, "matrix")
-    return arg
+    return _column_spread(x.inputs[0], arg, x.shape)
+
+
+def _column_spread(source: Expr, arg: Shown, shape: tuple[object, ...]) -> Shown:
+    """``source``, a column (n, 1), spread over ``shape`` (n, K) as
+    ``v \\mathbf{1}_K^\\top``; anything else as it is."""
+    column = len(shape) == 2 and source.ndim == 2 and source.shape[1] == 1 and shape[1] != 1
+    if not column:
+        return arg
+    return Shown(rf"{_wrap(arg, PROD)} \, {_ones(shape[1])}^\top", PROD, "matrix")
 
 
 # --------------------------------------------------------------------------- sympy bridge

@@ -9,7 +9,7 @@ can go from a line of code to its step and back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..autodiff import Walk, grad, reverse_walk
@@ -186,6 +186,30 @@ def text_formula(e: Expr, names: dict[Expr, str], *, keep: bool = False) -> str:
     return local[e] if e in local else formula(e, local)
 
 
+def _in_step_order(steps: list[Step]) -> list[Step]:
+    """``steps`` by their numbers (those of the code's comments), a pass-through step staying
+    after the numbered step it followed."""
+    keys: list[float] = []
+    last = 0.0
+    for s in steps:
+        last = float(s.number) if s.number is not None else last + 1e-3
+        keys.append(last)
+    return [s for _, s in sorted(zip(keys, steps), key=lambda t: t[0])]
+
+
+def plus(terms: Iterable[str]) -> str:
+    """The sum of ``terms`` as written by hand: ``a - b`` for ``a + -b``; ``0`` for none."""
+    out = ""
+    for t in terms:
+        if not out:
+            out = t
+        elif t.startswith("-"):
+            out += " - " + t[1:].lstrip()
+        else:
+            out += " + " + t
+    return out or "0"
+
+
 def _shown(e: Expr, names: dict[Expr, str], text_names: dict[Expr, str]) -> tuple[str, str]:
     """``e`` by its symbol if it has one, else written out (a name below it stays a name)."""
     if e in names:
@@ -230,8 +254,8 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
             continue
         g = walk.adjoints[node]
         sent = incoming.get(node, [])
-        adjoint_latex = "1" if node is stable else " + ".join(t for t, _ in sent) or "0"
-        adjoint_text = "1" if node is stable else " + ".join(t for _, t in sent) or "0"
+        adjoint_latex = "1" if node is stable else plus(t for t, _ in sent)
+        adjoint_text = "1" if node is stable else plus(t for _, t in sent)
         # Within this step the adjoint reads as this node's bar. The rule is applied again to a
         # stand-in leaf for it: the adjoint node itself may be a constant that also occurs in
         # the local derivative (grad of grad: ``1.0 * 1.0`` would print as ``v̄ v̄``), or an
@@ -256,7 +280,8 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
             rule=None if local is not None else rule_latex(node),
             contributions=contributions,
         ))
-    gathered = {w: " + ".join(t for t, _ in incoming.get(w, [])) for w in targets}
+    steps = _in_step_order(steps)
+    gathered = {w: plus(t for t, _ in incoming.get(w, [])) for w in targets}
 
     from ..simplify import simplify
 

@@ -19,7 +19,7 @@ from ..ir import Expr
 from ..printing import formula
 from ..provenance import depth_order, strip_labels
 from .latex import latex, name_latex
-from .steps import adjoint_standin, rule_sends, stable_walk
+from .steps import adjoint_standin, plus, rule_sends, stable_walk
 
 __all__ = ["Trace", "TraceRow", "trace"]
 
@@ -111,7 +111,7 @@ def trace(y: Expr, wrt: Sequence[Expr], values: Mapping[Expr, object]) -> Trace:
     for n in reverse_nodes:
         got = sent.get(n, [])
         reverse_text[n] = (
-            ("1", "1") if n is y else (" + ".join(a for a, _ in got), " + ".join(b for _, b in got))
+            ("1", "1") if n is y else (plus(a for a, _ in got), plus(b for _, b in got))
         )
         if n.is_leaf or not n.op.differentiable:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import re
 from collections.abc import Callable, Sequence
 
 import sympy
@@ -75,7 +76,13 @@ class Elementwise(Op):
         r"""The body written out by sympy: ``\log\left(e^{z} + 1\right)``."""
         # sympy writes each argument's marker where the argument goes; the rest is literal.
         marks = {s: f"\x00{i}\x00" for i, s in enumerate(node.attr("symbols"))}
-        text = sympy.latex(node.attr("body"), symbol_names=marks)
+        if all(d == 1 for d in node.shape):
+            text = sympy.latex(node.attr("body"), symbol_names=marks)
+        else:
+            # Over tensors a product in the body is elementwise: written \odot as everywhere
+            # on the page, since ``v e^{-v}`` beside a matrix product would read as one.
+            text = sympy.latex(node.attr("body"), symbol_names=marks, mul_symbol=r" \odot ")
+            text = re.sub(r"(?<![\w}])(\d+(?:\.\d+)?) \\odot ", r"\1 \\, ", text)
         template = text.replace("{", "{{").replace("}", "}}")
         for i in range(len(marks)):
             template = template.replace(f"\x00{i}\x00", f"{{{i}}}")
