@@ -227,3 +227,14 @@ def test_textbook_logistic_result_is_the_textbook_form() -> None:
     loss, wrt, _ = textbook_logistic()
     result = derive(loss, wrt).results[0].latex
     assert "0.5" not in result and r"1 - p" not in result, result
+
+
+def test_grad_of_grad_comments_are_formulas_not_ir() -> None:
+    """Notation: a grad-of-grad module's comments read as formulas, not IR dumps."""
+    x = sd.placeholder("x", (3,), "float64")
+    g = sd.grad(sd.sum(sd.tanh(x) * x).named("y"), x)
+    source = sd.generate({"f": ([x], [g, sd.grad(sd.sum(g * g), x)])}, "grad_of_grad")
+    comments = [line for line in source.splitlines() if line.strip().startswith("# ")]
+    assert any("grad of:" in c for c in comments)
+    for c in comments:
+        assert "broadcast_to(" not in c and "reshape(" not in c and "shape=" not in c, c
