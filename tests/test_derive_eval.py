@@ -238,3 +238,18 @@ def test_grad_of_grad_comments_are_formulas_not_ir() -> None:
     assert any("grad of:" in c for c in comments)
     for c in comments:
         assert "broadcast_to(" not in c and "reshape(" not in c and "shape=" not in c, c
+
+
+def test_batch_index_is_implicit_on_every_line() -> None:
+    """Notation: matrix notation throughout (no sum over n beside an implicit batch index)."""
+    for name in ("softmax_regression", "mlp", "logistic_regression"):
+        m = load(name)
+        d = derive(m["loss"], m["WRT"])
+        shown = [f.latex for f in d.forward] + [r.latex for r in d.results] + [
+            c.latex for s in d.steps for c in s.contributions]
+        assert not any(r"\sum" in t or "_{j}" in t or "_{n}" in t for t in shown), shown
+
+
+def test_lam_reads_as_lambda() -> None:
+    loss, wrt, _ = textbook_logistic()
+    assert r"\lambda" in derive(loss, wrt).results[0].latex

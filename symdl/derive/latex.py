@@ -42,6 +42,8 @@ def name_latex(name: str) -> str:
         return name
     if name in GREEK:
         return "\\" + name
+    if name in ("lam", "lmbda"):  # how Python code spells lambda, a keyword
+        return r"\lambda"
     return r"\text{" + name.replace("_", r"\_") + "}"
 
 
