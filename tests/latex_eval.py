@@ -38,6 +38,7 @@ class V:
 
     a: np.ndarray | None
     row: bool = False
+    scale: object = 1.0  # a number in front of a ones vector of unknown length
 
 
 TOKEN = re.compile(r"""
@@ -310,7 +311,7 @@ def neg(v: V) -> V:
 
 def transpose(v: V) -> V:
     if v.a is None or v.a.ndim == 1:
-        return V(v.a, not v.row)
+        return V(v.a, not v.row, v.scale)
     return V(v.a.T if v.a.ndim == 2 else v.a)
 
 
@@ -319,13 +320,15 @@ def juxtapose(a: V, b: V) -> tuple[V, str]:
     if a.a is None:  # 1^T B: column sums; 1 without ^T before B reads as nothing sensible
         if not a.row:
             raise Ambiguous("a ones column before a value")
-        arr = value_of(b)
+        arr = value_of(b) * a.scale
         return (V(arr.sum(axis=0), True) if arr.ndim == 2 else V(arr.sum())), "matrix"
+    if b.a is None and a.a.ndim == 0:  # (1/N) 1^T B: the number waits for the length
+        return V(None, b.row, a.a * b.scale), "scalar"
     if b.a is None:  # A 1: row sums
         arr = value_of(a)
         if b.row or arr.ndim != 2:
             raise Ambiguous("a ones vector after a value that is not a matrix")
-        return V(arr.sum(axis=1)), "matrix"
+        return V(arr.sum(axis=1) * b.scale), "matrix"
     x, y = a.a, b.a
     if x.ndim == 0 or y.ndim == 0:
         return V(x * y, a.row if x.ndim else b.row), "scalar"

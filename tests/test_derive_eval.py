@@ -253,3 +253,20 @@ def test_batch_index_is_implicit_on_every_line() -> None:
 def test_lam_reads_as_lambda() -> None:
     loss, wrt, _ = textbook_logistic()
     assert r"\lambda" in derive(loss, wrt).results[0].latex
+
+
+SIGMA_MINUS_Y = r"\left(\sigma\left(z\right) - y\right)"
+P_MINUS_Y = r"\left(\operatorname{softmax}\left(\text{logits}\right) - y\right)"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("logistic_regression", [r"\frac{1}{N} \, {X}^\top \, " + SIGMA_MINUS_Y,
+                             r"\frac{1}{N} \, \mathbf{1}^\top " + SIGMA_MINUS_Y]),
+    ("linear_regression_matrix", [r"\frac{2}{N} \, {X}^\top \, r"]),
+    ("softmax_regression", [r"\frac{1}{N} \, {x}^\top \, " + P_MINUS_Y,
+                            r"\frac{1}{N} \, \mathbf{1}^\top " + P_MINUS_Y]),
+])
+def test_results_in_textbook_form(name: str, expected: list[str]) -> None:
+    """Item 2: 1/N factored out, X^T (sigma(z) - y) / N, (2/N) X^T r (values: the page test)."""
+    m = load(name)
+    assert [r.latex for r in derive(m["loss"], m["WRT"]).results] == expected

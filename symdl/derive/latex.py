@@ -108,6 +108,9 @@ def _notation(x: Expr, args: list[Shown]) -> Shown:
         return args[one]
     if x.op.name == "transpose" and _vector_row(x.inputs[0]) is not None:
         return _unrow(args[0])
+    over = _over_scalar(x, args)
+    if over is not None:
+        return over
     form = x.op.latex_form(x)
     if x.op.name == "matmul" and x.inputs[0].ndim == 1 and x.inputs[1].ndim == 2:
         form = Latex(r"{{{0}}}^\top \, {1}", PROD, (ATOM, PROD + 1))  # x^T W: vectors are columns
@@ -119,7 +122,7 @@ def _notation(x: Expr, args: list[Shown]) -> Shown:
     product = ""
     if form.precedence == PROD:
         product = "odot" if r"\odot" in form.template else (
-            "matrix" if x.op.name in ("matmul", "sum") else "")
+            "matrix" if x.op.name in ("matmul", "sum") else "scalar")
     if x.op.elementwise_math:  # a column against a matrix: written out, as a broadcast is
         args = [_column_spread(i, a, x.shape) for i, a in zip(x.inputs, args)]
     least = form.operands + (0,) * (len(args) - len(form.operands))
@@ -127,10 +130,23 @@ def _notation(x: Expr, args: list[Shown]) -> Shown:
     return Shown(form.template.format(*shown), form.precedence, product)
 
 
+def _over_scalar(x: Expr, args: list[Shown]) -> Shown | None:
+    """A matrix product over a number or size as by hand, ``\\frac{1}{N} X^\\top r``, not a
+    fraction bar over a product of matrices."""
+    if x.op.name != "divide" or x.inputs[1].shape != () or x.inputs[1].op.name not in (
+            "size", "constant"):
+        return None
+    if args[0].product == "matrix":
+        return Shown(rf"\frac{{1}}{{{args[1].text}}} \, {args[0].text}", PROD, "matrix")
+    return None
+
+
 def _wrap(arg: Shown, min_prec: int, product: str = "") -> str:
     mixed = (arg.precedence == PROD and {arg.product, product} == {"odot", "matrix"})
     if arg.precedence >= min_prec and not mixed:
         return arg.text
+    if product == "scalar" and arg.precedence == PROD:
+        return arg.text  # a number times any product: 2 X^T r, associative either way
     return rf"\left({arg.text}\right)"
 
 

@@ -19,6 +19,7 @@ from ..printing import formula
 from ..provenance import Notes, annotate, depth_order, step_numbers
 from ..types import format_shape
 from .latex import bar, latex, local_derivative, name_latex, rule_latex
+from .textbook import textbook_form
 
 __all__ = ["Contribution", "Derivation", "ForwardDef", "Step", "depth_order", "derive",
            "step_numbers"]
@@ -292,9 +293,10 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
     # In the result only the user's names stay; unnamed intermediates are written out.
     named = {n: s for n, s in tex.items() if n.is_leaf or n in notes.labels}
     named_text = {n: text[n] for n in named}
+    shown = [textbook_form(s) for s in simplified]
     results = [
-        Result(w, g, s, latex(s, named), text_formula(s, named_text))
-        for w, g, s in zip(targets, grads, simplified)
+        Result(w, g, s, latex(t, named), text_formula(t, named_text))
+        for w, g, s, t in zip(targets, grads, simplified, shown)
     ]
     source = ""
     if code:

@@ -1,0 +1,93 @@
+"""Results in textbook form: a scalar divisor such as ``1/N`` factored out of the products.
+
+``X^T (σ(z)/N − y/N)`` reads ``(1/N) X^T (σ(z) − y)`` on a page. `textbook_form` moves a
+division by a scalar (a size such as ``N`` or a constant) outward through matrix products,
+elementwise products, sums, transposes and negations, and joins ``a/s ± b/s`` into
+``(a ± b)/s``. The value is unchanged (the derivation's evaluation test checks it); only the
+display uses the rewritten graph.
+"""
+
+from __future__ import annotations
+
+from ..ir import Expr, toposort
+from ..ops.base import OPS
+
+__all__ = ["scalar_factor", "textbook_form"]
+
+# Ops a divisor moves out of, by the operand positions it may come from.
+_THROUGH = {"matmul": (0, 1), "multiply": (0, 1), "sum": (0,), "transpose": (0,),
+            "negative": (0,)}
+
+
+def _scalar_divisor(x: Expr) -> Expr | None:
+    """``s`` if ``x`` is ``c / s`` with ``s`` a scalar size or constant, else None."""
+    if x.op.name != "divide":
+        return None
+    s = x.inputs[1]
+    while s.op.shows_as_operand and s.inputs:
+        s = s.inputs[0]
+    if s.shape != () or s.op.name not in ("size", "constant"):
+        return None
+    return x.inputs[1] if x.inputs[1].shape == () else None
+
+
+def scalar_factor(x: Expr) -> tuple[Expr, Expr] | None:
+    """``(k, c)`` if ``x`` is ``k c`` with ``k`` a number (``2``, ``2 / N``), else None."""
+    if x.op.name != "multiply":
+        return None
+    for k in (0, 1):
+        factor = x.inputs[k]
+        while factor.op.shows_as_operand and factor.inputs:
+            factor = factor.inputs[0]
+        if factor.shape == () and _is_number(factor) and (
+                x.inputs[1 - k].shape == x.shape):
+            return factor, x.inputs[1 - k]
+    return None
+
+
+def _is_number(x: Expr) -> bool:
+    """Whether ``x`` is computed from constants and sizes alone (``2``, ``2 / N``)."""
+    return all(n.op.name in ("constant", "size") for n in toposort([x]) if n.is_leaf)
+
+
+def textbook_form(expr: Expr) -> Expr:
+    """``expr`` with scalar divisors factored out (same value; see the module docstring)."""
+    divide = OPS["divide"]
+    memo: dict[Expr, Expr] = {}
+    for node in toposort([expr]):
+        if node.is_leaf:
+            memo[node] = node
+            continue
+        inputs = [memo[i] for i in node.inputs]
+        name = node.op.name
+        new = None
+        positions = _THROUGH.get(name, ())
+        for k in positions:
+            s = _scalar_divisor(inputs[k])
+            if s is None or (name == "multiply" and _scalar_divisor(inputs[1 - k]) is not None):
+                continue
+            inner = [*inputs]
+            inner[k] = inputs[k].inputs[0]
+            new = divide.make(node.op.make(*inner, **node.kwargs), s)
+            break
+        if new is None and name == "matmul":  # A (k c) -> k (A c), k a number
+            for k in (0, 1):
+                factor = scalar_factor(inputs[k])
+                if factor is not None:
+                    inner = [*inputs]
+                    inner[k] = factor[1]
+                    new = OPS["multiply"].make(factor[0], node.op.make(*inner))
+                    break
+        if new is None and name in ("add", "subtract"):
+            sa, sb = (_scalar_divisor(i) for i in inputs)
+            if sa is not None and sa is sb:
+                new = divide.make(node.op.make(inputs[0].inputs[0], inputs[1].inputs[0]), sa)
+        if new is not None and new.op.name == "divide" and new.inputs[0].shape != ():
+            factor = scalar_factor(new.inputs[0])  # (k m) / s -> (k / s) m: 2/N X^T r
+            if factor is not None:
+                new = OPS["multiply"].make(divide.make(factor[0], new.inputs[1]), factor[1])
+        if new is None or new.shape != node.shape or new.dtype != node.dtype:
+            changed = any(a is not b for a, b in zip(inputs, node.inputs))
+            new = node.op.make(*inputs, **node.kwargs) if changed else node
+        memo[node] = new
+    return memo[expr]
