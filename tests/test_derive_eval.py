@@ -53,7 +53,10 @@ def check_page(d: sd.derive.Derivation, feed: dict[sd.Expr, np.ndarray], batch: 
         for c in s.contributions:
             expected.append((f"step {s.number}: {bar(c.symbol)} +=", c.latex, next(got)))
     for r in d.results:
-        expected.append((f"result d/d{r.wrt.name}", r.latex, next(got)))
+        value = next(got)
+        expected.append((f"result d/d{r.wrt.name}", r.latex, value))
+        if d.gathered.get(r.wrt):  # the final line per parameter, in the steps' symbols
+            expected.append((f"gathered {r.wrt.name}", d.gathered[r.wrt], value))
     for where, text, want in expected:
         try:
             shown = evaluate(text, env)
@@ -270,3 +273,16 @@ def test_results_in_textbook_form(name: str, expected: list[str]) -> None:
     """Item 2: 1/N factored out, X^T (sigma(z) - y) / N, (2/N) X^T r (values: the page test)."""
     m = load(name)
     assert [r.latex for r in derive(m["loss"], m["WRT"]).results] == expected
+
+
+def test_every_step_shows_its_shapes() -> None:
+    """Item 1: the adjoint's and each contribution's shape on every step, in every format."""
+    m = load("softmax_regression")
+    d = derive(m["loss"], m["WRT"])
+    md, text, tex = d.to_markdown(), d.to_text(), d.to_latex()
+    assert r"$\overline{\text{logits}} \mathrel{+}= \left(\bar{v}_{2} \, \mathbf{1}_{10}^\top" \
+        in md
+    assert "`(N, 10)`" in md.split("### Step 3")[1].split("### Step 4")[0]
+    assert "logits_bar += " in text and "    (N, 10)" in text.split("[step 3]")[1]
+    assert r"\text{(N, 10)}" in tex
+    assert r"\bar{W} = {x}^\top \, \bar{v}_{1}" in md  # the gathered line per parameter

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..types import format_shape
 from .latex import bar
 
 if TYPE_CHECKING:
@@ -41,14 +42,19 @@ def to_text(d: Derivation) -> str:
         lines.append(f"  {f.text_symbol} = {f.text}    {f.shape}")
     lines += ["", "Backward pass (chain rule, from the output down):"]
     for s in d.steps:
+        shape = format_shape(s.node.shape)
         lines.append(f"  [{s.label}] {s.definition.text_symbol} = {s.definition.text}")
-        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {s.adjoint_text}")
+        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {s.adjoint_text}"
+                     f"    {shape}")
         for c in s.contributions:
-            lines.append(f"      {c.text_symbol}_bar += {c.text}")
+            lines.append(f"      {c.text_symbol}_bar += {c.text}    {format_shape(c.input.shape)}")
         for code in s.code:
             lines.append(f"      | {code}")
     lines += ["", "Result (simplified):"]
     for r in d.results:
+        gathered = d.gathered_text.get(r.wrt)
+        if gathered:
+            lines.append(f"  {r.wrt.name}_bar = {gathered}    {format_shape(r.wrt.shape)}")
         lines.append(f"  d {d.target_name or 'y'} / d {r.wrt.name} = {r.text}")
     return "\n".join(lines) + "\n"
 
@@ -59,15 +65,17 @@ def to_text(d: Derivation) -> str:
 def _step_markdown(d: Derivation, s: Step) -> list[str]:
     sym = s.definition.symbol
     head = f"Step {s.number}" if s.number is not None else "Pass-through"
+    shape = format_shape(s.node.shape)
     out = [f"### {head}: ${sym} = {s.definition.latex}$", ""]
-    out.append(f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$")
+    out.append(f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$ `{shape}`")
     for x_sym, derivative in s.local:
         out.append(rf"- local derivative: $\frac{{\partial {sym}}}{{\partial {x_sym}}} = "
-                   f"{derivative}$ (elementwise)")
+                   f"{derivative}$ (elementwise, `{shape}`: a diagonal Jacobian)")
     if s.rule:
         out.append(f"- rule: ${s.rule}$")
     for c in s.contributions:
-        out.append(rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$")
+        out.append(rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$ "
+                   f"`{format_shape(c.input.shape)}`")
     if not s.contributions:
         out.append("- no input needs an adjoint")
     out.append("")
@@ -120,8 +128,13 @@ def to_markdown(d: Derivation) -> str:
         out += _step_markdown(d, s)
     out += ["## Result (simplified)", ""]
     for r in d.results:
-        out += ["$$", f"{_partial(d, d.symbols.get(r.wrt, r.wrt.name or '?'))} = {r.latex}",
-                "$$", ""]
+        w = d.symbols.get(r.wrt, r.wrt.name or "?")
+        gathered = d.gathered.get(r.wrt)
+        if gathered:
+            shape = format_shape(r.wrt.shape)
+            out += [f"What the steps sent to ${w}$, gathered (shape `{shape}`):", "",
+                    "$$", f"{bar(w)} = {gathered}", "$$", ""]
+        out += ["$$", f"{_partial(d, w)} = {r.latex}", "$$", ""]
     return "\n".join(out)
 
 
@@ -149,6 +162,10 @@ def _tex_escape(text: str) -> str:
     return "".join("\\" + c if c in "#$%&_{}" else c for c in text)
 
 
+def _tex_shape(shape: tuple[object, ...]) -> str:
+    return rf"\qquad \text{{{_tex_escape(format_shape(shape))}}}"
+
+
 def to_latex(d: Derivation) -> str:
     """A standalone LaTeX document (amsmath; code in ``verbatim``)."""
     out = [r"\documentclass{article}", r"\usepackage{amsmath,amssymb}",
@@ -161,9 +178,12 @@ def to_latex(d: Derivation) -> str:
         head = f"Step {s.number}" if s.number is not None else "Pass-through"
         sym = s.definition.symbol
         out.append(rf"\paragraph{{{head}: ${sym} = {s.definition.latex}$}}")
-        rows = [rf"{bar(sym)} &= {s.adjoint_latex}"]
-        rows += [rf"\frac{{\partial {sym}}}{{\partial {x}}} &= {dd}" for x, dd in s.local]
-        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex}" for c in s.contributions]
+        shape = _tex_shape(s.node.shape)
+        rows = [rf"{bar(sym)} &= {s.adjoint_latex} {shape}"]
+        rows += [rf"\frac{{\partial {sym}}}{{\partial {x}}} &= {dd} \quad \text{{(elementwise)}}"
+                 for x, dd in s.local]
+        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex} {_tex_shape(c.input.shape)}"
+                 for c in s.contributions]
         out += [r"\begin{align*}", r" \\".join(rows), r"\end{align*}"]
         if s.rule:
             out.append(rf"Rule: ${s.rule}$")
@@ -172,6 +192,9 @@ def to_latex(d: Derivation) -> str:
     out += [r"\subsection*{Result (simplified)}"]
     for r in d.results:
         w = d.symbols.get(r.wrt, "?")
+        gathered = d.gathered.get(r.wrt)
+        if gathered:
+            out += [r"\begin{equation*}", f"{bar(w)} = {gathered}", r"\end{equation*}"]
         out += [r"\begin{equation*}", f"{_partial(d, w)} = {r.latex}", r"\end{equation*}"]
     out.append(r"\end{document}")
     return "\n".join(out) + "\n"

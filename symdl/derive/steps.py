@@ -104,6 +104,7 @@ class Derivation:
     # (as written, as differentiated) in LaTeX and text, when grad used a stable form of y
     stabilized: tuple[str, str, str, str] | None = None
     target_name: str | None = None  # the name the user gave the target (``loss``)
+    gathered_text: dict[Expr, str] = field(default_factory=dict)  # `gathered` as text
 
     def to_text(self) -> str:
         """Plain text."""
@@ -283,6 +284,7 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         ))
     steps = _in_step_order(steps)
     gathered = {w: plus(t for t, _ in incoming.get(w, [])) for w in targets}
+    gathered_text = {w: plus(t for _, t in incoming.get(w, [])) for w in targets}
 
     from ..simplify import simplify
 
@@ -306,7 +308,7 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         note = (latex(written, {}), latex(stable, {}), text_formula(written, {}),
                 text_formula(stable, {}))
     return Derivation(stable, targets, forward, steps, results, source, tex, gathered, note,
-                      target_name=notes.name(written))
+                      target_name=notes.name(written), gathered_text=gathered_text)
 
 
 def adjoint_standin(g: Expr) -> Expr:
