@@ -18,7 +18,7 @@ from symdl.derive import derive, latex
 from symdl.derive.latex import bar
 from symdl.ir import toposort
 from tests.latex_eval import Ambiguous, evaluate
-from tests.test_derive import EXAMPLES, feed_for, load
+from tests.test_derive import CLASSROOM, EXAMPLES, feed_for, load
 
 STABILIZING_REWRITE = pytest.mark.xfail(
     strict=True, reason="needs the stabilizing rewrite from branch elem")
@@ -286,3 +286,51 @@ def test_every_step_shows_its_shapes() -> None:
     assert "logits_bar += " in text and "    (N, 10)" in text.split("[step 3]")[1]
     assert r"\text{(N, 10)}" in tex
     assert r"\bar{W} = {x}^\top \, \bar{v}_{1}" in md  # the gathered line per parameter
+
+
+def test_derivative_with_respect_to_logits() -> None:
+    """Item 6: d loss / d logits, the most-taught quantity, is (softmax(logits) - y) / N."""
+    m = load("softmax_regression")
+    d = derive(m["loss"], [m["logits"]])
+    rng = np.random.default_rng(5)
+    (logits,) = d.wrt
+    assert logits.is_leaf and logits.name == "logits"
+    z = rng.normal(size=(7, 10))
+    y = np.eye(10)[rng.integers(0, 10, 7)]
+    feed = {logits: z.astype(np.float32), m["y"]: y.astype(np.float32)}
+    check_page(d, feed, 7, rtol=2e-4)
+    (value,) = values([d.results[0].simplified], feed)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(value, (p - y) / 7, rtol=2e-4, atol=1e-6)
+    assert d.results[0].text == "(softmax(logits, axis=1) - y) / N"
+
+
+def test_derivative_with_respect_to_a_hidden_value_and_a_parameter() -> None:
+    m = load("mlp")
+    d = derive(m["loss"], [m["a"], m["W2"]])
+    feed = feed_for("mlp", m, np.random.default_rng(6))
+    (a_leaf, _) = d.wrt
+    x, W1, b1 = (feed[m[k]] for k in ("x", "W1", "b1"))
+    feed = {k: v for k, v in feed.items() if k.name not in ("x", "W1", "b1")}
+    feed[a_leaf] = x @ W1 + b1
+    check_page(d, feed, 7, rtol=2e-4)
+
+
+def test_derive_refuses_nested_or_unnamed_values() -> None:
+    m = load("mlp")
+    with pytest.raises(sd.errors.GradientError, match="one of them at a time"):
+        derive(m["loss"], [m["logits"], m["a"]])
+    x = sd.placeholder("x", (3,), "float64")
+    with pytest.raises(sd.errors.GradientError, match="name it"):
+        derive(sd.sum(sd.exp(x * 2.0)), [x * 2.0])
+
+
+def test_cli_wrt_a_named_value(capsys: pytest.CaptureFixture[str]) -> None:
+    from symdl.cli import main
+
+    model = str(CLASSROOM / "softmax_regression.py")
+    assert main(["derive", model, "--wrt", "logits"]) == 0
+    assert "d loss / d logits = (softmax(logits, axis=1) - y) / N" in capsys.readouterr().out
+    assert main(["derive", model, "--wrt", "nothing"]) == 2
+    assert "its named values are logits" in capsys.readouterr().err

@@ -184,7 +184,11 @@ def text_formula(e: Expr, names: dict[Expr, str], *, keep: bool = False) -> str:
             text = local.get(inner) or formula(inner, local)
             if inner not in local and not inner.is_leaf:
                 text = f"({text})"
-            local[n] = text if n.op.shows_as_operand else f"{text}.T"
+            column = n.op.name == "reshape" and inner.ndim == 1 and n.shape == (*inner.shape, 1)
+            if column:  # a vector made a column, as numpy spells it (it broadcasts along rows)
+                local[n] = f"{text}[:, None]"
+            else:
+                local[n] = text if n.op.shows_as_operand else f"{text}.T"
     return local[e] if e in local else formula(e, local)
 
 
@@ -234,6 +238,7 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
     """
     targets = [wrt] if isinstance(wrt, Expr) else list(wrt)
     check_wrt(targets)
+    y, targets = cut_at(y, targets)
     grads = grad(y, targets)
     bare, notes = annotate([y, *grads])
     written = bare[0]
@@ -379,6 +384,50 @@ def code_blocks(source: str) -> dict[int, list[str]]:
         elif current is not None:
             current.append(stripped)
     return blocks
+
+
+def cut_at(y: Expr, wrt: Sequence[Expr]) -> tuple[Expr, list[Expr]]:
+    """``y`` with each intermediate value in ``wrt`` made a leaf of its name, and the leaves.
+
+    ``d loss / d logits`` is the adjoint of a value, not of a leaf: the graph is cut there, so
+    the derivation runs from the loss down to ``logits`` (a placeholder of its shape, named as
+    the value is) and its result is written in terms of ``logits``.
+    """
+    from ..ops.base import Label, placeholder
+
+    cuts: dict[Expr, Expr] = {}
+    for k, w in enumerate(wrt):
+        if w.is_leaf:
+            continue
+        name = w.attr("name") if w.op is Label else None
+        if name is None:
+            raise GradientError(
+                f"derive: wrt[{k}] is an unnamed intermediate value ({w.op.name}, shape "
+                f"{format_shape(w.shape)}); name it, as in logits = (x @ W + b).named('logits'), "
+                "to differentiate with respect to it"
+            )
+        cuts[w] = placeholder(name, w.shape, w.dtype)
+    if not cuts:
+        return y, list(wrt)
+    for w in cuts:
+        below = [v for v in toposort([w]) if v in cuts and v is not w]
+        if below:
+            raise GradientError(
+                f"derive: {w.attr('name')!r} is computed from {below[0].attr('name')!r}, and "
+                "the derivation with respect to a value stops at it; derive with respect to "
+                "one of them at a time"
+            )
+    memo: dict[Expr, Expr] = {}
+    for node in toposort([y]):
+        if node in cuts:
+            memo[node] = cuts[node]
+        elif node.is_leaf:
+            memo[node] = node
+        else:
+            inputs = [memo[i] for i in node.inputs]
+            changed = any(a is not b for a, b in zip(inputs, node.inputs))
+            memo[node] = node.op.make(*inputs, **node.kwargs) if changed else node
+    return memo[y], [cuts.get(w, w) for w in wrt]
 
 
 def check_wrt(wrt: Sequence[Expr]) -> None:
