@@ -330,7 +330,7 @@ def test_markdown_uses_matrix_notation(softmax_derivation) -> None:  # type: ign
 
 def test_text_and_tex(softmax_derivation, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     text = str(softmax_derivation)
-    assert "logits_bar += v2_bar * (softmax(logits, axis=1) - y)" in text
+    assert "logits_bar += v2_bar[:, None] * (softmax(logits, axis=1) - y)" in text  # numpy
     assert "W_bar += x.T @ v1_bar" in text
     tex = softmax_derivation.to_latex()
     assert tex.startswith(r"\documentclass{article}") and tex.rstrip().endswith(r"\end{document}")

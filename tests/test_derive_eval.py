@@ -334,3 +334,10 @@ def test_cli_wrt_a_named_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert "d loss / d logits = (softmax(logits, axis=1) - y) / N" in capsys.readouterr().out
     assert main(["derive", model, "--wrt", "nothing"]) == 2
     assert "its named values are logits" in capsys.readouterr().err
+
+
+def test_result_collects_numbers_and_repeated_terms() -> None:
+    """E4 (printing): weight decay 0.5 lam ||w||^2 reads lambda w, not 2 (0.5 lam w)."""
+    loss, wrt, _ = textbook_logistic()
+    result = derive(loss, wrt).results[0]
+    assert result.latex.startswith(r"\lambda \, w + ") and result.text.startswith("lam * w + ")

@@ -10,7 +10,7 @@ display uses the rewritten graph.
 from __future__ import annotations
 
 from ..ir import Expr, toposort
-from ..ops.base import OPS
+from ..ops.base import OPS, constant
 
 __all__ = ["scalar_factor", "textbook_form"]
 
@@ -50,6 +50,43 @@ def _is_number(x: Expr) -> bool:
     return all(n.op.name in ("constant", "size") for n in toposort([x]) if n.is_leaf)
 
 
+def _number(x: Expr) -> float | None:
+    """The value of a scalar constant (through reshapes and broadcasts), else None."""
+    while x.op.shows_as_operand and x.inputs:
+        x = x.inputs[0]
+    if x.op.name != "constant" or x.attr("value").array.size != 1:
+        return None
+    return float(x.attr("value").array.reshape(-1)[0])
+
+
+def _collect_numbers(x: Expr) -> Expr | None:
+    """A product with its numbers multiplied into one in front: ``2 (0.5 λ w)`` -> ``λ w``;
+    None if there is nothing to collect."""
+    factors: list[Expr] = []
+    stack = [x]
+    while stack:  # the product's factors, left to right
+        n = stack.pop()
+        if n.op.name == "multiply":
+            stack.extend(reversed(n.inputs))
+        else:
+            factors.append(n)
+    numbers = [v for v in map(_number, factors) if v is not None]
+    if len(numbers) < 2 and numbers != [1.0]:
+        return None
+    coefficient = 1.0
+    for v in numbers:
+        coefficient *= v
+    rest = [f for f in factors if _number(f) is None]
+    if not rest:
+        return None
+    new = rest[0]
+    for f in rest[1:]:
+        new = OPS["multiply"].make(new, f)
+    if coefficient != 1.0:
+        new = OPS["multiply"].make(constant(coefficient, x.dtype), new)
+    return new
+
+
 def textbook_form(expr: Expr) -> Expr:
     """``expr`` with scalar divisors factored out (same value; see the module docstring)."""
     divide = OPS["divide"]
@@ -82,6 +119,12 @@ def textbook_form(expr: Expr) -> Expr:
             sa, sb = (_scalar_divisor(i) for i in inputs)
             if sa is not None and sa is sb:
                 new = divide.make(node.op.make(inputs[0].inputs[0], inputs[1].inputs[0]), sa)
+        if new is None and name == "add" and inputs[0] is inputs[1]:  # a + a -> 2 a
+            twice = OPS["multiply"].make(constant(2.0, node.dtype), inputs[0])
+            collected = _collect_numbers(twice)
+            new = twice if collected is None else collected
+        if new is None and name == "multiply":
+            new = _collect_numbers(node.op.make(*inputs))
         if new is not None and new.op.name == "divide" and new.inputs[0].shape != ():
             factor = scalar_factor(new.inputs[0])  # (k m) / s -> (k / s) m: 2/N X^T r
             if factor is not None:
