@@ -53,8 +53,8 @@ TOKEN = re.compile(r"""
   | (?P<zeros>\\mathbf\{0\})
   | (?P<bar>\\bar\{\\?\w+\}|\\overline\{(?:[^{}]|\{[^{}]*\})*\})
   | (?P<text>\\text\{[^{}]*\})
-  | (?P<func>\\operatorname\{\w+\}|\\log|\\sigma|\\sin|\\cos|\\tanh|\\cosh|\\sinh|\\exp
-             |\\max|\\min|\\sqrt)
+  | (?P<func>\\operatorname\{\w+\}|\\log|\\sigma|\\sinh|\\cosh|\\tanh|\\sin|\\cos|\\exp
+             |\\max|\\min|\\sqrt)(?![a-zA-Z])
   | (?P<frac>\\frac)
   | (?P<sum>\\sum)
   | (?P<odot>\\odot)

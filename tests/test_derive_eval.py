@@ -51,7 +51,14 @@ def check_page(d: sd.derive.Derivation, feed: dict[sd.Expr, np.ndarray], batch: 
             expected.append((f"step {s.number}: incoming", s.adjoint_latex, value))
     for s in d.steps:
         for c in s.contributions:
-            expected.append((f"step {s.number}: {bar(c.symbol)} +=", c.latex, next(got)))
+            value = next(got)
+            expected.append((f"step {s.number}: {bar(c.symbol)} +=", c.latex, value))
+            # An elementwise step: its adjoint times the local derivative is what it sends.
+            local = [dd for x, dd in s.local if x == c.symbol]
+            alone = sum(1 for other in s.contributions if other.symbol == c.symbol) == 1
+            if len(local) == 1 and alone and c.input.shape == s.node.shape:
+                text = rf"{bar(s.definition.symbol)} \odot \left({local[0]}\right)"
+                expected.append((f"step {s.number}: local d/d{c.symbol}", text, value))
     for r in d.results:
         value = next(got)
         expected.append((f"result d/d{r.wrt.name}", r.latex, value))

@@ -241,7 +241,11 @@ def local_derivative(node: Expr, names: Mapping[Expr, str]) -> list[tuple[Expr, 
         if i.op.name == "constant" or i.op.name == "size":
             continue
         d = sympy.simplify(sympy.diff(body, s))
-        result.append((i, _Printer({"symbol_names": shown}).doprint(d)))
+        settings: dict[str, object] = {"symbol_names": shown}
+        if any(dim != 1 for dim in node.shape):  # over tensors a product is elementwise
+            settings["mul_symbol"] = r" \odot "
+        text = _Printer(settings).doprint(d)
+        result.append((i, re.sub(r"(?<![\w}])(\d+(?:\.\d+)?) \\odot ", r"\1 \\, ", text)))
     return result
 
 
