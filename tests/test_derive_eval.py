@@ -77,6 +77,59 @@ def check_page(d: sd.derive.Derivation, feed: dict[sd.Expr, np.ndarray], batch: 
     return len(expected)
 
 
+def _log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+# The functions the plain-text derivation calls, in numpy (written here, not taken from symdl).
+TEXT_FUNCTIONS = {
+    "sum": lambda a, axis=None, keepdims=False: np.sum(a, axis=axis, keepdims=keepdims),
+    "softmax": lambda z, axis: np.exp(_log_softmax(z, axis)),
+    "softmax_cross_entropy": lambda z, y, axis: -(y * _log_softmax(z, axis)).sum(axis=axis),
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "softplus": lambda z: np.logaddexp(0, z),
+    "relu": lambda z: np.maximum(z, 0), "square": np.square, "log": np.log, "exp": np.exp,
+    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "ones": np.ones, "outer": np.outer,
+    "swish": lambda z: z / (1 + np.exp(-z)),  # the user function of the swish case
+}
+
+
+def check_text(d: sd.derive.Derivation, feed: dict[sd.Expr, np.ndarray], batch: int,
+               rtol: float = 1e-9) -> int:
+    """E6: the plain text says what the page says: each of its formulas, run as numpy (a
+    user function's derivative, written by name, is left out), gives the code's value."""
+    nodes = [f.node for f in d.forward]
+    adjoints = [s.adjoint for s in d.steps]
+    sent = [c.expr for s in d.steps for c in s.contributions]
+    results = [r.simplified for r in d.results]
+    got = iter(values([*nodes, *adjoints, *sent, *results], feed))
+    env: dict[str, object] = {**TEXT_FUNCTIONS, "N": batch}
+    env.update({leaf.name: value for leaf, value in feed.items()})
+    expected: list[tuple[str, np.ndarray]] = []
+    for f in d.forward:
+        env[f.text_symbol] = value = next(got)
+        expected.append((f.text, value))
+    for s in d.steps:
+        env[f"{s.definition.text_symbol}_bar"] = value = next(got)
+        expected.append((s.adjoint_text, value))
+    expected += [(c.text, next(got)) for s in d.steps for c in s.contributions]
+    for r in d.results:
+        value = next(got)
+        expected += [(r.text, value), (d.gathered_text.get(r.wrt) or r.text, value)]
+    checked = 0
+    for text, want in expected:
+        if any(f"{name}(" in text for name in ("dswish_dz", "dsoftplus_dz")):
+            continue
+        shown = np.asarray(eval(text, {"__builtins__": {}}, env))  # noqa: S307 (our own text)
+        if shown.size == 1 and want.size > 1:  # a scalar adjoint the text broadcasts
+            shown = np.broadcast_to(shown, want.shape)
+        assert shown.squeeze().shape == want.squeeze().shape, f"{text}: {shown.shape}"
+        np.testing.assert_allclose(shown.squeeze(), want.squeeze(), rtol=rtol, atol=rtol,
+                                   err_msg=text)
+        checked += 1
+    return checked
+
+
 # --------------------------------------------------------------------------- the cases
 
 
@@ -85,7 +138,9 @@ def test_classroom_pages_evaluate_to_the_code(name: str) -> None:
     m = load(name)
     feed = feed_for(name, m, np.random.default_rng(0))
     float32 = any(np.asarray(v).dtype == np.float32 for v in feed.values())
-    assert check_page(derive(m["loss"], m["WRT"]), feed, 7, 2e-4 if float32 else 1e-9) > 3
+    d = derive(m["loss"], m["WRT"])
+    assert check_page(d, feed, 7, 2e-4 if float32 else 1e-9) > 3
+    assert check_text(d, feed, 7, 2e-4 if float32 else 1e-9) > 3
 
 
 swish = sd.elementwise(lambda z: z / (1 + sympy.exp(-z)), name="swish")
@@ -105,6 +160,7 @@ def test_swish_page_evaluates_to_the_code() -> None:
     loss, wrt, feed = swish_model()
     d = derive(loss, wrt)
     assert check_page(d, feed, 5) > 5
+    assert check_text(d, feed, 5) > 5
     step = next(s for s in d.steps if s.definition.symbol == "h")
     assert r"\bar{h} \odot \left(" in step.contributions[0].latex
 
@@ -122,6 +178,7 @@ def test_no_batch_axis_is_an_outer_product() -> None:
     feed = {x: rng.normal(size=5), y: np.eye(3)[1], W: rng.normal(size=(5, 3)),
             b: rng.normal(size=3)}
     check_page(d, feed, 1)
+    check_text(d, feed, 1)
     w_result = d.results[0].latex
     assert w_result.startswith("x \\, {") and w_result.endswith("}^\\top"), w_result
     assert "1.0" not in w_result and "1.0" not in d.results[1].latex  # batch size 1
@@ -133,6 +190,7 @@ def test_grad_of_grad_prints_the_local_derivative() -> None:
     g = sd.grad((x * x * x).named("y"), x)
     d = derive(g, [x])
     check_page(d, {x: np.float64(1.3)}, 1)
+    check_text(d, {x: np.float64(1.3)}, 1)
     for s in d.steps:
         for c in s.contributions:
             adjoint = bar(s.definition.symbol)
@@ -218,7 +276,9 @@ def textbook_logistic() -> tuple[sd.Expr, list[sd.Expr], dict[sd.Expr, np.ndarra
 
 def test_textbook_logistic_page_evaluates_to_the_code() -> None:
     loss, wrt, feed = textbook_logistic()
-    check_page(derive(loss, wrt), feed, 6)
+    d = derive(loss, wrt)
+    check_page(d, feed, 6)
+    check_text(d, feed, 6)
 
 
 @STABILIZING_REWRITE

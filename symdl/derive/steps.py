@@ -172,10 +172,20 @@ def text_formula(e: Expr, names: dict[Expr, str], *, keep: bool = False) -> str:
     ``keep``; what ``e`` only reshapes or broadcasts keeps its name.
     """
     local = {n: t for n, t in names.items() if keep or n is not e}
-    while e.op.shows_as_operand and e not in local:
+    while (e.op.shows_as_operand and e not in local and not _spreads_a_scalar(e)
+           and not _spreads_a_column(e)):
         e = e.inputs[0]
+    spread: set[Expr] = set()
     for n in toposort([e]):
         if n in local or n.is_leaf:
+            continue
+        vectors = [_vector_of(i) for i in n.inputs] if n.op.name == "matmul" else []
+        if any(v is not None for v in vectors) and _outer_product(n) is None:
+            # numpy's @ promotes a vector itself: X.T @ v, not X.T @ v[:, None]
+            a, b = (_operand_text(v if v is not None else i, local)
+                    for v, i in zip(vectors, n.inputs))
+            local[n] = f"({a} @ {b})"
+            spread.add(n)
             continue
         if n.op.shows_as_operand or (
             n.op.name == "transpose" and n.attr("axes") == tuple(reversed(range(n.ndim)))
@@ -185,11 +195,87 @@ def text_formula(e: Expr, names: dict[Expr, str], *, keep: bool = False) -> str:
             if inner not in local and not inner.is_leaf:
                 text = f"({text})"
             column = n.op.name == "reshape" and inner.ndim == 1 and n.shape == (*inner.shape, 1)
+            row = n.op.name == "reshape" and inner.ndim == 1 and n.shape == (1, *inner.shape)
             if column:  # a vector made a column, as numpy spells it (it broadcasts along rows)
                 local[n] = f"{text}[:, None]"
+            elif row:
+                local[n] = f"{text}[None, :]"
+            elif _spreads_a_scalar(n):  # the page's v 1_N: the transpose of the sum it undoes
+                dims = ", ".join(map(str, n.shape)) + ("," if n.ndim == 1 else "")
+                local[n] = f"({text} * ones(({dims})))"
+                spread.add(n)
+            elif _spreads_a_column(n):  # the page's v 1_K^T
+                local[n] = f"({text} * ones({n.shape[1]}))"
+                spread.add(n)
             else:
                 local[n] = text if n.op.shows_as_operand else f"{text}.T"
+    outer = _outer_product(e)
+    if outer is not None:  # x (p - y)^T for one example: numpy's outer product
+        a, b = (local.get(v) or formula(v, local) for v in outer)
+        return f"outer({a}, {b})"
+    if e in spread:
+        return local[e][1:-1]
     return local[e] if e in local else formula(e, local)
+
+
+def _outer_product(e: Expr) -> tuple[Expr, Expr] | None:
+    """``(u, v)`` if ``e`` is ``u[None, :].T @ v[None, :]`` (the product of a column and a row
+    made from vectors), reshaped back or not."""
+    while e.op.name == "reshape" and e.inputs[0].op.name == "matmul":
+        e = e.inputs[0]
+    if e.op.name != "matmul":
+        return None
+    a, b = e.inputs
+    if a.op.name != "transpose":
+        return None
+    rows = [x for x in (a.inputs[0], b) if x.op.name == "reshape" and x.ndim == 2
+            and x.shape[0] == 1 and x.inputs[0].ndim == 1]
+    if len(rows) != 2:
+        return None
+    return rows[0].inputs[0], rows[1].inputs[0]
+
+
+def _vector_of(x: Expr) -> Expr | None:
+    """The vector ``v`` if ``x`` is ``v`` made a row (1, n) or a column (n, 1), else None."""
+    if x.op.name == "reshape" and x.ndim == 2 and x.inputs[0].ndim == 1 and 1 in x.shape:
+        return x.inputs[0]
+    return None
+
+
+def _operand_text(x: Expr, local: dict[Expr, str]) -> str:
+    """``x`` as an operand of ``@``: bracketed unless it is a name or a call."""
+    text = local.get(x) or formula(x, local)
+    atomic = x in local or x.is_leaf or text.isidentifier() or _one_group(text)
+    return text if atomic else f"({text})"
+
+
+def _one_group(text: str) -> bool:
+    """Whether ``text`` is one bracketed group, ``(a - b)``, not ``(a) * (b)``."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for k, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and k < len(text) - 1:
+            return False
+    return True
+
+
+def _spreads_a_column(n: Expr) -> bool:
+    """Whether ``n`` broadcasts a column (n, 1) over the columns of a matrix."""
+    source = n.inputs[0] if n.op.name == "broadcast_to" else None
+    return (source is not None and n.ndim == 2 and source.ndim == 2 and source.shape[1] == 1
+            and n.shape[1] != 1)
+
+
+def _spreads_a_scalar(n: Expr) -> bool:
+    """Whether ``n`` broadcasts one value over a vector or matrix (written out on a page)."""
+    if n.op.name != "broadcast_to" or n.ndim not in (1, 2):
+        return False
+    inner = n.inputs[0]
+    while inner.op.shows_as_operand and inner.inputs:
+        inner = inner.inputs[0]
+    return all(d == 1 for d in inner.shape)
 
 
 def _in_step_order(steps: list[Step]) -> list[Step]:
