@@ -17,6 +17,7 @@ import symdl as sd
 from symdl.derive import derive, latex
 from symdl.derive.latex import bar
 from symdl.ir import toposort
+from symdl.render import find_chromium
 from tests.latex_eval import Ambiguous, evaluate
 from tests.test_derive import CLASSROOM, EXAMPLES, feed_for, load
 
@@ -408,3 +409,21 @@ def test_result_collects_numbers_and_repeated_terms() -> None:
     loss, wrt, _ = textbook_logistic()
     result = derive(loss, wrt).results[0]
     assert result.latex.startswith(r"\lambda \, w + ") and result.text.startswith("lam * w + ")
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="headless Chromium not installed")
+def test_new_notation_typesets_in_headless_chromium(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The notation this issue added (ones vectors, \\odot in sympy bodies, Iverson brackets,
+    shapes, gathered lines) typesets with the bundled KaTeX, without an error."""
+    from symdl.render import screenshot
+
+    m = load("mlp")
+    loss, wrt, _ = swish_model()
+    pages = {"mlp": derive(m["loss"], m["WRT"]), "swish": derive(loss, wrt)}
+    for name, d in pages.items():
+        page = tmp_path / f"{name}.html"
+        d.save(str(page))
+        result = screenshot(page, tmp_path / f"{name}.png", width=1000, height=1200)
+        assert result.console_errors == [], name
+        assert 'class="katex-error"' not in result.dom, name
+        assert result.dom.count('class="katex"') > 30, name
