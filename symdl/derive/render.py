@@ -28,6 +28,15 @@ def _partial(d: Derivation, w_symbol: str) -> str:
     return rf"\frac{{\partial {y}}}{{\partial {w_symbol}}}"
 
 
+# What a reader needs to read every formula one way (the page evaluation test reads them so).
+NOTATION = (
+    r"Notation: vectors are columns and $v^\top$ a row; side by side is the matrix product, "
+    r"$\odot$ the elementwise one; $\mathbf{1}_K$ is a vector of $K$ ones, so "
+    r"$\bar{c} \, \mathbf{1}_N$ copies a number to every example and $\mathbf{1}^\top A$ "
+    r"sums $A$ over the examples (its rows); $[a > 0]$ is 1 where $a > 0$, else 0."
+)
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -123,7 +132,7 @@ def to_markdown(d: Derivation) -> str:
             "Each step takes the adjoint $\\bar{v} = \\partial y / \\partial v$ of one value "
             "(the sum of what its users sent it) and applies the chain rule to send "
             "adjoints to its inputs. The step numbers are those in the generated code's "
-            "comments (`# step k:`).", ""]
+            "comments (`# step k:`).", "", NOTATION, ""]
     for s in d.steps:
         out += _step_markdown(d, s)
     out += ["## Result (simplified)", ""]
@@ -173,7 +182,7 @@ def to_latex(d: Derivation) -> str:
            rf"\section*{{{_tex_escape(_title(d))}}}", r"\subsection*{Forward definitions}",
            r"\begin{align*}"]
     out.append(r" \\".join(rf"{f.symbol} &= {f.latex}" for f in d.forward))
-    out += [r"\end{align*}", r"\subsection*{Backward pass}"]
+    out += [r"\end{align*}", r"\subsection*{Backward pass}", NOTATION, ""]
     for s in d.steps:
         head = f"Step {s.number}" if s.number is not None else "Pass-through"
         sym = s.definition.symbol

@@ -317,6 +317,10 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
     its rule sends to each input, then the simplified gradients. With ``code=True`` each step
     also carries the generated numpy lines under its ``# step k:`` comment.
 
+    ``wrt`` holds leaves or named values (``sd.derive(loss, [logits])`` for
+    ``d loss / d logits``, see `cut_at`). Results are shown in textbook form (`textbook_form`:
+    ``(1/N) X^T (σ(z) - y)``), each after the line gathering what the steps sent that leaf.
+
     Example::
 
         d = sd.derive(loss, [W, b])
