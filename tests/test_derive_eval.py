@@ -427,3 +427,12 @@ def test_new_notation_typesets_in_headless_chromium(tmp_path) -> None:  # type: 
         assert result.console_errors == [], name
         assert 'class="katex-error"' not in result.dom, name
         assert result.dom.count('class="katex"') > 30, name
+
+
+def test_like_terms_are_joined() -> None:
+    """Grad of grad of x^3 reads 6 x (it read 2 x + 2 x + x + x); swish's 2/N comes out front."""
+    x = sd.placeholder("x", (), "float64")
+    d = derive(sd.grad((x * x * x).named("y"), x), [x])
+    assert d.results[0].text == "6.0 * x" and d.results[0].latex == r"6 \, x"
+    loss, wrt, _ = swish_model()
+    assert derive(loss, wrt).results[0].latex.startswith(r"\frac{2}{N} \, {X}^\top")

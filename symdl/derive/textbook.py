@@ -60,8 +60,8 @@ def _number(x: Expr) -> float | None:
 
 
 def _collect_numbers(x: Expr) -> Expr | None:
-    """A product with its numbers multiplied into one in front: ``2 (0.5 λ w)`` -> ``λ w``;
-    None if there is nothing to collect."""
+    """A product with its numbers in front, constants multiplied into one:
+    ``2 (0.5 λ w)`` -> ``λ w``, ``(2/N) h ⊙ g`` -> ``(2/N) (h ⊙ g)``; None if nothing moves."""
     factors: list[Expr] = []
     stack = [x]
     while stack:  # the product's factors, left to right
@@ -70,20 +70,58 @@ def _collect_numbers(x: Expr) -> Expr | None:
             stack.extend(reversed(n.inputs))
         else:
             factors.append(n)
-    numbers = [v for v in map(_number, factors) if v is not None]
-    if len(numbers) < 2 and numbers != [1.0]:
-        return None
     coefficient = 1.0
-    for v in numbers:
-        coefficient *= v
-    rest = [f for f in factors if _number(f) is None]
+    for v in (_number(f) for f in factors):
+        coefficient *= 1.0 if v is None else v
+    numbers = [f for f in factors if _number(f) is None and f.shape == () and _is_number(f)]
+    rest = [f for f in factors if _number(f) is None and f not in numbers]
     if not rest:
         return None
-    new = rest[0]
+    product = rest[0]
     for f in rest[1:]:
-        new = OPS["multiply"].make(new, f)
-    if coefficient != 1.0:
-        new = OPS["multiply"].make(constant(coefficient, x.dtype), new)
+        product = OPS["multiply"].make(product, f)
+    front = [constant(coefficient, x.dtype)] if coefficient != 1.0 else []
+    front += numbers
+    if front:
+        scale = front[0]
+        for f in front[1:]:
+            scale = OPS["multiply"].make(scale, f)
+        product = OPS["multiply"].make(scale, product)
+    return None if product is x else product
+
+
+def _tidy(x: Expr) -> Expr:
+    """``x``, a node just built, with its numbers collected or its like terms joined."""
+    tidied = _like_terms(x) if x.op.name == "add" else (
+        _collect_numbers(x) if x.op.name == "multiply" else None)
+    if tidied is None or tidied.shape != x.shape or tidied.dtype != x.dtype:
+        return x
+    return tidied
+
+
+def _like_terms(x: Expr) -> Expr | None:
+    """A sum with its like terms joined (``k a + a`` -> ``(k + 1) a``); None if there are
+    none. Terms keep the order of their first appearance."""
+    terms: list[Expr] = []
+    stack = [x]
+    while stack:
+        n = stack.pop()
+        if n.op.name == "add":
+            stack.extend(reversed(n.inputs))
+        else:
+            terms.append(n)
+    groups: dict[Expr, float] = {}
+    for t in terms:
+        factor = scalar_factor(t)
+        k = _number(factor[0]) if factor is not None else None
+        rest, k = (factor[1], k) if factor is not None and k is not None else (t, 1.0)
+        groups[rest] = groups.get(rest, 0.0) + k
+    if len(groups) == len(terms):
+        return None
+    new: Expr | None = None
+    for rest, k in groups.items():
+        term = rest if k == 1.0 else _tidy(OPS["multiply"].make(constant(k, x.dtype), rest))
+        new = term if new is None else OPS["add"].make(new, term)
     return new
 
 
@@ -118,11 +156,10 @@ def textbook_form(expr: Expr) -> Expr:
         if new is None and name in ("add", "subtract"):
             sa, sb = (_scalar_divisor(i) for i in inputs)
             if sa is not None and sa is sb:
-                new = divide.make(node.op.make(inputs[0].inputs[0], inputs[1].inputs[0]), sa)
-        if new is None and name == "add" and inputs[0] is inputs[1]:  # a + a -> 2 a
-            twice = OPS["multiply"].make(constant(2.0, node.dtype), inputs[0])
-            collected = _collect_numbers(twice)
-            new = twice if collected is None else collected
+                joined = _tidy(node.op.make(inputs[0].inputs[0], inputs[1].inputs[0]))
+                new = divide.make(joined, sa)
+        if new is None and name == "add":  # 2 x + x + x -> 4 x; a + a -> 2 a
+            new = _like_terms(node.op.make(*inputs))
         if new is None and name == "multiply":
             new = _collect_numbers(node.op.make(*inputs))
         if new is not None and new.op.name == "divide" and new.inputs[0].shape != ():
