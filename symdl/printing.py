@@ -155,6 +155,8 @@ def _render(
 def _compose(x: Expr, args: list[tuple[str, int]]) -> tuple[str, int]:
     """The text and precedence of ``x`` applied to its inputs' texts and precedences."""
     op = x.op
+    if op.shows_as_operand and len(args) == 1:
+        return args[0]  # a reshape, broadcast or cast reads as its operand, not an IR dump
     if op.infix is not None and len(args) == 2:
         (a, pa), (b, pb) = args
         right_assoc = op.infix == "**"

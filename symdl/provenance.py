@@ -129,6 +129,7 @@ def annotate(outputs: Sequence[Expr]) -> tuple[list[Expr], Notes]:
     bare = strip_labels(outputs, memo, notes, markers)
     notes.forward_flags = [not g for g in gradient_flags(outputs)]
     anchors: list[Expr] = []
+    sources: list[Expr] = []
     done = 0
     while done < len(markers):  # a target may hold gradients itself (Hessians): a worklist
         of = markers[done]
@@ -139,6 +140,7 @@ def annotate(outputs: Sequence[Expr]) -> tuple[list[Expr], Notes]:
             notes.label(node, name)
         stable = stabilize([y], notes)[0]
         anchors.append(stable)
+        sources.extend(of.wrt)
         walk = reverse_walk(stable, of.wrt)
         for node, forward in walk.built.items():
             notes.origins.setdefault(node, forward)
@@ -147,7 +149,7 @@ def annotate(outputs: Sequence[Expr]) -> tuple[list[Expr], Notes]:
             if name is not None and not node.is_leaf:
                 notes.label(adjoint, f"{name}_bar")
     used = [notes.origins[n] for n in toposort(bare) if n in notes.origins]
-    notes.steps = step_numbers(used, anchors)
+    notes.steps = step_numbers(used, anchors, sources)
     return bare, notes
 
 
@@ -163,7 +165,9 @@ def depth_order(nodes: Sequence[Expr]) -> list[Expr]:
     return sorted(nodes, key=lambda n: depth[n])
 
 
-def step_numbers(origins: Iterable[Expr], anchors: Sequence[Expr] = ()) -> dict[Expr, int]:
+def step_numbers(
+    origins: Iterable[Expr], anchors: Sequence[Expr] = (), wrt: Iterable[Expr] | None = None,
+) -> dict[Expr, int]:
     """Number the chain-rule steps: ``{forward node: k}``, step 1 being the loss.
 
     ``origins`` are the forward nodes whose rules built gradient code; ``anchors`` the targets
@@ -171,7 +175,9 @@ def step_numbers(origins: Iterable[Expr], anchors: Sequence[Expr] = ()) -> dict[
     forward nodes below the outermost one and above a parameter (or a leaf that a derivative
     rule used), numbered from the output down in reverse depth order. A node whose rule only
     passes its adjoint on unchanged above all others (the ``+`` of ``loss = data + reg``) has
-    no code and no number.
+    no code and no number. Given ``wrt`` (the leaves differentiated with respect to), only
+    nodes above one of them are steps: a value computed from data alone (``1 - y``) gets no
+    adjoint, so a number for it would leave a gap in the derivation's steps.
     """
     found = dict.fromkeys(origins)
     if not found:
@@ -179,7 +185,7 @@ def step_numbers(origins: Iterable[Expr], anchors: Sequence[Expr] = ()) -> dict[
     found = {**dict.fromkeys(a for a in anchors if not a.is_leaf), **found}
     below = set(toposort([i for o in found for i in o.inputs]))  # one walk, not one per node
     roots = [o for o in found if o not in below]
-    sources = {
+    sources = set(wrt) if wrt is not None else {
         i for o in found for i in o.inputs
         if i.is_leaf and i.op.name != "constant" and is_float(i.dtype)
     }
@@ -187,7 +193,7 @@ def step_numbers(origins: Iterable[Expr], anchors: Sequence[Expr] = ()) -> dict[
     forward = depth_order(toposort(roots))
     for n in forward:
         if n.is_leaf:
-            if n in sources or n.op.name == "parameter":
+            if n in sources or (wrt is None and n.op.name == "parameter"):
                 active.add(n)
         elif n.op.differentiable and any(i in active for i in n.inputs):
             active.add(n)

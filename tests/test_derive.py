@@ -330,7 +330,7 @@ def test_markdown_uses_matrix_notation(softmax_derivation) -> None:  # type: ign
 
 def test_text_and_tex(softmax_derivation, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     text = str(softmax_derivation)
-    assert "logits_bar += v2_bar * (softmax(logits, axis=1) - y)" in text
+    assert "logits_bar += v2_bar[:, None] * (softmax(logits, axis=1) - y)" in text  # numpy
     assert "W_bar += x.T @ v1_bar" in text
     tex = softmax_derivation.to_latex()
     assert tex.startswith(r"\documentclass{article}") and tex.rstrip().endswith(r"\end{document}")
@@ -356,7 +356,7 @@ def test_cli_writes_each_format(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["derive", model, "--wrt", "w", "-o", str(out)]) == 0
     assert r"\frac{\partial \text{loss}}{\partial w}" in out.read_text()
     assert main(["derive", model, "--wrt", "w"]) == 0
-    assert "d loss / d w = X.T @" in capsys.readouterr().out
+    assert "d loss / d w = 2 / N * (X.T @ r)" in capsys.readouterr().out  # textbook form
     assert main(["derive", model, "--wrt", "W"]) == 2  # a usage error, on one line
     err = capsys.readouterr().err
     assert "its leaves are X, w, y" in err and "Traceback" not in err

@@ -2,7 +2,8 @@
 
 The model file is the one `symdl generate` takes; it must also define the scalar to
 differentiate, as `loss` (or name another variable with --target). --wrt names the leaves
-(placeholders or parameters) by their names. The format follows the output's suffix:
+(placeholders or parameters) or named values (`--wrt logits`: d loss / d logits) by name.
+The format follows the output's suffix:
 
     symdl derive examples/classroom/softmax_regression.py --wrt W b -o derivation.html
     symdl derive MODEL.py --wrt w -o derivation.md      # also .tex and .txt; no -o: text
@@ -13,6 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..ir import Expr
 
 NAME = "derive"
 HELP = "write the step-by-step derivation of a gradient (html, md, tex, txt)"
@@ -22,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``symdl derive``."""
     parser.add_argument("model", type=Path, help="model file (as for `symdl generate`)")
     parser.add_argument("--wrt", nargs="+", required=True, metavar="NAME",
-                        help="names of the leaves to differentiate with respect to")
+                        help="names of the leaves or named values (logits) to differentiate "
+                             "with respect to")
     parser.add_argument("--target",
                         help="variable in the model file holding the scalar (default: loss)")
     parser.add_argument("-o", "--output", type=Path,
@@ -58,12 +64,15 @@ def run(args: argparse.Namespace) -> int:
             f"pass --target NAME{known}"
         )
     by_name = {leaf.name: leaf for leaf in leaves([y])}
-    unknown = [w for w in args.wrt if w not in by_name]
+    named = _named_values(y)  # --wrt logits: the derivative with respect to a named value
+    unknown = [w for w in args.wrt if w not in by_name and w not in named]
     if unknown:
+        values = f"; its named values are {', '.join(sorted(named))}" if named else ""
         raise UsageError(
             f"--wrt {', '.join(unknown)}: {target} in model file {args.model} does not depend "
-            f"on a leaf of that name; its leaves are {', '.join(sorted(by_name))}"
+            f"on a leaf of that name; its leaves are {', '.join(sorted(by_name))}{values}"
         )
+    by_name = {**named, **by_name}
     derivation = derive(y, [by_name[w] for w in args.wrt])
     if args.output is None:
         sys.stdout.write(derivation.to_text())
@@ -71,6 +80,15 @@ def run(args: argparse.Namespace) -> int:
         derivation.save(args.output)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _named_values(y: Expr) -> dict[str, Expr]:
+    """The values ``y`` depends on that carry a name (``.named("logits")``), by name."""
+    from ..ir import toposort
+    from ..ops.base import Label
+
+    return {n.attr("name"): n for n in toposort([y])
+            if n.op is Label and n.attr("of") is None and n is not y}
 
 
 def _scalars(model: dict[str, object]) -> list[str]:

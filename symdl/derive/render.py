@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..types import format_shape
 from .latex import bar
 
 if TYPE_CHECKING:
     from .steps import Derivation, Step
 
-__all__ = ["equations", "save", "to_html", "to_latex", "to_markdown", "to_text"]
+__all__ = ["equations", "no_code_reason", "save", "to_html", "to_latex", "to_markdown", "to_text"]
 
 
 def _title(d: Derivation) -> str:
@@ -25,6 +26,15 @@ def _title(d: Derivation) -> str:
 def _partial(d: Derivation, w_symbol: str) -> str:
     y = d.symbols.get(d.target, "y")
     return rf"\frac{{\partial {y}}}{{\partial {w_symbol}}}"
+
+
+# What a reader needs to read every formula one way (the page evaluation test reads them so).
+NOTATION = (
+    r"Notation: vectors are columns and $v^\top$ a row; side by side is the matrix product, "
+    r"$\odot$ the elementwise one; $\mathbf{1}_K$ is a vector of $K$ ones, so "
+    r"$\bar{c} \, \mathbf{1}_N$ copies a number to every example and $\mathbf{1}^\top A$ "
+    r"sums $A$ over the examples (its rows); $[a > 0]$ is 1 where $a > 0$, else 0."
+)
 
 
 # --------------------------------------------------------------------------- text
@@ -41,14 +51,19 @@ def to_text(d: Derivation) -> str:
         lines.append(f"  {f.text_symbol} = {f.text}    {f.shape}")
     lines += ["", "Backward pass (chain rule, from the output down):"]
     for s in d.steps:
+        shape = format_shape(s.node.shape)
         lines.append(f"  [{s.label}] {s.definition.text_symbol} = {s.definition.text}")
-        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {s.adjoint_text}")
+        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {s.adjoint_text}"
+                     f"    {shape}")
         for c in s.contributions:
-            lines.append(f"      {c.text_symbol}_bar += {c.text}")
+            lines.append(f"      {c.text_symbol}_bar += {c.text}    {format_shape(c.input.shape)}")
         for code in s.code:
             lines.append(f"      | {code}")
     lines += ["", "Result (simplified):"]
     for r in d.results:
+        gathered = d.gathered_text.get(r.wrt)
+        if gathered:
+            lines.append(f"  {r.wrt.name}_bar = {gathered}    {format_shape(r.wrt.shape)}")
         lines.append(f"  d {d.target_name or 'y'} / d {r.wrt.name} = {r.text}")
     return "\n".join(lines) + "\n"
 
@@ -59,26 +74,48 @@ def to_text(d: Derivation) -> str:
 def _step_markdown(d: Derivation, s: Step) -> list[str]:
     sym = s.definition.symbol
     head = f"Step {s.number}" if s.number is not None else "Pass-through"
+    shape = format_shape(s.node.shape)
     out = [f"### {head}: ${sym} = {s.definition.latex}$", ""]
-    out.append(f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$")
+    out.append(f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$ `{shape}`")
     for x_sym, derivative in s.local:
         out.append(rf"- local derivative: $\frac{{\partial {sym}}}{{\partial {x_sym}}} = "
-                   f"{derivative}$ (elementwise)")
+                   f"{derivative}$ (elementwise, `{shape}`: a diagonal Jacobian)")
     if s.rule:
         out.append(f"- rule: ${s.rule}$")
     for c in s.contributions:
-        out.append(rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$")
+        out.append(rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$ "
+                   f"`{format_shape(c.input.shape)}`")
     if not s.contributions:
         out.append("- no input needs an adjoint")
     out.append("")
     if s.code:
         out += ["Generated code:", "", "```python", *s.code, "```", ""]
-    elif s.number is None:
-        out += ["The adjoint passes through unchanged: no generated code.", ""]
-    elif d.code:
-        out += ["No generated code of its own: simplification folded this step into the "
-                "lines of a later one.", ""]
+    else:
+        reason = no_code_reason(d, s)
+        out += [reason, ""] if reason else []
     return out
+
+
+def no_code_reason(d: Derivation, s: Step) -> str | None:
+    """Why step ``s`` shows no generated lines, as true for this derivation (None: it has some
+    or the derivation was made without code)."""
+    if s.code or not d.code:
+        return None
+    if s.number is None:
+        return "The adjoint passes through unchanged: no generated code."
+    later = s in d.steps and any(t.code for t in d.steps[d.steps.index(s) + 1:])
+    if later:
+        return ("No generated code of its own: simplification folded this step into the "
+                "lines of a later one.")
+    own = f"{s.definition.text_symbol}_bar"
+    if s.contributions and all(c.text == own for c in s.contributions):
+        return ("No generated code of its own: it sends its adjoint on unchanged, and the "
+                "code uses that array as it is.")
+    if not any(t.code for t in d.steps):
+        return ("No generated code of its own: the generated module computes the simplified "
+                "result (below) directly, without the intermediate adjoints.")
+    return ("No generated code of its own: simplification merged it into the lines of an "
+            "earlier step.")
 
 
 def to_markdown(d: Derivation) -> str:
@@ -95,13 +132,18 @@ def to_markdown(d: Derivation) -> str:
             "Each step takes the adjoint $\\bar{v} = \\partial y / \\partial v$ of one value "
             "(the sum of what its users sent it) and applies the chain rule to send "
             "adjoints to its inputs. The step numbers are those in the generated code's "
-            "comments (`# step k:`).", ""]
+            "comments (`# step k:`).", "", NOTATION, ""]
     for s in d.steps:
         out += _step_markdown(d, s)
     out += ["## Result (simplified)", ""]
     for r in d.results:
-        out += ["$$", f"{_partial(d, d.symbols.get(r.wrt, r.wrt.name or '?'))} = {r.latex}",
-                "$$", ""]
+        w = d.symbols.get(r.wrt, r.wrt.name or "?")
+        gathered = d.gathered.get(r.wrt)
+        if gathered:
+            shape = format_shape(r.wrt.shape)
+            out += [f"What the steps sent to ${w}$, gathered (shape `{shape}`):", "",
+                    "$$", f"{bar(w)} = {gathered}", "$$", ""]
+        out += ["$$", f"{_partial(d, w)} = {r.latex}", "$$", ""]
     return "\n".join(out)
 
 
@@ -129,6 +171,10 @@ def _tex_escape(text: str) -> str:
     return "".join("\\" + c if c in "#$%&_{}" else c for c in text)
 
 
+def _tex_shape(shape: tuple[object, ...]) -> str:
+    return rf"\qquad \text{{{_tex_escape(format_shape(shape))}}}"
+
+
 def to_latex(d: Derivation) -> str:
     """A standalone LaTeX document (amsmath; code in ``verbatim``)."""
     out = [r"\documentclass{article}", r"\usepackage{amsmath,amssymb}",
@@ -136,14 +182,17 @@ def to_latex(d: Derivation) -> str:
            rf"\section*{{{_tex_escape(_title(d))}}}", r"\subsection*{Forward definitions}",
            r"\begin{align*}"]
     out.append(r" \\".join(rf"{f.symbol} &= {f.latex}" for f in d.forward))
-    out += [r"\end{align*}", r"\subsection*{Backward pass}"]
+    out += [r"\end{align*}", r"\subsection*{Backward pass}", NOTATION, ""]
     for s in d.steps:
         head = f"Step {s.number}" if s.number is not None else "Pass-through"
         sym = s.definition.symbol
         out.append(rf"\paragraph{{{head}: ${sym} = {s.definition.latex}$}}")
-        rows = [rf"{bar(sym)} &= {s.adjoint_latex}"]
-        rows += [rf"\frac{{\partial {sym}}}{{\partial {x}}} &= {dd}" for x, dd in s.local]
-        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex}" for c in s.contributions]
+        shape = _tex_shape(s.node.shape)
+        rows = [rf"{bar(sym)} &= {s.adjoint_latex} {shape}"]
+        rows += [rf"\frac{{\partial {sym}}}{{\partial {x}}} &= {dd} \quad \text{{(elementwise)}}"
+                 for x, dd in s.local]
+        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex} {_tex_shape(c.input.shape)}"
+                 for c in s.contributions]
         out += [r"\begin{align*}", r" \\".join(rows), r"\end{align*}"]
         if s.rule:
             out.append(rf"Rule: ${s.rule}$")
@@ -152,6 +201,9 @@ def to_latex(d: Derivation) -> str:
     out += [r"\subsection*{Result (simplified)}"]
     for r in d.results:
         w = d.symbols.get(r.wrt, "?")
+        gathered = d.gathered.get(r.wrt)
+        if gathered:
+            out += [r"\begin{equation*}", f"{bar(w)} = {gathered}", r"\end{equation*}"]
         out += [r"\begin{equation*}", f"{_partial(d, w)} = {r.latex}", r"\end{equation*}"]
     out.append(r"\end{document}")
     return "\n".join(out) + "\n"

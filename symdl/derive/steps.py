@@ -9,7 +9,7 @@ can go from a line of code to its step and back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..autodiff import Walk, grad, reverse_walk
@@ -19,6 +19,7 @@ from ..printing import formula
 from ..provenance import Notes, annotate, depth_order, step_numbers
 from ..types import format_shape
 from .latex import bar, latex, local_derivative, name_latex, rule_latex
+from .textbook import textbook_form
 
 __all__ = ["Contribution", "Derivation", "ForwardDef", "Step", "depth_order", "derive",
            "step_numbers"]
@@ -103,6 +104,7 @@ class Derivation:
     # (as written, as differentiated) in LaTeX and text, when grad used a stable form of y
     stabilized: tuple[str, str, str, str] | None = None
     target_name: str | None = None  # the name the user gave the target (``loss``)
+    gathered_text: dict[Expr, str] = field(default_factory=dict)  # `gathered` as text
 
     def to_text(self) -> str:
         """Plain text."""
@@ -163,16 +165,27 @@ def _symbols(forward: list[Expr], notes: Notes) -> tuple[dict[Expr, str], dict[E
     return tex, text
 
 
-def text_formula(e: Expr, names: dict[Expr, str]) -> str:
+def text_formula(e: Expr, names: dict[Expr, str], *, keep: bool = False) -> str:
     """``e`` as infix text, with reshapes and broadcasts left out and transposes as ``.T``.
 
-    Like `symdl.printing.formula`, ``e`` itself is written out even if it has a name.
+    Like `symdl.printing.formula`, ``e`` itself is written out even if it has a name, unless
+    ``keep``; what ``e`` only reshapes or broadcasts keeps its name.
     """
-    while e.op.shows_as_operand and e not in names:
+    local = {n: t for n, t in names.items() if keep or n is not e}
+    while (e.op.shows_as_operand and e not in local and not _spreads_a_scalar(e)
+           and not _spreads_a_column(e)):
         e = e.inputs[0]
-    local = {n: t for n, t in names.items() if n is not e}
+    spread: set[Expr] = set()
     for n in toposort([e]):
         if n in local or n.is_leaf:
+            continue
+        vectors = [_vector_of(i) for i in n.inputs] if n.op.name == "matmul" else []
+        if any(v is not None for v in vectors) and _outer_product(n) is None:
+            # numpy's @ promotes a vector itself: X.T @ v, not X.T @ v[:, None]
+            a, b = (_operand_text(v if v is not None else i, local)
+                    for v, i in zip(vectors, n.inputs))
+            local[n] = f"({a} @ {b})"
+            spread.add(n)
             continue
         if n.op.shows_as_operand or (
             n.op.name == "transpose" and n.attr("axes") == tuple(reversed(range(n.ndim)))
@@ -181,14 +194,119 @@ def text_formula(e: Expr, names: dict[Expr, str]) -> str:
             text = local.get(inner) or formula(inner, local)
             if inner not in local and not inner.is_leaf:
                 text = f"({text})"
-            local[n] = text if n.op.shows_as_operand else f"{text}.T"
+            column = n.op.name == "reshape" and inner.ndim == 1 and n.shape == (*inner.shape, 1)
+            row = n.op.name == "reshape" and inner.ndim == 1 and n.shape == (1, *inner.shape)
+            if column:  # a vector made a column, as numpy spells it (it broadcasts along rows)
+                local[n] = f"{text}[:, None]"
+            elif row:
+                local[n] = f"{text}[None, :]"
+            elif _spreads_a_scalar(n):  # the page's v 1_N: the transpose of the sum it undoes
+                dims = ", ".join(map(str, n.shape)) + ("," if n.ndim == 1 else "")
+                local[n] = f"({text} * ones(({dims})))"
+                spread.add(n)
+            elif _spreads_a_column(n):  # the page's v 1_K^T
+                local[n] = f"({text} * ones({n.shape[1]}))"
+                spread.add(n)
+            else:
+                local[n] = text if n.op.shows_as_operand else f"{text}.T"
+    outer = _outer_product(e)
+    if outer is not None:  # x (p - y)^T for one example: numpy's outer product
+        a, b = (local.get(v) or formula(v, local) for v in outer)
+        return f"outer({a}, {b})"
+    if e in spread:
+        return local[e][1:-1]
     return local[e] if e in local else formula(e, local)
 
 
+def _outer_product(e: Expr) -> tuple[Expr, Expr] | None:
+    """``(u, v)`` if ``e`` is ``u[None, :].T @ v[None, :]`` (the product of a column and a row
+    made from vectors), reshaped back or not."""
+    while e.op.name == "reshape" and e.inputs[0].op.name == "matmul":
+        e = e.inputs[0]
+    if e.op.name != "matmul":
+        return None
+    a, b = e.inputs
+    if a.op.name != "transpose":
+        return None
+    rows = [x for x in (a.inputs[0], b) if x.op.name == "reshape" and x.ndim == 2
+            and x.shape[0] == 1 and x.inputs[0].ndim == 1]
+    if len(rows) != 2:
+        return None
+    return rows[0].inputs[0], rows[1].inputs[0]
+
+
+def _vector_of(x: Expr) -> Expr | None:
+    """The vector ``v`` if ``x`` is ``v`` made a row (1, n) or a column (n, 1), else None."""
+    if x.op.name == "reshape" and x.ndim == 2 and x.inputs[0].ndim == 1 and 1 in x.shape:
+        return x.inputs[0]
+    return None
+
+
+def _operand_text(x: Expr, local: dict[Expr, str]) -> str:
+    """``x`` as an operand of ``@``: bracketed unless it is a name or a call."""
+    text = local.get(x) or formula(x, local)
+    atomic = x in local or x.is_leaf or text.isidentifier() or _one_group(text)
+    return text if atomic else f"({text})"
+
+
+def _one_group(text: str) -> bool:
+    """Whether ``text`` is one bracketed group, ``(a - b)``, not ``(a) * (b)``."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for k, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and k < len(text) - 1:
+            return False
+    return True
+
+
+def _spreads_a_column(n: Expr) -> bool:
+    """Whether ``n`` broadcasts a column (n, 1) over the columns of a matrix."""
+    source = n.inputs[0] if n.op.name == "broadcast_to" else None
+    return (source is not None and n.ndim == 2 and source.ndim == 2 and source.shape[1] == 1
+            and n.shape[1] != 1)
+
+
+def _spreads_a_scalar(n: Expr) -> bool:
+    """Whether ``n`` broadcasts one value over a vector or matrix (written out on a page)."""
+    if n.op.name != "broadcast_to" or n.ndim not in (1, 2):
+        return False
+    inner = n.inputs[0]
+    while inner.op.shows_as_operand and inner.inputs:
+        inner = inner.inputs[0]
+    return all(d == 1 for d in inner.shape)
+
+
+def _in_step_order(steps: list[Step]) -> list[Step]:
+    """``steps`` by their numbers (those of the code's comments), a pass-through step staying
+    after the numbered step it followed."""
+    keys: list[float] = []
+    last = 0.0
+    for s in steps:
+        last = float(s.number) if s.number is not None else last + 1e-3
+        keys.append(last)
+    return [s for _, s in sorted(zip(keys, steps), key=lambda t: t[0])]
+
+
+def plus(terms: Iterable[str]) -> str:
+    """The sum of ``terms`` as written by hand: ``a - b`` for ``a + -b``; ``0`` for none."""
+    out = ""
+    for t in terms:
+        if not out:
+            out = t
+        elif t.startswith("-"):
+            out += " - " + t[1:].lstrip()
+        else:
+            out += " + " + t
+    return out or "0"
+
+
 def _shown(e: Expr, names: dict[Expr, str], text_names: dict[Expr, str]) -> tuple[str, str]:
+    """``e`` by its symbol if it has one, else written out (a name below it stays a name)."""
     if e in names:
         return names[e], text_names[e]
-    return latex(e, names), text_formula(e, text_names)
+    return latex(e, names), text_formula(e, text_names, keep=True)
 
 
 def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivation:
@@ -199,6 +317,10 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
     its rule sends to each input, then the simplified gradients. With ``code=True`` each step
     also carries the generated numpy lines under its ``# step k:`` comment.
 
+    ``wrt`` holds leaves or named values (``sd.derive(loss, [logits])`` for
+    ``d loss / d logits``, see `cut_at`). Results are shown in textbook form (`textbook_form`:
+    ``(1/N) X^T (σ(z) - y)``), each after the line gathering what the steps sent that leaf.
+
     Example::
 
         d = sd.derive(loss, [W, b])
@@ -206,6 +328,7 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
     """
     targets = [wrt] if isinstance(wrt, Expr) else list(wrt)
     check_wrt(targets)
+    y, targets = cut_at(y, targets)
     grads = grad(y, targets)
     bare, notes = annotate([y, *grads])
     written = bare[0]
@@ -228,14 +351,19 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
             continue
         g = walk.adjoints[node]
         sent = incoming.get(node, [])
-        adjoint_latex = "1" if node is stable else " + ".join(t for t, _ in sent) or "0"
-        adjoint_text = "1" if node is stable else " + ".join(t for _, t in sent) or "0"
-        # Within this step, the adjoint node reads as this node's bar (it may be shared).
-        names = {**tex, g: bar(tex[node])}
-        text_names = {**text, g: f"{text[node]}_bar"}
+        adjoint_latex = "1" if node is stable else plus(t for t, _ in sent)
+        adjoint_text = "1" if node is stable else plus(t for _, t in sent)
+        # Within this step the adjoint reads as this node's bar. The rule is applied again to a
+        # stand-in leaf for it: the adjoint node itself may be a constant that also occurs in
+        # the local derivative (grad of grad: ``1.0 * 1.0`` would print as ``v̄ v̄``), or an
+        # expression of earlier adjoints that would be written out in place of its symbol.
+        standin = adjoint_standin(g)
+        names = {**tex, standin: bar(tex[node])}
+        text_names = {**text, standin: f"{text[node]}_bar"}
         contributions = []
-        for x, ct in walk.sent.get(node, []):
-            ct_latex, ct_text = _shown(ct, names, text_names)
+        sent_here = walk.sent.get(node, [])
+        for (x, ct), shown in zip(sent_here, rule_sends(node, standin, sent_here)):
+            ct_latex, ct_text = _shown(shown, names, text_names)
             contributions.append(Contribution(
                 x, tex.get(x, latex(x)), text.get(x, str(x.name)), ct, ct_latex, ct_text))
             incoming.setdefault(x, []).append((ct_latex, ct_text))
@@ -243,11 +371,15 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         steps.append(Step(
             number=notes.steps.get(node), node=node, definition=by_node[node], adjoint=g,
             adjoint_latex=adjoint_latex, adjoint_text=adjoint_text,
-            local=[(tex.get(i, latex(i)), d) for i, d in local or []],
+            # Only the inputs the rule sends an adjoint to: data gets no derivative.
+            local=[(tex.get(i, latex(i)), d) for i, d in local or []
+                   if any(i is x for x, _ in sent_here)],
             rule=None if local is not None else rule_latex(node),
             contributions=contributions,
         ))
-    gathered = {w: " + ".join(t for t, _ in incoming.get(w, [])) for w in targets}
+    steps = _in_step_order(steps)
+    gathered = {w: plus(t for t, _ in incoming.get(w, [])) for w in targets}
+    gathered_text = {w: plus(t for _, t in incoming.get(w, [])) for w in targets}
 
     from ..simplify import simplify
 
@@ -258,9 +390,10 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
     # In the result only the user's names stay; unnamed intermediates are written out.
     named = {n: s for n, s in tex.items() if n.is_leaf or n in notes.labels}
     named_text = {n: text[n] for n in named}
+    shown = [textbook_form(s) for s in simplified]
     results = [
-        Result(w, g, s, latex(s, named), text_formula(s, named_text))
-        for w, g, s in zip(targets, grads, simplified)
+        Result(w, g, s, latex(t, named), text_formula(t, named_text))
+        for w, g, s, t in zip(targets, grads, simplified, shown)
     ]
     source = ""
     if code:
@@ -270,7 +403,31 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         note = (latex(written, {}), latex(stable, {}), text_formula(written, {}),
                 text_formula(stable, {}))
     return Derivation(stable, targets, forward, steps, results, source, tex, gathered, note,
-                      target_name=notes.name(written))
+                      target_name=notes.name(written), gathered_text=gathered_text)
+
+
+def adjoint_standin(g: Expr) -> Expr:
+    """A leaf standing for the adjoint ``g`` in one step's printed rule."""
+    from ..ops.base import placeholder
+
+    return placeholder("derivation_adjoint", g.shape, g.dtype)
+
+
+def rule_sends(node: Expr, standin: Expr, sent: list[tuple[Expr, Expr]]) -> list[Expr]:
+    """What ``node``'s rule sends to each input in ``sent``, with ``standin`` as the adjoint.
+
+    The walk's own cotangents are returned if the rule applied to the stand-in does not send
+    to the same inputs (a rule whose structure depends on the adjoint's value).
+    """
+    cotangents = node.op.vjp(standin, node, *node.inputs, **node.kwargs)
+    shown: list[Expr] = []
+    for x, ct in zip(node.inputs, cotangents):
+        if ct is None or len(shown) == len(sent) or sent[len(shown)][0] is not x:
+            continue
+        shown.append(ct)
+    if len(shown) != len(sent) or any(a.shape != b.shape for a, (_, b) in zip(shown, sent)):
+        return [ct for _, ct in sent]
+    return shown
 
 
 def stable_walk(y: Expr, wrt: Sequence[Expr], notes: Notes | None = None) -> Walk:
@@ -317,6 +474,50 @@ def code_blocks(source: str) -> dict[int, list[str]]:
         elif current is not None:
             current.append(stripped)
     return blocks
+
+
+def cut_at(y: Expr, wrt: Sequence[Expr]) -> tuple[Expr, list[Expr]]:
+    """``y`` with each intermediate value in ``wrt`` made a leaf of its name, and the leaves.
+
+    ``d loss / d logits`` is the adjoint of a value, not of a leaf: the graph is cut there, so
+    the derivation runs from the loss down to ``logits`` (a placeholder of its shape, named as
+    the value is) and its result is written in terms of ``logits``.
+    """
+    from ..ops.base import Label, placeholder
+
+    cuts: dict[Expr, Expr] = {}
+    for k, w in enumerate(wrt):
+        if w.is_leaf:
+            continue
+        name = w.attr("name") if w.op is Label else None
+        if name is None:
+            raise GradientError(
+                f"derive: wrt[{k}] is an unnamed intermediate value ({w.op.name}, shape "
+                f"{format_shape(w.shape)}); name it, as in logits = (x @ W + b).named('logits'), "
+                "to differentiate with respect to it"
+            )
+        cuts[w] = placeholder(name, w.shape, w.dtype)
+    if not cuts:
+        return y, list(wrt)
+    for w in cuts:
+        below = [v for v in toposort([w]) if v in cuts and v is not w]
+        if below:
+            raise GradientError(
+                f"derive: {w.attr('name')!r} is computed from {below[0].attr('name')!r}, and "
+                "the derivation with respect to a value stops at it; derive with respect to "
+                "one of them at a time"
+            )
+    memo: dict[Expr, Expr] = {}
+    for node in toposort([y]):
+        if node in cuts:
+            memo[node] = cuts[node]
+        elif node.is_leaf:
+            memo[node] = node
+        else:
+            inputs = [memo[i] for i in node.inputs]
+            changed = any(a is not b for a, b in zip(inputs, node.inputs))
+            memo[node] = node.op.make(*inputs, **node.kwargs) if changed else node
+    return memo[y], [cuts.get(w, w) for w in wrt]
 
 
 def check_wrt(wrt: Sequence[Expr]) -> None:

@@ -19,7 +19,7 @@ from ..ir import Expr
 from ..printing import formula
 from ..provenance import depth_order, strip_labels
 from .latex import latex, name_latex
-from .steps import stable_walk
+from .steps import adjoint_standin, plus, rule_sends, stable_walk
 
 __all__ = ["Trace", "TraceRow", "trace"]
 
@@ -111,14 +111,15 @@ def trace(y: Expr, wrt: Sequence[Expr], values: Mapping[Expr, object]) -> Trace:
     for n in reverse_nodes:
         got = sent.get(n, [])
         reverse_text[n] = (
-            ("1", "1") if n is y else (" + ".join(a for a, _ in got), " + ".join(b for _, b in got))
+            ("1", "1") if n is y else (plus(a for a, _ in got), plus(b for _, b in got))
         )
         if n.is_leaf or not n.op.differentiable:
             continue
-        g = table[n]
-        names = {**tex, g: rf"\bar{{v}}{tex[n][1:]}"}
-        text_names = {**text, g: f"{text[n]}_bar"}
-        for x, ct in walk.sent.get(n, []):
+        standin = adjoint_standin(table[n])  # the adjoint by its symbol, even if it is a constant
+        names = {**tex, standin: rf"\bar{{v}}{tex[n][1:]}"}
+        text_names = {**text, standin: f"{text[n]}_bar"}
+        here = walk.sent.get(n, [])
+        for (x, _), ct in zip(here, rule_sends(n, standin, here)):
             shown = (names[ct], text_names[ct]) if ct in names else (
                 latex(ct, names), formula(ct, text_names))
             sent.setdefault(x, []).append(shown)

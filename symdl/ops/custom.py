@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import keyword
+import re
 from collections.abc import Callable, Sequence
 
 import sympy
@@ -20,7 +21,21 @@ from ..ir import Expr
 from ..types import Shape, broadcast_shapes
 from . import elementwise as _ew
 from . import shape as _shape
-from .base import ATOM, FUNC, OPS, Latex, Op, as_expr, constant, register, require_float
+from .base import (
+    ATOM,
+    FUNC,
+    NEG,
+    OPS,
+    POSTFIX,
+    PROD,
+    SUM,
+    Latex,
+    Op,
+    as_expr,
+    constant,
+    register,
+    require_float,
+)
 
 # What sympy leaves unevaluated: operations on expressions (not functions of numbers), which no
 # numpy printer can write. `.doit()` evaluates them where sympy can.
@@ -63,11 +78,17 @@ class Elementwise(Op):
         r"""The body written out by sympy: ``\log\left(e^{z} + 1\right)``."""
         # sympy writes each argument's marker where the argument goes; the rest is literal.
         marks = {s: f"\x00{i}\x00" for i, s in enumerate(node.attr("symbols"))}
-        text = sympy.latex(node.attr("body"), symbol_names=marks)
+        if all(d == 1 for d in node.shape):
+            text = sympy.latex(node.attr("body"), symbol_names=marks)
+        else:
+            # Over tensors a product in the body is elementwise: written \odot as everywhere
+            # on the page, since ``v e^{-v}`` beside a matrix product would read as one.
+            text = sympy.latex(node.attr("body"), symbol_names=marks, mul_symbol=r" \odot ")
+            text = re.sub(r"(?<![\w}])(\d+(?:\.\d+)?) \\odot ", r"\1 \\, ", text)
         template = text.replace("{", "{{").replace("}", "}}")
         for i in range(len(marks)):
             template = template.replace(f"\x00{i}\x00", f"{{{i}}}")
-        return Latex(template, FUNC, (ATOM,) * len(marks))
+        return Latex(template, _body_precedence(node.attr("body")), (ATOM,) * len(marks))
 
     @classmethod
     def text_form(cls, node: Expr, operands: Sequence[str]) -> tuple[str, int]:
@@ -105,6 +126,23 @@ class Elementwise(Op):
             local = _apply_body(d, symbols, xs, f"d{fname}_d{s.name}")
             cotangents.append(_ew.sum_to(g * local, x.shape))
         return tuple(cotangents)
+
+
+def _body_precedence(body: sympy.Expr) -> int:
+    """How tightly the body as sympy writes it binds: a sum (``z + z \\sigma``) is no atom,
+    so ``\\bar{h} \\odot (A + B)`` keeps its brackets."""
+    if isinstance(body, sympy.Add):
+        return SUM
+    if isinstance(body, sympy.Mul):
+        # sympy writes a negative coefficient first (``- x y``) and a quotient as \frac.
+        if body.could_extract_minus_sign():
+            return NEG
+        return ATOM if sympy.fraction(body)[1] != 1 else PROD
+    if isinstance(body, sympy.Pow):
+        return ATOM if body.exp.is_negative else POSTFIX
+    if isinstance(body, (sympy.Symbol, sympy.Number)):
+        return ATOM if not (isinstance(body, sympy.Number) and body < 0) else NEG
+    return FUNC
 
 
 def _apply_body(

@@ -15,7 +15,7 @@ from ..types import Shape, as_dtype, broadcast_shapes, format_shape, normalize_a
 from . import elementwise as _ew
 from . import reduce as _reduce
 from . import shape as _shape
-from .base import ATOM, NEG, POSTFIX, Latex, Op, as_expr, latex_call, register, require_float
+from .base import ATOM, NEG, POSTFIX, PROD, Latex, Op, as_expr, latex_call, register, require_float
 
 
 def _one_axis(op: str, x: Expr, axis: int) -> int:
@@ -130,6 +130,20 @@ class SoftmaxCrossEntropy(Op):
         r"\ell = -\textstyle\sum_j y_j \log \operatorname{softmax}(z)_j \;\Rightarrow\; "
         r"\frac{\partial \ell}{\partial z} = \operatorname{softmax}(z) - y"
         r"\text{ (rows of } y \text{ sum to 1)}")
+
+    @classmethod
+    def latex_form(cls, node: Expr) -> Latex:
+        """In matrix notation where the batch index is implicit, as on the rest of a page:
+        ``-(y \\odot \\log \\operatorname{softmax}(z)) \\mathbf{1}`` per row, ``-y^\\top \\log
+        \\operatorname{softmax}(z)`` for one example; the index form otherwise."""
+        logits, labels = node.inputs
+        if labels.dtype == logits.dtype and logits.ndim == 2 and node.attr("axis") in (1, -1):
+            return Latex(r"-\left({1} \odot \log \operatorname{{softmax}}\left({0}\right)"
+                         r"\right) \, \mathbf{{1}}", NEG, (0, PROD + 1))
+        if labels.dtype == logits.dtype and logits.ndim == 1:
+            return Latex(r"-{{{1}}}^\top \, \log \operatorname{{softmax}}\left({0}\right)",
+                         NEG, (0, ATOM))
+        return cls.latex
 
     @classmethod
     def infer(cls, logits: Expr, labels: Expr, *, axis: int) -> tuple[Shape, str]:

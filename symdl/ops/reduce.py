@@ -51,8 +51,8 @@ class Sum(Op):
         inner, axes = node.inputs[0], node.attr("axis")
         if inner.ndim == 2 and axes == (1,):
             return Latex(r"{0} \, \mathbf{{1}}", PROD, (PROD,))  # row sums
-        if inner.ndim == 2 and axes == (0,):
-            return Latex(r"\mathbf{{1}}^\top {0}", PROD, (PROD + 1,))  # column sums
+        if inner.ndim in (1, 2) and axes == (0,):  # column sums; a vector's sum, 1^T v
+            return Latex(r"\mathbf{{1}}^\top {0}", PROD, (PROD + 1,))
         return _reduction_latex(node, r"\textstyle\sum")
 
     @classmethod
