@@ -634,3 +634,14 @@ def test_tinyflow_conv2d_pool_and_pad_are_nchw_with_torch_padding() -> None:
                       {y: np.ones((2, 3), np.float32)})
     np.testing.assert_array_equal(padded[0], np.pad(np.ones((2, 3)), ((0, 0), (0, 2))))
     np.testing.assert_array_equal(padded[1], np.pad(np.ones((2, 3)), ((0, 0), (1, 0))))
+
+
+def test_set_random_seed_after_a_seeded_op_keeps_its_generator() -> None:
+    a = tf.random_normal([50], seed=1)
+    tf.set_random_seed(1)  # restarts the graph's op-seed counter, not the ops' generators
+    b = tf.random_normal([50])
+    first, second = tf.Session().run([a, b])
+    np.testing.assert_array_equal(
+        first, np.random.default_rng(1).standard_normal(50, dtype=np.float32))
+    np.testing.assert_array_equal(
+        second, np.random.default_rng([1, 1]).standard_normal(50, dtype=np.float32))

@@ -107,7 +107,8 @@ class Graph:
             self.generator_seeds[leaf] = None
             return leaf
         self._op_seed += 1
-        leaf = sd.rng(f"rng_{self._op_seed}")
+        # Named by a count that set_random_seed does not reset, so no two ops share a leaf.
+        leaf = sd.rng(f"rng_{len(self.generator_seeds) + 1}")
         if self.seed is None:
             self.generator_seeds[leaf] = [int(seed)]  # type: ignore[arg-type]
         else:
