@@ -523,6 +523,10 @@ def test_dropout_is_fresh_per_run_identity_at_keep_1_and_seeded() -> None:
     assert abs((first == 0).mean() - 0.5) < 0.02
     data = RNG.normal(size=(50, 400)).astype(np.float32)
     np.testing.assert_array_equal(sess.run(y, {x: data, keep: 1.0}), data)
+    # keep_prob is used as fed: kept entries are x / keep_prob in float32, as in TensorFlow
+    seventy = sess.run(y, {x: ones, keep: 0.7})
+    assert set(np.unique(seventy)) == {0.0, np.float32(1) / np.float32(0.7)}
+    assert abs((seventy == 0).mean() - 0.3) < 0.02
     # the same graph seed repeats the masks in a new session
     x2, keep2, y2 = build()
     again = tf.Session()

@@ -281,17 +281,39 @@ def avg_pool(value: object = None, ksize: object = None, strides: object = None,
 def _dropout_now(x: object, keep_prob: object, rate: object, noise_shape: object,
                  rng: Expr) -> Expr:
     t = as_expr(x)
-    if rate is None:
-        if isinstance(keep_prob, (int, float)) and not 0 < keep_prob <= 1:
-            raise ValueError(f"dropout: keep_prob must be in (0, 1], got {keep_prob!r}")
-        rate = 1.0 - keep_prob if isinstance(keep_prob, (int, float)) else 1 - as_expr(keep_prob)
-    if noise_shape is None:
+    if t.dtype not in ("float32", "float64"):
+        raise ShapeError(f"dropout: x must be float32 or float64, got {t.dtype}; cast it first")
+    if rate is not None and noise_shape is None:
         return sd.dropout(t, rate if isinstance(rate, (int, float)) else as_expr(rate), rng)
-    # A mask of noise_shape broadcast over x (one draw per channel, say), scaled as dropout.
-    keep = 1.0 - rate if isinstance(rate, (int, float)) else 1 - sd.cast(rate, t.dtype)
-    dims = tuple(t.shape[i] if d is None else int(d) for i, d in enumerate(noise_shape))  # type: ignore[union-attr]
-    mask = sd.cast(sd_random.bernoulli(rng, keep, dims), t.dtype)
-    return t * mask / keep
+    # keep_prob is used as given (not as 1 - (1 - keep_prob), which can round differently):
+    # keep each entry with probability keep, scaled by 1 / keep, as TensorFlow computes it.
+    if rate is not None:
+        keep: Any = 1.0 - rate if isinstance(rate, (int, float)) else 1 - as_expr(rate)
+    else:
+        keep = keep_prob
+    if isinstance(keep, (int, float)):
+        if not 0 < keep <= 1:
+            raise ValueError(f"dropout: keep_prob must be in (0, 1], got {keep!r}")
+        if keep == 1 and noise_shape is None:
+            return t
+        scale: Any = float(keep)
+    else:
+        keep = as_expr(keep)
+        if keep.shape != () or keep.dtype not in ("float32", "float64"):
+            raise ShapeError(
+                f"dropout: keep_prob must be a float scalar, got shape {keep.shape} and dtype "
+                f"{keep.dtype}"
+            )
+        keep = keep if keep.dtype == t.dtype else sd.cast(keep, t.dtype)
+        # at keep_prob 0 every entry is dropped: 0 / tiny stays 0 where 0 / 0 would be nan
+        scale = sd.maximum(keep, float(np.finfo(t.dtype).tiny))
+    if noise_shape is None:
+        dims: tuple[Any, ...] = tuple(t.shape)
+    else:
+        dims = tuple(t.shape[i] if d is None else int(d)
+                     for i, d in enumerate(noise_shape))  # type: ignore[arg-type]
+    mask = sd_random.bernoulli(rng, keep, dims)
+    return t * mask / scale
 
 
 def dropout(x: object, keep_prob: object = None, noise_shape: object = None,
