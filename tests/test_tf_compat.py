@@ -649,3 +649,14 @@ def test_set_random_seed_after_a_seeded_op_keeps_its_generator() -> None:
         first, np.random.default_rng(1).standard_normal(50, dtype=np.float32))
     np.testing.assert_array_equal(
         second, np.random.default_rng([1, 1]).standard_normal(50, dtype=np.float32))
+
+
+def test_truncated_normal_is_the_inverse_cdf_of_its_uniform_draws() -> None:
+    from scipy.special import ndtr, ndtri
+
+    t = tf.truncated_normal([5000], stddev=1.0, dtype=tf.float64, seed=4)
+    got = tf.Session().run(t)
+    # the same uniform numbers, mapped by scipy's inverse normal CDF on [Phi(-2), Phi(2)]
+    u = np.random.default_rng(4).random(5000)
+    expected = ndtri(ndtr(-2.0) + (ndtr(2.0) - ndtr(-2.0)) * u)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
