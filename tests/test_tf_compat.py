@@ -12,7 +12,7 @@ import pytest
 
 import symdl.tf as tf
 from symdl.errors import DTypeError, ShapeError
-from symdl.tf.errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
+from symdl.tf.errors import FailedPreconditionError, InvalidArgumentError
 
 RNG = np.random.default_rng(14)
 
@@ -389,16 +389,6 @@ def test_bool_reductions_say_cast_in_tensorflows_words() -> None:
         tf.reduce_sum(correct)
 
 
-def test_missing_core_ops_raise_typed_errors() -> None:
-    x = tf.placeholder(tf.float32, [None, 28, 28, 1])
-    for op in (tf.nn.conv2d, tf.nn.max_pool, tf.nn.avg_pool, tf.nn.dropout):
-        with pytest.raises(UnimplementedError, match="ops issue"):
-            op(x)
-    for op in (tf.stack, tf.split, tf.pad, tf.stop_gradient):
-        with pytest.raises(UnimplementedError, match="ops issue"):
-            op(x, 1)
-
-
 def test_tinyflow_linear_and_infer_variable_shapes() -> None:
     x = tf.placeholder(tf.float32)
     label = tf.placeholder(tf.float32)
@@ -437,3 +427,236 @@ def test_embedding_lookup_against_numpy_indexing() -> None:
     got = tf.Session().run(tf.nn.embedding_lookup(tf.constant(table), tf.constant(ids)))
     np.testing.assert_array_equal(got, table[ids])
     grad_check(lambda t: tf.nn.embedding_lookup(t, tf.constant(ids)), lambda t: t[ids], table)
+
+
+# --------------------------------------------------------------------------- on issue 13's ops
+# Convolution and pooling are checked against naive loops over output pixels, written here
+# (not against sd.conv2d, which tf.nn.conv2d calls).
+
+
+def naive_conv_nhwc(x: np.ndarray, w: np.ndarray, stride: int, pads: tuple[int, int, int, int],
+                    ) -> np.ndarray:
+    """Cross-correlation by loops: x (N, H, W, C), w (KH, KW, C, O), pads (top, bottom, left,
+    right) of zeros."""
+    top, bottom, left, right = pads
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    kh, kw, _, o = w.shape
+    oh = (xp.shape[1] - kh) // stride + 1
+    ow = (xp.shape[2] - kw) // stride + 1
+    out = np.zeros((x.shape[0], oh, ow, o))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.einsum("nhwc,hwco->no", patch, w)
+    return out
+
+
+def naive_pool_nhwc(x: np.ndarray, k: int, stride: int, pads: tuple[int, int, int, int],
+                    kind: str) -> np.ndarray:
+    """Max or average pooling by loops; padded pixels never win a max and are not counted in a
+    mean (TensorFlow's rule)."""
+    top, bottom, left, right = pads
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=np.nan)
+    oh = (xp.shape[1] - k) // stride + 1
+    ow = (xp.shape[2] - k) // stride + 1
+    out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            window = xp[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
+            out[:, i, j, :] = (np.nanmax if kind == "max" else np.nanmean)(window, axis=(1, 2))
+    return out
+
+
+def test_conv2d_same_and_valid_against_a_naive_loop() -> None:
+    x = RNG.normal(size=(2, 5, 6, 3))
+    w = RNG.normal(size=(3, 3, 3, 4))
+    sess = tf.Session()
+    # SAME with stride 2 on 5x6: output 3x3, padding total (2, 1) split as TF does: (1, 1), (0, 1)
+    same = tf.nn.conv2d(tf.constant(x), tf.constant(w), strides=[1, 2, 2, 1], padding="SAME")
+    np.testing.assert_allclose(sess.run(same), naive_conv_nhwc(x, w, 2, (1, 1, 0, 1)), rtol=1e-10)
+    valid = tf.nn.conv2d(tf.constant(x), tf.constant(w), [1, 1, 1, 1], "VALID")
+    np.testing.assert_allclose(sess.run(valid), naive_conv_nhwc(x, w, 1, (0, 0, 0, 0)),
+                               rtol=1e-10)
+    # NCHW input keeps TensorFlow's HWIO filter
+    nchw = tf.nn.conv2d(tf.constant(x.transpose(0, 3, 1, 2)), tf.constant(w), [1, 1, 2, 2],
+                        "SAME", data_format="NCHW")
+    np.testing.assert_allclose(sess.run(nchw),
+                               naive_conv_nhwc(x, w, 2, (1, 1, 0, 1)).transpose(0, 3, 1, 2),
+                               rtol=1e-10)
+    grad_check(lambda a, b: tf.nn.conv2d(a, b, [1, 2, 2, 1], "SAME"),
+               lambda a, b: naive_conv_nhwc(a, b, 2, (1, 1, 0, 1)), x, w)
+    with pytest.raises(ShapeError, match=r"\[1, h, w, 1\]"):
+        tf.nn.conv2d(tf.constant(x), tf.constant(w), [2, 1, 1, 1], "SAME")
+
+
+def test_pooling_against_a_naive_loop() -> None:
+    x = RNG.normal(size=(2, 5, 5, 3))
+    sess = tf.Session()
+    for kind, op in (("max", tf.nn.max_pool), ("avg", tf.nn.avg_pool)):
+        same = op(tf.constant(x), ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding="SAME")
+        np.testing.assert_allclose(sess.run(same), naive_pool_nhwc(x, 3, 2, (1, 1, 1, 1), kind),
+                                   rtol=1e-12)
+        valid = op(tf.constant(x), [1, 2, 2, 1], [1, 2, 2, 1], "VALID")
+        np.testing.assert_allclose(sess.run(valid), naive_pool_nhwc(x, 2, 2, (0, 0, 0, 0), kind),
+                                   rtol=1e-12)
+    grad_check(lambda a: tf.nn.avg_pool(a, [1, 3, 3, 1], [1, 2, 2, 1], "SAME"),
+               lambda a: naive_pool_nhwc(a, 3, 2, (1, 1, 1, 1), "avg"), x)
+    grad_check(lambda a: tf.nn.max_pool(a, [1, 2, 2, 1], [1, 2, 2, 1], "VALID"),
+               lambda a: naive_pool_nhwc(a, 2, 2, (0, 0, 0, 0), "max"), x)
+
+
+def test_dropout_is_fresh_per_run_identity_at_keep_1_and_seeded() -> None:
+    def build() -> tuple[object, object, object]:
+        tf.reset_default_graph()
+        tf.set_random_seed(5)
+        x = tf.placeholder(tf.float32, [None, 400])
+        keep = tf.placeholder(tf.float32)
+        return x, keep, tf.nn.dropout(x, keep)
+
+    x, keep, y = build()
+    ones = np.ones((50, 400), np.float32)
+    sess = tf.Session()
+    first = sess.run(y, {x: ones, keep: 0.5})
+    second = sess.run(y, {x: ones, keep: 0.5})
+    assert not np.array_equal(first, second)  # a new mask on every run
+    assert set(np.unique(first)) == {0.0, 2.0}  # kept entries scaled by 1 / keep_prob
+    assert abs((first == 0).mean() - 0.5) < 0.02
+    data = RNG.normal(size=(50, 400)).astype(np.float32)
+    np.testing.assert_array_equal(sess.run(y, {x: data, keep: 1.0}), data)
+    # keep_prob is used as fed: kept entries are x / keep_prob in float32, as in TensorFlow
+    seventy = sess.run(y, {x: ones, keep: 0.7})
+    assert set(np.unique(seventy)) == {0.0, np.float32(1) / np.float32(0.7)}
+    assert abs((seventy == 0).mean() - 0.3) < 0.02
+    # the same graph seed repeats the masks in a new session
+    x2, keep2, y2 = build()
+    again = tf.Session()
+    np.testing.assert_array_equal(again.run(y2, {x2: ones, keep2: 0.5}), first)
+    # rate=, a number, and a mask drawn per channel (noise_shape)
+    z = tf.nn.dropout(tf.constant(ones), rate=0.75, noise_shape=[50, 1])
+    got = tf.Session().run(z)
+    assert set(np.unique(got)) <= {0.0, 4.0} and (got == got[:, :1]).all()
+    with pytest.raises(ValueError, match="keep_prob"):
+        tf.nn.dropout(tf.constant(ones), 0.0)
+
+
+def test_random_ops_are_fresh_per_run_and_once_as_initial_values() -> None:
+    u = tf.random_uniform([1000], -1.0, 3.0)
+    n = tf.random_normal([2000], mean=1.0, stddev=2.0, dtype=tf.float64)
+    v = tf.Variable(tf.random_normal([5, 5]))
+    sess = tf.Session()
+    sess.run(tf.global_variables_initializer())
+    a, b = sess.run(u), sess.run(u)
+    assert not np.array_equal(a, b) and a.dtype == np.float32
+    assert a.min() >= -1.0 and a.max() < 3.0 and abs(a.mean() - 1.0) < 0.15
+    m = sess.run(n)
+    assert m.dtype == np.float64 and abs(m.mean() - 1.0) < 0.15 and abs(m.std() - 2.0) < 0.15
+    np.testing.assert_array_equal(sess.run(v), sess.run(v))  # drawn by the initializer only
+    # an op seed repeats across sessions, and equals numpy's draws from that seed
+    seeded = tf.random_normal([4, 3], mean=1.0, stddev=2.0, seed=9)
+    expected = 1.0 + 2.0 * np.random.default_rng(9).standard_normal((4, 3), dtype=np.float32)
+    np.testing.assert_array_equal(tf.Session().run(seeded), expected)
+    np.testing.assert_array_equal(tf.Session().run(seeded), expected)
+
+
+def test_truncated_normal_distribution() -> None:
+    t = tf.truncated_normal([200_000], mean=1.0, stddev=0.5, seed=3)
+    sess = tf.Session()
+    a, b = sess.run(t), sess.run(t)
+    assert not np.array_equal(a, b) and a.dtype == np.float32
+    assert a.min() >= 0.0 and a.max() <= 2.0  # within two standard deviations of the mean
+    # The standard normal truncated to [-2, 2]: mean 0, variance 1 - 2 * 2 phi(2) / Z.
+    phi2 = np.exp(-2.0) / np.sqrt(2 * np.pi)
+    z = 1 - 2 * 0.5 * math_erfc(2 / np.sqrt(2))
+    std = 0.5 * np.sqrt(1 - 4 * phi2 / z)
+    assert abs(a.mean() - 1.0) < 0.01 and abs(a.std() - std) < 0.01
+    # its quantiles against the truncated CDF: (Phi(z) - Phi(-2)) / Z at the sample quantiles
+    q = np.quantile((a.astype(np.float64) - 1.0) / 0.5, [0.1, 0.25, 0.5, 0.75, 0.9])
+    cdf = np.array([(0.5 * math_erfc(-v / np.sqrt(2)) - 0.5 * math_erfc(2 / np.sqrt(2))) / z
+                    for v in q])
+    np.testing.assert_allclose(cdf, [0.1, 0.25, 0.5, 0.75, 0.9], atol=0.01)
+
+
+def math_erfc(v: float) -> float:
+    import math
+
+    return math.erfc(float(v))
+
+
+def test_stack_split_pad_tile_gather_stop_gradient_against_numpy() -> None:
+    a, b = RNG.normal(size=(3, 4)), RNG.normal(size=(3, 4))
+    sess = tf.Session()
+    np.testing.assert_array_equal(sess.run(tf.stack([a, b], axis=1)), np.stack([a, b], 1))
+    pieces = sess.run(tf.split(tf.constant(a), 2, axis=1))
+    np.testing.assert_array_equal(pieces[1], a[:, 2:])
+    sized = sess.run(tf.split(tf.constant(a), [1, -1, 2], 1))
+    assert [p.shape for p in sized] == [(3, 1), (3, 1), (3, 2)]
+    np.testing.assert_array_equal(np.concatenate(sized, 1), a)
+    np.testing.assert_array_equal(sess.run(tf.pad(a, [[1, 0], [0, 2]], constant_values=3)),
+                                  np.pad(a, ((1, 0), (0, 2)), constant_values=3))
+    np.testing.assert_array_equal(sess.run(tf.tile(a, [2, 1])), np.tile(a, (2, 1)))
+    ids = np.array([2, 0, 2])
+    np.testing.assert_array_equal(sess.run(tf.gather(a, ids)), a[ids])
+    np.testing.assert_array_equal(sess.run(tf.gather(a, ids, axis=1)), a[:, ids])
+    # shapeless input: split into a deferred list
+    x = tf.placeholder(tf.float64)
+    parts = tf.split(x, 2, axis=0)
+    np.testing.assert_array_equal(sess.run(parts[1], {x: a[:2]}), a[1:2])
+    grad_check(lambda p, q: tf.stack([p, q * 2], axis=2), lambda p, q: np.stack([p, q * 2], 2),
+               a, b)
+    grad_check(lambda p: tf.pad(p, [[0, 1], [2, 0]]), lambda p: np.pad(p, ((0, 1), (2, 0))), a)
+    grad_check(lambda p: tf.tile(p, [1, 3]) * tf.gather(p, ids, axis=1)[:, :1],
+               lambda p: np.tile(p, (1, 3)) * p[:, ids][:, :1], a)
+    # stop_gradient: the value passes, its gradient does not
+    y = tf.placeholder(tf.float64, [3, 4])
+    loss = tf.reduce_sum(y * tf.stop_gradient(y))
+    np.testing.assert_allclose(sess.run(tf.gradients(loss, [y])[0], {y: a}), a)
+    with pytest.raises(ShapeError, match="add up"):
+        tf.split(tf.constant(a), [1, 1], 1)
+
+
+def test_tinyflow_conv2d_pool_and_pad_are_nchw_with_torch_padding() -> None:
+    import symdl.tf.tinyflow as tiny
+
+    x = tiny.placeholder(tiny.float32)
+    conv = tiny.nn.conv2d(x, num_filter=4, ksize=[1, 3, 3, 1], name="c1", no_bias=False)
+    pool = tiny.nn.max_pool(conv, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1])
+    shapes = tiny.infer_variable_shapes(pool, feed_dict={x: [2, 3, 6, 6]})
+    assert [(n, s) for _, n, s in shapes] == [("c1_weight", (4, 3, 3, 3)), ("c1_bias", (4,))]
+    w = RNG.normal(size=(4, 3, 3, 3)).astype(np.float32)
+    bias = RNG.normal(size=4).astype(np.float32)
+    sess = tiny.Session()
+    sess.run([tiny.assign(shapes[0][0], w), tiny.assign(shapes[1][0], bias)])
+    data = RNG.normal(size=(2, 3, 6, 6)).astype(np.float32)
+    # OIHW filter, "SAME" = (k - 1) // 2 on each side, as Torch's SpatialConvolution
+    ref = naive_conv_nhwc(data.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), 1, (1, 1, 1, 1))
+    ref = ref + bias
+    pooled = naive_pool_nhwc(ref, 2, 2, (0, 0, 0, 0), "max").transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(sess.run(pool, {x: data}), pooled, rtol=1e-4, atol=1e-5)
+    # pad: |pad| zeros after the axis' entries, before them for a negative pad
+    y = tiny.placeholder(tiny.float32)
+    padded = sess.run([tiny.pad(y, dim=1, pad=2), tiny.pad(y, dim=1, pad=-1)],
+                      {y: np.ones((2, 3), np.float32)})
+    np.testing.assert_array_equal(padded[0], np.pad(np.ones((2, 3)), ((0, 0), (0, 2))))
+    np.testing.assert_array_equal(padded[1], np.pad(np.ones((2, 3)), ((0, 0), (1, 0))))
+
+
+def test_set_random_seed_after_a_seeded_op_keeps_its_generator() -> None:
+    a = tf.random_normal([50], seed=1)
+    tf.set_random_seed(1)  # restarts the graph's op-seed counter, not the ops' generators
+    b = tf.random_normal([50])
+    first, second = tf.Session().run([a, b])
+    np.testing.assert_array_equal(
+        first, np.random.default_rng(1).standard_normal(50, dtype=np.float32))
+    np.testing.assert_array_equal(
+        second, np.random.default_rng([1, 1]).standard_normal(50, dtype=np.float32))
+
+
+def test_truncated_normal_is_the_inverse_cdf_of_its_uniform_draws() -> None:
+    from scipy.special import ndtr, ndtri
+
+    t = tf.truncated_normal([5000], stddev=1.0, dtype=tf.float64, seed=4)
+    got = tf.Session().run(t)
+    # the same uniform numbers, mapped by scipy's inverse normal CDF on [Phi(-2), Phi(2)]
+    u = np.random.default_rng(4).random(5000)
+    expected = ndtri(ndtr(-2.0) + (ndtr(2.0) - ndtr(-2.0)) * u)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -61,6 +61,7 @@ from .ops import (
     equal,
     exp,
     expand_dims,
+    gather,
     global_variables_initializer,
     gradients,
     greater,
@@ -83,6 +84,7 @@ from .ops import (
     one_hot,
     ones,
     ones_like,
+    pack,
     pad,
     pow,
     random_normal,
@@ -104,6 +106,7 @@ from .ops import (
     stop_gradient,
     subtract,
     tanh,
+    tile,
     to_double,
     to_float,
     to_int32,
@@ -147,4 +150,6 @@ __all__ = [
     "stack", "stop_gradient", "summary",
     "to_double", "to_float", "to_int32", "to_int64", "truncated_normal_initializer",
     "variable_scope", "zeros_initializer", "zeros_like",
+    # issue 14, second half: ops on issue 13's core ops
+    "gather", "pack", "tile",
 ]

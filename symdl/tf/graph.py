@@ -46,6 +46,8 @@ class Graph:
         self._names: set[str] = set()
         self.seed: int | None = None
         self._op_seed = 0
+        # The seed of each generator argument random ops draw from (None: fresh entropy).
+        self.generator_seeds: dict[Expr, list[int] | None] = {}
         self.scopes: list[str] = []  # the open name scopes, outermost first
         self.variable_scopes: list[VariableScope] = []
         self.store: dict[str, Expr] = {}  # get_variable's variables by full name
@@ -91,6 +93,27 @@ class Graph:
             return np.random.default_rng()
         self._op_seed += 1
         return np.random.default_rng([self.seed, self._op_seed])
+
+    def rng_leaf(self, seed: int | None) -> Expr:
+        """The generator argument (an `sd.rng` leaf) one random op draws from on every run.
+
+        As in TensorFlow: without an op seed or a graph seed every op draws from the session's
+        one generator, seeded from fresh entropy; with either, the op gets a generator of its
+        own, seeded from (graph seed, op seed or a per-graph counter), so a new session
+        repeats its numbers.
+        """
+        if seed is None and self.seed is None:
+            leaf = sd.rng("rng")
+            self.generator_seeds[leaf] = None
+            return leaf
+        self._op_seed += 1
+        # Named by a count that set_random_seed does not reset, so no two ops share a leaf.
+        leaf = sd.rng(f"rng_{len(self.generator_seeds) + 1}")
+        if self.seed is None:
+            self.generator_seeds[leaf] = [int(seed)]  # type: ignore[arg-type]
+        else:
+            self.generator_seeds[leaf] = [self.seed, self._op_seed if seed is None else int(seed)]
+        return leaf
 
     def add_variable(self, leaf: Expr, initial: Expr | None, trainable: bool,
                      slot: bool = False) -> Expr:

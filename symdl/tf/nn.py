@@ -6,12 +6,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from .. import random as sd_random
 from ..errors import ShapeError
 from ..ir import Expr
 from ..ops import api as sd
 from ..ops.base import as_expr
 from .deferred import Deferred, DeferredVariable, deferrable, has_deferred, split_deferred
-from .errors import UnimplementedError
 from .graph import deferred_variable, get_default_graph
 
 
@@ -177,54 +179,178 @@ def sigmoid_cross_entropy_with_logits(_sentinel: None = None, labels: object = N
     return sd.relu(x) - x * z + sd.log1p(sd.exp(-sd.abs(x)))
 
 
-def _missing(op: str, core: str) -> UnimplementedError:
-    return UnimplementedError(
-        f"tf.nn.{op} needs symdl's core {core} op (the ops issue), which this version lacks"
-    )
+# --------------------------------------------------------------------------- convolution, pooling
 
 
-def conv2d(*args: object, **kwargs: object) -> Expr:
-    """Not available yet: needs the core conv2d op."""
-    raise _missing("conv2d", "conv2d")
+def _spatial(op: str, values: object, data_format: str, what: str) -> tuple[int, int]:
+    """(height, width) from TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC, ``[1, 1, sh, sw]``
+    for NCHW), whose batch and channel entries must be 1; an int or a pair is taken as is."""
+    if isinstance(values, (int, np.integer)):
+        return int(values), int(values)
+    items = [int(v) for v in values]  # type: ignore[union-attr]
+    if len(items) == 2:
+        return items[0], items[1]
+    if len(items) == 1:
+        return items[0], items[0]
+    rows, cols = (2, 3) if data_format == "NCHW" else (1, 2)
+    others = [items[i] for i in range(4) if i not in (rows, cols)] if len(items) == 4 else []
+    if len(items) != 4 or others != [1, 1]:
+        raise ShapeError(
+            f"{op}: {what} must be an int, a (height, width) pair or a 4-list with 1 for the "
+            f"batch and channel axes ({'[1, 1, h, w]' if rows == 2 else '[1, h, w, 1]'} for "
+            f"{data_format}), got {list(items)}"
+        )
+    return items[rows], items[cols]
 
 
-def max_pool(*args: object, **kwargs: object) -> Expr:
-    """Not available yet: needs the core max_pool2d op."""
-    raise _missing("max_pool", "max_pool2d")
+def _padding(op: str, padding: object, data_format: str) -> object:
+    """"SAME" / "VALID" as they are; TensorFlow's explicit 4 pairs reduced to the spatial ones."""
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode not in ("SAME", "VALID"):
+            raise ShapeError(f'{op}: padding must be "SAME", "VALID" or pairs, got {padding!r}')
+        return mode
+    pairs = [tuple(int(v) for v in pair) for pair in padding]  # type: ignore[union-attr]
+    if len(pairs) == 4:
+        rows, cols = (2, 3) if data_format == "NCHW" else (1, 2)
+        return [pairs[rows], pairs[cols]]
+    return pairs
 
 
-def avg_pool(*args: object, **kwargs: object) -> Expr:
-    """Not available yet: needs the core avg_pool2d op."""
-    raise _missing("avg_pool", "avg_pool2d")
+def _data_format(op: str, data_format: str | None) -> str:
+    fmt = data_format or "NHWC"
+    if fmt not in ("NHWC", "NCHW"):
+        raise ShapeError(f'{op}: data_format must be "NHWC" or "NCHW", got {fmt!r}')
+    return fmt
 
 
-def dropout(*args: object, **kwargs: object) -> Expr:
-    """Not available yet: needs the core random draws with a Generator argument (sd.dropout)."""
-    raise _missing("dropout", "dropout (fresh random draws)")
+@deferrable
+def conv2d(input: object = None, filter: object = None, strides: object = None,  # noqa: A002
+           padding: object = None, use_cudnn_on_gpu: bool = True, data_format: str = "NHWC",
+           dilations: object = None, name: str | None = None, filters: object = None) -> Expr:
+    """2-D cross-correlation of ``input`` (NHWC, or NCHW) with ``filter`` (HWIO), as TensorFlow:
+    ``strides`` a 4-list (``[1, 1, 1, 1]``), ``padding`` "SAME" (output ``ceil(H / stride)``)
+    or "VALID". The filter is HWIO in both formats, as in TensorFlow."""
+    fmt = _data_format("conv2d", data_format)
+    w = as_expr(filter if filter is not None else filters)
+    if input is None or w is None or strides is None or padding is None:
+        raise ShapeError("conv2d: give input, filter, strides and padding")
+    if w.ndim != 4:
+        raise ShapeError(f"conv2d: the filter must be (height, width, in, out), got {w.shape}")
+    if fmt == "NCHW":
+        w = sd.transpose(w, (3, 2, 0, 1))  # TensorFlow's NCHW keeps the HWIO filter
+    return sd.conv2d(input, w, _spatial("conv2d", strides, fmt, "strides"),
+                     _padding("conv2d", padding, fmt),
+                     _spatial("conv2d", dilations if dilations is not None else 1, fmt,
+                              "dilations"), fmt)
+
+
+@deferrable
+def max_pool(value: object = None, ksize: object = None, strides: object = None,
+             padding: object = None, data_format: str = "NHWC", name: str | None = None,
+             input: object = None) -> Expr:  # noqa: A002
+    """Max pooling with TensorFlow's 4-lists ``ksize`` and ``strides`` (``[1, 2, 2, 1]``);
+    SAME padding never wins (it is -inf)."""
+    fmt = _data_format("max_pool", data_format)
+    x = value if value is not None else input
+    if x is None or ksize is None or strides is None or padding is None:
+        raise ShapeError("max_pool: give value, ksize, strides and padding")
+    return sd.max_pool2d(x, _spatial("max_pool", ksize, fmt, "ksize"),
+                         _spatial("max_pool", strides, fmt, "strides"),
+                         _padding("max_pool", padding, fmt), fmt)
+
+
+@deferrable
+def avg_pool(value: object = None, ksize: object = None, strides: object = None,
+             padding: object = None, data_format: str = "NHWC", name: str | None = None,
+             input: object = None) -> Expr:  # noqa: A002
+    """Average pooling with TensorFlow's 4-lists; with SAME padding each mean is over the
+    window's pixels inside the input, as TensorFlow computes it."""
+    fmt = _data_format("avg_pool", data_format)
+    x = value if value is not None else input
+    if x is None or ksize is None or strides is None or padding is None:
+        raise ShapeError("avg_pool: give value, ksize, strides and padding")
+    return sd.avg_pool2d(x, _spatial("avg_pool", ksize, fmt, "ksize"),
+                         _spatial("avg_pool", strides, fmt, "strides"),
+                         _padding("avg_pool", padding, fmt), fmt)
+
+
+# --------------------------------------------------------------------------- dropout
+
+
+def _dropout_now(x: object, keep_prob: object, rate: object, noise_shape: object,
+                 rng: Expr) -> Expr:
+    t = as_expr(x)
+    if t.dtype not in ("float32", "float64"):
+        raise ShapeError(f"dropout: x must be float32 or float64, got {t.dtype}; cast it first")
+    if rate is not None and noise_shape is None:
+        return sd.dropout(t, rate if isinstance(rate, (int, float)) else as_expr(rate), rng)
+    # keep_prob is used as given (not as 1 - (1 - keep_prob), which can round differently):
+    # keep each entry with probability keep, scaled by 1 / keep, as TensorFlow computes it.
+    if rate is not None:
+        keep: Any = 1.0 - rate if isinstance(rate, (int, float)) else 1 - as_expr(rate)
+    else:
+        keep = keep_prob
+    if isinstance(keep, (int, float)):
+        if not 0 < keep <= 1:
+            raise ValueError(f"dropout: keep_prob must be in (0, 1], got {keep!r}")
+        if keep == 1 and noise_shape is None:
+            return t
+        scale: Any = float(keep)
+    else:
+        keep = as_expr(keep)
+        if keep.shape != () or keep.dtype not in ("float32", "float64"):
+            raise ShapeError(
+                f"dropout: keep_prob must be a float scalar, got shape {keep.shape} and dtype "
+                f"{keep.dtype}"
+            )
+        keep = keep if keep.dtype == t.dtype else sd.cast(keep, t.dtype)
+        # at keep_prob 0 every entry is dropped: 0 / tiny stays 0 where 0 / 0 would be nan
+        scale = sd.maximum(keep, float(np.finfo(t.dtype).tiny))
+    if noise_shape is None:
+        dims: tuple[Any, ...] = tuple(t.shape)
+    else:
+        dims = tuple(t.shape[i] if d is None else int(d)
+                     for i, d in enumerate(noise_shape))  # type: ignore[arg-type]
+    mask = sd_random.bernoulli(rng, keep, dims)
+    return t * mask / scale
+
+
+def dropout(x: object, keep_prob: object = None, noise_shape: object = None,
+            seed: int | None = None, name: str | None = None, rate: object = None) -> Any:
+    """Inverted dropout: each entry of ``x`` is kept with probability ``keep_prob`` (or
+    ``1 - rate``) and scaled by ``1 / keep_prob``, zeroed otherwise, with a new mask on every
+    `Session.run`. ``keep_prob`` is a number or a float scalar placeholder (fed 0.5 in
+    training and 1.0 in evaluation, where the result is ``x`` itself); ``noise_shape`` draws
+    one mask entry per broadcast group (``[N, 1, 1, C]``: per channel).
+    """
+    if (keep_prob is None) == (rate is None):
+        raise ShapeError("dropout: give keep_prob or rate (exactly one)")
+    if rate is not None and isinstance(rate, (int, float)) and not 0 <= rate < 1:
+        raise ValueError(f"dropout: rate must be in [0, 1), got {rate!r}")
+    # The generator is chosen now, at graph-building time, so the op seeds do not depend on
+    # when (or how often) a shapeless graph is lowered.
+    rng = get_default_graph().rng_leaf(seed)
+    if has_deferred((x, keep_prob, rate)):
+        return Deferred(_dropout_now, (x, keep_prob, rate, noise_shape, rng), label="dropout")
+    return _dropout_now(x, keep_prob, rate, noise_shape, rng)
 
 
 @deferrable
 def embedding_lookup(params: object, ids: object, partition_strategy: str = "mod",
                      name: str | None = None, **_ignored: object) -> Expr:
-    """Rows ``params[ids]``: shape ``ids.shape + params.shape[1:]`` for a 2-D ``params``.
-
-    Computed as ``one_hot(ids) @ params`` (its gradient is the scatter-add of the output's
-    gradient into the chosen rows).
-    """
-    # TODO(gather): use the core gather op when it lands; the one-hot product costs
-    # O(len(ids) * vocabulary) where a gather costs O(len(ids)).
-    table, index = as_expr(params), as_expr(ids)
+    """Rows ``params[ids]``: shape ``ids.shape + params.shape[1:]``, a gather (`sd.take`) whose
+    gradient scatter-adds into the chosen rows."""
     if isinstance(params, (list, tuple)):
-        raise ShapeError("embedding_lookup: a list of sharded params is not supported")
-    if table.ndim != 2 or not isinstance(table.shape[0], int):
-        raise ShapeError(
-            f"embedding_lookup: params must be a (vocabulary, dim) table, got {table.shape}"
-        )
+        if len(params) != 1:
+            raise ShapeError("embedding_lookup: a list of sharded params is not supported")
+        params = params[0]
+    table, index = as_expr(params), as_expr(ids)
+    if table.ndim < 1:
+        raise ShapeError(f"embedding_lookup: params must have rank >= 1, got {table.shape}")
     if index.dtype not in ("int32", "int64"):
         raise ShapeError(f"embedding_lookup: ids must be int32 or int64, got {index.dtype}")
-    flat = sd.reshape(index, [-1])
-    rows = sd.one_hot(flat, table.shape[0], table.dtype) @ table
-    return sd.reshape(rows, [*index.shape, table.shape[1]])
+    return sd.take(table, index, axis=0)
 
 
 # --------------------------------------------------------------------------- tinyflow's extras

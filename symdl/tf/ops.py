@@ -7,10 +7,14 @@ conventions (``reduction_indices=``, ``keep_dims=``, ``transpose_a=``).
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .. import random as sd_random
 from ..autodiff import grad as _grad
 from ..errors import GradientError, ShapeError
 from ..ir import Expr, toposort
@@ -18,7 +22,7 @@ from ..ops import api as sd
 from ..ops.base import as_expr
 from .deferred import Deferred, DeferredVariable, deferrable, has_deferred, split_deferred
 from .dtypes import DType, as_dtype, float32
-from .errors import UnimplementedError, bool_reduction
+from .errors import bool_reduction
 from .graph import Operation, get_default_graph
 
 # --------------------------------------------------------------------------- elementwise math
@@ -217,39 +221,54 @@ def _float(dtype: object) -> DType:
 
 def random_normal(shape: object, mean: float = 0.0, stddev: float = 1.0, dtype: object = float32,
                   seed: int | None = None, name: str | None = None) -> Expr:
-    """Normal samples, drawn once with ``np.random.default_rng(seed)`` when the graph is built.
+    """Normal samples, drawn afresh on every `Session.run` that computes them.
 
-    Unlike TensorFlow, the values are fixed: a new draw per `Session.run` would make the
-    generated code depend on random state. As a `Variable`'s initial value this is what
-    TensorFlow does too.
+    As a `Variable`'s initial value they are drawn when the initializer runs, as in
+    TensorFlow. ``seed`` (or `set_random_seed`) makes the numbers repeat in a new session.
     """
-    rng = get_default_graph().rng(seed)
-    values = rng.normal(mean, stddev, _shape(shape)).astype(_float(dtype))
-    return sd.constant(values)
+    rng = get_default_graph().rng_leaf(seed)
+    return sd_random.normal(rng, _shape(shape), mean, stddev, _float(dtype))
+
+
+# Phi(2) - Phi(-2), Phi(-2) and the Newton steps of the truncated normal's inverse CDF.
+_PHI_MINUS_2 = 0.5 * math.erfc(2 / math.sqrt(2))
+_PHI_WIDTH = 1.0 - 2 * _PHI_MINUS_2
+_NEWTON_STEPS = 5
 
 
 def truncated_normal(shape: object, mean: float = 0.0, stddev: float = 1.0,
                      dtype: object = float32, seed: int | None = None,
                      name: str | None = None) -> Expr:
-    """Normal samples redrawn until within two standard deviations of the mean (drawn once)."""
-    rng = get_default_graph().rng(seed)
-    dims = _shape(shape)
-    values = rng.normal(0.0, 1.0, dims)
-    bad = np.abs(values) > 2.0
-    while bad.any():
-        values[bad] = rng.normal(0.0, 1.0, int(bad.sum()))
-        bad = np.abs(values) > 2.0
-    return sd.constant((mean + stddev * values).astype(_float(dtype)))
+    """Normal samples conditioned on lying within two standard deviations of the mean, drawn
+    afresh on every run (TensorFlow redraws the ones outside).
+
+    Computed exactly, by inverting the CDF: a uniform ``p`` in [Phi(-2), Phi(2)] (float64) is
+    mapped to ``z = Phi^-1(p)``, from the logistic approximation ``log(p / (1 - p)) / 1.702``
+    refined by five Newton steps on ``Phi(z) = p`` (``Phi`` through ``erf``), which take the
+    approximation's worst error (0.2, near the bounds) to within 1e-12 of scipy's ``ndtri``
+    (four leave 6e-11). A rejection loop has no fixed shape, which straight-line generated code
+    needs.
+    """
+    rng = get_default_graph().rng_leaf(seed)
+    dt = _float(dtype)
+    p = _PHI_MINUS_2 + _PHI_WIDTH * sd_random.uniform(rng, _shape(shape), dtype="float64")
+    z = sd.log(p / (1.0 - p)) / 1.702
+    for _ in range(_NEWTON_STEPS):
+        cdf = 0.5 + 0.5 * sd.erf(z / math.sqrt(2))
+        density = sd.exp(-0.5 * sd.square(z)) / math.sqrt(2 * math.pi)
+        z = z - (cdf - p) / density
+    z = sd.cast(sd.clip(z, -2.0, 2.0), dt)  # the rounding of the last step stays in bounds
+    return z if (mean, stddev) == (0.0, 1.0) else mean + stddev * z
 
 
 def random_uniform(shape: object, minval: float = 0.0, maxval: float | None = None,
                    dtype: object = float32, seed: int | None = None,
                    name: str | None = None) -> Expr:
-    """Uniform samples in [minval, maxval) (maxval defaults to 1), drawn once."""
-    rng = get_default_graph().rng(seed)
+    """Uniform samples in [minval, maxval) (maxval defaults to 1), drawn afresh on every run
+    (at initialization for a `Variable`'s initial value)."""
+    rng = get_default_graph().rng_leaf(seed)
     high = 1.0 if maxval is None else maxval
-    values = rng.uniform(minval, high, _shape(shape)).astype(_float(dtype))
-    return sd.constant(values)
+    return sd_random.uniform(rng, _shape(shape), minval, high, _float(dtype))
 
 
 def normal(shape: object, stdev: float = 1.0, seed: int | None = None) -> Expr:
@@ -424,8 +443,7 @@ def initialize_all_variables() -> Operation:
 
 
 # --------------------------------------------------------------------------- more of TF's ops
-# Compositions of symdl's core ops (issue 14, item 6). Ops that need core ops symdl does not
-# have yet (stack, split, pad, stop_gradient, fresh random draws) are not defined here.
+# Compositions of symdl's core ops (issue 14, item 6).
 
 
 @deferrable
@@ -519,8 +537,9 @@ def one_hot(indices: object, depth: int, on_value: object = None, off_value: obj
 @deferrable
 def clip_by_value(t: object, clip_value_min: object, clip_value_max: object,
                   name: str | None = None) -> Expr:
-    """``t`` limited to [min, max] elementwise (the gradient is 0 where it is clipped)."""
-    return sd.minimum(sd.maximum(t, clip_value_min), clip_value_max)
+    """``t`` limited to [min, max] elementwise (the gradient reaches ``t`` where it is within
+    the bounds, ends included)."""
+    return sd.clip(t, clip_value_min, clip_value_max)
 
 
 @deferrable
@@ -556,29 +575,86 @@ def add_n(inputs: Sequence[object], name: str | None = None) -> Expr:
     return total
 
 
-def _needs_core(op: str, core: str) -> UnimplementedError:
-    return UnimplementedError(
-        f"tf.{op} needs symdl's core {core} op (the ops issue), which this version lacks"
-    )
-
-
+@deferrable
 def stack(values: Sequence[object], axis: int = 0, name: str | None = None) -> Expr:
-    """Not available yet: needs the core stack op."""
-    raise _needs_core("stack", "stack")
+    """Join tensors of one shape along a new axis ``axis`` (``tf.stack``, once ``tf.pack``)."""
+    return sd.stack([as_expr(v) for v in values], axis=int(axis))
 
 
-def split(value: object, num_or_size_splits: object, axis: int = 0,
-          name: str | None = None) -> list[Expr]:
-    """Not available yet: needs the core split op."""
-    raise _needs_core("split", "split")
+pack = stack
 
 
+def _split_now(value: object, num_or_size_splits: object, axis: int) -> list[Expr]:
+    x = as_expr(value)
+    axis = int(axis)
+    if isinstance(num_or_size_splits, (int, np.integer)):
+        return sd.split(x, int(num_or_size_splits), axis)
+    sizes = [int(s) for s in num_or_size_splits]  # type: ignore[union-attr]
+    length = x.shape[axis]
+    if sizes.count(-1) == 1 and isinstance(length, int):
+        sizes[sizes.index(-1)] = length - (sum(sizes) + 1)  # TensorFlow's "the rest"
+    if any(s < 0 for s in sizes) or (isinstance(length, int) and sum(sizes) != length):
+        raise ShapeError(
+            f"split: the sizes {sizes} must be non-negative and add up to axis {axis}'s "
+            f"size {length} (one of them may be -1: the rest)"
+        )
+    bounds = list(itertools.accumulate(sizes))[:-1]
+    return sd.split(x, bounds, axis)
+
+
+def split(value: object, num_or_size_splits: object, axis: int = 0, num: int | None = None,
+          name: str | None = None) -> list[Any]:
+    """Pieces of ``value`` along ``axis``: ``num_or_size_splits`` equal ones (an int), or ones
+    of the given sizes (a list; -1 for the rest), as ``tf.split`` (not ``np.split``'s indices).
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(num_or_size_splits, int):
+        # the 0.12 order: tf.split(axis, num_split, value)
+        value, num_or_size_splits, axis = num_or_size_splits, axis, int(value)
+    if has_deferred((value,)):
+        count = (int(num_or_size_splits) if isinstance(num_or_size_splits, (int, np.integer))
+                 else len(num_or_size_splits))  # type: ignore[arg-type]
+        whole = Deferred(_split_now, (value, num_or_size_splits, axis), label="split")
+        return split_deferred(whole, count)
+    return _split_now(value, num_or_size_splits, axis)
+
+
+@deferrable
 def pad(tensor: object, paddings: object = None, mode: str = "CONSTANT",
         name: str | None = None, constant_values: object = 0) -> Expr:
-    """Not available yet: needs the core pad op."""
-    raise _needs_core("pad", "pad")
+    """``tensor`` with ``paddings[i] = [before, after]`` entries of ``constant_values`` around
+    axis i (only TensorFlow's "CONSTANT" mode)."""
+    if str(mode).upper() != "CONSTANT":
+        raise ShapeError(f'pad: only mode="CONSTANT" is supported, got {mode!r}')
+    x = as_expr(tensor)
+    if isinstance(paddings, Expr):
+        if paddings.op.name != "constant":
+            raise ShapeError("pad: paddings must be known when the graph is built")
+        paddings = paddings.attr("value").array
+    pairs = np.asarray(paddings, dtype=np.int64)
+    if pairs.shape != (x.ndim, 2):
+        raise ShapeError(
+            f"pad: paddings must be {x.ndim} [before, after] pairs (shape [{x.ndim}, 2]) for "
+            f"a tensor of shape {x.shape}, got shape {list(pairs.shape)}"
+        )
+    return sd.pad(x, [tuple(int(v) for v in row) for row in pairs],
+                  constant_values=constant_values)
 
 
+@deferrable
+def tile(input: object, multiples: object, name: str | None = None) -> Expr:  # noqa: A002
+    """``input`` repeated ``multiples[i]`` times along axis i."""
+    return sd.tile(input, [int(m) for m in multiples])  # type: ignore[union-attr]
+
+
+@deferrable
+def gather(params: object, indices: object, validate_indices: object = None,
+           name: str | None = None, axis: int = 0) -> Expr:
+    """Slices of ``params`` at ``indices`` along ``axis`` (``np.take``); the gradient
+    scatter-adds into the chosen slices."""
+    return sd.take(params, indices, axis=int(axis))
+
+
+@deferrable
 def stop_gradient(input: object, name: str | None = None) -> Expr:  # noqa: A002
-    """Not available yet: needs the core stop_gradient op."""
-    raise _needs_core("stop_gradient", "stop_gradient")
+    """The same value, through which no gradient flows."""
+    return sd.stop_gradient(input)

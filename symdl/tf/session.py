@@ -62,6 +62,7 @@ class _Plan:
     fed: list[Expr] = field(default_factory=list)  # placeholders fetched: their fed value
     write_only: list[Expr] = field(default_factory=list)  # assigned, never read
     updated: list[Expr] = field(default_factory=list)
+    generators: list[Expr] = field(default_factory=list)  # rng leaves: the last arguments
 
 
 def _flatten(fetches: Fetch, flat: list[Any]) -> Callable[[dict[int, Any]], Any]:
@@ -157,6 +158,7 @@ class Session:
         self._plans: dict[tuple[Expr | Operation, ...], _Plan] = {}
         self._lowered: dict[tuple[Any, ...], dict[Deferred, Any]] = {}
         self._deferred_leaves: dict[tuple[Any, ...], list[Deferred]] = {}
+        self._generators: dict[Expr, np.random.Generator] = {}
         self._closed = False
 
     # ----------------------------------------------------------------- context manager
@@ -184,6 +186,7 @@ class Session:
         self._state.clear()
         self._plans.clear()
         self._lowered.clear()
+        self._generators.clear()
         self._closed = True
 
     # ----------------------------------------------------------------- public
@@ -213,7 +216,8 @@ class Session:
             values[ph] = feeds[ph]
         results: tuple[Any, ...] = ()
         if plan.module is not None:
-            results = plan.module.run(*fed, *(current[v] for v in plan.variables)) or ()
+            results = plan.module.run(*fed, *(current[v] for v in plan.variables),
+                                      *(self._generator(g) for g in plan.generators)) or ()
         for var in plan.updated:
             if var not in self._state or current[var] is not self._state[var]:
                 # an assignment as initialization, or an update of a fed variable
@@ -308,6 +312,7 @@ class Session:
                     "(made before tf.reset_default_graph(), or with symdl's parameter directly)"
                 )
         placeholders = [x for x in graph_leaves if x.op.name == "placeholder"]
+        generators = [x for x in graph_leaves if x.op.name == "rng"]
         read = {id(x) for x in [*graph_leaves, *snapshots]}
         used = read | {id(x) for x in updates}
         variables = [v for v in self.graph.variables if id(v) in used]
@@ -315,11 +320,11 @@ class Session:
         module = None
         if outputs or updates:
             module = sd_compile(
-                {"run": ([*placeholders, *variables], outputs, updates)},
+                {"run": ([*placeholders, *variables, *generators], outputs, updates)},
                 name="tf_session", cache_dir=self.cache_dir,
             )
         return _Plan(module, placeholders, variables, outputs, snapshots, initialize, fed,
-                     write_only, list(updates))
+                     write_only, list(updates), generators)
 
     # ----------------------------------------------------------------- values
 
@@ -336,8 +341,19 @@ class Session:
             return np.array(initial.attr("value").array, dtype=var.dtype, copy=True)
         deps = leaves([initial])
         module = sd_compile({"run": (deps, [initial])}, name="tf_init", cache_dir=self.cache_dir)
-        (value,) = module.run(*(self._read(v) for v in deps))
+        (value,) = module.run(*(self._generator(v) if v.op.name == "rng" else self._read(v)
+                                for v in deps))
         return np.array(value, dtype=var.dtype, copy=True)
+
+    def _generator(self, leaf: Expr) -> np.random.Generator:
+        """The session's generator for an rng leaf, made on first use from the graph's seed
+        for it (fresh entropy when it has none), so a new session repeats a seeded graph's
+        numbers and every run draws new ones."""
+        found = self._generators.get(leaf)
+        if found is None:
+            seed = self.graph.generator_seeds.get(leaf)
+            found = self._generators[leaf] = np.random.default_rng(seed)
+        return found
 
     def _read(self, var: Expr) -> np.ndarray:
         value = self._state.get(var)
