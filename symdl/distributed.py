@@ -73,6 +73,10 @@ from .train import (
 # How long to wait for a step's results before checking that every worker is still there: a
 # task pinned to a worker that died never finishes, it waits for that worker.
 POLL_SECONDS = 1.0
+# How long a scatter may take before the run checks its workers (it waits for a dead one).
+SCATTER_SECONDS = 5.0
+# How long a Dask error may precede the scheduler's notice that a worker died.
+LOSS_SECONDS = 10.0
 UPDATES = ("driver", "replicas")
 
 
@@ -202,6 +206,16 @@ class _Cluster:
         present = _workers_info(self.client)
         return [a for a in self.addresses if a not in present]
 
+    def broadcast(self, value: object, where: str) -> Any:
+        """A future of ``value``, copied to every worker of the run. A scatter to a worker that
+        died waits for it to come back: time out and check, as `result` does."""
+        while True:
+            try:
+                return self.client.scatter([value], workers=self.addresses, broadcast=True,
+                                           hash=False, timeout=SCATTER_SECONDS)[0]
+            except TimeoutError:
+                self.check_alive(where)
+
     def result(self, futures: list, where: str) -> list:
         """The futures' results; a `WorkerLostError` if a worker of the run is gone."""
         from dask.distributed import wait
@@ -210,21 +224,25 @@ class _Cluster:
             try:
                 wait(futures, timeout=POLL_SECONDS)
             except TimeoutError:
-                self._check_alive(where, None)
+                self.check_alive(where)
                 continue
-            try:
-                return self.client.gather(futures)
-            except Exception as exc:  # a worker's death surfaces as several Dask errors
-                self._check_alive(where, exc)
-                raise
+            return self.client.gather(futures)
 
-    def _check_alive(self, where: str, cause: BaseException | None) -> None:
-        gone = self.missing()
-        if gone:
-            raise WorkerLostError(
-                f"fit: worker {', '.join(self.label(a) for a in gone)} died or left the cluster "
-                f"during {where}; the run stopped there"
-            ) from cause
+    def check_alive(self, where: str, cause: BaseException | None = None) -> None:
+        """Raise `WorkerLostError` if a worker of the run left the cluster. With a ``cause`` (a
+        Dask error, which a worker's death surfaces as), wait up to `LOSS_SECONDS` for the
+        scheduler to notice the loss before deciding that the error is something else."""
+        deadline = time.monotonic() + (LOSS_SECONDS if cause is not None else 0.0)
+        while True:
+            gone = self.missing()
+            if gone:
+                raise WorkerLostError(
+                    f"fit: worker {', '.join(self.label(a) for a in gone)} died or left the "
+                    f"cluster during {where}; the run stopped there"
+                ) from cause
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
 
 
 def _workers_info(client: Any) -> dict[str, dict]:
@@ -451,14 +469,25 @@ class _Run:
         return [values[k] for k in names]
 
     def global_step(self, idx: np.ndarray, rate: float, where: str) -> tuple:
-        """One global step on the rows ``idx``; returns the loss and metric sums."""
+        """One global step on the rows ``idx``; returns the loss and metric sums.
+
+        Raises:
+            WorkerLostError: when a Dask call fails because a worker of the run died.
+        """
+        try:
+            return self._global_step(idx, rate, where)
+        except SymdlError:
+            raise
+        except Exception as exc:
+            self.cluster.check_alive(where, exc)
+            raise
+
+    def _global_step(self, idx: np.ndarray, rate: float, where: str) -> tuple:
         shards = [rows for rows in np.array_split(idx, len(self.cluster.addresses)) if len(rows)]
         replicas = self.update == "replicas"
         params = None
         if not replicas:
-            params = self.client.scatter([self._ordered(self.params)],
-                                         workers=self.cluster.addresses, broadcast=True,
-                                         hash=False)[0]
+            params = self.cluster.broadcast(self._ordered(self.params), where)
         parts = [self.client.submit(_shard_grads, self.key, self.data, rows, params,
                                     workers=[address], allow_other_workers=False, pure=False)
                  for rows, address in zip(shards, self.cluster.addresses, strict=False)]

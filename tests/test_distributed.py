@@ -91,3 +91,112 @@ def test_unsplit_step_refuses_grads_with_the_fix(tmp_path):
     step, params = _compile("float64", "sgd", tmp_path, split=False)
     with pytest.raises(sd.errors.CodegenError, match="split=True"):
         step.grads(list(_data(4, "float64")), params)
+
+
+# ------------------------------------------------------------------ on a Dask cluster
+
+distributed = pytest.importorskip("dask.distributed",
+                                  reason="dask[distributed] is not installed (pip install "
+                                         "'symdl[distributed]')")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes with one thread each, started and closed by this module."""
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as dask_client:
+        yield dask_client
+
+
+def _single(step, params, data, **kwargs):
+    values = {k: v.copy() for k, v in params.items()}
+    return sd.fit(step, values, data, quiet=True, **kwargs)
+
+
+@pytest.mark.parametrize("dtype, update", [("float64", "driver"), ("float32", "driver"),
+                                           ("float64", "replicas")])
+def test_two_workers_match_one_process(client, dtype, update, tmp_path):
+    step, params = _compile(dtype, "adam", tmp_path)
+    data = _data(90, dtype)  # batches of 32, 32 and 26 rows: shards of 16+16 and 13+13
+    one = _single(step, params, data, epochs=2, batch_size=32, seed=3)
+    values = {k: v.copy() for k, v in params.items()}
+    two = sd.distributed.fit(step, values, data, client=client, update=update, epochs=2,
+                             batch_size=32, seed=3, quiet=True)
+    np.testing.assert_allclose(two.loss, one.loss, rtol=TOL[dtype])
+    np.testing.assert_allclose(two.metrics["accuracy"], one.metrics["accuracy"], rtol=TOL[dtype])
+    for name in step.param_names:
+        np.testing.assert_allclose(values[name], one.params[name], rtol=TOL[dtype],
+                                   atol=TOL[dtype], err_msg=name)
+    assert two.step == one.step == 6
+
+
+def test_a_run_is_bitwise_reproducible_from_its_seed(client, tmp_path, capsys):
+    step, params = _compile("float32", "momentum", tmp_path)
+    data = _data(70, "float32")
+    runs = []
+    for progress in (True, False):
+        values = {k: v.copy() for k, v in params.items()}
+        history = sd.fit(step, values, data, client=client, epochs=1, batch_size=16, seed=5,
+                         progress=progress)
+        runs.append((history.loss, values))
+    assert runs[0][0] == runs[1][0]
+    for name in step.param_names:
+        assert np.array_equal(runs[0][1][name], runs[1][1][name]), name
+    err = capsys.readouterr().err
+    assert "dashboard: http" in err and "samples/s=" in err
+
+
+def test_a_worker_with_another_version_is_refused(client, monkeypatch, tmp_path):
+    step, params = _compile("float64", "sgd", tmp_path)
+    monkeypatch.setattr(sd.distributed, "_report_versions",
+                        lambda: {"symdl": "0.0.1", "numpy": np.__version__})
+    with pytest.raises(sd.distributed.WorkerVersionError,
+                       match=rf"runs symdl 0\.0\.1, the driver symdl {sd.__version__}"):
+        sd.fit(step, params, _data(8, "float64"), client=client, quiet=True)
+
+
+def test_an_unsplit_step_is_refused_with_the_fix(client, tmp_path):
+    step, params = _compile("float64", "sgd", tmp_path, split=False)
+    with pytest.raises(sd.errors.CodegenError, match="split=True"):
+        sd.fit(step, params, _data(8, "float64"), client=client, quiet=True)
+
+
+def test_a_killed_worker_stops_the_run_and_its_checkpoint_resumes_on_one_worker(client,
+                                                                                 tmp_path):
+    """Worker 1 dies at step 5: the run stops naming it, the checkpoint of step 4 is intact,
+    and resuming it on the one worker left ends where an uninterrupted run ends."""
+    import os
+    import signal
+
+    step, params = _compile("float64", "adam", tmp_path)
+    data = _data(96, "float64")
+    whole = _single(step, params, data, epochs=2, batch_size=16, seed=7)
+    victim = next(a for a, w in client.scheduler_info()["workers"].items() if str(w["name"]) == "1")
+    pid = client.cluster.workers[1].process.process.pid  # the worker process under its nanny
+
+    killed = []
+
+    def schedule(n: int) -> float:
+        if n == 4 and not killed:  # the driver asks for step 5's rate: kill worker 1 first
+            killed.append(victim)
+            os.kill(pid, signal.SIGKILL)
+        return 1e-2
+
+    values = {k: v.copy() for k, v in params.items()}
+    ckpt = tmp_path / "run.npz"
+    with pytest.raises(sd.distributed.WorkerLostError, match=f"worker 1 \\({victim}\\) died"):
+        sd.fit(step, values, data, client=client, epochs=2, batch_size=16, seed=7, lr=schedule,
+               checkpoint=ckpt, checkpoint_every=2, quiet=True)
+    saved = sd.train.load_checkpoint(ckpt)
+    assert saved.step == 4
+    client.wait_for_workers(2)  # the nanny restarts worker 1; resume on worker 0 alone
+    resumed = {k: v.copy() for k, v in params.items()}
+    history = sd.distributed.fit(step, resumed, data, client=client, workers=["0"], epochs=2,
+                                 batch_size=16, seed=7, lr=schedule, resume=ckpt,
+                                 quiet=True)
+    assert history.step == whole.step == 12
+    np.testing.assert_allclose(history.loss, whole.loss, rtol=1e-12)
+    for name in step.param_names:
+        np.testing.assert_allclose(resumed[name], whole.params[name], rtol=1e-12, atol=1e-14)
+
