@@ -101,10 +101,12 @@ distributed = pytest.importorskip("dask.distributed",
 
 
 @pytest.fixture(scope="module")
-def client():
-    """Two worker processes with one thread each, started and closed by this module."""
+def client(tmp_path_factory):
+    """Two worker processes with one thread each, started and closed by this module; they
+    compile into a cache of their own, never the user's."""
+    cache = str(tmp_path_factory.mktemp("worker_cache"))
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=":0") as cluster, \
+                                  dashboard_address=":0", env={"SYMDL_CACHE": cache}) as cluster, \
             distributed.Client(cluster) as dask_client:
         yield dask_client
 
@@ -160,6 +162,40 @@ def test_an_unsplit_step_is_refused_with_the_fix(client, tmp_path):
     step, params = _compile("float64", "sgd", tmp_path, split=False)
     with pytest.raises(sd.errors.CodegenError, match="split=True"):
         sd.fit(step, params, _data(8, "float64"), client=client, quiet=True)
+
+
+def test_train_command_on_a_scheduler_matches_one_process(client, tmp_path, monkeypatch, capsys):
+    from symdl.cli import main
+    from symdl.datasets import SUBSET_DIR
+
+    monkeypatch.setenv("SYMDL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SYMDL_OFFLINE", "1")
+    model = tmp_path / "small.py"
+    model.write_text(SMALL_MODEL)
+    common = [str(model), "--data", str(SUBSET_DIR), "--batch-size", "250", "--max-steps", "3",
+              "--optimizer", "momentum", "--lr", "0.1", "--quiet"]
+    assert main(["train", *common, "--checkpoint", str(tmp_path / "one.npz")]) == 0
+    assert main(["train", *common, "--checkpoint", str(tmp_path / "two.npz"),
+                 "--scheduler", client.scheduler.address]) == 0
+    assert "stopped after 3 steps" in capsys.readouterr().out
+    one = sd.train.load_checkpoint(tmp_path / "one.npz")
+    two = sd.train.load_checkpoint(tmp_path / "two.npz")
+    np.testing.assert_allclose(two.history.loss, one.history.loss, rtol=TOL["float32"])
+    for name in ("W", "b"):
+        np.testing.assert_allclose(two.params[name], one.params[name], rtol=TOL["float32"],
+                                   atol=TOL["float32"])
+
+
+SMALL_MODEL = """
+import symdl as sd
+x = sd.placeholder("x", (None, 784))
+y = sd.placeholder("y", (None,), dtype="int64")
+W = sd.parameter("W", (784, 10))
+b = sd.parameter("b", (10,))
+loss = sd.mean(sd.softmax_cross_entropy(x @ W + b, y)).named("loss")
+inputs = [x, y]
+params = {W: sd.init.zeros, b: sd.init.zeros}
+"""
 
 
 def test_a_killed_worker_stops_the_run_and_its_checkpoint_resumes_on_one_worker(client,
