@@ -405,7 +405,8 @@ def fit(
                     rows_done += len(idx)
                     if bar is not None:
                         bar.update(1)
-                        if history.step % 10 == 0 or b == steps_per_epoch - 1:
+                        if history.step % 10 == 0 or b == steps_per_epoch - 1 \
+                                or history.step == total:
                             rate_text = rows_done / max(time.perf_counter() - started, 1e-9)
                             post = {"loss": f"{loss:.4f}"}
                             if has_acc:
