@@ -48,6 +48,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -452,22 +453,26 @@ class _Run:
 
     def start(self) -> None:
         """Send the module and the data to every worker, once."""
-        from codegen.cache import digest
+        from codegen.cache import verified_source
 
-        with open(self.step.path, encoding="utf-8") as f:
-            source = f.read()
-        name = os.path.basename(self.step.path).rpartition("_")[0]
-        self.client.run(_install, self.key, source, name, self.step.arrays, digest(source),
+        # The file as the cache verified it (``<name>_<hash>.py``): a module edited after it
+        # was generated is refused here, and each worker checks the hash again on arrival.
+        path = Path(self.step.path)
+        source = verified_source(path).decode("utf-8")
+        name, _, expected = path.stem.rpartition("_")
+        self.client.run(_install, self.key, source, name, self.step.arrays, expected,
                         workers=self.cluster.addresses)
         self.data = self.client.scatter([tuple(self.train)], workers=self.cluster.addresses,
                                         broadcast=True, hash=False)[0]
         if self.update == "replicas":
-            self.client.run(_put_replica, self.key, self._ordered(self.params),
-                            self._ordered(self.state), workers=self.cluster.addresses)
+            self.client.run(_put_replica, self.key, self._params(), self._state(),
+                            workers=self.cluster.addresses)
 
-    def _ordered(self, values: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        names = self.step.param_names if values is self.params else self.step.state_names
-        return [values[k] for k in names]
+    def _params(self) -> list[np.ndarray]:
+        return [self.params[k] for k in self.step.param_names]
+
+    def _state(self) -> list[np.ndarray]:
+        return [self.state[k] for k in self.step.state_names]
 
     def global_step(self, idx: np.ndarray, rate: float, where: str) -> tuple:
         """One global step on the rows ``idx``; returns the loss and metric sums.
@@ -488,7 +493,7 @@ class _Run:
         replicas = self.update == "replicas"
         params = None
         if not replicas:
-            params = self.cluster.broadcast(self._ordered(self.params), where)
+            params = self.cluster.broadcast(self._params(), where)
         parts = [self.client.submit(_shard_grads, self.key, self.data, rows, params,
                                     workers=[address], allow_other_workers=False, pure=False)
                  for rows, address in zip(shards, self.cluster.addresses, strict=False)]

@@ -93,6 +93,12 @@ def test_unsplit_step_refuses_grads_with_the_fix(tmp_path):
         step.grads(list(_data(4, "float64")), params)
 
 
+def test_a_worker_refuses_a_module_whose_hash_changed_in_transit():
+    with pytest.raises(sd.errors.CodegenError, match="changed in transit"):
+        sd.distributed._install("run", "x = 1\n", "tampered", {}, "0" * 16)
+    assert "run" not in sd.distributed._RUNS
+
+
 # ------------------------------------------------------------------ on a Dask cluster
 
 distributed = pytest.importorskip("dask.distributed",
