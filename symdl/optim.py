@@ -329,7 +329,14 @@ def split_functions(
     as ``train_step``; it returns nothing.
     """
     from .autodiff import grad
+    from .ir import toposort
 
+    if any(n.op.name == "rng" for n in toposort([loss, *metrics.values()])):
+        # Each shard would need its own part of the global batch's draws to match one process.
+        raise CodegenError(
+            "train_step: split=True does not support a model that draws (dropout) yet; train "
+            "it in one process"
+        )
     dtype = loss.dtype
     shard_size = placeholder(SHARD_SIZE_NAME, (), dtype=dtype)
     batch_size = placeholder(BATCH_SIZE_NAME, (), dtype=dtype)

@@ -127,10 +127,14 @@ def _single(step, params, data, **kwargs):
 def test_two_workers_match_one_process(client, dtype, update, tmp_path):
     step, params = _compile(dtype, "adam", tmp_path)
     data = _data(90, dtype)  # batches of 32, 32 and 26 rows: shards of 16+16 and 13+13
-    one = _single(step, params, data, epochs=2, batch_size=32, seed=3)
+    held_out = _data(20, dtype, seed=2)
+    one = _single(step, params, data, epochs=2, batch_size=32, seed=3, validation=held_out)
     values = {k: v.copy() for k, v in params.items()}
     two = sd.distributed.fit(step, values, data, client=client, update=update, epochs=2,
-                             batch_size=32, seed=3, quiet=True)
+                             batch_size=32, seed=3, quiet=True, validation=held_out)
+    for mine, theirs in zip(two.epochs, one.epochs, strict=True):  # validated on the driver
+        assert mine.keys() == theirs.keys()
+        np.testing.assert_allclose(list(mine.values()), list(theirs.values()), rtol=TOL[dtype])
     np.testing.assert_allclose(two.loss, one.loss, rtol=TOL[dtype])
     np.testing.assert_allclose(two.metrics["accuracy"], one.metrics["accuracy"], rtol=TOL[dtype])
     for name in step.param_names:
