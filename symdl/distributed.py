@@ -25,7 +25,7 @@ How a run goes:
   given worker count, whatever worker finishes first. Divided once by the global batch size,
   they give the single-process step's numbers to rounding (1e-12 in float64).
 - **The update** (``update=``): ``"driver"`` (default) fetches the summed gradients, applies
-  the optimizer on the driver (``apply``) and scatters the new parameters to the workers for
+  the optimizer on the driver (``apply``) and hands the new parameters to the workers for
   the next step; ``"replicas"`` keeps parameters and optimizer state on every worker, sends the
   summed gradients to each (worker to worker) and lets every replica apply the same update,
   so only the loss and metrics come back to the driver. ``benchmarks/bench_distributed.py``
@@ -74,8 +74,6 @@ from .train import (
 # How long to wait for a step's results before checking that every worker is still there: a
 # task pinned to a worker that died never finishes, it waits for that worker.
 POLL_SECONDS = 1.0
-# How long a scatter may take before the run checks its workers (it waits for a dead one).
-SCATTER_SECONDS = 5.0
 # How long a Dask error may precede the scheduler's notice that a worker died.
 LOSS_SECONDS = 10.0
 UPDATES = ("driver", "replicas")
@@ -140,6 +138,11 @@ def _shard_grads(key: str, data: tuple, rows: np.ndarray,
     run = _RUNS[key]
     values = run["params"] if params is None else params
     return run["module"].grads(*(a[rows] for a in data), *values, len(rows))
+
+
+def _hold(value: object) -> object:
+    """A task whose result is its argument: how the driver hands the workers a value."""
+    return value
 
 
 def _add(left: tuple, right: tuple) -> tuple:
@@ -207,15 +210,11 @@ class _Cluster:
         present = _workers_info(self.client)
         return [a for a in self.addresses if a not in present]
 
-    def broadcast(self, value: object, where: str) -> Any:
-        """A future of ``value``, copied to every worker of the run. A scatter to a worker that
-        died waits for it to come back: time out and check, as `result` does."""
-        while True:
-            try:
-                return self.client.scatter([value], workers=self.addresses, broadcast=True,
-                                           hash=False, timeout=SCATTER_SECONDS)[0]
-            except TimeoutError:
-                self.check_alive(where)
+    def share(self, value: object) -> Any:
+        """A future of ``value`` for the tasks of this step: one task holds it and the workers
+        fetch it from each other. Not `Client.scatter`: a scatter to a worker that died waits
+        for it, where a task's future fails and `result` notices the loss."""
+        return self.client.submit(_hold, value, pure=False)
 
     def result(self, futures: list, where: str) -> list:
         """The futures' results; a `WorkerLostError` if a worker of the run is gone."""
@@ -230,10 +229,12 @@ class _Cluster:
             return self.client.gather(futures)
 
     def check_alive(self, where: str, cause: BaseException | None = None) -> None:
-        """Raise `WorkerLostError` if a worker of the run left the cluster. With a ``cause`` (a
-        Dask error, which a worker's death surfaces as), wait up to `LOSS_SECONDS` for the
-        scheduler to notice the loss before deciding that the error is something else."""
-        deadline = time.monotonic() + (LOSS_SECONDS if cause is not None else 0.0)
+        """Raise `WorkerLostError` if a worker of the run left the cluster. With a ``cause`` of
+        the kinds a worker's death surfaces as (a closed connection, a cancelled future), wait
+        up to `LOSS_SECONDS` for the scheduler to notice the loss before deciding that the
+        error is something else; an error the task itself raised is passed on at once."""
+        patience = LOSS_SECONDS if cause is not None and _may_be_a_loss(cause) else 0.0
+        deadline = time.monotonic() + patience
         while True:
             gone = self.missing()
             if gone:
@@ -244,6 +245,17 @@ class _Cluster:
             if time.monotonic() >= deadline:
                 return
             time.sleep(0.1)
+
+
+def _may_be_a_loss(exc: BaseException) -> bool:
+    """Whether ``exc`` is how Dask reports a worker that died under a task or a transfer."""
+    import asyncio
+    import concurrent.futures
+
+    from dask.distributed import KilledWorker
+
+    return isinstance(exc, (OSError, KilledWorker, asyncio.CancelledError,
+                            concurrent.futures.CancelledError))
 
 
 def _workers_info(client: Any) -> dict[str, dict]:
@@ -299,7 +311,7 @@ def fit(
         step: compiled with ``split=True`` (it needs the ``grads`` and ``apply`` functions).
         client: a ``dask.distributed.Client``.
         workers: the workers to use, by name or address (default: all the cluster has).
-        update: ``"driver"`` applies the update on the driver and scatters the parameters;
+        update: ``"driver"`` applies the update on the driver and sends the parameters;
             ``"replicas"`` applies it on every worker's copy (see the module docstring).
 
     Raises:
@@ -493,7 +505,7 @@ class _Run:
         replicas = self.update == "replicas"
         params = None
         if not replicas:
-            params = self.cluster.broadcast(self._params(), where)
+            params = self.cluster.share(self._params())
         parts = [self.client.submit(_shard_grads, self.key, self.data, rows, params,
                                     workers=[address], allow_other_workers=False, pure=False)
                  for rows, address in zip(shards, self.cluster.addresses, strict=False)]
