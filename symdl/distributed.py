@@ -29,7 +29,8 @@ How a run goes:
   the next step; ``"replicas"`` keeps parameters and optimizer state on every worker, sends the
   summed gradients to each (worker to worker) and lets every replica apply the same update,
   so only the loss and metrics come back to the driver. ``benchmarks/bench_distributed.py``
-  compares the two; see ``benchmarks/README.md`` for the figures.
+  compares the two: the driver's update was faster in 3 of 4 cases (two models, one and two
+  workers), in two runs, so it is the default (figures in ``benchmarks/README.md``).
 - **Faults.** A worker that dies or leaves mid-run stops the run (no re-sharding): a
   `WorkerLostError` names it and the step it died in. Checkpoints are written atomically
   (`symdl.train.save_checkpoint`), so the last one is intact; ``resume=`` it on any number of
