@@ -26,6 +26,8 @@ from .ops.api import __all__ as _op_names
 from .printing import show
 from .train import fit
 
+from . import distributed  # isort: skip - data-parallel training (issue 16); imports dask lazily
+
 
 def __getattr__(name: str) -> object:
     # `compile` and `generate` are the code generator's own functions, with their real
@@ -48,4 +50,5 @@ __all__ = [  # noqa: F405 - compile and generate come from __getattr__
     "fit", "init", "layers", "optim",
     "derive", "to_dot",
     "random",
+    "distributed",
 ]

@@ -34,6 +34,11 @@ from .ops.api import parameter, placeholder, sqrt, square
 
 STEP_NAME = "step"
 LR_NAME = "lr"
+# The split step's extra arguments (data-parallel training, `symdl.distributed`): the rows of the
+# shard `grads` runs on, and the rows of the whole batch whose summed gradients `apply` applies.
+SHARD_SIZE_NAME = "shard_size"
+BATCH_SIZE_NAME = "batch_size"
+GRAD_SUFFIX = "_grad_sum"
 
 
 class Optimizer:
@@ -245,6 +250,7 @@ def train_step_spec(
     inputs: Sequence[Expr],
     metrics: Mapping[str, Expr] | None = None,
     settings: Mapping[Expr, tuple[float, float]] | None = None,
+    split: bool = False,
 ) -> TrainStepSpec:
     """Build the update expressions of ``optimizer`` for ``loss`` and ``params``.
 
@@ -257,6 +263,8 @@ def train_step_spec(
         settings: scalar placeholders fed one value in training and another in evaluation, as
             ``{placeholder: (train_value, evaluation_value)}``: a dropout rate,
             ``{rate: (0.5, 0.0)}``, so that evaluation keeps every unit.
+        split: also build the two halves of the step for data-parallel training (see
+            `split_functions`): ``grads`` and ``apply``, from the same gradient expressions.
 
     Raises:
         InvalidNameError: if a state leaf's name (``W_m``, ``step``, ``lr``) is taken.
@@ -288,6 +296,8 @@ def train_step_spec(
     taken = {x.name for x in [*inputs, *leaves, *rngs, *settings]}
     state_names = [f"{p.name}_{s}" for p in leaves for s in optimizer.slots]
     extra = [*state_names, *([STEP_NAME] if optimizer.uses_step else []), LR_NAME]
+    if split:
+        extra += [SHARD_SIZE_NAME, BATCH_SIZE_NAME, *(f"{p.name}{GRAD_SUFFIX}" for p in leaves)]
     clash = sorted(taken.intersection(extra))
     if clash:
         raise InvalidNameError(
@@ -316,8 +326,60 @@ def train_step_spec(
         "train_step": ([*inputs, *leaves, *state, lr, *settings, *rngs], outputs, updates),
         "evaluate": ([*inputs, *leaves, *settings, *rngs], outputs),
     }
+    if split:
+        functions.update(split_functions(loss, leaves, optimizer, list(inputs), metrics, state,
+                                         lr, step, list(settings)))
     return TrainStepSpec(functions, list(inputs), leaves, state, lr, list(metrics), optimizer,
                          inits, rngs, settings)
+
+
+def split_functions(
+    loss: Expr, leaves: list[Expr], optimizer: Optimizer, inputs: list[Expr],
+    metrics: Mapping[str, Expr], state: list[Expr], lr: Expr, step: Expr | None,
+    settings: Sequence[Expr] = (),
+) -> dict[str, tuple]:
+    """The fused step cut in two at the gradient, for data-parallel training.
+
+    ``grads(*inputs, *params, shard_size) -> (loss_sum, *metric_sums, *grad_sums)`` runs forward
+    and backward on one shard. The loss and metrics are batch means, so multiplying them by the
+    shard's row count (``shard_size``, passed by the caller: no op reads a size) gives sums, and
+    the gradient of the loss sum is the gradient sum: the results of shards of any sizes add up
+    to those of the whole batch, whatever the split.
+
+    ``apply(*grad_sums, *params, *state, lr, batch_size)`` updates params and state in place
+    from the summed gradients divided by the global batch size, with the same optimizer rule
+    as ``train_step``; it returns nothing.
+    """
+    from .autodiff import grad
+    from .ir import toposort
+
+    if any(n.op.name == "rng" for n in toposort([loss, *metrics.values()])):
+        # Each shard would need its own part of the global batch's draws to match one process.
+        raise CodegenError(
+            "train_step: split=True does not support a model that draws (dropout) yet; train "
+            "it in one process"
+        )
+    dtype = loss.dtype
+    shard_size = placeholder(SHARD_SIZE_NAME, (), dtype=dtype)
+    batch_size = placeholder(BATCH_SIZE_NAME, (), dtype=dtype)
+    loss_sum = (loss * shard_size).named("loss_sum")
+    sums = [(m * shard_size).named(f"{label}_sum") for label, m in metrics.items()]
+    grad_sums = grad(loss_sum, leaves)
+    new_step = (step + 1.0).named("step_new") if step is not None else None
+    summed = [placeholder(f"{p.name}{GRAD_SUFFIX}", p.shape, dtype=p.dtype) for p in leaves]
+    slots = iter(state)
+    updates: dict[Expr, Expr] = {}
+    for p, g in zip(leaves, summed, strict=True):
+        own = {s: next(slots) for s in optimizer.slots}
+        new_p, new_slots = optimizer.update(p, g / batch_size, own, lr, new_step)
+        updates[p] = new_p
+        updates.update({leaf: new_slots[s] for s, leaf in own.items()})
+    if step is not None:
+        updates[step] = new_step
+    return {
+        "grads": ([*inputs, *leaves, shard_size, *settings], [loss_sum, *sums, *grad_sums]),
+        "apply": ([*summed, *leaves, *state, lr, batch_size], [], updates),
+    }
 
 
 class TrainStep:
@@ -328,11 +390,18 @@ class TrainStep:
     returns ``(loss, *metrics)``. ``step.evaluate(batch, params)`` returns the same without
     updating. ``step.path`` is the generated file. A model that draws (`draws`: dropout) needs
     ``rng=``, a ``numpy.random.Generator``, in both; it advances on every call.
+
+
+    A step compiled with ``split=True`` also has `grads` and `apply` (data-parallel training),
+    and keeps what a worker needs to compile the same module: `arrays`, its ``.npy`` constants.
     """
 
-    def __init__(self, spec: TrainStepSpec, module: ModuleType) -> None:
+    def __init__(self, spec: TrainStepSpec, module: ModuleType,
+                 arrays: Mapping[str, np.ndarray] | None = None) -> None:
         self.spec = spec
         self.module = module
+        self.split = "grads" in spec.functions
+        self.arrays = dict(arrays or {})
         self.optimizer = spec.optimizer
         self.input_names = [x.name for x in spec.inputs]
         self.param_names = [p.name for p in spec.params]
@@ -405,6 +474,37 @@ class TrainStep:
         return self._evaluate(*batch, *self._ordered("parameter", self.param_names, params),
                               *self._evaluate_settings, *self._generators(rng))
 
+    def _split_only(self, what: str) -> None:
+        if not self.split:
+            raise CodegenError(
+                f"train_step: {what} exists only in a split step; compile it with "
+                "sd.optim.compile_train_step(..., split=True)"
+            )
+
+    def grads(self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray]) -> tuple:
+        """Forward and backward on one shard: ``(loss_sum, *metric_sums, *grad_sums)``.
+
+        Sums over the shard's rows (gradients in `param_names` order), so the results of the
+        shards of a batch add up to the whole batch's whatever their sizes.
+        """
+        self._split_only("grads")
+        rows = len(batch[0]) if batch else 0
+        args = [*batch, *self._ordered("parameter", self.param_names, params)]
+        return self.module.grads(*args, rows, *self._train_settings)
+
+    def apply(self, grad_sums: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
+              state: Mapping[str, np.ndarray], batch_size: int, lr: float | None = None) -> None:
+        """The optimizer's update of ``params`` and ``state`` in place, from gradients summed
+        over a batch of ``batch_size`` rows (in `param_names` order): with the sums of all
+        shards, the same update as ``step(batch, ...)`` on the whole batch."""
+        self._split_only("apply")
+        if len(grad_sums) != len(self.param_names):
+            raise ValueError(f"train_step.apply: {len(grad_sums)} gradient sums for "
+                             f"{len(self.param_names)} parameters ({self.param_names})")
+        self.module.apply(*grad_sums, *self._ordered("parameter", self.param_names, params),
+                          *self._ordered("state", self.state_names, state),
+                          self.optimizer.lr if lr is None else lr, batch_size)
+
 
 def compile_train_step(
     loss: Expr,
@@ -415,17 +515,36 @@ def compile_train_step(
     name: str = "train_step",
     cache_dir: str | None = None,
     settings: Mapping[Expr, tuple[float, float]] | None = None,
+    *,
+    split: bool = False,
 ) -> TrainStep:
     """Generate, write and import the training step of ``optimizer`` on ``loss``.
 
     See `train_step_spec` for the arguments; ``name`` names the module, ``cache_dir`` where its
-    file goes (default: symdl's module cache).
+    file goes (default: symdl's module cache). ``split=True`` adds ``grads`` and ``apply`` to
+    the module for data-parallel training (`TrainStep.grads`, `TrainStep.apply`,
+    ``sd.fit(..., client=...)``); the fused ``train_step`` is there as well.
     """
     from codegen import compile as _compile
 
-    spec = train_step_spec(loss, params, optimizer, inputs, metrics, settings)
+    spec = train_step_spec(loss, params, optimizer, inputs, metrics, settings, split)
+    if split:
+        return _compile_split(spec, name, cache_dir)
     module = _compile(spec.functions, name, cache_dir)
     return TrainStep(spec, module)
+
+
+def _compile_split(spec: TrainStepSpec, name: str, cache_dir: str | None) -> TrainStep:
+    """`codegen.compile`'s steps, keeping the module's ``.npy`` constants, which workers need
+    along with the source to compile the same module (`symdl.distributed`)."""
+    from codegen import _module_name
+    from codegen.cache import load_module
+    from codegen.module import assemble
+
+    module_name = _module_name(name)
+    parts = assemble(spec.functions, module_name, external_arrays=True)
+    return TrainStep(spec, load_module(parts.source, module_name, parts.arrays, cache_dir),
+                     parts.arrays)
 
 
 __all__ = [

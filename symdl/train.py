@@ -277,7 +277,9 @@ def run_signature(
         "batch_size": batch_size,
         "data": {"size": len(train[0]) if train else 0, "fingerprint": data_fingerprint(train)},
         "model": {
-            "functions": sorted(spec.functions),
+            # A split step's grads and apply are train_step cut in two: a checkpoint of a
+            # data-parallel run resumes in one process, and the other way round.
+            "functions": sorted(f for f in spec.functions if f not in ("grads", "apply")),
             "inputs": {x.name: _leaf_text(x) for x in spec.inputs},
             "params": {p.name: _leaf_text(p) for p in spec.params},
             "state": {s.name: _leaf_text(s) for s in spec.state},
@@ -420,6 +422,7 @@ def fit(
     quiet: bool = False,
     plot: str | os.PathLike[str] | None = None,
     eval_batch_size: int = 2000,
+    client: object | None = None,
 ) -> History:
     """Train ``params`` (arrays by name, updated in place) with ``step`` on ``train``.
 
@@ -445,6 +448,9 @@ def fit(
         max_steps: stop after this many steps in all (counting those before a resume).
         progress: show a tqdm bar (default: only when stderr is a terminal); quiet: print nothing.
         plot: write a PNG of loss and accuracy curves there (needs matplotlib).
+        client: a ``dask.distributed.Client``: train data-parallel on its workers, with the
+            same results as one process (`symdl.distributed.fit`, which also takes ``workers``
+            and ``update``); ``step`` must be compiled with ``split=True``.
 
     Raises:
         TrainingDivergedError: when a step's loss is NaN or infinite; it names the step and the
@@ -452,6 +458,15 @@ def fit(
         CheckpointError: when ``resume`` cannot be read (names the file and the damage), or
             was written by a run with other settings (lists each difference).
     """
+    if client is not None:
+        from .distributed import fit as fit_distributed
+
+        return fit_distributed(
+            step, params, train, client=client, epochs=epochs, batch_size=batch_size, lr=lr,
+            seed=seed, validation=validation, state=state, checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every, resume=resume, force=force, max_steps=max_steps,
+            progress=progress, quiet=quiet, plot=plot, eval_batch_size=eval_batch_size,
+        )
     n = _check_data("train", train, step)
     if validation is not None:
         _check_data("validation", validation, step)

@@ -17,12 +17,18 @@ Labels are int ids when ``y`` is 1-D, one-hot rows when it is (N, 10). Example:
 ``--resume run.npz`` continues an interrupted run; the result equals an uninterrupted one bitwise.
 A checkpoint written with other settings (optimizer, learning rate, seed, batch size, data, model)
 is refused with the list of differences; ``--force`` resumes anyway.
+
+``--workers N`` trains data-parallel on a Dask ``LocalCluster`` of N worker processes with one
+thread each, ``--scheduler ADDRESS`` on an existing Dask cluster (`symdl.distributed`; needs
+``pip install 'symdl[distributed]'``). The results equal a one-process run's to rounding, and
+checkpoints move between the two.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=count(1), help="stop after this many steps")
     parser.add_argument("--plot", type=Path, help="write loss/accuracy curves to this PNG")
     parser.add_argument("-o", "--output", type=Path, help="also copy the generated module here")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=count(1),
+                         help="train data-parallel on a local Dask cluster of this many worker "
+                              "processes (one thread each)")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="train data-parallel on the Dask cluster at this scheduler address")
 
 
 def count(minimum: int) -> Callable[[str], int]:
@@ -124,8 +136,9 @@ def labels_for(y: Any, labels: np.ndarray) -> np.ndarray:
 def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str,
                 data_dir: Path | None, plot: Path | None, checkpoint: Path | None = None,
                 resume: Path | None = None, max_steps: int | None = None,
-                force: bool = False) -> tuple:
-    """Compile the model's train step with the chosen optimizer and run `symdl.fit` on MNIST."""
+                force: bool = False, client: Any = None) -> tuple:
+    """Compile the model's train step with the chosen optimizer and run `symdl.fit` on MNIST
+    (on the workers of a Dask ``client`` if one is given)."""
     import symdl as sd
     from symdl.datasets import load_mnist
 
@@ -145,7 +158,8 @@ def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str
     optimizer = sd.optim.make_optimizer(args.optimizer, args.lr)
     step = sd.optim.compile_train_step(model["loss"], model["params"], optimizer, inputs,
                                        model.get("metrics"), name=name,
-                                       settings=model.get("settings"))
+                                       settings=model.get("settings"),
+                                       split=client is not None)
     data = load_mnist(data_dir, quiet=args.quiet)
     x, y = inputs
     train = (data.x_train.astype(x.dtype), labels_for(y, data.y_train))
@@ -155,7 +169,7 @@ def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str
     history = sd.fit(
         step, values, train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         validation=test, checkpoint=checkpoint, resume=resume, force=force, max_steps=max_steps,
-        progress=True if args.progress else None, quiet=args.quiet, plot=plot,
+        progress=True if args.progress else None, quiet=args.quiet, plot=plot, client=client,
     )
     return step, history, data
 
@@ -174,6 +188,31 @@ def report(history: Any, module: Path | str, plot: Path | None) -> None:
         print(f"plot: {history.plot}" if history.plot else f"plot: none ({history.plot_note})")
 
 
+@contextlib.contextmanager
+def dask_client(args: argparse.Namespace) -> Iterator[Any]:
+    """The Dask client ``--workers`` or ``--scheduler`` asks for (None for neither), closed
+    afterwards with the local cluster it started."""
+    workers, address = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is None and address is None:
+        yield None
+        return
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        from ..errors import UsageError
+
+        raise UsageError("--workers and --scheduler need Dask distributed: pip install "
+                         "'symdl[distributed]'") from None
+    if address is not None:
+        with Client(address) as client:
+            yield client
+        return
+    # One BLAS thread per worker process: the workers share the machine's cores.
+    with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``symdl train``."""
     from .modelfile import run_model_file
@@ -181,9 +220,11 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args)
     model = run_model_file(args.model)
     name = model.get("name", args.model.stem)
-    step, history, _ = train_model(model, args, name=name, data_dir=args.data, plot=args.plot,
-                                   checkpoint=args.checkpoint, resume=args.resume,
-                                   max_steps=args.max_steps, force=args.force)
+    with dask_client(args) as client:
+        step, history, _ = train_model(model, args, name=name, data_dir=args.data,
+                                       plot=args.plot, checkpoint=args.checkpoint,
+                                       resume=args.resume, max_steps=args.max_steps,
+                                       force=args.force, client=client)
     module: Path | str = step.path
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
