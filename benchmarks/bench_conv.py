@@ -165,7 +165,7 @@ def torch_step(params: dict[str, np.ndarray], threads: int):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     return step
 
