@@ -78,6 +78,9 @@ POLL_SECONDS = 1.0
 # How long a Dask error may precede the scheduler's notice that a worker died.
 LOSS_SECONDS = 10.0
 UPDATES = ("driver", "replicas")
+# The draws of a shard come from default_rng([seed, DRAW_STREAM, step, shard]): a stream apart
+# from the one-process run's data order ([seed]) and draws ([seed, 1]) and evaluation ([seed, 2]).
+DRAW_STREAM = 3
 
 
 class WorkerVersionError(SymdlError, RuntimeError):
@@ -133,12 +136,19 @@ def _forget(key: str) -> None:
     _RUNS.pop(key, None)
 
 
-def _shard_grads(key: str, data: tuple, rows: np.ndarray,
-                 params: Sequence[np.ndarray] | None) -> tuple:
-    """``grads`` on this worker's rows of the global batch (``params`` None: the replica's)."""
+def _shard_grads(key: str, data: tuple, rows: np.ndarray, params: Sequence[np.ndarray] | None,
+                 settings: Sequence[float], draws: int, draw_seed: Sequence[int]) -> tuple:
+    """``grads`` on this worker's rows of the global batch (``params`` None: the replica's).
+
+    A model that draws (``draws`` generator arguments: dropout) draws from a generator seeded
+    by the run's seed, the global step and the shard's index, so a run is reproducible from its
+    seed (for a given number of workers) and a resumed one draws what the uninterrupted one did.
+    """
     run = _RUNS[key]
     values = run["params"] if params is None else params
-    return run["module"].grads(*(a[rows] for a in data), *values, len(rows))
+    generators = [np.random.default_rng(list(draw_seed))] * draws
+    return run["module"].grads(*(a[rows] for a in data), *values, len(rows), *settings,
+                               *generators)
 
 
 def _hold(value: object) -> object:
@@ -383,7 +393,7 @@ def fit(
     if link:
         say(f"fit: {len(cluster.addresses)} Dask workers; dashboard: {link}")
 
-    run = _Run(step, cluster, train, params, state, update)
+    run = _Run(step, cluster, train, params, state, update, seed)
     has_acc = "accuracy" in history.metrics
     started, rows_done = time.perf_counter(), 0
 
@@ -407,7 +417,7 @@ def fit(
                         return history
                     idx = order[b * batch_size : (b + 1) * batch_size]
                     rate = default_lr(history.step) if callable(default_lr) else default_lr
-                    sums = run.global_step(idx, rate, f"step {history.step + 1}")
+                    sums = run.global_step(idx, rate, f"step {history.step + 1}", history.step)
                     loss = float(sums[0]) / len(idx)
                     if not math.isfinite(loss):
                         run.sync()
@@ -456,8 +466,9 @@ class _Run:
 
     def __init__(self, step: TrainStep, cluster: _Cluster, train: Sequence[np.ndarray],
                  params: dict[str, np.ndarray], state: dict[str, np.ndarray],
-                 update: str) -> None:
+                 update: str, seed: int) -> None:
         self.step, self.cluster, self.client = step, cluster, cluster.client
+        self.seed = seed
         self.train, self.params, self.state, self.update = train, params, state, update
         self.key = f"symdl-{os.getpid()}-{id(self):x}-{time.time_ns()}"
         self.data: Any = None
@@ -487,29 +498,34 @@ class _Run:
     def _state(self) -> list[np.ndarray]:
         return [self.state[k] for k in self.step.state_names]
 
-    def global_step(self, idx: np.ndarray, rate: float, where: str) -> tuple:
-        """One global step on the rows ``idx``; returns the loss and metric sums.
+    def global_step(self, idx: np.ndarray, rate: float, where: str, number: int) -> tuple:
+        """Global step ``number`` (0-based, over the whole run) on the rows ``idx``; returns the
+        loss and metric sums.
 
         Raises:
             WorkerLostError: when a Dask call fails because a worker of the run died.
         """
         try:
-            return self._global_step(idx, rate, where)
+            return self._global_step(idx, rate, where, number)
         except SymdlError:
             raise
         except Exception as exc:
             self.cluster.check_alive(where, exc)
             raise
 
-    def _global_step(self, idx: np.ndarray, rate: float, where: str) -> tuple:
+    def _global_step(self, idx: np.ndarray, rate: float, where: str, number: int) -> tuple:
         shards = [rows for rows in np.array_split(idx, len(self.cluster.addresses)) if len(rows)]
         replicas = self.update == "replicas"
         params = None
         if not replicas:
             params = self.cluster.share(self._params())
+        draws = len(self.step.spec.rngs)
         parts = [self.client.submit(_shard_grads, self.key, self.data, rows, params,
+                                    self.step.train_settings, draws,
+                                    (self.seed, DRAW_STREAM, number, shard),
                                     workers=[address], allow_other_workers=False, pure=False)
-                 for rows, address in zip(shards, self.cluster.addresses, strict=False)]
+                 for shard, (rows, address) in enumerate(
+                     zip(shards, self.cluster.addresses, strict=False))]
         total = _reduce(self.client, parts)
         if replicas:
             applied = [self.client.submit(_apply_replica, self.key, total, self.sums, len(idx),

@@ -353,12 +353,9 @@ def split_functions(
     from .autodiff import grad
     from .ir import toposort
 
-    if any(n.op.name == "rng" for n in toposort([loss, *metrics.values()])):
-        # Each shard would need its own part of the global batch's draws to match one process.
-        raise CodegenError(
-            "train_step: split=True does not support a model that draws (dropout) yet; train "
-            "it in one process"
-        )
+    # A model that draws (dropout) draws in `grads`: each shard from the generator its caller
+    # passes, so a data-parallel run is reproducible from its seed for a given worker count.
+    rngs = [n for n in toposort([loss, *metrics.values()]) if n.op.name == "rng"]
     dtype = loss.dtype
     shard_size = placeholder(SHARD_SIZE_NAME, (), dtype=dtype)
     batch_size = placeholder(BATCH_SIZE_NAME, (), dtype=dtype)
@@ -377,7 +374,8 @@ def split_functions(
     if step is not None:
         updates[step] = new_step
     return {
-        "grads": ([*inputs, *leaves, shard_size, *settings], [loss_sum, *sums, *grad_sums]),
+        "grads": ([*inputs, *leaves, shard_size, *settings, *rngs],
+                  [loss_sum, *sums, *grad_sums]),
         "apply": ([*summed, *leaves, *state, lr, batch_size], [], updates),
     }
 
@@ -412,6 +410,8 @@ class TrainStep:
         self._evaluate = module.evaluate
         self.draws = bool(spec.rngs)
         self._train_settings = [v[0] for v in spec.settings.values()]
+        # What a worker passes after the shard size: the settings' training values (`grads`).
+        self.train_settings = list(self._train_settings)
         self._evaluate_settings = [v[1] for v in spec.settings.values()]
 
     def _generators(self, rng: np.random.Generator | None) -> list[np.random.Generator]:
@@ -481,16 +481,18 @@ class TrainStep:
                 "sd.optim.compile_train_step(..., split=True)"
             )
 
-    def grads(self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray]) -> tuple:
+    def grads(self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
+              rng: np.random.Generator | None = None) -> tuple:
         """Forward and backward on one shard: ``(loss_sum, *metric_sums, *grad_sums)``.
 
         Sums over the shard's rows (gradients in `param_names` order), so the results of the
-        shards of a batch add up to the whole batch's whatever their sizes.
+        shards of a batch add up to the whole batch's whatever their sizes. A model that draws
+        (dropout) draws the shard's masks from ``rng``.
         """
         self._split_only("grads")
         rows = len(batch[0]) if batch else 0
         args = [*batch, *self._ordered("parameter", self.param_names, params)]
-        return self.module.grads(*args, rows, *self._train_settings)
+        return self.module.grads(*args, rows, *self.train_settings, *self._generators(rng))
 
     def apply(self, grad_sums: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
               state: Mapping[str, np.ndarray], batch_size: int, lr: float | None = None) -> None:

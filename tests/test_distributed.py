@@ -99,6 +99,37 @@ def test_a_worker_refuses_a_module_whose_hash_changed_in_transit():
     assert "run" not in sd.distributed._RUNS
 
 
+def _dropout_step(tmp_path):
+    """The `_model` MLP with dropout on its hidden layer, the rate fed 0.5 in training."""
+    x = sd.placeholder("x", (None, 6), dtype="float64")
+    y = sd.placeholder("y", (None,), dtype="int64")
+    rate = sd.placeholder("rate", (), dtype="float64")
+    logits, params = layers.mlp(x, [5, 3], activation=sd.tanh, name="dp", dropout=rate,
+                                rng=sd.rng("rng"))
+    loss = sd.mean(sd.softmax_cross_entropy(logits, y)).named("loss")
+    step = optim.compile_train_step(loss, params, optim.SGD(0.1), [x, y], name="dp_dropout",
+                                    cache_dir=str(tmp_path), settings={rate: (0.5, 0.0)},
+                                    split=True)
+    return step, sd.init.initialize(params, seed=0)
+
+
+def test_a_split_step_draws_the_masks_the_fused_step_draws(tmp_path):
+    """With dropout, ``grads`` on the whole batch plus ``apply`` is the fused step when both
+    draw from generators in the same state (one shard: the same draws in the same order)."""
+    step, fused_params = _dropout_step(tmp_path)
+    split_params = {k: v.copy() for k, v in fused_params.items()}
+    x, y = _data(16, "float64")
+    fused = step([x, y], fused_params, step.init_state(), rng=np.random.default_rng(5))
+    total = step.grads([x, y], split_params, rng=np.random.default_rng(5))
+    step.apply(total[1:], split_params, step.init_state(), len(x))
+    np.testing.assert_allclose(total[0] / len(x), fused[0], rtol=1e-12)
+    for name in step.param_names:
+        np.testing.assert_allclose(split_params[name], fused_params[name], rtol=1e-12,
+                                   atol=1e-12, err_msg=name)
+    other = step.grads([x, y], split_params, rng=np.random.default_rng(6))
+    assert not np.array_equal(other[0], total[0])  # another generator: other masks
+
+
 # ------------------------------------------------------------------ on a Dask cluster
 
 distributed = pytest.importorskip("dask.distributed",
@@ -246,3 +277,20 @@ def test_a_killed_worker_stops_the_run_and_its_checkpoint_resumes_on_one_worker(
     for name in step.param_names:
         np.testing.assert_allclose(resumed[name], whole.params[name], rtol=1e-12, atol=1e-14)
 
+
+def test_a_model_with_dropout_trains_on_two_workers_reproducibly(client, tmp_path):
+    """Each shard draws from default_rng([seed, 3, step, shard]): the same seed repeats a run
+    bit for bit, another seed draws other masks."""
+    step, params = _dropout_step(tmp_path)
+    data = _data(64, "float64")
+    runs = {}
+    for label, seed in (("first", 4), ("again", 4), ("other", 5)):
+        values = {k: v.copy() for k, v in params.items()}
+        history = sd.fit(step, values, data, client=client, epochs=2, batch_size=16, seed=seed,
+                         quiet=True)
+        assert all(np.isfinite(history.loss))
+        runs[label] = (history.loss, values)
+    assert runs["first"][0] == runs["again"][0]
+    for name in step.param_names:
+        assert np.array_equal(runs["first"][1][name], runs["again"][1][name]), name
+    assert runs["first"][0] != runs["other"][0]
