@@ -63,8 +63,8 @@ class GradCheck:
 
     def to_text(self) -> str:
         """The table as plain text."""
-        out = ["Finite-difference check (float64, central, h = "
-               f"{self.step:g}, seed {self.seed}):"]
+        where = f"seed {self.seed}" if self.seed is not None else "at --at"
+        out = [f"Finite-difference check (float64, central, h = {self.step:g}, {where}):"]
         out += [f"  {r.name:>10}: symbolic {r.symbolic:.10g}  central {r.central:.10g}  "
                 f"relative error {r.relative_error:.2e}" for r in self.rows]
         return "\n".join(out) + "\n"

@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..types import format_shape
+from .exercise import (
+    BLANK_LATEX,
+    answer_sheet_latex,
+    blank,
+    hidden_block,
+    markdown_to_html_with_details,
+)
 from .latex import bar
 
 if TYPE_CHECKING:
@@ -65,6 +72,7 @@ def to_text(d: Derivation) -> str:
         if gathered:
             lines.append(f"  {r.wrt.name}_bar = {gathered}    {format_shape(r.wrt.shape)}")
         lines.append(f"  d {d.target_name or 'y'} / d {r.wrt.name} = {r.text}")
+    lines += extras_text(d)
     return "\n".join(lines) + "\n"
 
 
@@ -82,9 +90,14 @@ def _step_markdown(d: Derivation, s: Step) -> list[str]:
                    f"{derivative}$ (elementwise, `{shape}`: a diagonal Jacobian)")
     if s.rule:
         out.append(f"- rule: ${s.rule}$")
-    for c in s.contributions:
-        out.append(rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$ "
-                   f"`{format_shape(c.input.shape)}`")
+    shown = [rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$ "
+             f"`{format_shape(c.input.shape)}`" for c in s.contributions]
+    if blank(d, s) and shown:  # exercise: blanks, the answers behind a reveal toggle
+        out += [rf"- result: ${bar(c.symbol)} \mathrel{{+}}= \underline{{\qquad\qquad}}$"
+                for c in s.contributions]
+        out += hidden_block(shown)
+    else:
+        out += shown
     if not s.contributions:
         out.append("- no input needs an adjoint")
     out.append("")
@@ -139,11 +152,17 @@ def to_markdown(d: Derivation) -> str:
     for r in d.results:
         w = d.symbols.get(r.wrt, r.wrt.name or "?")
         gathered = d.gathered.get(r.wrt)
+        answer = []
         if gathered:
             shape = format_shape(r.wrt.shape)
-            out += [f"What the steps sent to ${w}$, gathered (shape `{shape}`):", "",
-                    "$$", f"{bar(w)} = {gathered}", "$$", ""]
-        out += ["$$", f"{_partial(d, w)} = {r.latex}", "$$", ""]
+            answer += [f"What the steps sent to ${w}$, gathered (shape `{shape}`):", "",
+                       "$$", f"{bar(w)} = {gathered}", "$$", ""]
+        answer += ["$$", f"{_partial(d, w)} = {r.latex}", "$$", ""]
+        if d.exercise is not None:  # the result is the exercise's answer
+            out += [f"${_partial(d, w)} = {{?}}$", *hidden_block(answer)]
+        else:
+            out += answer
+    out += extras_markdown(d)
     return "\n".join(out)
 
 
@@ -151,6 +170,8 @@ def to_html(d: Derivation, title: str | None = None) -> str:
     """A standalone HTML page; KaTeX is inlined and no network request is made."""
     from ..render import html_page, markdown_to_html
 
+    if d.exercise is not None:
+        return html_page(title or _title(d), markdown_to_html_with_details(to_markdown(d)))
     return html_page(title or _title(d), markdown_to_html(to_markdown(d)))
 
 
@@ -191,7 +212,8 @@ def to_latex(d: Derivation) -> str:
         rows = [rf"{bar(sym)} &= {s.adjoint_latex} {shape}"]
         rows += [rf"\frac{{\partial {sym}}}{{\partial {x}}} &= {dd} \quad \text{{(elementwise)}}"
                  for x, dd in s.local]
-        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex} {_tex_shape(c.input.shape)}"
+        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= "
+                 rf"{BLANK_LATEX if blank(d, s) else c.latex} {_tex_shape(c.input.shape)}"
                  for c in s.contributions]
         out += [r"\begin{align*}", r" \\".join(rows), r"\end{align*}"]
         if s.rule:
@@ -202,9 +224,16 @@ def to_latex(d: Derivation) -> str:
     for r in d.results:
         w = d.symbols.get(r.wrt, "?")
         gathered = d.gathered.get(r.wrt)
+        if d.exercise is not None:
+            out += [r"\begin{equation*}", f"{_partial(d, w)} = {BLANK_LATEX}",
+                    r"\end{equation*}"]
+            continue
         if gathered:
             out += [r"\begin{equation*}", f"{bar(w)} = {gathered}", r"\end{equation*}"]
         out += [r"\begin{equation*}", f"{_partial(d, w)} = {r.latex}", r"\end{equation*}"]
+    out += extras_latex(d)
+    if d.exercise is not None:
+        out += answer_sheet_latex(d, lambda w: _partial(d, w))
     out.append(r"\end{document}")
     return "\n".join(out) + "\n"
 
@@ -220,3 +249,37 @@ def save(d: Derivation, path: str | Path) -> None:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(writer(d), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- issue 15, items 3-4
+# The trace tables (--at) and the finite-difference check (--check), after the result.
+
+
+def extras_markdown(d: Derivation) -> list[str]:
+    """The evaluation traces and the finite-difference check as Markdown sections."""
+    out: list[str] = []
+    if d.trace is not None:
+        out += ["## Evaluation trace", "", d.trace.to_markdown(), ""]
+    if d.check is not None:
+        out += [d.check.to_markdown(), ""]
+    return out
+
+
+def extras_text(d: Derivation) -> list[str]:
+    """The evaluation traces and the finite-difference check as plain text."""
+    out: list[str] = []
+    if d.trace is not None:
+        out += ["", "Evaluation trace:", d.trace.to_text().rstrip("\n")]
+    if d.check is not None:
+        out += ["", d.check.to_text().rstrip("\n")]
+    return out
+
+
+def extras_latex(d: Derivation) -> list[str]:
+    """The evaluation traces and the finite-difference check as LaTeX."""
+    out: list[str] = []
+    if d.trace is not None:
+        out += [r"\subsection*{Evaluation trace}", d.trace.to_latex()]
+    if d.check is not None:
+        out.append(d.check.to_latex())
+    return out
