@@ -12,7 +12,7 @@ chosen steps' contributions and the results hidden.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,6 +68,15 @@ def blank(d: Derivation, s: Step) -> bool:
     return d.exercise is not None and d.exercise.hides(s)
 
 
+def adjoint_hidden(d: Derivation, s: Step) -> bool:
+    """Whether step ``s``'s incoming adjoint would give away a hidden contribution: it is the
+    sum of what its users sent, so it is hidden when any of those users' steps is."""
+    if d.exercise is None:
+        return False
+    return any(blank(d, t) and any(c.input is s.node for c in t.contributions)
+               for t in d.steps)
+
+
 def hidden_block(lines: Iterable[str]) -> list[str]:
     """``lines`` (Markdown) inside a reveal toggle."""
     return ["", DETAILS_OPEN, "", *lines, "", DETAILS_CLOSE, ""]
@@ -91,8 +100,9 @@ def markdown_to_html_with_details(md: str) -> str:
     return "\n".join(out)
 
 
-def answer_sheet_latex(d: Derivation, partial: str) -> list[str]:
-    """The TeX answer sheet: a new page with each hidden step's contributions and the results.
+def answer_sheet_latex(d: Derivation, partial: Callable[[str], str]) -> list[str]:
+    """The TeX answer sheet: a new page with every hidden line (contributions, the incoming
+    adjoints made of them) and the results.
 
     ``partial`` formats ``d y / d w`` for a parameter symbol (render's `_partial`).
     """
@@ -100,11 +110,16 @@ def answer_sheet_latex(d: Derivation, partial: str) -> list[str]:
 
     out = [r"\newpage", r"\section*{Answer sheet}"]
     for s in d.steps:
-        if not blank(d, s) or not s.contributions:
+        rows = []
+        if adjoint_hidden(d, s):
+            rows.append(rf"{bar(s.definition.symbol)} &= {s.adjoint_latex}")
+        if blank(d, s):
+            rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex} \qquad "
+                     rf"\text{{{format_shape(c.input.shape)}}}" for c in s.contributions]
+        if not rows:
             continue
-        rows = [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex} \qquad "
-                rf"\text{{{format_shape(c.input.shape)}}}" for c in s.contributions]
-        out += [rf"\paragraph{{Step {s.number}}}", r"\begin{align*}", r" \\".join(rows),
+        head = f"Step {s.number}" if s.number is not None else "Pass-through"
+        out += [rf"\paragraph{{{head}}}", r"\begin{align*}", r" \\".join(rows),
                 r"\end{align*}"]
     out.append(r"\subsection*{Result}")
     for r in d.results:

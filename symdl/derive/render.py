@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..types import format_shape
 from .exercise import (
     BLANK_LATEX,
+    adjoint_hidden,
     answer_sheet_latex,
     blank,
     hidden_block,
@@ -84,7 +85,12 @@ def _step_markdown(d: Derivation, s: Step) -> list[str]:
     head = f"Step {s.number}" if s.number is not None else "Pass-through"
     shape = format_shape(s.node.shape)
     out = [f"### {head}: ${sym} = {s.definition.latex}$", ""]
-    out.append(f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$ `{shape}`")
+    incoming = f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$ `{shape}`"
+    if adjoint_hidden(d, s):  # it is the sum of hidden answers: hidden with them
+        out += [rf"- incoming adjoint: ${bar(sym)} = {{?}}$ (what the hidden steps sent) "
+                f"`{shape}`", *hidden_block([incoming])]
+    else:
+        out.append(incoming)
     for x_sym, derivative in s.local:
         out.append(rf"- local derivative: $\frac{{\partial {sym}}}{{\partial {x_sym}}} = "
                    f"{derivative}$ (elementwise, `{shape}`: a diagonal Jacobian)")
@@ -209,7 +215,8 @@ def to_latex(d: Derivation) -> str:
         sym = s.definition.symbol
         out.append(rf"\paragraph{{{head}: ${sym} = {s.definition.latex}$}}")
         shape = _tex_shape(s.node.shape)
-        rows = [rf"{bar(sym)} &= {s.adjoint_latex} {shape}"]
+        incoming = BLANK_LATEX if adjoint_hidden(d, s) else s.adjoint_latex
+        rows = [rf"{bar(sym)} &= {incoming} {shape}"]
         rows += [rf"\frac{{\partial {sym}}}{{\partial {x}}} &= {dd} \quad \text{{(elementwise)}}"
                  for x, dd in s.local]
         rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= "
