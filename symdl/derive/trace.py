@@ -15,7 +15,6 @@ sees forward mode's ``\\dot{y}`` equal reverse mode's ``\\bar{x}_1``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -285,6 +284,19 @@ def _chain_rule(n: Expr, tex: dict[Expr, str], dot_tex: dict[Expr, str]) -> str:
             continue
         else:
             # a sum is bracketed before it multiplies the dot; a product or a function is not
-            factor = rf"\left({d}\right)" if re.search(r"[+-]", d.lstrip("-")) else d
+            factor = rf"\left({d}\right)" if _is_sum(d) else d
             terms.append(f"{factor} \\, {dot_tex[i]}")
     return plus(terms)
+
+
+def _is_sum(tex: str) -> bool:
+    """Whether ``tex`` has a ``+`` or ``-`` outside braces and brackets (``v_{-1}`` has not)."""
+    depth = 0
+    for k, c in enumerate(tex):
+        if c in "{(":
+            depth += 1
+        elif c in "})":
+            depth -= 1
+        elif c in "+-" and depth == 0 and k > 0:
+            return True
+    return False
