@@ -17,6 +17,7 @@ import pytest
 
 import symdl as sd
 from symdl.derive import derive, trace
+from symdl.render import find_chromium
 
 CLASSROOM = Path(__file__).resolve().parents[1] / "examples" / "classroom"
 
@@ -134,3 +135,20 @@ def test_cli_at(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "x2" in capsys.readouterr().err
     assert main(["derive", model, "--wrt", "x1", "--at", "z=2"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(find_chromium() is None,
+                    reason="chromium not installed (apt-get install chromium); the lecture page "
+                    "is checked in a headless browser only where one is available")
+def test_lecture_page_in_headless_chromium(tmp_path: Path) -> None:
+    from symdl.render import screenshot
+
+    m = lecture()
+    d = derive(m["loss"], m["WRT"])
+    d.trace = trace(m["loss"], m["WRT"], m["POINT"])
+    page = tmp_path / "lecture.html"
+    d.save(str(page))
+    result = screenshot(page, tmp_path / "lecture.png", width=1000, height=1200)
+    assert result.console_errors == []  # no script errors, no KaTeX errors, no blocked loads
+    assert 'data-math="rendered"' in result.dom and 'class="katex-error"' not in result.dom
+    assert "11.6521" in result.dom and "Forward tangent trace" in result.dom
