@@ -132,3 +132,11 @@ def test_check_is_deterministic() -> None:
     first, second = check(loss, [w], seed=2), check(loss, [w], seed=2)
     assert first.rows == second.rows
     assert check(loss, [w], seed=3).rows != first.rows
+
+
+def test_named_value_is_checked_as_derive_cuts_it() -> None:
+    # --wrt logits: d loss / d logits = (softmax(logits) - y) / N, checked at the cut.
+    m = load("softmax_regression")
+    result = check(m["loss"], [m["logits"]], seed=1)
+    assert [r.name for r in result.rows] == ["logits"]
+    assert result.worst() < 1e-6

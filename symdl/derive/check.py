@@ -147,11 +147,14 @@ def check(y: Expr, wrt: Sequence[Expr], values: Mapping[Expr, object] | None = N
     """Check ``grad(y, wrt)`` against central differences, per parameter, in float64.
 
     ``values`` ({leaf: array}) fixes the point; without it every leaf is drawn from a normal
-    distribution seeded by ``seed`` (symbolic sizes become 3). ``wrt`` holds leaves of ``y``.
+    distribution seeded by ``seed`` (symbolic sizes become 3). ``wrt`` holds leaves of ``y`` or
+    named values (``logits``), which are cut into leaves as `derive` does.
     """
     from codegen import compile as compile_module
 
-    wrt = list(wrt)
+    from .steps import cut_at
+
+    y, wrt = cut_at(y, list(wrt))  # a named value (logits) becomes a leaf, as in `derive`
     grad(y, wrt)  # checks y and wrt, with its error messages
     point = dict(values) if values is not None else random_values(y, seed)
     wide, mapping = _float64(y)

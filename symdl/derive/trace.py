@@ -130,7 +130,9 @@ def trace(y: Expr, wrt: Sequence[Expr], values: Mapping[Expr, object],
     """
     from codegen import compile as compile_module
 
-    wrt = list(wrt)
+    from .steps import cut_at
+
+    y, wrt = cut_at(y, list(wrt))  # a named value (logits) becomes a leaf, as in `derive`
     grad(y, wrt)  # checks y and wrt, with its error messages
     walk = stable_walk(strip_labels([y])[0], wrt)
     y, table = walk.y, walk.adjoints
