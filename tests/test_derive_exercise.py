@@ -126,8 +126,25 @@ def test_hide_picks_steps(softmax: dict) -> None:
         if s.number not in (None, 5):
             for c in s.contributions:
                 assert rf"\mathrel{{+}}= {c.latex}" in outside
-    # one toggle for step 5 and one per result: nothing else is hidden
-    assert len(page.inside) == 1 + len(d.results)
+    # toggles for step 5's contributions and its code, one per result: nothing else is hidden
+    assert len(page.inside) == 1 + bool(step5.code) + len(d.results)
+    for line in step5.code:  # the generated lines spell the answer out: hidden with it
+        assert line.strip() in inside and line.strip() not in outside
+
+
+def test_text_prints_blanks_then_answers(softmax: dict) -> None:
+    d = exercise(softmax, frozenset({4, 5}))
+    text = d.to_text()
+    sheet, _, answers = text.partition("Answer sheet:")
+    assert answers
+    for s in d.steps:
+        if s.number in (4, 5):
+            for c in s.contributions:
+                assert f"{c.text_symbol}_bar += {c.text}" in answers
+                assert f"{c.text_symbol}_bar += {c.text}" not in sheet
+    for r in d.results:
+        assert r.text not in sheet and r.text in answers
+    assert sheet.count("____") >= 3 + len(d.results)
 
 
 def test_tex_prints_blanks_then_an_answer_sheet(softmax: dict) -> None:

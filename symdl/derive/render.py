@@ -61,12 +61,24 @@ def to_text(d: Derivation) -> str:
     for s in d.steps:
         shape = format_shape(s.node.shape)
         lines.append(f"  [{s.label}] {s.definition.text_symbol} = {s.definition.text}")
-        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {s.adjoint_text}"
+        incoming = "____" if adjoint_hidden(d, s) else s.adjoint_text
+        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {incoming}"
                      f"    {shape}")
         for c in s.contributions:
-            lines.append(f"      {c.text_symbol}_bar += {c.text}    {format_shape(c.input.shape)}")
-        for code in s.code:
+            shown = "____" if blank(d, s) else c.text
+            lines.append(f"      {c.text_symbol}_bar += {shown}    {format_shape(c.input.shape)}")
+        for code in [] if blank(d, s) else s.code:
             lines.append(f"      | {code}")
+    if d.exercise is not None:  # the results and the hidden lines go to an answer sheet
+        lines += ["", "Result:"]
+        lines += [f"  d {d.target_name or 'y'} / d {r.wrt.name} = ____" for r in d.results]
+        lines += ["", "Answer sheet:"]
+        for s in d.steps:
+            if adjoint_hidden(d, s):
+                lines.append(f"  [{s.label}] {s.definition.text_symbol}_bar = {s.adjoint_text}")
+            if blank(d, s):
+                lines += [f"  [{s.label}] {c.text_symbol}_bar += {c.text}"
+                          for c in s.contributions]
     lines += ["", "Result (simplified):"]
     for r in d.results:
         gathered = d.gathered_text.get(r.wrt)
@@ -108,7 +120,8 @@ def _step_markdown(d: Derivation, s: Step) -> list[str]:
         out.append("- no input needs an adjoint")
     out.append("")
     if s.code:
-        out += ["Generated code:", "", "```python", *s.code, "```", ""]
+        code = ["Generated code:", "", "```python", *s.code, "```", ""]
+        out += hidden_block(code) if blank(d, s) else code  # the code spells the answer out
     else:
         reason = no_code_reason(d, s)
         out += [reason, ""] if reason else []
@@ -225,7 +238,7 @@ def to_latex(d: Derivation) -> str:
         out += [r"\begin{align*}", r" \\".join(rows), r"\end{align*}"]
         if s.rule:
             out.append(rf"Rule: ${s.rule}$")
-        if s.code:
+        if s.code and not blank(d, s):  # an exercise's code would spell the answer out
             out += [r"\begin{verbatim}", *s.code, r"\end{verbatim}"]
     out += [r"\subsection*{Result (simplified)}"]
     for r in d.results:
