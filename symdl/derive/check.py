@@ -114,9 +114,9 @@ def random_values(y: Expr, seed: int = 0, batch: int = 3) -> dict[Expr, np.ndarr
     """Seeded inputs for every leaf of ``y``: normal floats (symbolic sizes become ``batch``),
     zeros-and-ones for integer leaves.
 
-    The labels of a cross-entropy are drawn as the op defines them: one-hot rows for a softmax
-    cross-entropy, zeros and ones for a sigmoid one. Its fused gradient ``p - y`` holds only for
-    labels that sum to one, so normal labels would fail a correct gradient.
+    A leaf fed as the labels of an op whose rule needs one kind (the op's `labels` fact:
+    ``"one_hot"`` for softmax cross-entropy, whose ``p - y`` holds only for rows summing to one)
+    is drawn as one-hot rows: normal labels would fail a gradient that is right.
     """
     from ..ir import toposort
     from ..provenance import strip_labels
@@ -124,17 +124,15 @@ def random_values(y: Expr, seed: int = 0, batch: int = 3) -> dict[Expr, np.ndarr
     rng = np.random.default_rng(seed)
     labels: dict[Expr, str] = {}
     for n in toposort(strip_labels([y])):
-        if n.op.name in ("softmax_cross_entropy", "sigmoid_cross_entropy") and n.inputs[1].is_leaf:
-            labels[n.inputs[1]] = n.op.name
+        if n.op.labels is not None and n.inputs[1].is_leaf:
+            labels[n.inputs[1]] = n.op.labels
     out: dict[Expr, np.ndarray] = {}
     for leaf in leaves([y]):
         shape = tuple(d if isinstance(d, int) else batch for d in leaf.shape)
         kind = labels.get(leaf)
-        if kind == "softmax_cross_entropy" and shape:
+        if kind == "one_hot" and shape and leaf.dtype.startswith("float"):
             rows = rng.integers(0, shape[-1], size=shape[:-1])
             out[leaf] = np.eye(shape[-1], dtype=leaf.dtype)[rows]
-        elif kind is not None:
-            out[leaf] = rng.integers(0, 2, size=shape).astype(leaf.dtype)
         elif leaf.dtype.startswith("float"):
             out[leaf] = rng.normal(size=shape).astype(leaf.dtype)
         else:
