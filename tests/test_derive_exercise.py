@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import runpy
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -215,3 +217,23 @@ def test_exercise_page_in_headless_chromium(softmax: dict, tmp_path: Path) -> No
     # The math inside the closed toggles is typeset too (it shows at once when revealed).
     hidden = result.dom.split("<details>", 1)[1]
     assert 'class="katex"' in hidden
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="pdflatex not installed (apt-get install texlive-latex-base); the "
+                    ".tex files are compiled only where it is available")
+def test_tex_compiles_with_pdflatex(softmax: dict, tmp_path: Path) -> None:
+    # The exercise sheet with its answer sheet, and the lecture page with traces and check.
+    from symdl.derive import check, trace
+
+    lecture = load("lecture_trace")
+    d = derive(lecture["loss"], lecture["WRT"])
+    d.trace = trace(lecture["loss"], lecture["WRT"], lecture["POINT"])
+    d.check = check(lecture["loss"], lecture["WRT"])
+    pages = {"sheet.tex": exercise(softmax), "lecture.tex": d}
+    for name, page in pages.items():
+        page.save(str(tmp_path / name))
+        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stdout[-2000:]
+        assert (tmp_path / name).with_suffix(".pdf").stat().st_size > 1000
