@@ -7,6 +7,12 @@ The format follows the output's suffix:
 
     symdl derive examples/classroom/softmax_regression.py --wrt W b -o derivation.html
     symdl derive MODEL.py --wrt w -o derivation.md      # also .tex and .txt; no -o: text
+
+--at x1=2 x2=5 adds the evaluation traces at that point (forward primal, forward-mode tangent
+seeded on the first --wrt or on --tangent NAME, reverse adjoint); --check adds a float64
+central-difference check per parameter (at --at, else on seeded random inputs, --seed);
+--exercise hides every step's contributions and the results behind reveal toggles (HTML) or
+blanks with an answer sheet after a page break (TeX); --hide 3,5 hides only those steps.
 """
 
 from __future__ import annotations
@@ -33,6 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="variable in the model file holding the scalar (default: loss)")
     parser.add_argument("-o", "--output", type=Path,
                         help="output file: .html, .md, .tex or .txt (default: text on stdout)")
+    parser.add_argument("--at", nargs="+", metavar="NAME=VALUE", default=None,
+                        help="a point (x1=2 x2=5): add the primal, tangent and adjoint traces")
+    parser.add_argument("--tangent", metavar="NAME",
+                        help="the input whose dot is 1 in the tangent trace (default: first --wrt)")
+    parser.add_argument("--check", action="store_true",
+                        help="add a float64 central-difference check per parameter")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of --check's random inputs and directions (default 0)")
+    parser.add_argument("--exercise", action="store_true",
+                        help="hide every step's contributions and the results (an exercise sheet)")
+    parser.add_argument("--hide", metavar="STEPS",
+                        help="an exercise hiding only these steps' contributions: --hide 3,5")
 
 
 FORMATS = (".html", ".md", ".tex", ".txt")
@@ -74,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         )
     by_name = {**named, **by_name}
     derivation = derive(y, [by_name[w] for w in args.wrt])
+    _add_sections(args, derivation, y, [by_name[w] for w in args.wrt], by_name)
     if args.output is None:
         sys.stdout.write(derivation.to_text())
     else:
@@ -97,3 +116,61 @@ def _scalars(model: dict[str, object]) -> list[str]:
 
     return sorted(k for k, v in model.items()
                   if isinstance(v, Expr) and v.shape == () and not k.startswith("_"))
+
+
+def _point(at: list[str], by_name: dict[str, Expr]) -> dict[Expr, object]:
+    """``["x1=2", "x2=5"]`` -> {leaf: value}; a scalar fills a leaf of a fixed shape."""
+    import numpy as np
+
+    from ..errors import UsageError
+
+    out: dict[Expr, object] = {}
+    for item in at:
+        name, sep, text = item.partition("=")
+        if not sep or name not in by_name:
+            raise UsageError(f"--at {item}: write NAME=VALUE with NAME one of "
+                             f"{', '.join(sorted(by_name))}")
+        leaf = by_name[name]
+        if not all(isinstance(n, int) for n in leaf.shape):
+            raise UsageError(f"--at {item}: {name} has the symbolic shape {leaf.shape}; --at "
+                             "gives numbers to leaves of fixed shape (use symdl.derive.trace "
+                             "with arrays for the others)")
+        try:
+            number = float(text)
+        except ValueError:
+            raise UsageError(f"--at {item}: {text!r} is not a number") from None
+        out[leaf] = np.full(leaf.shape, number, dtype=leaf.dtype)
+    return out
+
+
+def _add_sections(args: argparse.Namespace, d: object, y: Expr, wrt: list[Expr],
+                  by_name: dict[str, Expr]) -> None:
+    """The optional sections of issue 15, items 3-5: traces (--at), check, exercise."""
+    from ..derive.check import check
+    from ..derive.exercise import Exercise, check_hidden, parse_hide
+    from ..derive.trace import trace
+    from ..errors import UsageError
+
+    point = _point(args.at, by_name) if args.at else None
+    if point is not None:
+        tangent = None
+        if args.tangent:
+            if args.tangent not in by_name:
+                raise UsageError(f"--tangent {args.tangent}: not a leaf of the model")
+            tangent = {by_name[args.tangent]: 1.0}
+        try:
+            d.trace = trace(y, wrt, point, tangent)  # type: ignore[attr-defined]
+        except ValueError as e:
+            raise UsageError(f"--at: {e}") from None
+    if args.check:
+        try:
+            d.check = check(y, wrt, point, seed=args.seed)  # type: ignore[attr-defined]
+        except ValueError as e:
+            raise UsageError(f"--check: {e}") from None
+    if args.exercise or args.hide:
+        try:
+            exercise = Exercise(parse_hide(args.hide) if args.hide else None)
+            check_hidden(d, exercise)  # type: ignore[arg-type]
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        d.exercise = exercise  # type: ignore[attr-defined]

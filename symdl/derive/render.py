@@ -10,6 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..types import format_shape
+from .exercise import (
+    BLANK_LATEX,
+    adjoint_hidden,
+    answer_sheet_latex,
+    blank,
+    hidden_block,
+    markdown_to_html_with_details,
+)
 from .latex import bar
 
 if TYPE_CHECKING:
@@ -53,18 +61,31 @@ def to_text(d: Derivation) -> str:
     for s in d.steps:
         shape = format_shape(s.node.shape)
         lines.append(f"  [{s.label}] {s.definition.text_symbol} = {s.definition.text}")
-        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {s.adjoint_text}"
+        incoming = "____" if adjoint_hidden(d, s) else s.adjoint_text
+        lines.append(f"      incoming adjoint: {s.definition.text_symbol}_bar = {incoming}"
                      f"    {shape}")
         for c in s.contributions:
-            lines.append(f"      {c.text_symbol}_bar += {c.text}    {format_shape(c.input.shape)}")
-        for code in s.code:
+            shown = "____" if blank(d, s) else c.text
+            lines.append(f"      {c.text_symbol}_bar += {shown}    {format_shape(c.input.shape)}")
+        for code in [] if blank(d, s) else s.code:
             lines.append(f"      | {code}")
+    if d.exercise is not None:  # the results and the hidden lines go to an answer sheet
+        lines += ["", "Result:"]
+        lines += [f"  d {d.target_name or 'y'} / d {r.wrt.name} = ____" for r in d.results]
+        lines += ["", "Answer sheet:"]
+        for s in d.steps:
+            if adjoint_hidden(d, s):
+                lines.append(f"  [{s.label}] {s.definition.text_symbol}_bar = {s.adjoint_text}")
+            if blank(d, s):
+                lines += [f"  [{s.label}] {c.text_symbol}_bar += {c.text}"
+                          for c in s.contributions]
     lines += ["", "Result (simplified):"]
     for r in d.results:
         gathered = d.gathered_text.get(r.wrt)
         if gathered:
             lines.append(f"  {r.wrt.name}_bar = {gathered}    {format_shape(r.wrt.shape)}")
         lines.append(f"  d {d.target_name or 'y'} / d {r.wrt.name} = {r.text}")
+    lines += extras_text(d)
     return "\n".join(lines) + "\n"
 
 
@@ -76,20 +97,31 @@ def _step_markdown(d: Derivation, s: Step) -> list[str]:
     head = f"Step {s.number}" if s.number is not None else "Pass-through"
     shape = format_shape(s.node.shape)
     out = [f"### {head}: ${sym} = {s.definition.latex}$", ""]
-    out.append(f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$ `{shape}`")
+    incoming = f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$ `{shape}`"
+    if adjoint_hidden(d, s):  # it is the sum of hidden answers: hidden with them
+        out += [rf"- incoming adjoint: ${bar(sym)} = {{?}}$ (what the hidden steps sent) "
+                f"`{shape}`", *hidden_block([incoming])]
+    else:
+        out.append(incoming)
     for x_sym, derivative in s.local:
         out.append(rf"- local derivative: $\frac{{\partial {sym}}}{{\partial {x_sym}}} = "
                    f"{derivative}$ (elementwise, `{shape}`: a diagonal Jacobian)")
     if s.rule:
         out.append(f"- rule: ${s.rule}$")
-    for c in s.contributions:
-        out.append(rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$ "
-                   f"`{format_shape(c.input.shape)}`")
+    shown = [rf"- result: ${bar(c.symbol)} \mathrel{{+}}= {c.latex}$ "
+             f"`{format_shape(c.input.shape)}`" for c in s.contributions]
+    if blank(d, s) and shown:  # exercise: blanks, the answers behind a reveal toggle
+        out += [rf"- result: ${bar(c.symbol)} \mathrel{{+}}= \underline{{\qquad\qquad}}$"
+                for c in s.contributions]
+        out += hidden_block(shown)
+    else:
+        out += shown
     if not s.contributions:
         out.append("- no input needs an adjoint")
     out.append("")
     if s.code:
-        out += ["Generated code:", "", "```python", *s.code, "```", ""]
+        code = ["Generated code:", "", "```python", *s.code, "```", ""]
+        out += hidden_block(code) if blank(d, s) else code  # the code spells the answer out
     else:
         reason = no_code_reason(d, s)
         out += [reason, ""] if reason else []
@@ -139,11 +171,17 @@ def to_markdown(d: Derivation) -> str:
     for r in d.results:
         w = d.symbols.get(r.wrt, r.wrt.name or "?")
         gathered = d.gathered.get(r.wrt)
+        answer = []
         if gathered:
             shape = format_shape(r.wrt.shape)
-            out += [f"What the steps sent to ${w}$, gathered (shape `{shape}`):", "",
-                    "$$", f"{bar(w)} = {gathered}", "$$", ""]
-        out += ["$$", f"{_partial(d, w)} = {r.latex}", "$$", ""]
+            answer += [f"What the steps sent to ${w}$, gathered (shape `{shape}`):", "",
+                       "$$", f"{bar(w)} = {gathered}", "$$", ""]
+        answer += ["$$", f"{_partial(d, w)} = {r.latex}", "$$", ""]
+        if d.exercise is not None:  # the result is the exercise's answer
+            out += [f"${_partial(d, w)} = {{?}}$", *hidden_block(answer)]
+        else:
+            out += answer
+    out += extras_markdown(d)
     return "\n".join(out)
 
 
@@ -151,6 +189,8 @@ def to_html(d: Derivation, title: str | None = None) -> str:
     """A standalone HTML page; KaTeX is inlined and no network request is made."""
     from ..render import html_page, markdown_to_html
 
+    if d.exercise is not None:
+        return html_page(title or _title(d), markdown_to_html_with_details(to_markdown(d)))
     return html_page(title or _title(d), markdown_to_html(to_markdown(d)))
 
 
@@ -188,23 +228,32 @@ def to_latex(d: Derivation) -> str:
         sym = s.definition.symbol
         out.append(rf"\paragraph{{{head}: ${sym} = {s.definition.latex}$}}")
         shape = _tex_shape(s.node.shape)
-        rows = [rf"{bar(sym)} &= {s.adjoint_latex} {shape}"]
+        incoming = BLANK_LATEX if adjoint_hidden(d, s) else s.adjoint_latex
+        rows = [rf"{bar(sym)} &= {incoming} {shape}"]
         rows += [rf"\frac{{\partial {sym}}}{{\partial {x}}} &= {dd} \quad \text{{(elementwise)}}"
                  for x, dd in s.local]
-        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= {c.latex} {_tex_shape(c.input.shape)}"
+        rows += [rf"{bar(c.symbol)} &\mathrel{{+}}= "
+                 rf"{BLANK_LATEX if blank(d, s) else c.latex} {_tex_shape(c.input.shape)}"
                  for c in s.contributions]
         out += [r"\begin{align*}", r" \\".join(rows), r"\end{align*}"]
         if s.rule:
             out.append(rf"Rule: ${s.rule}$")
-        if s.code:
+        if s.code and not blank(d, s):  # an exercise's code would spell the answer out
             out += [r"\begin{verbatim}", *s.code, r"\end{verbatim}"]
     out += [r"\subsection*{Result (simplified)}"]
     for r in d.results:
         w = d.symbols.get(r.wrt, "?")
         gathered = d.gathered.get(r.wrt)
+        if d.exercise is not None:
+            out += [r"\begin{equation*}", f"{_partial(d, w)} = {BLANK_LATEX}",
+                    r"\end{equation*}"]
+            continue
         if gathered:
             out += [r"\begin{equation*}", f"{bar(w)} = {gathered}", r"\end{equation*}"]
         out += [r"\begin{equation*}", f"{_partial(d, w)} = {r.latex}", r"\end{equation*}"]
+    out += extras_latex(d)
+    if d.exercise is not None:
+        out += answer_sheet_latex(d, lambda w: _partial(d, w))
     out.append(r"\end{document}")
     return "\n".join(out) + "\n"
 
@@ -220,3 +269,37 @@ def save(d: Derivation, path: str | Path) -> None:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(writer(d), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- issue 15, items 3-4
+# The trace tables (--at) and the finite-difference check (--check), after the result.
+
+
+def extras_markdown(d: Derivation) -> list[str]:
+    """The evaluation traces and the finite-difference check as Markdown sections."""
+    out: list[str] = []
+    if d.trace is not None:
+        out += ["## Evaluation trace", "", d.trace.to_markdown(), ""]
+    if d.check is not None:
+        out += [d.check.to_markdown(), ""]
+    return out
+
+
+def extras_text(d: Derivation) -> list[str]:
+    """The evaluation traces and the finite-difference check as plain text."""
+    out: list[str] = []
+    if d.trace is not None:
+        out += ["", "Evaluation trace:", d.trace.to_text().rstrip("\n")]
+    if d.check is not None:
+        out += ["", d.check.to_text().rstrip("\n")]
+    return out
+
+
+def extras_latex(d: Derivation) -> list[str]:
+    """The evaluation traces and the finite-difference check as LaTeX."""
+    out: list[str] = []
+    if d.trace is not None:
+        out += [r"\subsection*{Evaluation trace}", d.trace.to_latex()]
+    if d.check is not None:
+        out.append(d.check.to_latex())
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..autodiff import Walk, grad, reverse_walk
 from ..errors import GradientError
@@ -20,6 +21,11 @@ from ..provenance import Notes, annotate, depth_order, step_numbers
 from ..types import format_shape
 from .latex import bar, latex, local_derivative, name_latex, rule_latex
 from .textbook import textbook_form
+
+if TYPE_CHECKING:
+    from .check import GradCheck
+    from .exercise import Exercise
+    from .trace import Trace
 
 __all__ = ["Contribution", "Derivation", "ForwardDef", "Step", "depth_order", "derive",
            "step_numbers"]
@@ -105,6 +111,10 @@ class Derivation:
     stabilized: tuple[str, str, str, str] | None = None
     target_name: str | None = None  # the name the user gave the target (``loss``)
     gathered_text: dict[Expr, str] = field(default_factory=dict)  # `gathered` as text
+    # Issue 15, items 3-5: optional sections a page adds after the result (see render.extras_*)
+    trace: Trace | None = None  # the three evaluation traces at a point (--at)
+    check: GradCheck | None = None  # the finite-difference check (--check)
+    exercise: Exercise | None = None  # which steps and results are hidden (--exercise, --hide)
 
     def to_text(self) -> str:
         """Plain text."""

@@ -156,6 +156,11 @@ class Op:
     """The derivative rule in matrix notation, shown in a derivation's step where sympy gives no
     local derivative (the op has no `sympy_form`): ``C = A B => A_bar = C_bar B^T, ...``."""
 
+    labels: ClassVar[str | None] = None
+    """For a loss whose derivative rule holds only for labels (input 1) of one kind: ``"one_hot"``
+    (rows summing to 1: softmax cross-entropy's ``p - y``). `symdl.derive.check` draws such
+    labels so, since other labels would fail a gradient that is right for the op's domain."""
+
     @classmethod
     def infer(cls, *inputs: Expr, **attrs: Any) -> tuple[Shape, str]:
         """Shape and dtype of the result; raises ShapeError/DTypeError naming the op."""

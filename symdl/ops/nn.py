@@ -130,6 +130,7 @@ class SoftmaxCrossEntropy(Op):
         r"\ell = -\textstyle\sum_j y_j \log \operatorname{softmax}(z)_j \;\Rightarrow\; "
         r"\frac{\partial \ell}{\partial z} = \operatorname{softmax}(z) - y"
         r"\text{ (rows of } y \text{ sum to 1)}")
+    labels = "one_hot"  # the rule's p - y needs rows of y summing to 1
 
     @classmethod
     def latex_form(cls, node: Expr) -> Latex:
