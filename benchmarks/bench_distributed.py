@@ -5,9 +5,10 @@ and the per-step overhead of the reduction and the parameter broadcast.
         [--steps 20] [--batch 512] [--lenet-batch 128] [--models ...] [--json out.json]
 
 Models: the Adam MLP 784-256-10 (203,530 parameters) and 784-1024-1024-10 (1,863,690), float32
-ReLU, and the LeNet of `examples/lenet_mnist.py` (with its dropout), on random MNIST-shaped data (4096 rows; values do not matter for timing). Workers are
-processes with one thread each (`LocalCluster(processes=True, threads_per_worker=1)`), and the
-single-process step runs with one BLAS thread too, so the comparison is per core.
+ReLU, and the LeNet of `examples/lenet_mnist.py` (with its dropout), on random MNIST-shaped data
+(4096 rows; values do not matter for timing). Workers are processes with one thread each
+(`LocalCluster(processes=True, threads_per_worker=1)`), and the single-process step runs with
+one BLAS thread too, so the comparison is per core.
 
 For each model and worker count it times `symdl.distributed`'s global step after a warm-up:
 ``update="driver"`` (the driver applies Adam and scatters the parameters) and
