@@ -9,6 +9,7 @@ can go from a line of code to its step and back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -105,6 +106,16 @@ class Derivation:
     stabilized: tuple[str, str, str, str] | None = None
     target_name: str | None = None  # the name the user gave the target (``loss``)
     gathered_text: dict[Expr, str] = field(default_factory=dict)  # `gathered` as text
+    # 1-based line numbers in `code` of each step's block (its ``# step k:`` comment first)
+    code_lines: dict[int, list[int]] = field(default_factory=dict)
+    # the variable a forward value is assigned to in `code`, where the module computes it
+    code_names: dict[Expr, str] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        """The derivation in a notebook: self-contained HTML (see `render.to_notebook_html`)."""
+        from .render import to_notebook_html
+
+        return to_notebook_html(self)
 
     def to_text(self) -> str:
         """Plain text."""
@@ -395,15 +406,16 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         Result(w, g, s, latex(t, named), text_formula(t, named_text))
         for w, g, s, t in zip(targets, grads, simplified, shown)
     ]
-    source = ""
+    source, code_lines, code_names = "", {}, {}
     if code:
-        source = _generated(y, grads, steps)
+        source, code_lines, code_names = _generated(y, grads, steps)
     note = None
     if written is not stable:
         note = (latex(written, {}), latex(stable, {}), text_formula(written, {}),
                 text_formula(stable, {}))
     return Derivation(stable, targets, forward, steps, results, source, tex, gathered, note,
-                      target_name=notes.name(written), gathered_text=gathered_text)
+                      target_name=notes.name(written), gathered_text=gathered_text,
+                      code_lines=code_lines, code_names=code_names)
 
 
 def adjoint_standin(g: Expr) -> Expr:
@@ -437,11 +449,13 @@ def stable_walk(y: Expr, wrt: Sequence[Expr], notes: Notes | None = None) -> Wal
     return reverse_walk(stabilize([y], notes)[0], wrt)
 
 
-def _generated(y: Expr, grads: list[Expr], steps: list[Step]) -> str:
+def _generated(y: Expr, grads: list[Expr], steps: list[Step]
+               ) -> tuple[str, dict[int, list[int]], dict[Expr, str]]:
     """Generate the module for (y, grads) and give each step the lines of its block.
 
     The lines come from the generator's line map (which step each line's block belongs to),
-    not from reading the comments back.
+    not from reading the comments back. Returns the source, each step's line numbers, and the
+    variable each value the module assigns is held in (``x_W`` for the derivation's ``v1``).
     """
     from codegen.module import assemble
 
@@ -451,7 +465,23 @@ def _generated(y: Expr, grads: list[Expr], steps: list[Step]) -> str:
     for step in steps:
         if step.number is not None:
             step.code = blocks.get(step.number, [])
-    return parts.source
+    text = parts.source.splitlines()
+    lines: dict[int, list[int]] = {}
+    names: dict[Expr, str] = {}
+    for number, info in sorted(parts.lines.items()):
+        if info.function != "derivation":
+            continue
+        if info.step is not None and text[number - 1].strip():
+            lines.setdefault(info.step, []).append(number)
+        # A statement's first line names what it assigns (``x_W = x @ W``); continuation
+        # lines of a broken call name nothing.
+        assigned = _ASSIGNED.match(text[number - 1])
+        if info.node is not None and assigned and info.node not in names:
+            names[info.node] = assigned[1]
+    return parts.source, lines, names
+
+
+_ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*) = ")
 
 
 def code_blocks(source: str) -> dict[int, list[str]]:
