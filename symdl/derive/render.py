@@ -14,9 +14,10 @@ from .latex import bar
 
 if TYPE_CHECKING:
     from .steps import Derivation, ForwardDef, Step
+    from .trace import Trace
 
 __all__ = ["equations", "module_html", "no_code_reason", "save", "to_html", "to_latex",
-           "to_markdown", "to_notebook_html", "to_text"]
+           "to_markdown", "to_notebook_html", "to_text", "trace_notebook_html"]
 
 
 def _title(d: Derivation) -> str:
@@ -242,6 +243,15 @@ def to_notebook_html(d: Derivation) -> str:
     scripts (an untrusted one) still shows the text with its TeX source.
     """
     return iframe(to_html(d))
+
+
+def trace_notebook_html(t: Trace) -> str:
+    """An evaluation trace's tables as a self-contained page in an ``<iframe srcdoc>``."""
+    from ..render import html_page, markdown_to_html
+
+    page = html_page("Evaluation trace", markdown_to_html(t.to_markdown()))
+    rows = len(t.forward) + len(t.reverse)
+    return iframe(page, height=min(160 + 38 * rows, 900))
 
 
 def iframe(page: str, height: int = 640) -> str:
