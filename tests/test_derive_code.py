@@ -115,3 +115,13 @@ def test_markdown_links_and_heading_ids() -> None:
     assert '<a href="#code-step-3">the code</a>' in out
     assert "href=\"http" not in out  # only links within the page
     assert html.escape("[x](http://example.com)", quote=False) in out
+
+
+def test_expanded_rule_links_to_the_part_holding_the_code() -> None:
+    m = load("softmax_regression")
+    d = derive(m["loss"], m["WRT"], expand=["softmax_cross_entropy"])
+    page = parse(d.to_html())
+    for _, href in page.links:
+        assert href[1:] in page.ids, href
+    holder = next(s for s in d.steps if s.part and s.code)
+    assert dict(page.links).get(f"code-step-{holder.number}") == f"#step-{holder.label[5:]}"

@@ -75,9 +75,9 @@ def to_text(d: Derivation) -> str:
 
 def _step_markdown(d: Derivation, s: Step, links: bool = False) -> list[str]:
     sym = s.definition.symbol
-    head = f"Step {s.number}" if s.number is not None else "Pass-through"
+    head = f"Step {s.number}{s.part}" if s.number is not None else "Pass-through"
     shape = format_shape(s.node.shape)
-    anchor = f" {{#step-{s.number}}}" if links and s.number is not None else ""
+    anchor = f" {{#step-{s.number}{s.part}}}" if links and s.number is not None else ""
     out = [f"### {head}: ${sym} = {s.definition.latex}${anchor}", ""]
     out.append(f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$ `{shape}`")
     for x_sym, derivative in s.local:
@@ -217,6 +217,8 @@ def module_html(d: Derivation) -> str:
     first, last = _function_span(d.code, "derivation")
     text = d.code.splitlines()
     starts = {lines[0]: step for step, lines in d.code_lines.items() if lines}
+    # The step a block links back to: in an expanded rule, the part that holds its lines.
+    target = {s.number: f"{s.number}{s.part}" for s in d.steps if s.code}
     rows = []
     for number in range(first, last + 1):
         line = html.escape(text[number - 1], quote=False)
@@ -224,7 +226,7 @@ def module_html(d: Derivation) -> str:
         if step is not None:
             indent = len(line) - len(line.lstrip())
             line = (f'{line[:indent]}<a class="step-comment" id="code-step-{step}" '
-                    f'href="#step-{step}">{line[indent:]}</a>')
+                    f'href="#step-{target.get(step, step)}">{line[indent:]}</a>')
         rows.append(f'<span id="L{number}"><span class="line-number">{number}</span>'
                     f"{line}</span>")
     return ("\n<h2 id=\"module\">Generated module</h2>\n"
@@ -292,7 +294,7 @@ def to_latex(d: Derivation) -> str:
     out.append(r" \\".join(rf"{f.symbol} &= {f.latex}" for f in d.forward))
     out += [r"\end{align*}", r"\subsection*{Backward pass}", NOTATION, ""]
     for s in d.steps:
-        head = f"Step {s.number}" if s.number is not None else "Pass-through"
+        head = f"Step {s.number}{s.part}" if s.number is not None else "Pass-through"
         sym = s.definition.symbol
         out.append(rf"\paragraph{{{head}: ${sym} = {s.definition.latex}$}}")
         shape = _tex_shape(s.node.shape)
