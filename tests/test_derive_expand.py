@@ -11,6 +11,7 @@ import pytest
 import symdl as sd
 from symdl.derive import derive
 from symdl.errors import GradientError
+from symdl.render import find_chromium
 from tests.test_derive import feed_for, load
 from tests.test_derive_eval import check_page
 
@@ -93,3 +94,20 @@ def test_cli_expand(tmp_path: Path) -> None:
                  "-o", str(out)]) == 0
     page = out.read_text()
     assert "### Step 3e:" in page and r"\operatorname{diag}(p) - p \, p^\top" in page
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="headless Chromium not installed")
+def test_expanded_page_typesets_in_headless_chromium(tmp_path: Path) -> None:
+    """The Jacobian rule (diag, text in math), step letters and the module section render with
+    the bundled KaTeX without a console error."""
+    from symdl.render import screenshot
+
+    m, _ = softmax_regression()
+    d = derive(m["loss"], m["WRT"], expand=["softmax_cross_entropy"])
+    page = tmp_path / "expanded.html"
+    d.save(str(page))
+    result = screenshot(page, tmp_path / "expanded.png", width=1000, height=1400)
+    assert result.console_errors == []
+    assert 'class="katex-error"' not in result.dom
+    assert result.dom.count('class="katex"') > 40
+    assert 'id="code-step-3"' in result.dom and 'id="step-3e"' in result.dom

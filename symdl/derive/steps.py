@@ -410,7 +410,13 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True,
         if node in expanded:
             steps[-1].part = "?"  # lettered below, in step order
             if node.op.name == "softmax":
-                steps[-1].rule = SOFTMAX_CANCELS.format(z=tex.get(node.inputs[0], "z"))
+                # The per-example loss whose adjoint the cancellation is written with: the root
+                # of this expansion (the negation, lettered a).
+                ell = next((n for n in expanded if n.op.name == "negative"
+                            and was.get(n) is was.get(node)), None)
+                steps[-1].rule = SOFTMAX_CANCELS.format(
+                    z=tex.get(node.inputs[0], "z"), ell=tex.get(ell, r"\ell"),
+                    k=steps[-1].number)
     steps = _in_step_order(steps)
     _letter_parts(steps)
     gathered = {w: plus(t for t, _ in incoming.get(w, [])) for w in targets}
@@ -452,7 +458,7 @@ SOFTMAX_CANCELS = (
     r"\text{{. Here }} \bar{{p}} = -\bar{{\ell}} \, y / p \text{{, so }} "
     r"\bar{{z}} = \bar{{\ell}} \, (-y + p \, (\mathbf{{1}}^\top y)) "
     r"= \bar{{\ell}} \, (p - y) \text{{: the rows of }} y \text{{ sum to 1 (}} z = {z}"
-    r"\text{{)}}"
+    r"\text{{, }} \ell = {ell} \text{{, the example's loss, step {k}a)}}"
 )
 
 #: Fused ops `derive` can expand into their definitions.
