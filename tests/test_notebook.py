@@ -12,6 +12,7 @@ import pytest
 
 import symdl as sd
 from symdl.derive import trace
+from symdl.render import find_chromium
 from tests.test_derive import load
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "classroom" / "lecture.ipynb"
@@ -65,3 +66,21 @@ def test_lecture_notebook_runs() -> None:
     assert "x2_grad = x1 - np.cos(x2)" in text  # the generated function, dy/dx2 simplified
     final = re.search(r"loss (\S+) -> (\S+), training accuracy (\S+)", text)
     assert final and float(final[2]) < float(final[1]) and float(final[3]) >= 0.9
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="headless Chromium not installed")
+def test_reprs_typeset_inside_a_host_page(tmp_path: Path) -> None:
+    """As a notebook shows them: both frames in one host page load in headless Chromium with
+    no console error (a CSP refusal or a KaTeX error, which the pages log, would show)."""
+    from symdl.render import screenshot
+
+    m = load("lecture_trace")
+    t = trace(m["loss"], m["WRT"], m["POINT"])
+    d = sd.derive(m["loss"], m["WRT"])
+    host = tmp_path / "host.html"
+    host.write_text("<!DOCTYPE html><html><body>" + t._repr_html_() + d._repr_html_()
+                    + "</body></html>", encoding="utf-8")
+    result = screenshot(host, tmp_path / "host.png", width=1000, height=1400)
+    assert result.console_errors == []
+    image = (tmp_path / "host.png").read_bytes()
+    assert image[:8] == b"\x89PNG\r\n\x1a\n"

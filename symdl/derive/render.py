@@ -253,7 +253,7 @@ def trace_notebook_html(t: Trace) -> str:
 
     page = html_page("Evaluation trace", markdown_to_html(t.to_markdown()))
     rows = len(t.forward) + len(t.reverse)
-    return iframe(page, height=min(160 + 38 * rows, 900))
+    return iframe(page, height=min(220 + 42 * rows, 1000))
 
 
 def iframe(page: str, height: int = 640) -> str:
