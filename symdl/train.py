@@ -11,7 +11,7 @@ smaller), a per-epoch validation pass, a history of per-step and per-epoch numbe
 loss and accuracy (only on a terminal unless ``progress=True``), a clear error when the loss stops
 being finite, ``.npz`` checkpoints with parameters, optimizer state, step, position in the epoch and
 the shuffling RNG's state, so that ``resume=`` continues a run bitwise identically, and a PNG of the
-curves when matplotlib is installed.
+curves (drawn by matplotlib when installed, else by symdl.png).
 
 Checkpoints are written atomically and durably (`symdl.files.write_atomically`) and carry the
 run's signature (`run_signature`: optimizer, hyperparameters, learning rate, seed, batch size, a
@@ -447,7 +447,7 @@ def fit(
             starts fresh.
         max_steps: stop after this many steps in all (counting those before a resume).
         progress: show a tqdm bar (default: only when stderr is a terminal); quiet: print nothing.
-        plot: write a PNG of loss and accuracy curves there (needs matplotlib).
+        plot: write a PNG of loss and accuracy curves there (by matplotlib or symdl.png).
         client: a ``dask.distributed.Client``: train data-parallel on its workers, with the
             same results as one process (`symdl.distributed.fit`, which also takes ``workers``
             and ``update``); ``step`` must be compiled with ``split=True``.
@@ -605,14 +605,21 @@ def _epoch_line(row: Mapping[str, float], epochs: int) -> str:
 
 
 def plot_history(history: History, path: str | os.PathLike[str]) -> tuple[str | None, str]:
-    """Write loss and accuracy curves as a PNG; ``(path, "")``, or ``(None, why not)``."""
+    """Write loss and accuracy curves as a PNG; ``(path, "")``, or ``(None, why not)``.
+
+    With matplotlib when it is installed, else with `symdl.png.plot_curves` (no dependency).
+    """
     try:
         import matplotlib
 
         matplotlib.use("Agg")  # no display needed; must precede pyplot's import
         import matplotlib.pyplot as plt
     except ImportError:
-        return None, "matplotlib is not installed (pip install 'symdl[plot]')"
+        # A fresh install still gets its picture: drawn with numpy and zlib (symdl.png).
+        from .png import plot_curves
+
+        return plot_curves(path, history.loss, history.epochs,
+                           "accuracy" in history.metrics), ""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))

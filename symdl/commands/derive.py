@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "with respect to")
     parser.add_argument("--target",
                         help="variable in the model file holding the scalar (default: loss)")
+    parser.add_argument("--expand", nargs="+", default=[], metavar="OP",
+                        help="fused ops to differentiate through their definitions "
+                             "(softmax_cross_entropy: through log p and the softmax Jacobian)")
     parser.add_argument("-o", "--output", type=Path,
                         help="output file: .html, .md, .tex or .txt (default: text on stdout)")
     parser.add_argument("--at", nargs="+", metavar="NAME=VALUE", default=None,
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             f"on a leaf of that name; its leaves are {', '.join(sorted(by_name))}{values}"
         )
     by_name = {**named, **by_name}
-    derivation = derive(y, [by_name[w] for w in args.wrt])
+    derivation = derive(y, [by_name[w] for w in args.wrt], expand=args.expand)
     _add_sections(args, derivation, y, [by_name[w] for w in args.wrt], by_name)
     if args.output is None:
         sys.stdout.write(derivation.to_text())

@@ -21,9 +21,11 @@ from .exercise import (
 from .latex import bar
 
 if TYPE_CHECKING:
-    from .steps import Derivation, Step
+    from .steps import Derivation, ForwardDef, Step
+    from .trace import Trace
 
-__all__ = ["equations", "no_code_reason", "save", "to_html", "to_latex", "to_markdown", "to_text"]
+__all__ = ["equations", "module_html", "no_code_reason", "save", "to_html", "to_latex",
+           "to_markdown", "to_notebook_html", "to_text", "trace_notebook_html"]
 
 
 def _title(d: Derivation) -> str:
@@ -92,11 +94,12 @@ def to_text(d: Derivation) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 
-def _step_markdown(d: Derivation, s: Step) -> list[str]:
+def _step_markdown(d: Derivation, s: Step, links: bool = False) -> list[str]:
     sym = s.definition.symbol
-    head = f"Step {s.number}" if s.number is not None else "Pass-through"
+    head = f"Step {s.number}{s.part}" if s.number is not None else "Pass-through"
     shape = format_shape(s.node.shape)
-    out = [f"### {head}: ${sym} = {s.definition.latex}$", ""]
+    anchor = f" {{#step-{s.number}{s.part}}}" if links and s.number is not None else ""
+    out = [f"### {head}: ${sym} = {s.definition.latex}${anchor}", ""]
     incoming = f"- incoming adjoint: ${bar(sym)} = {s.adjoint_latex}$ `{shape}`"
     if adjoint_hidden(d, s):  # it is the sum of hidden answers: hidden with them
         out += [rf"- incoming adjoint: ${bar(sym)} = {{?}}$ (what the hidden steps sent) "
@@ -120,7 +123,12 @@ def _step_markdown(d: Derivation, s: Step) -> list[str]:
         out.append("- no input needs an adjoint")
     out.append("")
     if s.code:
-        code = ["Generated code:", "", "```python", *s.code, "```", ""]
+        lines = d.code_lines.get(s.number or 0, [])
+        where = ""
+        if links and lines:
+            span = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}–{lines[-1]}"
+            where = f" ({span} of [the generated module](#code-step-{s.number}))"
+        code = [f"Generated code{where}:", "", "```python", *s.code, "```", ""]
         out += hidden_block(code) if blank(d, s) else code  # the code spells the answer out
     else:
         reason = no_code_reason(d, s)
@@ -150,23 +158,41 @@ def no_code_reason(d: Derivation, s: Step) -> str | None:
             "earlier step.")
 
 
-def to_markdown(d: Derivation) -> str:
-    """The derivation as Markdown; math between ``$`` (inline) and ``$$`` (display)."""
+def _code_name(d: Derivation, f: ForwardDef) -> str:
+    """The generated module's variable for forward value ``f``, where it differs from its symbol
+    (empty otherwise)."""
+    name = d.code_names.get(f.node)
+    return f"`{name}`" if name and name != f.text_symbol else ""
+
+
+def to_markdown(d: Derivation, *, links: bool = False) -> str:
+    """The derivation as Markdown; math between ``$`` (inline) and ``$$`` (display).
+
+    With ``links`` (the HTML page), step headings carry ``{#step-k}`` anchors and each step's
+    code names its lines in the module printed below the result, linked to them.
+    """
     out = [f"# {_title(d)}", ""]
     if d.stabilized:
         out += [f"The target as written, ${d.stabilized[0]}$, is differentiated in its "
                 f"numerically stable form ${d.stabilized[1]}$ (the same value).", ""]
-    out += ["## Forward definitions", "",
-           "| value | definition | shape |", "|---|---|---|"]
+    # Where the module holds a value under another name than the page's symbol (v1 in x_W), a
+    # column says so: a reader going between the page and the code needs both names.
+    renamed = any(_code_name(d, f) for f in d.forward)
+    out += ["## Forward definitions", ""]
+    if renamed:
+        out += ["| value | definition | shape | in the code |", "|---|---|---|---|"]
+    else:
+        out += ["| value | definition | shape |", "|---|---|---|"]
     for f in d.forward:
-        out.append(f"| ${f.symbol}$ | ${f.latex}$ | `{f.shape}` |")
+        code = f" {_code_name(d, f)} |" if renamed else ""
+        out.append(f"| ${f.symbol}$ | ${f.latex}$ | `{f.shape}` |{code}")
     out += ["", "## Backward pass", "",
             "Each step takes the adjoint $\\bar{v} = \\partial y / \\partial v$ of one value "
             "(the sum of what its users sent it) and applies the chain rule to send "
             "adjoints to its inputs. The step numbers are those in the generated code's "
             "comments (`# step k:`).", "", NOTATION, ""]
     for s in d.steps:
-        out += _step_markdown(d, s)
+        out += _step_markdown(d, s, links)
     out += ["## Result (simplified)", ""]
     for r in d.results:
         w = d.symbols.get(r.wrt, r.wrt.name or "?")
@@ -189,9 +215,94 @@ def to_html(d: Derivation, title: str | None = None) -> str:
     """A standalone HTML page; KaTeX is inlined and no network request is made."""
     from ..render import html_page, markdown_to_html
 
-    if d.exercise is not None:
-        return html_page(title or _title(d), markdown_to_html_with_details(to_markdown(d)))
-    return html_page(title or _title(d), markdown_to_html(to_markdown(d)))
+    if d.exercise is not None:  # the module would spell out the hidden answers: left off
+        body = markdown_to_html_with_details(to_markdown(d))
+        return html_page(title or _title(d), body)
+    body = markdown_to_html(to_markdown(d, links=True)) + module_html(d)
+    return html_page(title or _title(d), body, extra_css=MODULE_CSS)
+
+
+MODULE_CSS = """\
+pre.module a.step-comment { color: #0550ae; font-weight: 600; text-decoration: none; }
+pre.module a.step-comment:hover { text-decoration: underline; }
+pre.module .line-number { color: #8c959f; user-select: none; display: inline-block;
+  width: 3em; }
+pre.module :target { background: #fff8c5; }
+h3:target { background: #fff8c5; }
+"""
+
+
+def _function_span(source: str, function: str) -> tuple[int, int]:
+    """The 1-based first and last line of ``def function`` in ``source`` (its helpers, which
+    only check arguments, are left off the page)."""
+    text = source.splitlines()
+    start = next(k for k, line in enumerate(text) if line.startswith(f"def {function}("))
+    end = start + 1
+    while end < len(text) and not (text[end] and not text[end][0].isspace()):
+        end += 1
+    while end > start and not text[end - 1].strip():
+        end -= 1
+    return start + 1, end
+
+
+def module_html(d: Derivation) -> str:
+    """The generated function as an HTML section: numbered lines (``id="L12"``), and each
+    ``# step k:`` comment a link back to step k (``id="code-step-k"``, ``href="#step-k"``).
+
+    Empty when the derivation was made without code.
+    """
+    import html
+
+    if not d.code:
+        return ""
+    first, last = _function_span(d.code, "derivation")
+    text = d.code.splitlines()
+    starts = {lines[0]: step for step, lines in d.code_lines.items() if lines}
+    # The step a block links back to: in an expanded rule, the part that holds its lines.
+    target = {s.number: f"{s.number}{s.part}" for s in d.steps if s.code}
+    rows = []
+    for number in range(first, last + 1):
+        line = html.escape(text[number - 1], quote=False)
+        step = starts.get(number)
+        if step is not None:
+            indent = len(line) - len(line.lstrip())
+            line = (f'{line[:indent]}<a class="step-comment" id="code-step-{step}" '
+                    f'href="#step-{target.get(step, step)}">{line[indent:]}</a>')
+        rows.append(f'<span id="L{number}"><span class="line-number">{number}</span>'
+                    f"{line}</span>")
+    return ("\n<h2 id=\"module\">Generated module</h2>\n"
+            f"<p>The function the steps above come from (lines {first}–{last} of the module; "
+            "its argument-checking helpers are left out). Each <code># step k:</code> comment "
+            "links back to its step.</p>\n"
+            '<pre class="module"><code class="language-python">' + "\n".join(rows)
+            + "</code></pre>")
+
+
+def to_notebook_html(d: Derivation) -> str:
+    """The HTML page in an ``<iframe srcdoc>``, for Jupyter's ``_repr_html_``.
+
+    The page is self-contained (KaTeX and its fonts inlined), so it typesets offline; in the
+    frame its scripts and styles cannot touch the notebook, and a notebook that does not run
+    scripts (an untrusted one) still shows the text with its TeX source.
+    """
+    return iframe(to_html(d))
+
+
+def trace_notebook_html(t: Trace) -> str:
+    """An evaluation trace's tables as a self-contained page in an ``<iframe srcdoc>``."""
+    from ..render import html_page, markdown_to_html
+
+    page = html_page("Evaluation trace", markdown_to_html(t.to_markdown()))
+    rows = len(t.forward) + len(t.tangent) + len(t.reverse)
+    return iframe(page, height=min(220 + 42 * rows, 1000))
+
+
+def iframe(page: str, height: int = 640) -> str:
+    """``page`` (a whole HTML document) in a sandboxed ``<iframe srcdoc>``."""
+    import html
+
+    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" sandbox="allow-scripts" '
+            f'style="width: 100%; height: {height}px; border: 1px solid #d0d7de;"></iframe>')
 
 
 # --------------------------------------------------------------------------- LaTeX
@@ -224,7 +335,7 @@ def to_latex(d: Derivation) -> str:
     out.append(r" \\".join(rf"{f.symbol} &= {f.latex}" for f in d.forward))
     out += [r"\end{align*}", r"\subsection*{Backward pass}", NOTATION, ""]
     for s in d.steps:
-        head = f"Step {s.number}" if s.number is not None else "Pass-through"
+        head = f"Step {s.number}{s.part}" if s.number is not None else "Pass-through"
         sym = s.definition.symbol
         out.append(rf"\paragraph{{{head}: ${sym} = {s.definition.latex}$}}")
         shape = _tex_shape(s.node.shape)

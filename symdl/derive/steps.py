@@ -9,6 +9,7 @@ can go from a line of code to its step and back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -76,11 +77,15 @@ class Step:
     rule: str | None  # the op's rule in matrix notation, for tensor ops
     contributions: list[Contribution]
     code: list[str] = field(default_factory=list)
+    # ``a``, ``b``, ... for the steps of a fused rule expanded on request (`derive`'s
+    # ``expand``): they share the fused step's number, as they share its lines of code
+    part: str = ""
 
     @property
     def label(self) -> str:
-        """``step 3`` or, for a step without code, ``pass-through``."""
-        return f"step {self.number}" if self.number is not None else "pass-through"
+        """``step 3`` (``step 3b`` in an expansion) or, for a step without code,
+        ``pass-through``."""
+        return f"step {self.number}{self.part}" if self.number is not None else "pass-through"
 
 
 @dataclass
@@ -115,6 +120,16 @@ class Derivation:
     trace: Trace | None = None  # the three evaluation traces at a point (--at)
     check: GradCheck | None = None  # the finite-difference check (--check)
     exercise: Exercise | None = None  # which steps and results are hidden (--exercise, --hide)
+    # 1-based line numbers in `code` of each step's block (its ``# step k:`` comment first)
+    code_lines: dict[int, list[int]] = field(default_factory=dict)
+    # the variable a forward value is assigned to in `code`, where the module computes it
+    code_names: dict[Expr, str] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        """The derivation in a notebook: self-contained HTML (see `render.to_notebook_html`)."""
+        from .render import to_notebook_html
+
+        return to_notebook_html(self)
 
     def to_text(self) -> str:
         """Plain text."""
@@ -319,7 +334,8 @@ def _shown(e: Expr, names: dict[Expr, str], text_names: dict[Expr, str]) -> tupl
     return latex(e, names), text_formula(e, text_names, keep=True)
 
 
-def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivation:
+def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True,
+           expand: Sequence[str] = ()) -> Derivation:
     """Derive ``d y / d wrt`` step by step, as a teacher would on the board.
 
     Returns a `Derivation`: the forward definitions, then for each node the backward pass
@@ -330,6 +346,12 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
     ``wrt`` holds leaves or named values (``sd.derive(loss, [logits])`` for
     ``d loss / d logits``, see `cut_at`). Results are shown in textbook form (`textbook_form`:
     ``(1/N) X^T (σ(z) - y)``), each after the line gathering what the steps sent that leaf.
+
+    ``expand`` names fused ops to differentiate through their definitions instead of their
+    fused rules (``expand=["softmax_cross_entropy"]``: the steps go through ``log p`` and the
+    softmax Jacobian and show the cancellation to ``p - y``). The expanded steps share the
+    fused step's number (3a, 3b, ...), since the generated code still uses the fused rule; the
+    results are the same.
 
     Example::
 
@@ -342,7 +364,14 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
     grads = grad(y, targets)
     bare, notes = annotate([y, *grads])
     written = bare[0]
-    walk = stable_walk(written, targets, notes)
+    was: dict[Expr, Expr] = {}
+    expanded: set[Expr] = set()
+    if expand:
+        # Walked as written: stabilizing would fuse the expansion back into the op.
+        written, was, expanded = expand_fused(written, expand, notes)
+        walk = reverse_walk(written, targets)
+    else:
+        walk = stable_walk(written, targets, notes)
     stable = walk.y  # what `grad` differentiates, so the steps are the code's steps
     forward_nodes = depth_order(walk.order)
     tex, text = _symbols(forward_nodes, notes)
@@ -379,7 +408,8 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
             incoming.setdefault(x, []).append((ct_latex, ct_text))
         local = local_derivative(node, tex)
         steps.append(Step(
-            number=notes.steps.get(node), node=node, definition=by_node[node], adjoint=g,
+            number=notes.steps.get(was.get(node, node)), node=node, definition=by_node[node],
+            adjoint=g,
             adjoint_latex=adjoint_latex, adjoint_text=adjoint_text,
             # Only the inputs the rule sends an adjoint to: data gets no derivative.
             local=[(tex.get(i, latex(i)), d) for i, d in local or []
@@ -387,7 +417,18 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
             rule=None if local is not None else rule_latex(node),
             contributions=contributions,
         ))
+        if node in expanded:
+            steps[-1].part = "?"  # lettered below, in step order
+            if node.op.name == "softmax":
+                # The per-example loss whose adjoint the cancellation is written with: the root
+                # of this expansion (the negation, lettered a).
+                ell = next((n for n in expanded if n.op.name == "negative"
+                            and was.get(n) is was.get(node)), None)
+                steps[-1].rule = SOFTMAX_CANCELS.format(
+                    z=tex.get(node.inputs[0], "z"), ell=tex.get(ell, r"\ell"),
+                    k=steps[-1].number)
     steps = _in_step_order(steps)
+    _letter_parts(steps)
     gathered = {w: plus(t for t, _ in incoming.get(w, [])) for w in targets}
     gathered_text = {w: plus(t for _, t in incoming.get(w, [])) for w in targets}
 
@@ -405,15 +446,96 @@ def derive(y: Expr, wrt: Expr | Sequence[Expr], *, code: bool = True) -> Derivat
         Result(w, g, s, latex(t, named), text_formula(t, named_text))
         for w, g, s, t in zip(targets, grads, simplified, shown)
     ]
-    source = ""
+    source, code_lines, code_names = "", {}, {}
     if code:
-        source = _generated(y, grads, steps)
+        source, code_lines, code_names = _generated(y, grads, steps)
     note = None
     if written is not stable:
         note = (latex(written, {}), latex(stable, {}), text_formula(written, {}),
                 text_formula(stable, {}))
     return Derivation(stable, targets, forward, steps, results, source, tex, gathered, note,
-                      target_name=notes.name(written), gathered_text=gathered_text)
+                      target_name=notes.name(written), gathered_text=gathered_text,
+                      code_lines=code_lines, code_names=code_names)
+
+
+# The softmax step of an expanded softmax_cross_entropy: its Jacobian, and why the rule
+# sends p - y (the adjoint it receives is -y / p per example, times the row's adjoint).
+SOFTMAX_CANCELS = (
+    r"p = \operatorname{{softmax}}(z) \text{{ per example has the Jacobian }} "
+    r"\frac{{\partial p}}{{\partial z}} = \operatorname{{diag}}(p) - p \, p^\top"
+    r"\text{{, so }} \bar{{z}} = (\operatorname{{diag}}(p) - p \, p^\top) \, \bar{{p}} "
+    r"= p \odot (\bar{{p}} - (\bar{{p}} \odot p)\,\mathbf{{1}})"
+    r"\text{{. Here }} \bar{{p}} = -\bar{{\ell}} \, y / p \text{{, so }} "
+    r"\bar{{z}} = \bar{{\ell}} \, (-y + p \, (\mathbf{{1}}^\top y)) "
+    r"= \bar{{\ell}} \, (p - y) \text{{: the rows of }} y \text{{ sum to 1 (}} z = {z}"
+    r"\text{{, }} \ell = {ell} \text{{, the example's loss, step {k}a)}}"
+)
+
+#: Fused ops `derive` can expand into their definitions.
+EXPANDABLE = ("softmax_cross_entropy",)
+
+
+def expand_fused(y: Expr, ops: Sequence[str], notes: Notes
+                 ) -> tuple[Expr, dict[Expr, Expr], set[Expr]]:
+    """``y`` with each node of an op in ``ops`` replaced by its definition; a map from each
+    rebuilt node to the node it replaces (for its step number), and the definitions' nodes.
+
+    ``softmax_cross_entropy(z, y)`` becomes ``-sum(y * log(p), axis)`` with ``p = softmax(z)``
+    (labeled ``p``). Names in ``notes`` move to the rebuilt nodes.
+    """
+    from ..ops import api
+
+    unknown = [o for o in ops if o not in EXPANDABLE]
+    if unknown:
+        raise GradientError(
+            f"derive: cannot expand {', '.join(map(repr, unknown))}; the fused rules that can "
+            f"be expanded are {', '.join(EXPANDABLE)}"
+        )
+    memo: dict[Expr, Expr] = {}
+    was: dict[Expr, Expr] = {}
+    parts: set[Expr] = set()
+    for node in toposort([y]):
+        if node.is_leaf:
+            memo[node] = node
+            continue
+        inputs = [memo[i] for i in node.inputs]
+        if node.op.name == "softmax_cross_entropy" and node.op.name in ops:
+            z, labels = inputs
+            axis = node.attr("axis")
+            if labels.dtype != z.dtype:
+                raise GradientError(
+                    "derive: expand=['softmax_cross_entropy'] needs one-hot labels of the "
+                    f"logits' dtype {z.dtype}, got {labels.dtype} class indices; pass "
+                    "sd.one_hot(labels, classes) to the loss"
+                )
+            p = api.softmax(z, axis=axis)
+            log_p = api.log(p)
+            product = labels * log_p
+            row = api.sum(product, axis=axis)
+            new = -row
+            for part in (p, log_p, product, row, new):
+                was[part] = node
+                parts.add(part)
+            notes.label(p, "p")
+        else:
+            changed = any(a is not b for a, b in zip(inputs, node.inputs))
+            new = node.op.make(*inputs, **node.kwargs) if changed else node
+        if new is not node:
+            was.setdefault(new, node)
+            name = notes.labels.get(node)
+            if name is not None:
+                notes.label(new, name)
+        memo[node] = new
+    return memo[y], was, parts
+
+
+def _letter_parts(steps: list[Step]) -> None:
+    """Letter the expanded steps of each fused step a, b, c, ... in step order."""
+    count: dict[int | None, int] = {}
+    for s in steps:
+        if s.part:
+            count[s.number] = count.get(s.number, 0) + 1
+            s.part = "abcdefghijklmnopqrstuvwxyz"[count[s.number] - 1]
 
 
 def adjoint_standin(g: Expr) -> Expr:
@@ -447,11 +569,13 @@ def stable_walk(y: Expr, wrt: Sequence[Expr], notes: Notes | None = None) -> Wal
     return reverse_walk(stabilize([y], notes)[0], wrt)
 
 
-def _generated(y: Expr, grads: list[Expr], steps: list[Step]) -> str:
+def _generated(y: Expr, grads: list[Expr], steps: list[Step]
+               ) -> tuple[str, dict[int, list[int]], dict[Expr, str]]:
     """Generate the module for (y, grads) and give each step the lines of its block.
 
     The lines come from the generator's line map (which step each line's block belongs to),
-    not from reading the comments back.
+    not from reading the comments back. Returns the source, each step's line numbers, and the
+    variable each value the module assigns is held in (``x_W`` for the derivation's ``v1``).
     """
     from codegen.module import assemble
 
@@ -461,7 +585,27 @@ def _generated(y: Expr, grads: list[Expr], steps: list[Step]) -> str:
     for step in steps:
         if step.number is not None:
             step.code = blocks.get(step.number, [])
-    return parts.source
+    # An expanded rule's lines are those of its last part, which sends the fused input's adjoint.
+    for step, after in zip(steps, steps[1:]):
+        if step.part and after.part and after.number == step.number:
+            step.code = []
+    text = parts.source.splitlines()
+    lines: dict[int, list[int]] = {}
+    names: dict[Expr, str] = {}
+    for number, info in sorted(parts.lines.items()):
+        if info.function != "derivation":
+            continue
+        if info.step is not None and text[number - 1].strip():
+            lines.setdefault(info.step, []).append(number)
+        # A statement's first line names what it assigns (``x_W = x @ W``); continuation
+        # lines of a broken call name nothing.
+        assigned = _ASSIGNED.match(text[number - 1])
+        if info.node is not None and assigned and info.node not in names:
+            names[info.node] = assigned[1]
+    return parts.source, lines, names
+
+
+_ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*) = ")
 
 
 def code_blocks(source: str) -> dict[int, list[str]]:

@@ -106,6 +106,12 @@ class Trace:
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
+    def _repr_html_(self) -> str:
+        """The tables in a notebook: self-contained HTML (see `render.trace_notebook_html`)."""
+        from .render import trace_notebook_html
+
+        return trace_notebook_html(self)
+
 
 def _row(r: TraceRow, digits: int) -> str:
     return f"| ${r.symbol}$ | ${r.latex}$ | {_number(r.value, digits)} |"

@@ -223,7 +223,11 @@ def markdown_to_html(md: str) -> str:
             i = end
         elif m := _HEADING_RE.match(line):
             level = len(m["hashes"])
-            blocks.append(f"<h{level}>{_inline(m['text'])}</h{level}>")
+            text, anchor = m["text"], ""
+            # `### Title {#id}` gives the heading an id, as in Pandoc (a link target).
+            if a := _HEADING_ID_RE.search(text):
+                text, anchor = text[: a.start()], f' id="{a[1]}"'
+            blocks.append(f"<h{level}{anchor}>{_inline(text)}</h{level}>")
             i += 1
         elif _table_starts(lines, i):
             i = _table(lines, i, blocks)
@@ -237,6 +241,7 @@ def markdown_to_html(md: str) -> str:
 _FENCE_RE = re.compile(r"^\s{0,3}(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)[^`]*$")
 _HEADING_RE = re.compile(r"^\s{0,3}(?P<hashes>#{1,3})\s+(?P<text>.*?)(?:\s+#+)?\s*$")
 _LIST_ITEM_RE = re.compile(r"^\s{0,3}(?:(?P<bullet>[-*+])|(?P<number>\d{1,9})[.)])\s+(?P<text>.*)$")
+_HEADING_ID_RE = re.compile(r"\s*\{#([A-Za-z][\w-]*)\}$")
 _TABLE_SEPARATOR_RE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
 
 
@@ -451,6 +456,7 @@ def _protected_span(text: str, pos: int) -> int | None:
 _ESCAPABLE = frozenset("$*`")
 _BOLD_RE = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.DOTALL)
 _ITALIC_RE = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])", re.DOTALL)
+_LINK_RE = re.compile(r"\[([^\]\n]+)\]\(#([A-Za-z][\w-]*)\)")
 _PLACEHOLDER_RE = re.compile("\0(\\d+)\0")
 
 
@@ -493,4 +499,6 @@ def _inline(text: str) -> str:
     escaped = html.escape("".join(out), quote=False)
     escaped = _BOLD_RE.sub(r"<strong>\1</strong>", escaped)
     escaped = _ITALIC_RE.sub(r"<em>\1</em>", escaped)
+    # Links within the page only (``[text](#id)``): nothing on a page may point elsewhere.
+    escaped = _LINK_RE.sub(r'<a href="#\2">\1</a>', escaped)
     return _PLACEHOLDER_RE.sub(lambda m: pieces[int(m[1])], escaped)
