@@ -12,10 +12,11 @@ from types import ModuleType
 
 from symdl.errors import InvalidNameError
 
-from .cache import load_module
+from .cache import input_key, load_indexed, load_module, usable_cache_dir, write_index
 from .module import assemble
 from .names import safe_identifier
-from .spec import Functions
+from .pipeline import Options
+from .spec import Functions, normalize
 
 
 def _module_name(name: str) -> str:
@@ -76,9 +77,21 @@ def compile(  # noqa: A001 - the verb users expect
         from .report import report as make_report
 
         print(make_report(functions, module_name, fast_math=fast_math).format(), file=sys.stderr)
+    # A warm start: the key comes from the graphs and options alone (one linear pass), so a
+    # module an earlier process generated is imported without running any pass.
+    options = Options.of(simplify, fast_math=fast_math)
+    key = input_key(normalize(functions), module_name, options)
+    directory = usable_cache_dir(cache_dir)
+    if key is not None:
+        module = load_indexed(module_name, key, directory)
+        if module is not None:
+            return module
     parts = assemble(functions, module_name, simplify=simplify, external_arrays=True,
                      fast_math=fast_math)
-    return load_module(parts.source, module_name, parts.arrays, cache_dir)
+    module = load_module(parts.source, module_name, parts.arrays, directory)
+    if key is not None:
+        write_index(module, module_name, key, sorted(parts.arrays))
+    return module
 
 
 __all__ = ["compile", "generate"]
