@@ -9,20 +9,30 @@ from __future__ import annotations
 import os
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from symdl.errors import InvalidNameError
 
 from .cache import input_key, load_indexed, load_module, usable_cache_dir, write_index
-from .module import assemble
 from .names import safe_identifier
-from .pipeline import Options
-from .spec import Functions, normalize
+from .spec import Functions
+
+if TYPE_CHECKING:
+    from .module import ModuleParts
 
 
 def _module_name(name: str) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidNameError(f"codegen: the module name must be a non-empty string, got {name!r}")
     return safe_identifier(name)
+
+
+def assemble(functions: Functions, name: str, **options: Any) -> ModuleParts:
+    """`codegen.module.assemble`, imported on first use: a warm start never loads the passes,
+    the printer or the writer."""
+    from .module import assemble as run_passes
+
+    return run_passes(functions, name, **options)
 
 
 def generate(functions: Functions, name: str = "model", *, simplify: bool = True,
@@ -79,8 +89,8 @@ def compile(  # noqa: A001 - the verb users expect
         print(make_report(functions, module_name, fast_math=fast_math).format(), file=sys.stderr)
     # A warm start: the key comes from the graphs and options alone (one linear pass), so a
     # module an earlier process generated is imported without running any pass.
-    options = Options.of(simplify, fast_math=fast_math)
-    key = input_key(normalize(functions), module_name, options)
+    options = f"simplify={simplify} fast_math={fast_math} external_arrays=True"
+    key = input_key(functions, module_name, options)
     directory = usable_cache_dir(cache_dir)
     if key is not None:
         module = load_indexed(module_name, key, directory)

@@ -23,13 +23,15 @@ from __future__ import annotations
 import builtins
 import hashlib
 import io
+import marshal
 import os
 import stat
 import sys
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
 import numpy as np
 
@@ -248,6 +250,37 @@ def verified_source(path: Path) -> bytes:
     return data
 
 
+def _compiled(path: Path, data: bytes) -> CodeType:
+    """The code object of the verified source ``data``: from the bytecode file beside it when
+    that holds the code of exactly these bytes for this interpreter, else compiled (and the
+    bytecode file written, best effort). A deep model's module takes longer to compile than
+    everything else a warm start does.
+
+    The bytecode file ``<stem>.<cache tag>.code`` starts with the sha256 of the source it was
+    compiled from and of its own payload: a file torn or left from other bytes is ignored.
+    """
+    code_path = path.with_name(f"{path.stem}.{sys.implementation.cache_tag}.code")
+    source_hash = hashlib.sha256(data).digest()
+    stored = _read(code_path)
+    if stored is not None and stored[:32] == source_hash and (
+        hashlib.sha256(stored[64:]).digest() == stored[32:64]
+    ):
+        try:
+            code = marshal.loads(stored[64:])
+            if isinstance(code, CodeType):
+                return code
+        except (EOFError, ValueError, TypeError):
+            pass
+    code = builtins.compile(data, str(path), "exec", dont_inherit=True)
+    payload = marshal.dumps(code)
+    try:
+        write_atomically(code_path, source_hash + hashlib.sha256(payload).digest() + payload,
+                         durable=False)
+    except OSError:
+        pass  # only the next import's time depends on it
+    return code
+
+
 def import_file(path: Path) -> ModuleType:
     """Import a generated module from its file, after verifying its content hash.
 
@@ -262,7 +295,7 @@ def import_file(path: Path) -> ModuleType:
     data = verified_source(path)
     module = ModuleType(module_name)
     module.__file__ = str(path)
-    code = builtins.compile(data, str(path), "exec", dont_inherit=True)
+    code = _compiled(path, data)
     sys.modules[module_name] = module
     try:
         exec(code, module.__dict__)  # noqa: S102 - our own verified, generated source
@@ -316,6 +349,10 @@ class _Encoder:
 
     def __init__(self) -> None:
         self.index: dict[int, int] = {}  # id(node) -> position; ids only within this call
+        # Every gradient label of one `grad` call names the same target and leaves: their text
+        # is hashed once and referred to by number after (else a deep network's key would cost
+        # depth x parameters).
+        self.gradients: dict[object, int] = {}  # GradientOf (hashed by its expressions' ids)
         self.hash = hashlib.sha256()
 
     def node(self, root: object) -> int:
@@ -369,7 +406,11 @@ class _Encoder:
         if isinstance(v, Expr):
             return f"e{self.node(v)}"
         if isinstance(v, GradientOf):
-            return f"g({self.node(v.y)};" + ",".join(str(self.node(w)) for w in v.wrt) + ")"
+            if v not in self.gradients:
+                text = f"g({self.node(v.y)};" + ",".join(str(self.node(w)) for w in v.wrt)
+                self.hash.update(f"{text})\n".encode())
+                self.gradients[v] = len(self.gradients)
+            return f"g{self.gradients[v]}"
         if isinstance(v, np.generic):
             return f"n({v.dtype.str},{v.item()!r})"
         if type(v).__module__.split(".")[0] == "sympy":
@@ -379,28 +420,34 @@ class _Encoder:
         raise _Unkeyable(type(v).__name__)
 
 
-def input_key(specs: list, name: str, options: object) -> str | None:
+def input_key(functions: Mapping[str, tuple], name: str, options: str) -> str | None:
     """The cache key of a module from what it is asked to hold: every function's name, inputs,
     outputs and updates with the graphs below them (op names, attributes, shapes, dtypes,
     names), the module name, the generation options and the generator's version and sources.
 
-    One pass over the graphs, linear in their size; None when some attribute has no canonical
-    text (then the module is generated, and found by its content hash as before).
+    One pass over the graphs, linear in their size, and no checks: ``functions`` is keyed as
+    given, and only a mapping that was generated once (so passed `codegen.spec.normalize`) has
+    an index to find. None when it has no key: some attribute has no canonical text, or the
+    mapping is malformed (then the module is generated, which says what is wrong).
     """
     from symdl._version import __version__
+    from symdl.ir import Expr
 
     encoder = _Encoder()
-    encoder.hash.update(f"symdl {__version__} {_code_fingerprint()}\n{name}\n{options!r}\n"
+    encoder.hash.update(f"symdl {__version__} {_code_fingerprint()}\n{name}\n{options}\n"
                         .encode())
     try:
-        for spec in specs:
-            inputs = [encoder.node(x) for x in spec.inputs]
-            outputs = [encoder.node(o) for o in spec.outputs]
-            updates = [(encoder.node(k), encoder.node(v)) for k, v in spec.updates.items()]
+        for fname, value in functions.items():
+            inputs, outputs, *rest = value
+            single = isinstance(outputs, Expr)
+            ins = [encoder.node(x) for x in inputs]
+            outs = [encoder.node(o) for o in ([outputs] if single else outputs)]
+            updates = [(encoder.node(k), encoder.node(v)) for k, v in
+                       (dict(rest[0]) if rest else {}).items()]
             encoder.hash.update(
-                f"def {spec.name}{inputs}->{outputs}{spec.single}{updates}\n".encode()
+                f"def {fname!r}{ins}->{outs}{single}{updates}{len(rest)}\n".encode()
             )
-    except _Unkeyable:
+    except (_Unkeyable, TypeError, ValueError, AttributeError):
         return None
     return encoder.hash.hexdigest()[:32]
 
