@@ -36,7 +36,7 @@ def assemble(functions: Functions, name: str, **options: Any) -> ModuleParts:
 
 
 def generate(functions: Functions, name: str = "model", *, simplify: bool = True,
-             fast_math: bool = False) -> str:
+             fast_math: bool = False, check: bool = True) -> str:
     """Source of a numpy module defining one function per entry of ``functions``.
 
     ``functions`` maps a function name to ``(inputs, outputs)``: a list of placeholders and
@@ -48,9 +48,12 @@ def generate(functions: Functions, name: str = "model", *, simplify: bool = True
     NaN and -0.0 included; only zeros that differentiation introduced are folded away.
     ``fast_math=True`` also folds what the user wrote as if every value were finite and zeros
     unsigned (``x * 0 -> 0``, ``x - x -> 0``, ``x + 0 -> x``, sympy's cancellations).
+
+    ``check=False`` leaves out the entry checks of every function (for a caller that calls
+    it in a hot loop with arguments it knows are right); the module's docstring says so.
     """
     return assemble(functions, _module_name(name), simplify=simplify,
-                    fast_math=fast_math).source
+                    fast_math=fast_math, check=check).source
 
 
 def compile(  # noqa: A001 - the verb users expect
@@ -61,13 +64,16 @@ def compile(  # noqa: A001 - the verb users expect
     simplify: bool = True,
     report: bool = False,
     fast_math: bool = False,
+    check: bool = True,
 ) -> ModuleType:
     """Generate a module, write it to the cache (``cache_dir``, ``$SYMDL_CACHE`` or
     ``~/.cache/symdl``) under a name derived from its content hash, and import it from the file.
 
     ``report=True`` prints to stderr what each pass bought (operations and lines per stage,
     rewrites fired, fusion), as ``symdl generate --report`` does. ``fast_math`` is as in
-    `generate`: off, the module computes what numpy does for inf, NaN and -0.0.
+    `generate`: off, the module computes what numpy does for inf, NaN and -0.0. ``check=False``
+    generates functions without entry checks (wrong dtypes or shapes are then numpy's errors, or
+    none); the default checks every argument on entry.
 
     A cache directory that cannot be written, that another user owns or may write to, or
     whose files keep changing while they are imported is replaced by a private temporary one,
@@ -89,7 +95,7 @@ def compile(  # noqa: A001 - the verb users expect
         print(make_report(functions, module_name, fast_math=fast_math).format(), file=sys.stderr)
     # A warm start: the key comes from the graphs and options alone (one linear pass), so a
     # module an earlier process generated is imported without running any pass.
-    options = f"simplify={simplify} fast_math={fast_math} external_arrays=True"
+    options = f"simplify={simplify} fast_math={fast_math} check={check} external_arrays=True"
     key = input_key(functions, module_name, options)
     directory = usable_cache_dir(cache_dir)
     if key is not None:
@@ -97,7 +103,7 @@ def compile(  # noqa: A001 - the verb users expect
         if module is not None:
             return module
     parts = assemble(functions, module_name, simplify=simplify, external_arrays=True,
-                     fast_math=fast_math)
+                     fast_math=fast_math, check=check)
     module = load_module(parts.source, module_name, parts.arrays, directory)
     if key is not None:
         write_index(module, module_name, key, sorted(parts.arrays))

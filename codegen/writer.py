@@ -64,8 +64,9 @@ class FunctionWriter:
 
     def __init__(self, spec: FunctionSpec, program: Program, module_names: Namespace,
                  consts: dict[Expr, str], arrays: dict[str, np.ndarray],
-                 inline_views: bool = True) -> None:
+                 inline_views: bool = True, check: bool = True) -> None:
         self.spec = spec
+        self.check = check  # off: no entry checks, only the reads binding symbolic sizes
         self.program = program
         self.notes = program.notes
         self.inline_views = inline_views  # off: one statement per value (the raw derivative)
@@ -143,7 +144,9 @@ class FunctionWriter:
             self.names[x] = self.ns.create(x.name or "arg")
         args = ", ".join(self.names[x] for x in spec.inputs)
         checks, self.sizes, size_reads = entry_checks(spec, self.names)
-        indices = index_checks(spec, self.names, self.sizes)
+        indices = index_checks(spec, self.names, self.sizes) if self.check else []
+        if not self.check:
+            checks = list(size_reads.values())  # `N = x.shape[0]`: the body still needs sizes
         self.checks_indices = bool(indices)  # the module then defines the helper
         self.lines = [Line(line) for line in [*checks, *indices]]
         order = list(program.order)

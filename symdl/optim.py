@@ -415,16 +415,19 @@ def compile_train_step(
     name: str = "train_step",
     cache_dir: str | None = None,
     settings: Mapping[Expr, tuple[float, float]] | None = None,
+    *,
+    check: bool = True,
 ) -> TrainStep:
     """Generate, write and import the training step of ``optimizer`` on ``loss``.
 
     See `train_step_spec` for the arguments; ``name`` names the module, ``cache_dir`` where its
-    file goes (default: symdl's module cache).
+    file goes (default: symdl's module cache). ``check=False`` leaves out the entry checks (as
+    `symdl.compile`'s).
     """
     from codegen import compile as _compile
 
     spec = train_step_spec(loss, params, optimizer, inputs, metrics, settings)
-    module = _compile(spec.functions, name, cache_dir)
+    module = _compile(spec.functions, name, cache_dir, check=check)
     return TrainStep(spec, module)
 
 
