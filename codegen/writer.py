@@ -305,6 +305,8 @@ class FunctionWriter:
 
 def comment_text(text: str) -> str:
     """``text`` safe inside a ``#`` comment: a newline in a user's label must not start code."""
+    if text.isprintable():
+        return text  # the usual case, without a pass per character
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
@@ -312,8 +314,11 @@ def _unused_sizes(lines: list[str], reads: Mapping[str, str]) -> set[str]:
     """The lines reading a size (``N = x.shape[0]``) that no other line uses: the argument's
     check still covers its rank, and an unused name would only make the reader look for it."""
     used: set[str] = set()
+    read_lines = set(reads.values())
     for line in lines:
-        if line in reads.values():
+        # Tokenizing is what tells a name from text in a string or comment, and it is slow:
+        # only lines where an unused size's name appears at all are tokenized.
+        if line in read_lines or not any(s in line for s in reads if s not in used):
             continue
         tokens = tokenize.generate_tokens(io.StringIO(line.strip()).readline)
         used.update(t.string for t in tokens if t.type == tokenize.NAME)
