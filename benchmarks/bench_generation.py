@@ -268,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         rows = {m: [r.as_dict() for r in rs] for m, rs in result.items()}
         with open(args.json, "w") as f:
-            json.dump({"scaling": rows, "exponents": {m: exponent(rs) for m, rs in
-                                                      result.items()}}, f, indent=2)
+            json.dump({"scaling": rows,
+                       "exponents": {m: exponent(rs) for m, rs in result.items()},
+                       "cpu_exponents": {m: exponent(rs, "cpu_s") for m, rs in result.items()}},
+                      f, indent=2)
     return 0
 
 
