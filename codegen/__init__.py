@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from symdl.errors import InvalidNameError
 
-from .cache import load_module
-from .module import assemble
+from .cache import input_key, load_indexed, load_module, usable_cache_dir, write_index
 from .names import safe_identifier
 from .spec import Functions
+
+if TYPE_CHECKING:
+    from .module import ModuleParts
 
 
 def _module_name(name: str) -> str:
@@ -24,8 +27,16 @@ def _module_name(name: str) -> str:
     return safe_identifier(name)
 
 
+def assemble(functions: Functions, name: str, **options: Any) -> ModuleParts:
+    """`codegen.module.assemble`, imported on first use: a warm start never loads the passes,
+    the printer or the writer."""
+    from .module import assemble as run_passes
+
+    return run_passes(functions, name, **options)
+
+
 def generate(functions: Functions, name: str = "model", *, simplify: bool = True,
-             fast_math: bool = False) -> str:
+             fast_math: bool = False, check: bool = True) -> str:
     """Source of a numpy module defining one function per entry of ``functions``.
 
     ``functions`` maps a function name to ``(inputs, outputs)``: a list of placeholders and
@@ -37,9 +48,12 @@ def generate(functions: Functions, name: str = "model", *, simplify: bool = True
     NaN and -0.0 included; only zeros that differentiation introduced are folded away.
     ``fast_math=True`` also folds what the user wrote as if every value were finite and zeros
     unsigned (``x * 0 -> 0``, ``x - x -> 0``, ``x + 0 -> x``, sympy's cancellations).
+
+    ``check=False`` leaves out the entry checks of every function (for a caller that calls
+    it in a hot loop with arguments it knows are right); the module's docstring says so.
     """
     return assemble(functions, _module_name(name), simplify=simplify,
-                    fast_math=fast_math).source
+                    fast_math=fast_math, check=check).source
 
 
 def compile(  # noqa: A001 - the verb users expect
@@ -50,13 +64,16 @@ def compile(  # noqa: A001 - the verb users expect
     simplify: bool = True,
     report: bool = False,
     fast_math: bool = False,
+    check: bool = True,
 ) -> ModuleType:
     """Generate a module, write it to the cache (``cache_dir``, ``$SYMDL_CACHE`` or
     ``~/.cache/symdl``) under a name derived from its content hash, and import it from the file.
 
     ``report=True`` prints to stderr what each pass bought (operations and lines per stage,
     rewrites fired, fusion), as ``symdl generate --report`` does. ``fast_math`` is as in
-    `generate`: off, the module computes what numpy does for inf, NaN and -0.0.
+    `generate`: off, the module computes what numpy does for inf, NaN and -0.0. ``check=False``
+    generates functions without entry checks (wrong dtypes or shapes are then numpy's errors, or
+    none); the default checks every argument on entry.
 
     A cache directory that cannot be written, that another user owns or may write to, or
     whose files keep changing while they are imported is replaced by a private temporary one,
@@ -76,9 +93,21 @@ def compile(  # noqa: A001 - the verb users expect
         from .report import report as make_report
 
         print(make_report(functions, module_name, fast_math=fast_math).format(), file=sys.stderr)
+    # A warm start: the key comes from the graphs and options alone (one linear pass), so a
+    # module an earlier process generated is imported without running any pass.
+    options = f"simplify={simplify} fast_math={fast_math} check={check} external_arrays=True"
+    key = input_key(functions, module_name, options)
+    directory = usable_cache_dir(cache_dir)
+    if key is not None:
+        module = load_indexed(module_name, key, directory)
+        if module is not None:
+            return module
     parts = assemble(functions, module_name, simplify=simplify, external_arrays=True,
-                     fast_math=fast_math)
-    return load_module(parts.source, module_name, parts.arrays, cache_dir)
+                     fast_math=fast_math, check=check)
+    module = load_module(parts.source, module_name, parts.arrays, directory)
+    if key is not None:
+        write_index(module, module_name, key, sorted(parts.arrays))
+    return module
 
 
 __all__ = ["compile", "generate"]

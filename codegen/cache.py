@@ -23,13 +23,15 @@ from __future__ import annotations
 import builtins
 import hashlib
 import io
+import marshal
 import os
 import stat
 import sys
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
 import numpy as np
 
@@ -248,6 +250,37 @@ def verified_source(path: Path) -> bytes:
     return data
 
 
+def _compiled(path: Path, data: bytes) -> CodeType:
+    """The code object of the verified source ``data``: from the bytecode file beside it when
+    that holds the code of exactly these bytes for this interpreter, else compiled (and the
+    bytecode file written, best effort). A deep model's module takes longer to compile than
+    everything else a warm start does.
+
+    The bytecode file ``<stem>.<cache tag>.code`` starts with the sha256 of the source it was
+    compiled from and of its own payload: a file torn or left from other bytes is ignored.
+    """
+    code_path = path.with_name(f"{path.stem}.{sys.implementation.cache_tag}.code")
+    source_hash = hashlib.sha256(data).digest()
+    stored = _read(code_path)
+    if stored is not None and stored[:32] == source_hash and (
+        hashlib.sha256(stored[64:]).digest() == stored[32:64]
+    ):
+        try:
+            code = marshal.loads(stored[64:])
+            if isinstance(code, CodeType):
+                return code
+        except (EOFError, ValueError, TypeError):
+            pass
+    code = builtins.compile(data, str(path), "exec", dont_inherit=True)
+    payload = marshal.dumps(code)
+    try:
+        write_atomically(code_path, source_hash + hashlib.sha256(payload).digest() + payload,
+                         durable=False)
+    except OSError:
+        pass  # only the next import's time depends on it
+    return code
+
+
 def import_file(path: Path) -> ModuleType:
     """Import a generated module from its file, after verifying its content hash.
 
@@ -262,7 +295,7 @@ def import_file(path: Path) -> ModuleType:
     data = verified_source(path)
     module = ModuleType(module_name)
     module.__file__ = str(path)
-    code = builtins.compile(data, str(path), "exec", dont_inherit=True)
+    code = _compiled(path, data)
     sys.modules[module_name] = module
     try:
         exec(code, module.__dict__)  # noqa: S102 - our own verified, generated source
@@ -270,3 +303,208 @@ def import_file(path: Path) -> ModuleType:
         del sys.modules[module_name]
         raise
     return module
+
+
+# ------------------------------------------------------------------ warm starts: the input key
+#
+# `compile` looks a module up by a hash of what it was asked to generate, before generating
+# anything: a second process compiling the same graph imports the module written by the first
+# and never loads the passes, sympy or the printer. The key is written next to the module as a
+# small index file, `<name>_k<key>.idx`, holding the key and the module's file name; the module
+# itself is still verified against its content hash when it is imported (`import_file`), and
+# its constants by the module. An index that is missing, foreign or points at a file that fails
+# verification is a miss: the module is generated, written and indexed again.
+
+INDEX_SUFFIX = ".idx"
+
+
+class _Unkeyable(Exception):
+    """An attribute with no canonical text (a Python object symdl does not know): no key."""
+
+
+def _code_fingerprint() -> str:
+    """Size and mtime of every source file of symdl and codegen: an edited generator (in an
+    editable install) must not serve the modules its previous version wrote."""
+    global _CODE_FINGERPRINT
+    if _CODE_FINGERPRINT is None:
+        root = Path(__file__).resolve().parent.parent
+        h = hashlib.sha256()
+        for package in ("codegen", "symdl"):
+            for path in sorted((root / package).rglob("*.py")):
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                h.update(f"{path.relative_to(root)}:{info.st_size}:{info.st_mtime_ns}\n".encode())
+        _CODE_FINGERPRINT = h.hexdigest()
+    return _CODE_FINGERPRINT
+
+
+_CODE_FINGERPRINT: str | None = None
+
+
+class _Encoder:
+    """A canonical, process-independent text of graphs: one line per node, in the order a
+    depth-first walk over inputs meets them, inputs and referenced expressions by index."""
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}  # id(node) -> position; ids only within this call
+        # Every gradient label of one `grad` call names the same target and leaves: their text
+        # is hashed once and referred to by number after (else a deep network's key would cost
+        # depth x parameters).
+        self.gradients: dict[object, int] = {}  # GradientOf (hashed by its expressions' ids)
+        self.hash = hashlib.sha256()
+
+    def node(self, root: object) -> int:
+        """The index of ``root``, encoding it and every node it reaches that is not yet encoded.
+        Iterative over inputs; only attributes that hold expressions (a gradient's target)
+        nest, as deep as the order of derivatives."""
+        from symdl.ir import Expr
+
+        if not isinstance(root, Expr):
+            raise _Unkeyable(type(root).__name__)
+        stack: list[tuple[Expr, int]] = [(root, 0)]
+        while stack:
+            node, i = stack.pop()
+            if id(node) in self.index:
+                continue
+            if i < len(node.inputs):
+                stack.append((node, i + 1))
+                child = node.inputs[i]
+                if id(child) not in self.index:
+                    stack.append((child, 0))
+                continue
+            self._line(node)
+        return self.index[id(root)]
+
+    def _line(self, node: object) -> None:
+        from symdl.ops.base import OPS
+
+        op = node.op  # type: ignore[attr-defined]
+        if OPS.get(op.name) is not op:
+            raise _Unkeyable(op.name)  # an op class not registered under its name
+        attrs = ",".join(f"{k}={self.value(v)}" for k, v in node.attrs)  # type: ignore[attr-defined]
+        ins = ",".join(str(self.index[id(i)]) for i in node.inputs)  # type: ignore[attr-defined]
+        text = f"{op.name}({ins})[{attrs}]{node.shape!r}{node.dtype}\n"  # type: ignore[attr-defined]
+        self.index[id(node)] = len(self.index)
+        self.hash.update(text.encode("utf-8"))
+
+    def value(self, v: object) -> str:
+        """Canonical text of one attribute value (small: no graph depth in it)."""
+        from symdl.ir import ConstValue, Expr
+        from symdl.ops.base import GradientOf
+
+        if v is None or isinstance(v, (bool, int, str)):
+            return repr(v)
+        if isinstance(v, float):
+            return f"f{v!r}"  # repr is exact, -0.0, nan and inf included
+        if isinstance(v, (tuple, list)):
+            return f"{type(v).__name__[0]}(" + ",".join(self.value(x) for x in v) + ")"
+        if isinstance(v, ConstValue):
+            a = v.array
+            return f"c({a.dtype.str},{a.shape!r},{hashlib.sha256(a.tobytes()).hexdigest()})"
+        if isinstance(v, Expr):
+            return f"e{self.node(v)}"
+        if isinstance(v, GradientOf):
+            if v not in self.gradients:
+                text = f"g({self.node(v.y)};" + ",".join(str(self.node(w)) for w in v.wrt)
+                self.hash.update(f"{text})\n".encode())
+                self.gradients[v] = len(self.gradients)
+            return f"g{self.gradients[v]}"
+        if isinstance(v, np.generic):
+            return f"n({v.dtype.str},{v.item()!r})"
+        if type(v).__module__.split(".")[0] == "sympy":
+            import sympy
+
+            return f"s({sympy.srepr(v)})"
+        raise _Unkeyable(type(v).__name__)
+
+
+def input_key(functions: Mapping[str, tuple], name: str, options: str) -> str | None:
+    """The cache key of a module from what it is asked to hold: every function's name, inputs,
+    outputs and updates with the graphs below them (op names, attributes, shapes, dtypes,
+    names), the module name, the generation options and the generator's version and sources.
+
+    One pass over the graphs, linear in their size, and no checks: ``functions`` is keyed as
+    given, and only a mapping that was generated once (so passed `codegen.spec.normalize`) has
+    an index to find. None when it has no key: some attribute has no canonical text, or the
+    mapping is malformed (then the module is generated, which says what is wrong).
+    """
+    from symdl._version import __version__
+    from symdl.ir import Expr
+
+    encoder = _Encoder()
+    encoder.hash.update(f"symdl {__version__} {_code_fingerprint()}\n{name}\n{options}\n"
+                        .encode())
+    try:
+        for fname, value in functions.items():
+            inputs, outputs, *rest = value
+            single = isinstance(outputs, Expr)
+            ins = [encoder.node(x) for x in inputs]
+            outs = [encoder.node(o) for o in ([outputs] if single else outputs)]
+            updates = [(encoder.node(k), encoder.node(v)) for k, v in
+                       (dict(rest[0]) if rest else {}).items()]
+            encoder.hash.update(
+                f"def {fname!r}{ins}->{outs}{single}{updates}{len(rest)}\n".encode()
+            )
+    except (_Unkeyable, TypeError, ValueError, AttributeError):
+        return None
+    return encoder.hash.hexdigest()[:32]
+
+
+def _index_path(directory: Path, name: str, key: str) -> Path:
+    return directory / f"{name}_k{key}{INDEX_SUFFIX}"
+
+
+def load_indexed(name: str, key: str, directory: Path) -> ModuleType | None:
+    """The module the index for ``key`` names, imported after verifying its content hash, or
+    None on any miss (no index, a foreign or torn one, a module that fails verification or
+    whose constants were changed): the caller then generates it. ``directory`` is what
+    `usable_cache_dir` returned."""
+    data = _read(_index_path(directory, name, key))
+    if data is None:
+        return None
+    fields = data.decode("utf-8", errors="replace").split()
+    if len(fields) < 2:
+        return None  # empty or torn
+    stored_key, fname, *constants = fields
+    # The index names files of this module in this directory, and nothing else.
+    if stored_key != key or not all(
+        f.startswith(f"{name}_") and "/" not in f and "\\" not in f for f in [fname, *constants]
+    ) or not fname.endswith(".py"):
+        return None
+    path = directory / fname
+    try:
+        # Verified even when this process imported it already: a file changed since is
+        # rewritten from the model, as a cold compile would.
+        verified_source(path)
+        reused = sys.modules.get(f"symdl_generated_{path.stem}")
+        if reused is not None and not all(_npy_intact(directory / f) for f in constants):
+            return None  # a fresh import checks its constants itself; a reused module cannot
+        return import_file(path)
+    except Exception:  # noqa: BLE001 - any failure of a cached file is a miss, regenerated
+        return None
+
+
+def _npy_intact(path: Path) -> bool:
+    """Whether the ``.npy`` file hashes to the digest in its name (`codegen.module.LOADER`'s
+    formula)."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return False
+    h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()[:DIGEST_LENGTH] == path.name[-20:-4]
+
+
+def write_index(module: ModuleType, name: str, key: str, constants: list[str]) -> None:
+    """Record that ``key`` is the module ``module`` with the ``.npy`` files ``constants`` beside
+    it. Best effort: a cache that cannot take the index only costs the next process a
+    generation."""
+    path = Path(module.__file__ or "")
+    text = " ".join([key, path.name, *constants]) + "\n"
+    try:
+        _write_if_changed(_index_path(path.parent, name, key), text.encode())
+    except OSError:
+        pass

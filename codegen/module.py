@@ -123,7 +123,7 @@ def prepare(spec: FunctionSpec, options: Options, logs: Logs | None = None) -> P
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
              external_arrays: bool = False, fuse: bool | None = None,
              inplace: bool | None = None, logs: Logs | None = None,
-             fast_math: bool = False) -> ModuleParts:
+             fast_math: bool = False, check: bool = True) -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
@@ -134,10 +134,11 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     records what the passes did, for the report. Views used once print inline where they are
     used unless ``simplify`` is off: the raw derivative keeps one statement per value.
     ``fast_math`` lets rewrites and fusion fold what the user wrote as if every value were
-    finite and zeros unsigned (``x * 0 -> 0``, ``x - x -> 0``); see `Options`.
+    finite and zeros unsigned (``x * 0 -> 0``, ``x - x -> 0``); see `Options`. ``check=False``
+    leaves out the entry checks and their helpers; the module's docstring says so.
     """
     specs = normalize(functions)
-    options = Options.of(simplify, fuse, inplace, fast_math)
+    options = Options.of(simplify, fuse, inplace, fast_math, check)
     module_ns = Namespace({*HELPERS, LOADER, "hashlib", *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
@@ -150,7 +151,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         program = prepare(spec, options, logs)
         display = {program.notes.labels[n]: n for n in toposort(list(program.shown))
                    if n in program.notes.labels}
-        writer = FunctionWriter(spec, program, module_ns, consts, arrays, inline_views=simplify)
+        writer = FunctionWriter(spec, program, module_ns, consts, arrays, inline_views=simplify,
+                                check=check)
         header, body = writer.write(display)
         written.append((spec, header, body))
         indexed = indexed or writer.checks_indices
@@ -168,8 +170,13 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         *(line for summary in summaries for line in summary),
         "",
         "Each function's docstring gives its arguments' dtypes and shapes; it checks them on "
-        "entry.",
+        "entry." if check else
+        "Entry checks are off (compiled with check=False): each function's docstring gives the "
+        "dtypes",
     ]
+    if not check:
+        # The caller's promise replaces the checks: say it where a reader looks first.
+        top.append("and shapes its arguments must have; nothing verifies them.")
     for module, needing in sorted(extra.items()):
         # What a reader (or a deployment) must know first: the module needs more than numpy.
         top += ["", *wrap_text(
@@ -204,11 +211,13 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             text.append(line.text)
             if line.node is not None or line.step is not None:
                 lines[len(text)] = LineInfo(spec.name, line.node, line.step)
-    source = "\n".join(text) + "\n\n" + HELPER_SOURCE
-    if indexed:
-        source += "\n" + INDEX_HELPER_SOURCE
-    if uses_generator(specs):
-        source += GENERATOR_SOURCE
+    source = "\n".join(text) + "\n"
+    if check:
+        source += "\n" + HELPER_SOURCE
+        if indexed:
+            source += "\n" + INDEX_HELPER_SOURCE
+        if uses_generator(specs):
+            source += GENERATOR_SOURCE
     return ModuleParts(source, files, lines, notes)
 
 

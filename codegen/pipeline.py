@@ -30,19 +30,22 @@ class Options:
     """Which passes run: ``simplify`` switches off every rewrite, ``fuse`` and ``inplace``
     elementwise fusion and buffer reuse (both on by default where ``simplify`` is).
     ``fast_math`` lets rewrites and fusion assume finite values and unsigned zeros in what the
-    user wrote (``x * 0 -> 0``); by default only what differentiation built is folded so."""
+    user wrote (``x * 0 -> 0``); by default only what differentiation built is folded so.
+    ``check=False`` leaves out the functions' entry checks (no pass depends on it: the writer
+    and the module header read it)."""
 
     simplify: bool = True
     fuse: bool = True
     inplace: bool = True
     fast_math: bool = False
+    check: bool = True
 
     @classmethod
     def of(cls, simplify: bool = True, fuse: bool | None = None,
-           inplace: bool | None = None, fast_math: bool = False) -> Options:
+           inplace: bool | None = None, fast_math: bool = False, check: bool = True) -> Options:
         """Options with ``fuse`` and ``inplace`` defaulting to ``simplify``."""
         return cls(simplify, simplify if fuse is None else fuse,
-                   simplify if inplace is None else inplace, fast_math)
+                   simplify if inplace is None else inplace, fast_math, check)
 
 
 @dataclass

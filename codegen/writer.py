@@ -64,8 +64,9 @@ class FunctionWriter:
 
     def __init__(self, spec: FunctionSpec, program: Program, module_names: Namespace,
                  consts: dict[Expr, str], arrays: dict[str, np.ndarray],
-                 inline_views: bool = True) -> None:
+                 inline_views: bool = True, check: bool = True) -> None:
         self.spec = spec
+        self.check = check  # off: no entry checks, only the reads binding symbolic sizes
         self.program = program
         self.notes = program.notes
         self.inline_views = inline_views  # off: one statement per value (the raw derivative)
@@ -143,7 +144,9 @@ class FunctionWriter:
             self.names[x] = self.ns.create(x.name or "arg")
         args = ", ".join(self.names[x] for x in spec.inputs)
         checks, self.sizes, size_reads = entry_checks(spec, self.names)
-        indices = index_checks(spec, self.names, self.sizes)
+        indices = index_checks(spec, self.names, self.sizes) if self.check else []
+        if not self.check:
+            checks = list(size_reads.values())  # `N = x.shape[0]`: the body still needs sizes
         self.checks_indices = bool(indices)  # the module then defines the helper
         self.lines = [Line(line) for line in [*checks, *indices]]
         order = list(program.order)
@@ -302,6 +305,8 @@ class FunctionWriter:
 
 def comment_text(text: str) -> str:
     """``text`` safe inside a ``#`` comment: a newline in a user's label must not start code."""
+    if text.isprintable():
+        return text  # the usual case, without a pass per character
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
@@ -309,8 +314,11 @@ def _unused_sizes(lines: list[str], reads: Mapping[str, str]) -> set[str]:
     """The lines reading a size (``N = x.shape[0]``) that no other line uses: the argument's
     check still covers its rank, and an unused name would only make the reader look for it."""
     used: set[str] = set()
+    read_lines = set(reads.values())
     for line in lines:
-        if line in reads.values():
+        # Tokenizing is what tells a name from text in a string or comment, and it is slow:
+        # only lines where an unused size's name appears at all are tokenized.
+        if line in read_lines or not any(s in line for s in reads if s not in used):
             continue
         tokens = tokenize.generate_tokens(io.StringIO(line.strip()).readline)
         used.update(t.string for t in tokens if t.type == tokenize.NAME)

@@ -519,24 +519,27 @@ def compile_train_step(
     settings: Mapping[Expr, tuple[float, float]] | None = None,
     *,
     split: bool = False,
+    check: bool = True,
 ) -> TrainStep:
     """Generate, write and import the training step of ``optimizer`` on ``loss``.
 
     See `train_step_spec` for the arguments; ``name`` names the module, ``cache_dir`` where its
     file goes (default: symdl's module cache). ``split=True`` adds ``grads`` and ``apply`` to
     the module for data-parallel training (`TrainStep.grads`, `TrainStep.apply`,
-    ``sd.fit(..., client=...)``); the fused ``train_step`` is there as well.
+    ``sd.fit(..., client=...)``); the fused ``train_step`` is there as well. ``check=False``
+    leaves out the entry checks (as `symdl.compile`'s).
     """
     from codegen import compile as _compile
 
     spec = train_step_spec(loss, params, optimizer, inputs, metrics, settings, split)
     if split:
-        return _compile_split(spec, name, cache_dir)
-    module = _compile(spec.functions, name, cache_dir)
+        return _compile_split(spec, name, cache_dir, check)
+    module = _compile(spec.functions, name, cache_dir, check=check)
     return TrainStep(spec, module)
 
 
-def _compile_split(spec: TrainStepSpec, name: str, cache_dir: str | None) -> TrainStep:
+def _compile_split(spec: TrainStepSpec, name: str, cache_dir: str | None,
+                   check: bool = True) -> TrainStep:
     """`codegen.compile`'s steps, keeping the module's ``.npy`` constants, which workers need
     along with the source to compile the same module (`symdl.distributed`)."""
     from codegen import _module_name
@@ -544,7 +547,7 @@ def _compile_split(spec: TrainStepSpec, name: str, cache_dir: str | None) -> Tra
     from codegen.module import assemble
 
     module_name = _module_name(name)
-    parts = assemble(spec.functions, module_name, external_arrays=True)
+    parts = assemble(spec.functions, module_name, external_arrays=True, check=check)
     return TrainStep(spec, load_module(parts.source, module_name, parts.arrays, cache_dir),
                      parts.arrays)
 
