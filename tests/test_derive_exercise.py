@@ -20,6 +20,7 @@ import pytest
 from symdl.derive import derive
 from symdl.derive.exercise import Exercise, parse_hide
 from symdl.render import find_chromium
+from tests.test_derive import EXAMPLES
 
 CLASSROOM = Path(__file__).resolve().parents[1] / "examples" / "classroom"
 
@@ -237,3 +238,18 @@ def test_tex_compiles_with_pdflatex(softmax: dict, tmp_path: Path) -> None:
                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stdout[-2000:]
         assert (tmp_path / name).with_suffix(".pdf").stat().st_size > 1000
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="pdflatex not installed (apt-get install texlive-latex-base); the "
+                    ".tex files are compiled only where it is available")
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_classroom_page_compiles_with_pdflatex(name: str, tmp_path: Path) -> None:
+    m = load(name)
+    d = derive(m["loss"], m["WRT"])
+    d.save(str(tmp_path / f"{name}.tex"))
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                          f"{name}.tex"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
