@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .errors import CheckpointError, CodegenError, SymdlError
+from .errors import CodegenError, SymdlError
 from .optim import TrainStep
 from .train import (
     History,
@@ -63,11 +63,9 @@ from .train import (
     _diverged,
     _epoch_line,
     _evaluate,
-    _restore,
+    _resume,
     _use_bar,
-    load_checkpoint,
     plot_history,
-    run_differences,
     run_signature,
     save_checkpoint,
 )
@@ -355,23 +353,9 @@ def fit(
     epoch, first_batch, done = 0, 0, 0
     epoch_rng_state = rng.bit_generator.state
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        differences = run_differences(ckpt.meta, meta)
-        if differences and not force:
-            raise CheckpointError(
-                f"fit: checkpoint {resume} was written by a run with other settings, so resuming "
-                "would not continue it:\n  " + "\n  ".join(differences) + "\nResume with the "
-                "same settings, or pass force=True (symdl train --force) to resume anyway"
-            )
-        if differences and not quiet:
-            print(f"fit: resuming from {resume} although it differs from this run: "
-                  + "; ".join(differences), file=sys.stderr)
-        _restore(resume, ckpt, step, params, state, force)
+        ckpt = _resume(resume, meta, force, quiet, step, params, state, history)
         epoch, first_batch, done = ckpt.epoch, ckpt.batch, ckpt.step
         epoch_rng_state = ckpt.rng_state
-        history.loss, history.epochs = ckpt.history.loss, ckpt.history.epochs
-        for name in step.metric_names:
-            history.metrics[name] = ckpt.history.metrics.get(name, [math.nan] * done)
     history.step = done
     default_lr = step.optimizer.lr if lr is None else lr
     steps_per_epoch = math.ceil(n / batch_size)

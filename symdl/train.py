@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -402,6 +403,33 @@ def _use_bar(progress: bool | None, quiet: bool) -> bool:
     return sys.stderr.isatty()
 
 
+
+def _resume(resume: str | os.PathLike[str], meta: Mapping[str, Any], force: bool, quiet: bool,
+            step: TrainStep, params: dict[str, np.ndarray], state: dict[str, np.ndarray],
+            history: History) -> Checkpoint:
+    """Load the checkpoint ``resume`` into ``params``, ``state`` and ``history``; return it.
+
+    A checkpoint written by a run with other settings (``meta``, `run_signature`) is refused,
+    or with ``force`` resumed anyway with the differences printed (unless ``quiet``).
+    """
+    ckpt = load_checkpoint(resume)
+    differences = run_differences(ckpt.meta, meta)
+    if differences and not force:
+        raise CheckpointError(
+            f"fit: checkpoint {resume} was written by a run with other settings, so resuming "
+            "would not continue it:\n  " + "\n  ".join(differences) + "\nResume with the "
+            "same settings, or pass force=True (symdl train --force) to resume anyway"
+        )
+    if differences and not quiet:
+        print(f"fit: resuming from {resume} although it differs from this run: "
+              + "; ".join(differences), file=sys.stderr)
+    _restore(resume, ckpt, step, params, state, force)
+    history.loss, history.epochs = ckpt.history.loss, ckpt.history.epochs
+    for name in step.metric_names:
+        # A metric the checkpoint lacks (a forced resume) has no values for earlier steps.
+        history.metrics[name] = ckpt.history.metrics.get(name, [math.nan] * ckpt.step)
+    return ckpt
+
 def fit(
     step: TrainStep,
     params: dict[str, np.ndarray],
@@ -487,26 +515,11 @@ def fit(
     epoch, first_batch, done = 0, 0, 0
     epoch_rng_state = rng.bit_generator.state
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        differences = run_differences(ckpt.meta, meta)
-        if differences and not force:
-            raise CheckpointError(
-                f"fit: checkpoint {resume} was written by a run with other settings, so resuming "
-                "would not continue it:\n  " + "\n  ".join(differences) + "\nResume with the "
-                "same settings, or pass force=True (symdl train --force) to resume anyway"
-            )
-        if differences and not quiet:
-            print(f"fit: resuming from {resume} although it differs from this run: "
-                  + "; ".join(differences), file=sys.stderr)
-        _restore(resume, ckpt, step, params, state, force)
+        ckpt = _resume(resume, meta, force, quiet, step, params, state, history)
         epoch, first_batch, done = ckpt.epoch, ckpt.batch, ckpt.step
         epoch_rng_state = ckpt.rng_state
         if draws is not None and ckpt.draw_rng_state is not None:
             draws.bit_generator.state = ckpt.draw_rng_state
-        history.loss, history.epochs = ckpt.history.loss, ckpt.history.epochs
-        for name in step.metric_names:
-            # A metric the checkpoint lacks (a forced resume) has no values for earlier steps.
-            history.metrics[name] = ckpt.history.metrics.get(name, [math.nan] * done)
     history.step = done
     default_lr = step.optimizer.lr if lr is None else lr
     steps_per_epoch = math.ceil(n / batch_size)
