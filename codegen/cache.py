@@ -475,12 +475,14 @@ def load_indexed(name: str, key: str, directory: Path) -> ModuleType | None:
         return None
     path = directory / fname
     try:
-        # Verified even when this process imported it already: a file changed since is
-        # rewritten from the model, as a cold compile would.
-        verified_source(path)
         reused = sys.modules.get(f"symdl_generated_{path.stem}")
-        if reused is not None and not all(_npy_intact(directory / f) for f in constants):
-            return None  # a fresh import checks its constants itself; a reused module cannot
+        if reused is not None:
+            # `import_file` reuses it unverified: a file changed since this process imported
+            # it is rewritten from the model, as a cold compile would. (A fresh import verifies
+            # the source, and its loader the constants, itself.)
+            verified_source(path)
+            if not all(_npy_intact(directory / f) for f in constants):
+                return None
         return import_file(path)
     except Exception:  # noqa: BLE001 - any failure of a cached file is a miss, regenerated
         return None
@@ -493,9 +495,14 @@ def _npy_intact(path: Path) -> bool:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return False
-    h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()[:DIGEST_LENGTH] == path.name[-20:-4]
+    return array_digest(array) == path.name[-20:-4]
+
+
+def array_digest(value: np.ndarray) -> str:
+    """Content hash of an array (dtype, shape and bytes) that names its ``.npy`` file."""
+    h = hashlib.sha256(f"{value.dtype.str}{value.shape}".encode())
+    h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()[:DIGEST_LENGTH]
 
 
 def write_index(module: ModuleType, name: str, key: str, constants: list[str]) -> None:

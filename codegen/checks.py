@@ -30,7 +30,7 @@ import ast
 
 from symdl.ir import Expr, toposort
 from symdl.ops.random import Rng
-from symdl.types import INT_DTYPES, size_of
+from symdl.types import INT_DTYPES, format_shape, size_of
 
 from .printer import dtype_text
 from .spec import FunctionSpec
@@ -78,7 +78,7 @@ def entry_checks(
             str(d) if isinstance(d, int) else bound.get(d, "None") for d in x.shape
         ]
         call_args = [repr(spec.name), repr(x.name), arg, dtype_text(x.dtype),
-                     _tuple_text(expected)]
+                     format_shape(tuple(expected))]
         if any(isinstance(d, str) for d in x.shape):
             call_args.append(repr(x.shape))
         updated = x in spec.updates
@@ -162,12 +162,9 @@ def _no_overlap_call(spec: FunctionSpec, names: dict[Expr, str]) -> str:
     read = [names[x] for x in arrays if x not in spec.updates]
     labels = [repr(x.name) for x in arrays if x in spec.updates]
     labels += [repr(x.name) for x in arrays if x not in spec.updates]
-    call_args = [repr(spec.name), _tuple_text(labels), _tuple_text(updated), _tuple_text(read)]
+    call_args = [repr(spec.name), format_shape(tuple(labels)), format_shape(tuple(updated)),
+                 format_shape(tuple(read))]
     return f"    {DISJOINT}({', '.join(call_args)})"
-
-
-def _tuple_text(items: list[str]) -> str:
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
 HELPER_SOURCE = f'''

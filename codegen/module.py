@@ -16,7 +16,6 @@ The seams, one module each: `spec` (what to generate, checked), `pipeline` (the 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +25,7 @@ from symdl.ir import Expr, toposort
 from symdl.ops.custom import functions_needing, modules_needed
 from symdl.provenance import Notes, annotate
 
+from .cache import array_digest
 from .checks import (
     GENERATOR_SOURCE,
     HELPER_SOURCE,
@@ -236,13 +236,6 @@ def _constants(
         else:
             const_lines.append(f"{cname} = {array_literal(value)}")
     return wrap_lines(const_lines), files
-
-
-def array_digest(value: np.ndarray) -> str:
-    """Content hash of an array (dtype, shape and bytes) that names its ``.npy`` file."""
-    h = hashlib.sha256(f"{value.dtype.str}{value.shape}".encode())
-    h.update(np.ascontiguousarray(value).tobytes())
-    return h.hexdigest()[:16]
 
 
 def array_literal(value: np.ndarray) -> str:
