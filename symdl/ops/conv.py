@@ -33,12 +33,12 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..ir import Expr
-from ..types import Shape, format_shape, is_float
+from ..types import Shape, format_shape
 from . import creation as _creation
 from . import elementwise as _ew
 from . import reduce as _reduce
 from . import shape as _shape
-from .base import PROD, Latex, Op, as_expr, latex_call, register
+from .base import PROD, Latex, Op, as_expr, latex_call, register, require_float
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
@@ -51,28 +51,27 @@ def _out_size(padded: int, kernel: int, stride: int, dilation: int) -> int:
     return (padded - (kernel - 1) * dilation - 1) // stride + 1
 
 
-def _spatial(op: str, x: Expr, what: str = "input") -> tuple[int, int]:
+def _spatial(op: str, x: Expr) -> tuple[int, int]:
     """The static height and width of an NHWC tensor, refused with a message otherwise."""
     if x.ndim != 4:
         raise ShapeError(
-            f"{op}: expected a 4-d {what} (batch, height, width, channels), got shape "
+            f"{op}: expected a 4-d input (batch, height, width, channels), got shape "
             f"{format_shape(x.shape)}"
         )
     h, w = x.shape[1], x.shape[2]
     if not isinstance(h, int) or not isinstance(w, int) or not isinstance(x.shape[3], int):
         raise ShapeError(
             f"{op}: height, width and channels must be known sizes (only the batch may be "
-            f"symbolic), got {what} shape {format_shape(x.shape)}"
+            f"symbolic), got input shape {format_shape(x.shape)}"
         )
     return h, w
 
 
 def _check_float(op: str, *xs: Expr) -> str:
+    """The operands' common float dtype; refused (naming ``op``) if one is not float or they
+    differ."""
     for x in xs:
-        if not is_float(x.dtype):
-            raise DTypeError(
-                f"{op}: expected float32 or float64 operands, got {x.dtype}; cast with .astype()"
-            )
+        require_float(op, x)
     if len({x.dtype for x in xs}) > 1:
         raise DTypeError(
             f"{op}: operands have different dtypes ({', '.join(x.dtype for x in xs)}); cast one "
@@ -311,16 +310,16 @@ class MaxPool2DGrad(Op):
 # --------------------------------------------------------------------------- arguments
 
 
-def _pair(op: str, name: str, value: object, minimum: int = 1) -> Pair:
-    """An int or a pair of ints (height, width), each at least ``minimum``."""
+def _pair(op: str, name: str, value: object) -> Pair:
+    """An int or a pair of ints (height, width), each at least 1."""
     items = (value, value) if isinstance(value, (int, np.integer)) else value
     ok = isinstance(items, (tuple, list)) and len(items) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
         for v in items
     )
     if not ok:
         raise ShapeError(
-            f"{op}: {name} must be an int >= {minimum} or a pair of them (height, width), "
+            f"{op}: {name} must be an int >= 1 or a pair of them (height, width), "
             f"got {value!r}"
         )
     return int(items[0]), int(items[1])  # type: ignore[index]
@@ -393,10 +392,10 @@ def _check_fit(op: str, x_shape: Shape, kernel_shape: Shape, what: str, size: Pa
             )
 
 
-def _to_nhwc(op: str, x: Expr, data_format: str, rank: int = 4) -> Expr:
+def _to_nhwc(op: str, x: Expr, data_format: str) -> Expr:
     if data_format not in ("NHWC", "NCHW"):
         raise ShapeError(f"{op}: data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
-    if x.ndim != rank:
+    if x.ndim != 4:
         raise ShapeError(
             f"{op}: expected a 4-d input in {data_format} layout, got shape {format_shape(x.shape)}"
         )

@@ -791,8 +791,6 @@ def cast(x: object, dtype: object) -> Expr:
     return x if x.dtype == name else Cast.make(x, dtype=name)
 
 
-
-
 # --------------------------------------------------------------------------- more unary math
 # log2, tan, arctan; floor and round (zero gradient, as in JAX); clip; stop_gradient.
 

@@ -26,7 +26,7 @@ from ..errors import DTypeError, InvalidNameError, ShapeError
 from ..ir import Expr
 from ..types import FLOAT_DTYPES, Shape, as_dtype, as_shape, broadcast_shapes, format_shape
 from . import elementwise as ew
-from .base import FUNC, Latex, Leaf, Op, as_expr, latex_literal, register
+from .base import FUNC, Latex, Leaf, Op, as_expr, latex_literal, register, require_float
 
 GENERATOR = "generator"
 """The dtype of an `rng` leaf: not an array dtype, so no arithmetic accepts it."""
@@ -137,11 +137,6 @@ def draw(op: type[Draw], generator: Expr, *inputs: Expr, **attrs: Any) -> Expr:
     return op.make(generator, *inputs, **attrs, draw=next(_serials))
 
 
-def as_draw_shape(op: str, shape: object) -> Shape:
-    """A user's draw shape: ints, size names, None for N, or an expression's ``x.shape``."""
-    return as_shape(shape, where=op)
-
-
 def probability(op: str, p: object) -> Expr:
     """``p`` as an expression; a Python number must lie in [0, 1]."""
     if not isinstance(p, Expr) and isinstance(p, (int, float)) and not 0 <= p <= 1:
@@ -163,7 +158,7 @@ def uniform(
     """
     generator = check_rng("uniform", rng)
     dtype = _float_dtype("uniform", dtype)
-    u = draw(Uniform, generator, shape=as_draw_shape("uniform", shape), dtype=dtype)
+    u = draw(Uniform, generator, shape=as_shape(shape, where="uniform"), dtype=dtype)
     if _is_number(low, 0) and _is_number(high, 1):
         return u  # exactly the generator's numbers: no arithmetic on them
     return low + (high - low) * u  # type: ignore[operator]
@@ -177,7 +172,7 @@ def normal(
     ``loc + scale * rng.standard_normal(shape, dtype)`` (numpy's ``Generator.normal``)."""
     generator = check_rng("normal", rng)
     dtype = _float_dtype("normal", dtype)
-    z = draw(Normal, generator, shape=as_draw_shape("normal", shape), dtype=dtype)
+    z = draw(Normal, generator, shape=as_shape(shape, where="normal"), dtype=dtype)
     if _is_number(loc, 0) and _is_number(scale, 1):
         return z
     return loc + scale * z  # type: ignore[operator]
@@ -193,7 +188,7 @@ def bernoulli(rng: Expr, p: object, shape: object = ()) -> Expr:
     generator = check_rng("bernoulli", rng)
     prob = probability("bernoulli", p)
     precision = "float32" if is_weak_scalar(prob) else prob.dtype
-    return draw(Bernoulli, generator, prob, shape=as_draw_shape("bernoulli", shape),
+    return draw(Bernoulli, generator, prob, shape=as_shape(shape, where="bernoulli"),
                 dtype=precision)
 
 
@@ -209,8 +204,7 @@ def dropout(x: object, rate: object, rng: Expr) -> Expr:
     """
     x = as_expr(x, "dropout")
     generator = check_rng("dropout", rng)
-    if x.dtype not in FLOAT_DTYPES:
-        raise DTypeError(f"dropout: x must be float32 or float64, got {x.dtype}; cast it first")
+    require_float("dropout", x)
     if not isinstance(rate, Expr):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise ValueError(
@@ -228,7 +222,7 @@ def dropout(x: object, rate: object, rng: Expr) -> Expr:
             f"dropout: rate must be a float scalar, got shape {format_shape(rate.shape)} and "
             f"dtype {rate.dtype}"
         )
-    keep = 1 - ew.cast(rate, x.dtype) if rate.dtype != x.dtype else 1 - rate
+    keep = 1 - ew.cast(rate, x.dtype)
     mask = draw(Bernoulli, generator, keep, shape=x.shape, dtype=x.dtype)
     # At rate 1 the mask is all False: dividing the zeros by the smallest positive number
     # instead of by 0 keeps the result 0, not 0/0.
