@@ -540,7 +540,8 @@ class _Run:
         """Drop the run's module, data and replicas from the workers that are still there."""
         if self.data is not None:
             self.data.release()
-        alive = [a for a in self.cluster.addresses if a not in self.cluster.missing()]
+        gone = set(self.cluster.missing())  # one scheduler query, not one per worker
+        alive = [a for a in self.cluster.addresses if a not in gone]
         if alive:
             self.client.run(_forget, self.key, workers=alive, on_error="ignore")
 

@@ -328,7 +328,7 @@ def train_step_spec(
     }
     if split:
         functions.update(split_functions(loss, leaves, optimizer, list(inputs), metrics, state,
-                                         lr, step, list(settings)))
+                                         lr, step, list(settings), rngs))
     return TrainStepSpec(functions, list(inputs), leaves, state, lr, list(metrics), optimizer,
                          inits, rngs, settings)
 
@@ -336,11 +336,12 @@ def train_step_spec(
 def split_functions(
     loss: Expr, leaves: list[Expr], optimizer: Optimizer, inputs: list[Expr],
     metrics: Mapping[str, Expr], state: list[Expr], lr: Expr, step: Expr | None,
-    settings: Sequence[Expr] = (),
+    settings: Sequence[Expr] = (), rngs: Sequence[Expr] = (),
 ) -> dict[str, tuple]:
     """The fused step cut in two at the gradient, for data-parallel training.
 
-    ``grads(*inputs, *params, shard_size) -> (loss_sum, *metric_sums, *grad_sums)`` runs forward
+    ``grads(*inputs, *params, shard_size, *settings, *rngs) -> (loss_sum, *metric_sums,
+    *grad_sums)`` runs forward
     and backward on one shard. The loss and metrics are batch means, so multiplying them by the
     shard's row count (``shard_size``, passed by the caller: no op reads a size) gives sums, and
     the gradient of the loss sum is the gradient sum: the results of shards of any sizes add up
@@ -351,11 +352,10 @@ def split_functions(
     as ``train_step``; it returns nothing.
     """
     from .autodiff import grad
-    from .ir import toposort
 
-    # A model that draws (dropout) draws in `grads`: each shard from the generator its caller
-    # passes, so a data-parallel run is reproducible from its seed for a given worker count.
-    rngs = [n for n in toposort([loss, *metrics.values()]) if n.op.name == "rng"]
+    # A model that draws (dropout; ``rngs``) draws in `grads`: each shard from the generator
+    # its caller passes, so a data-parallel run is reproducible from its seed for a given
+    # worker count.
     dtype = loss.dtype
     shard_size = placeholder(SHARD_SIZE_NAME, (), dtype=dtype)
     batch_size = placeholder(BATCH_SIZE_NAME, (), dtype=dtype)
@@ -409,9 +409,8 @@ class TrainStep:
         self._train = module.train_step
         self._evaluate = module.evaluate
         self.draws = bool(spec.rngs)
-        self._train_settings = [v[0] for v in spec.settings.values()]
-        # What a worker passes after the shard size: the settings' training values (`grads`).
-        self.train_settings = list(self._train_settings)
+        # The settings' training values: what train_step and a worker's `grads` are passed.
+        self.train_settings = [v[0] for v in spec.settings.values()]
         self._evaluate_settings = [v[1] for v in spec.settings.values()]
 
     def _generators(self, rng: np.random.Generator | None) -> list[np.random.Generator]:
@@ -464,7 +463,7 @@ class TrainStep:
                 *self._ordered("state", self.state_names, state)]
         generators = self._generators(rng)
         out = self._train(*args, self.optimizer.lr if lr is None else lr,
-                          *self._train_settings, *generators)
+                          *self.train_settings, *generators)
         return out
 
     def evaluate(self, batch: Sequence[np.ndarray], params: Mapping[str, np.ndarray],
