@@ -168,15 +168,15 @@ def in_top_k(predictions: object, targets: object, k: int, name: str | None = No
 def sigmoid_cross_entropy_with_logits(_sentinel: None = None, labels: object = None,
                                       logits: object = None, name: str | None = None) -> Expr:
     """Elementwise cross-entropy of sigmoid(logits) against ``labels`` in [0, 1], computed as
-    TensorFlow does, stably: ``max(x, 0) - x * z + log(1 + exp(-|x|))``."""
+    TensorFlow does, stably: ``max(x, 0) - x * z + log(1 + exp(-|x|))`` (symdl's
+    `sigmoid_cross_entropy`, whose gradient is ``sigmoid(x) - z``)."""
     if _sentinel is not None or labels is None or logits is None:
         raise ShapeError(
             "sigmoid_cross_entropy_with_logits: call it with keywords, "
             "sigmoid_cross_entropy_with_logits(labels=..., logits=...)"
         )
     x = as_expr(logits)
-    z = sd.cast(labels, x.dtype)
-    return sd.relu(x) - x * z + sd.log1p(sd.exp(-sd.abs(x)))
+    return sd.sigmoid_cross_entropy(x, sd.cast(labels, x.dtype))
 
 
 # --------------------------------------------------------------------------- convolution, pooling

@@ -463,7 +463,7 @@ def zeros_like(tensor: object, dtype: object = None, name: str | None = None) ->
 def ones_like(tensor: object, dtype: object = None, name: str | None = None) -> Expr:
     """Ones of ``tensor``'s shape and dtype (or ``dtype``)."""
     x = as_expr(tensor)
-    return sd.zeros(x.shape, as_dtype(dtype) if dtype is not None else x.dtype) + 1
+    return sd.ones(x.shape, as_dtype(dtype) if dtype is not None else x.dtype)
 
 
 @deferrable
@@ -551,16 +551,9 @@ def reduce_logsumexp(input_tensor: object, axis: object = None, keepdims: bool |
     x = as_expr(input_tensor)
     chosen = _axis(axis, reduction_indices)
     keep = _keep(keepdims, keep_dims)
-    if isinstance(chosen, tuple) and len(chosen) == 1:
-        chosen = chosen[0]
-    if chosen is None:  # all axes: one axis of every entry
-        out = sd.logsumexp(sd.reshape(x, [-1]), 0)
-        return sd.reshape(out, [1] * x.ndim) if keep else out
-    if not isinstance(chosen, (int, np.integer)):
-        raise ShapeError(
-            f"reduce_logsumexp: reduce over one axis or all of them, got axis={chosen}"
-        )
-    return sd.logsumexp(x, int(chosen), keep)
+    if isinstance(chosen, (int, np.integer)):
+        chosen = int(chosen)
+    return sd.logsumexp(x, chosen, keep)  # one axis, a tuple of them, or all (None)
 
 
 @deferrable

@@ -215,7 +215,7 @@ class RMSPropOptimizer(Optimizer):
 
     def _update(self, g: Expr, var: Expr) -> dict[Expr, Expr]:
         rho = self.decay
-        ms = self._slot(var, "RMSProp", sd.zeros(var.shape, var.dtype) + 1)
+        ms = self._slot(var, "RMSProp", sd.ones(var.shape, var.dtype))
         mom = self._slot(var, "RMSProp_1", sd.zeros(var.shape, var.dtype))
         ms_new = rho * ms + (1 - rho) * sd.square(g)
         updates: dict[Expr, Expr] = {ms: ms_new}
@@ -248,7 +248,7 @@ class AdagradOptimizer(Optimizer):
         self.initial = initial_accumulator_value
 
     def _update(self, g: Expr, var: Expr) -> dict[Expr, Expr]:
-        accum = self._slot(var, "Adagrad", sd.zeros(var.shape, var.dtype) + self.initial)
+        accum = self._slot(var, "Adagrad", sd.full(var.shape, self.initial, var.dtype))
         accum_new = accum + sd.square(g)
         return {accum: accum_new, var: var - self._lr(var) * g / sd.sqrt(accum_new)}
 
