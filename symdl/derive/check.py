@@ -19,6 +19,7 @@ import numpy as np
 
 from ..autodiff import grad
 from ..ir import Expr, leaves
+from .latex import tex_escape
 
 __all__ = ["CheckRow", "GradCheck", "check", "random_values"]
 
@@ -71,14 +72,11 @@ class GradCheck:
 
     def to_latex(self) -> str:
         """The table as a LaTeX ``tabular``."""
-        def esc(t: str) -> str:
-            return "".join("\\" + c if c in "#$%&_{}" else c for c in t)
-
         out = [r"\subsection*{Finite-difference check}",
                rf"Central differences in float64, $h = {self.step:g}$, along a random unit "
                r"direction per parameter.", "", r"\begin{tabular}{lrrr}",
                r"parameter & symbolic & central & relative error \\ \hline"]
-        out += [rf"{esc(r.name)} & {r.symbolic:.10g} & {r.central:.10g} & "
+        out += [rf"{tex_escape(r.name)} & {r.symbolic:.10g} & {r.central:.10g} & "
                 rf"{r.relative_error:.2e} \\" for r in self.rows]
         out.append(r"\end{tabular}")
         return "\n".join(out) + "\n"

@@ -33,6 +33,19 @@ GREEK = {
 }
 
 
+
+def shown_value(x: Expr) -> Expr:
+    """``x`` without the reshapes, broadcasts and casts that math notation does not show (ops
+    with `shows_as_operand`): the value a reader sees in its place."""
+    while x.op.shows_as_operand and x.inputs:
+        x = x.inputs[0]
+    return x
+
+
+def tex_escape(text: str) -> str:
+    """Plain text made safe inside TeX: its special characters backslashed."""
+    return "".join("\\" + c if c in "#$%&_{}" else c for c in text)
+
 def name_latex(name: str) -> str:
     """A user's name as a math symbol: ``x``, ``x_{1}``, ``\\alpha``, ``\\text{logits}``."""
     match = re.fullmatch(r"([A-Za-z])_?(\d+)", name)
@@ -164,8 +177,7 @@ def _identity_operand(x: Expr) -> int | None:
 
 
 def _is_one(x: Expr) -> bool:
-    while x.op.shows_as_operand and x.inputs:
-        x = x.inputs[0]
+    x = shown_value(x)
     if x.op.name == "size":
         return x.attr("static") == 1 and not x.attr("symbols")
     if x.op.name != "constant":
@@ -203,9 +215,7 @@ def _shape_notation(x: Expr, arg: Shown) -> Shown:
         return Shown(rf"{{{_wrap(arg, ATOM)}}}^\top", POSTFIX)
     if x.op.name != "broadcast_to":
         return arg
-    inner = x.inputs[0]
-    while inner.op.shows_as_operand and inner.inputs:
-        inner = inner.inputs[0]
+    inner = shown_value(x.inputs[0])
     if all(d == 1 for d in inner.shape) and x.ndim in (1, 2):
         ones = _ones(x.shape[0]) + ("" if x.ndim == 1 else rf" \, {_ones(x.shape[1])}^\top")
         return Shown(rf"{_wrap(arg, PROD)} \, {ones}", PROD, "matrix" if x.ndim == 2 else "")

@@ -18,7 +18,7 @@ from .exercise import (
     hidden_block,
     markdown_to_html_with_details,
 )
-from .latex import bar
+from .latex import bar, tex_escape
 
 if TYPE_CHECKING:
     from .steps import Derivation, ForwardDef, Step
@@ -318,19 +318,15 @@ def equations(d: Derivation) -> str:
     return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
 
 
-def _tex_escape(text: str) -> str:
-    return "".join("\\" + c if c in "#$%&_{}" else c for c in text)
-
-
 def _tex_shape(shape: tuple[object, ...]) -> str:
-    return rf"\qquad \text{{{_tex_escape(format_shape(shape))}}}"
+    return rf"\qquad \text{{{tex_escape(format_shape(shape))}}}"
 
 
 def to_latex(d: Derivation) -> str:
     """A standalone LaTeX document (amsmath; code in ``verbatim``)."""
     out = [r"\documentclass{article}", r"\usepackage{amsmath,amssymb}",
            r"\usepackage[margin=2cm]{geometry}", r"\begin{document}",
-           rf"\section*{{{_tex_escape(_title(d))}}}", r"\subsection*{Forward definitions}",
+           rf"\section*{{{tex_escape(_title(d))}}}", r"\subsection*{Forward definitions}",
            r"\begin{align*}"]
     out.append(r" \\".join(rf"{f.symbol} &= {f.latex}" for f in d.forward))
     out += [r"\end{align*}", r"\subsection*{Backward pass}", NOTATION, ""]

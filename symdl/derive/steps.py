@@ -20,7 +20,7 @@ from ..ir import Expr, leaves, toposort
 from ..printing import formula
 from ..provenance import Notes, annotate, depth_order, step_numbers
 from ..types import format_shape
-from .latex import bar, latex, local_derivative, name_latex, rule_latex
+from .latex import bar, latex, local_derivative, name_latex, rule_latex, shown_value
 from .textbook import textbook_form
 
 if TYPE_CHECKING:
@@ -297,10 +297,7 @@ def _spreads_a_scalar(n: Expr) -> bool:
     """Whether ``n`` broadcasts one value over a vector or matrix (written out on a page)."""
     if n.op.name != "broadcast_to" or n.ndim not in (1, 2):
         return False
-    inner = n.inputs[0]
-    while inner.op.shows_as_operand and inner.inputs:
-        inner = inner.inputs[0]
-    return all(d == 1 for d in inner.shape)
+    return all(d == 1 for d in shown_value(n.inputs[0]).shape)
 
 
 def _in_step_order(steps: list[Step]) -> list[Step]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..ir import Expr, toposort
 from ..ops.base import OPS, constant
+from .latex import shown_value
 
 __all__ = ["scalar_factor", "textbook_form"]
 
@@ -23,9 +24,7 @@ def _scalar_divisor(x: Expr) -> Expr | None:
     """``s`` if ``x`` is ``c / s`` with ``s`` a scalar size or constant, else None."""
     if x.op.name != "divide":
         return None
-    s = x.inputs[1]
-    while s.op.shows_as_operand and s.inputs:
-        s = s.inputs[0]
+    s = shown_value(x.inputs[1])
     if s.shape != () or s.op.name not in ("size", "constant"):
         return None
     return x.inputs[1] if x.inputs[1].shape == () else None
@@ -36,9 +35,7 @@ def scalar_factor(x: Expr) -> tuple[Expr, Expr] | None:
     if x.op.name != "multiply":
         return None
     for k in (0, 1):
-        factor = x.inputs[k]
-        while factor.op.shows_as_operand and factor.inputs:
-            factor = factor.inputs[0]
+        factor = shown_value(x.inputs[k])
         if factor.shape == () and _is_number(factor) and (
                 x.inputs[1 - k].shape == x.shape):
             return factor, x.inputs[1 - k]
@@ -52,8 +49,7 @@ def _is_number(x: Expr) -> bool:
 
 def _number(x: Expr) -> float | None:
     """The value of a scalar constant (through reshapes and broadcasts), else None."""
-    while x.op.shows_as_operand and x.inputs:
-        x = x.inputs[0]
+    x = shown_value(x)
     if x.op.name != "constant" or x.attr("value").array.size != 1:
         return None
     return float(x.attr("value").array.reshape(-1)[0])
