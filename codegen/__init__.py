@@ -105,6 +105,8 @@ def compile(  # noqa: A001 - the verb users expect
     parts = assemble(functions, module_name, simplify=simplify, external_arrays=True,
                      fast_math=fast_math, check=check)
     module = load_module(parts.source, module_name, parts.arrays, directory)
+    # The .npy files beside the module that it loads (what a Dask worker is sent with it).
+    module.__symdl_constants__ = sorted(parts.arrays)  # type: ignore[attr-defined]
     if key is not None:
         write_index(module, module_name, key, sorted(parts.arrays))
     return module

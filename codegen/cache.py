@@ -483,7 +483,9 @@ def load_indexed(name: str, key: str, directory: Path) -> ModuleType | None:
             verified_source(path)
             if not all(_npy_intact(directory / f) for f in constants):
                 return None
-        return import_file(path)
+        module = import_file(path)
+        module.__symdl_constants__ = constants  # type: ignore[attr-defined]
+        return module
     except Exception:  # noqa: BLE001 - any failure of a cached file is a miss, regenerated
         return None
 

@@ -539,16 +539,17 @@ def compile_train_step(
 
 def _compile_split(spec: TrainStepSpec, name: str, cache_dir: str | None,
                    check: bool = True) -> TrainStep:
-    """`codegen.compile`'s steps, keeping the module's ``.npy`` constants, which workers need
-    along with the source to compile the same module (`symdl.distributed`)."""
-    from codegen import _module_name
-    from codegen.cache import load_module
-    from codegen.module import assemble
+    """`codegen.compile` (a warm start when the module is cached), keeping the module's
+    ``.npy`` constants, which workers need along with the source to compile the same module
+    (`symdl.distributed`); the module verified them when it loaded them."""
+    from pathlib import Path
 
-    module_name = _module_name(name)
-    parts = assemble(spec.functions, module_name, external_arrays=True, check=check)
-    return TrainStep(spec, load_module(parts.source, module_name, parts.arrays, cache_dir),
-                     parts.arrays)
+    from codegen import compile as _compile
+
+    module = _compile(spec.functions, name, cache_dir, check=check)
+    folder = Path(module.__file__ or "").parent
+    arrays = {f: np.load(folder / f, allow_pickle=False) for f in module.__symdl_constants__}
+    return TrainStep(spec, module, arrays)
 
 
 __all__ = [

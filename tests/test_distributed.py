@@ -294,3 +294,21 @@ def test_a_model_with_dropout_trains_on_two_workers_reproducibly(client, tmp_pat
     for name in step.param_names:
         assert np.array_equal(runs["first"][1][name], runs["again"][1][name]), name
     assert runs["first"][0] != runs["other"][0]
+
+
+def test_a_split_step_keeps_its_constants_on_a_warm_start(tmp_path):
+    """A worker is sent the module's .npy constants with its source: a split step has them
+    whether it was generated now or found in the cache (a second compile imports it)."""
+    x = sd.placeholder("x", (None, 6), dtype="float64")
+    y = sd.placeholder("y", (None,), dtype="int64")
+    scale = sd.constant(np.linspace(0.5, 1.5, 6 * 400).reshape(6, 400))  # over 1000: a .npy
+    logits, params = layers.mlp(x @ scale, [3], activation=sd.tanh,
+                               name="dp_const")
+    loss = sd.mean(sd.softmax_cross_entropy(logits, y)).named("loss")
+    steps = [optim.compile_train_step(loss, params, optim.SGD(0.1), [x, y], name="dp_const",
+                                      cache_dir=str(tmp_path), split=True) for _ in range(2)]
+    assert steps[0].arrays, "the model has no .npy constant: the test checks nothing"
+    assert steps[0].arrays.keys() == steps[1].arrays.keys()
+    for name, value in steps[0].arrays.items():
+        assert np.array_equal(value, steps[1].arrays[name])
+        assert (tmp_path / name).is_file()
