@@ -44,9 +44,7 @@ dashboard's link is printed when the cluster has one.
 
 from __future__ import annotations
 
-import math
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -57,18 +55,7 @@ import numpy as np
 from ._version import __version__
 from .errors import CodegenError, SymdlError
 from .optim import TrainStep
-from .train import (
-    History,
-    _check_data,
-    _diverged,
-    _epoch_line,
-    _evaluate,
-    _resume,
-    _use_bar,
-    plot_history,
-    run_signature,
-    save_checkpoint,
-)
+from .train import History, run_epochs
 
 # How long to wait for a step's results before checking that every worker is still there: a
 # task pinned to a worker that died never finishes, it waits for that worker.
@@ -335,114 +322,18 @@ def fit(
         )
     if update not in UPDATES:
         raise ValueError(f"fit: update must be one of {UPDATES}, got {update!r}")
-    n = _check_data("train", train, step)
-    if validation is not None:
-        _check_data("validation", validation, step)
-    if batch_size < 1 or epochs < 0:
-        raise ValueError(
-            f"fit: batch_size must be >= 1 and epochs >= 0, got {batch_size} and {epochs}"
-        )
-    cluster = _Cluster(client, workers)
-    cluster.check_versions()
-    state = step.init_state() if state is None else state
-    history = History(params=params, state=state, module=step.path,
-                      metrics={name: [] for name in step.metric_names})
-    rng = np.random.default_rng(seed)
-    meta = (run_signature(step, train, batch_size=batch_size, seed=seed, lr=lr)
-            if checkpoint is not None or resume is not None else {})
-    epoch, first_batch, done = 0, 0, 0
-    epoch_rng_state = rng.bit_generator.state
-    if resume is not None:
-        ckpt = _resume(resume, meta, force, quiet, step, params, state, history)
-        epoch, first_batch, done = ckpt.epoch, ckpt.batch, ckpt.step
-        epoch_rng_state = ckpt.rng_state
-    history.step = done
-    default_lr = step.optimizer.lr if lr is None else lr
-    steps_per_epoch = math.ceil(n / batch_size)
-    total = steps_per_epoch * epochs if max_steps is None else min(steps_per_epoch * epochs,
-                                                                   max_steps)
-    bar = None
-    if _use_bar(progress, quiet):
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=done, unit="step", file=sys.stderr, dynamic_ncols=True)
+    def make_steps(state: dict[str, np.ndarray]) -> _Run:
+        cluster = _Cluster(client, workers)
+        cluster.check_versions()
+        return _Run(step, cluster, train, params, state, update, seed)
 
-    def say(text: str) -> None:
-        if bar is not None:
-            bar.write(text, file=sys.stderr)
-        elif not quiet:
-            print(text, file=sys.stderr)
-
-    link = getattr(client, "dashboard_link", None)
-    if link:
-        say(f"fit: {len(cluster.addresses)} Dask workers; dashboard: {link}")
-
-    run = _Run(step, cluster, train, params, state, update, seed)
-    has_acc = "accuracy" in history.metrics
-    started, rows_done = time.perf_counter(), 0
-
-    def save(next_epoch: int, next_batch: int, rng_state: Mapping) -> None:
-        if checkpoint is not None:
-            run.sync()
-            save_checkpoint(checkpoint, params, state, step=history.step, epoch=next_epoch,
-                            batch=next_batch, rng_state=rng_state, history=history, meta=meta)
-
-    try:
-        run.start()
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            while epoch < epochs:
-                rng.bit_generator.state = epoch_rng_state
-                order = rng.permutation(n)
-                epoch_start = history.step - first_batch
-                for b in range(first_batch, steps_per_epoch):
-                    if max_steps is not None and history.step >= max_steps:
-                        history.stopped = True
-                        save(epoch, b, epoch_rng_state)
-                        return history
-                    idx = order[b * batch_size : (b + 1) * batch_size]
-                    rate = default_lr(history.step) if callable(default_lr) else default_lr
-                    sums = run.global_step(idx, rate, f"step {history.step + 1}", history.step)
-                    loss = float(sums[0]) / len(idx)
-                    if not math.isfinite(loss):
-                        run.sync()
-                        _diverged(history, loss, epoch, b, rate)
-                    history.loss.append(loss)
-                    for name, value in zip(step.metric_names, sums[1:], strict=True):
-                        history.metrics[name].append(float(value) / len(idx))
-                    history.step += 1
-                    rows_done += len(idx)
-                    if bar is not None:
-                        bar.update(1)
-                        if history.step % 10 == 0 or b == steps_per_epoch - 1 \
-                                or history.step == total:
-                            rate_text = rows_done / max(time.perf_counter() - started, 1e-9)
-                            post = {"loss": f"{loss:.4f}"}
-                            if has_acc:
-                                post["acc"] = f"{history.metrics['accuracy'][-1]:.3f}"
-                            post["samples/s"] = f"{rate_text:.0f}"
-                            bar.set_postfix(post, refresh=False)
-                    if checkpoint_every and history.step % checkpoint_every == 0:
-                        save(epoch, b + 1, epoch_rng_state)
-                row: dict[str, float] = {"epoch": epoch + 1, "step": history.step,
-                                         "train_loss": float(np.mean(history.loss[epoch_start:]))}
-                for name, values in history.metrics.items():
-                    row[f"train_{name}"] = float(np.mean(values[epoch_start:]))
-                if validation is not None:
-                    run.sync()
-                    row.update(_evaluate(step, validation, params, eval_batch_size, seed))
-                history.epochs.append(row)
-                say(_epoch_line(row, epochs))
-                epoch, first_batch = epoch + 1, 0
-                epoch_rng_state = rng.bit_generator.state
-                save(epoch, 0, epoch_rng_state)
-        run.sync()
-    finally:
-        run.close()
-        if bar is not None:
-            bar.close()
-        if plot is not None and history.loss:
-            history.plot, history.plot_note = plot_history(history, plot)
-    return history
+    return run_epochs(
+        step, params, train, make_steps, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, validation=validation, state=state, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every, resume=resume, force=force, max_steps=max_steps,
+        progress=progress, quiet=quiet, plot=plot, eval_batch_size=eval_batch_size,
+    )
 
 
 class _Run:
@@ -458,6 +349,24 @@ class _Run:
         self.data: Any = None
         self.stale = False  # replicas mode: the driver's arrays lag the workers'
         self.sums = 1 + len(step.metric_names)
+
+    def greeting(self) -> str | None:
+        """The workers and the Dask dashboard's link, when the cluster has one."""
+        link = getattr(self.client, "dashboard_link", None)
+        return f"fit: {len(self.cluster.addresses)} Dask workers; dashboard: {link}" if link \
+            else None
+
+    def draw_state(self) -> Mapping | None:
+        """None: a shard's draws come from its step and shard number, not a running state."""
+        return None
+
+    def restore_draws(self, saved: Mapping | None) -> None:
+        """Nothing to restore (see `draw_state`)."""
+
+    def run(self, idx: np.ndarray, rate: float, number: int) -> tuple[float, list[float]]:
+        """Global step ``number`` on rows ``idx``: the loss and metrics, averaged over them."""
+        sums = self.global_step(idx, rate, f"step {number + 1}", number)
+        return float(sums[0]) / len(idx), [float(v) / len(idx) for v in sums[1:]]
 
     def start(self) -> None:
         """Send the module and the data to every worker, once."""

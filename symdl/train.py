@@ -28,12 +28,13 @@ import json
 import math
 import os
 import sys
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -495,6 +496,91 @@ def fit(
             checkpoint_every=checkpoint_every, resume=resume, force=force, max_steps=max_steps,
             progress=progress, quiet=quiet, plot=plot, eval_batch_size=eval_batch_size,
         )
+    return run_epochs(
+        step, params, train, lambda state: LocalSteps(step, train, params, state, seed),
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, validation=validation,
+        state=state, checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+        force=force, max_steps=max_steps, progress=progress, quiet=quiet, plot=plot,
+        eval_batch_size=eval_batch_size,
+    )
+
+
+class Steps(Protocol):
+    """How `run_epochs` takes its steps: `LocalSteps` in this process, or on Dask workers
+    (`symdl.distributed`). `run_epochs` is the one loop (shuffling, checkpoints, validation,
+    progress) over either."""
+
+    def greeting(self) -> str | None: ...
+    def start(self) -> None: ...
+    def run(self, idx: np.ndarray, rate: float, number: int) -> tuple[float, list[float]]: ...
+    def draw_state(self) -> Mapping | None: ...
+    def restore_draws(self, saved: Mapping | None) -> None: ...
+    def sync(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class LocalSteps:
+    """The steps of a run in this process: the compiled step on the batch's rows."""
+
+    def __init__(self, step: TrainStep, train: Sequence[np.ndarray],
+                 params: dict[str, np.ndarray], state: dict[str, np.ndarray], seed: int) -> None:
+        self.step, self.train, self.params, self.state = step, train, params, state
+        # A model that draws (dropout) draws from its own generator, made once per run from
+        # the seed: the shuffling generator is rewound to each epoch's start, this one never is.
+        self.draws = np.random.default_rng([seed, TRAINING_STREAM]) if step.draws else None
+
+    def greeting(self) -> str | None:
+        """A line to print when the run starts (none in one process)."""
+        return None
+
+    def start(self) -> None:
+        """Prepare the run (nothing to do in one process)."""
+
+    def run(self, idx: np.ndarray, rate: float, number: int) -> tuple[float, list[float]]:
+        """Step ``number`` (0-based over the run) on rows ``idx``: the loss and the metrics."""
+        out = self.step([a[idx] for a in self.train], self.params, self.state, rate, self.draws)
+        return float(out[0]), [float(v) for v in out[1:]]
+
+    def draw_state(self) -> Mapping | None:
+        """The draw generator's state for a checkpoint (None for a model that draws nothing)."""
+        return None if self.draws is None else self.draws.bit_generator.state
+
+    def restore_draws(self, saved: Mapping | None) -> None:
+        """Continue the draws where a checkpoint left them."""
+        if self.draws is not None and saved is not None:
+            self.draws.bit_generator.state = saved
+
+    def sync(self) -> None:
+        """Make ``params`` and ``state`` current (they always are in one process)."""
+
+    def close(self) -> None:
+        """Release what the run holds (nothing in one process)."""
+
+
+def run_epochs(
+    step: TrainStep,
+    params: dict[str, np.ndarray],
+    train: Sequence[np.ndarray],
+    make_steps: Callable[[dict[str, np.ndarray]], Steps],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float | Callable[[int], float] | None,
+    seed: int,
+    validation: Sequence[np.ndarray] | None,
+    state: dict[str, np.ndarray] | None,
+    checkpoint: str | os.PathLike[str] | None,
+    checkpoint_every: int | None,
+    resume: str | os.PathLike[str] | None,
+    force: bool,
+    max_steps: int | None,
+    progress: bool | None,
+    quiet: bool,
+    plot: str | os.PathLike[str] | None,
+    eval_batch_size: int,
+) -> History:
+    """The loop of `fit` (arguments as there) over the steps ``make_steps(state)`` takes: in
+    this process (`LocalSteps`) or on Dask workers (`symdl.distributed`)."""
     n = _check_data("train", train, step)
     if validation is not None:
         _check_data("validation", validation, step)
@@ -503,12 +589,10 @@ def fit(
             f"fit: batch_size must be >= 1 and epochs >= 0, got {batch_size} and {epochs}"
         )
     state = step.init_state() if state is None else state
+    steps = make_steps(state)
     history = History(params=params, state=state, module=step.path,
                       metrics={name: [] for name in step.metric_names})
     rng = np.random.default_rng(seed)
-    # A model that draws (dropout) draws from its own generator, made once per run from the
-    # seed: the shuffling generator is rewound to each epoch's start, this one never is.
-    draws = np.random.default_rng([seed, TRAINING_STREAM]) if step.draws else None
     # Hashing the data costs a pass over it: only for runs that write or read checkpoints.
     meta = (run_signature(step, train, batch_size=batch_size, seed=seed, lr=lr)
             if checkpoint is not None or resume is not None else {})
@@ -518,26 +602,26 @@ def fit(
         ckpt = _resume(resume, meta, force, quiet, step, params, state, history)
         epoch, first_batch, done = ckpt.epoch, ckpt.batch, ckpt.step
         epoch_rng_state = ckpt.rng_state
-        if draws is not None and ckpt.draw_rng_state is not None:
-            draws.bit_generator.state = ckpt.draw_rng_state
+        steps.restore_draws(ckpt.draw_rng_state)
     history.step = done
     default_lr = step.optimizer.lr if lr is None else lr
     steps_per_epoch = math.ceil(n / batch_size)
     total = steps_per_epoch * epochs if max_steps is None else min(steps_per_epoch * epochs,
                                                                    max_steps)
-    show_bar = _use_bar(progress, quiet)
     bar = None
-    if show_bar:
+    if _use_bar(progress, quiet):
         from tqdm.auto import tqdm  # lazily: importing symdl must not need tqdm
 
         bar = tqdm(total=total, initial=done, unit="step", file=sys.stderr, dynamic_ncols=True)
     has_acc = "accuracy" in history.metrics
+    started, rows_done = time.perf_counter(), 0
 
     def save(next_epoch: int, next_batch: int, rng_state: Mapping) -> None:
         if checkpoint is not None:
+            steps.sync()
             save_checkpoint(checkpoint, params, state, step=history.step, epoch=next_epoch,
                             batch=next_batch, rng_state=rng_state, history=history, meta=meta,
-                            draw_rng_state=None if draws is None else draws.bit_generator.state)
+                            draw_rng_state=steps.draw_state())
 
     def say(text: str) -> None:
         if bar is not None:
@@ -545,7 +629,11 @@ def fit(
         elif not quiet:
             print(text, file=sys.stderr)
 
+    greeting = steps.greeting()
+    if greeting:
+        say(greeting)
     try:
+        steps.start()
         # The loss is checked after every step; numpy's overflow warnings would only repeat it.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while epoch < epochs:
@@ -558,22 +646,25 @@ def fit(
                         save(epoch, b, epoch_rng_state)
                         return history
                     idx = order[b * batch_size : (b + 1) * batch_size]
-                    batch = [a[idx] for a in train]
                     rate = default_lr(history.step) if callable(default_lr) else default_lr
-                    out = step(batch, params, state, rate, draws)
-                    loss = float(out[0])
+                    loss, metrics = steps.run(idx, rate, history.step)
                     if not math.isfinite(loss):
+                        steps.sync()
                         _diverged(history, loss, epoch, b, rate)
                     history.loss.append(loss)
-                    for name, value in zip(step.metric_names, out[1:], strict=True):
-                        history.metrics[name].append(float(value))
+                    for name, value in zip(step.metric_names, metrics, strict=True):
+                        history.metrics[name].append(value)
                     history.step += 1
+                    rows_done += len(idx)
                     if bar is not None:
                         bar.update(1)
-                        if history.step % 10 == 0 or b == steps_per_epoch - 1:
+                        if history.step % 10 == 0 or b == steps_per_epoch - 1 \
+                                or history.step == total:
                             post = {"loss": f"{loss:.4f}"}
                             if has_acc:
                                 post["acc"] = f"{history.metrics['accuracy'][-1]:.3f}"
+                            seconds = max(time.perf_counter() - started, 1e-9)
+                            post["samples/s"] = f"{rows_done / seconds:.0f}"
                             bar.set_postfix(post, refresh=False)
                     if checkpoint_every and history.step % checkpoint_every == 0:
                         save(epoch, b + 1, epoch_rng_state)
@@ -582,13 +673,16 @@ def fit(
                 for name, values in history.metrics.items():
                     row[f"train_{name}"] = float(np.mean(values[epoch_start:]))
                 if validation is not None:
+                    steps.sync()
                     row.update(_evaluate(step, validation, params, eval_batch_size, seed))
                 history.epochs.append(row)
                 say(_epoch_line(row, epochs))
                 epoch, first_batch = epoch + 1, 0
                 epoch_rng_state = rng.bit_generator.state
                 save(epoch, 0, epoch_rng_state)
+        steps.sync()
     finally:
+        steps.close()
         if bar is not None:
             bar.close()
         if plot is not None and history.loss:
