@@ -154,9 +154,10 @@ def _jacobian(y: Expr, wrt: Expr, *, allow_unused: bool, what: str) -> Expr:
         )
     n = int(np.prod(wrt.shape, dtype=np.int64))
     # The identity as n tangents, batch last: basis[j..., k] = 1 where j... is entry k. Built
-    # in the graph (it prints as np.eye), not as a constant, which would print n * n numbers.
-    eye = api.one_hot(api.arange(n), n, wrt.dtype)
-    basis = _shape.reshape(eye, (*wrt.shape, n))
+    # in the graph from two aranges, not as a constant, which would print n * n numbers.
+    k = api.arange(n)
+    identity = label(api.cast(api.equal(_shape.expand_dims(k, 1), k), wrt.dtype), "identity")
+    basis = _shape.reshape(identity, (*wrt.shape, n))
     result = forward_walk(prepared, wrt, basis, batched=True)
     if result is None:
         if id(wrt) not in {id(node) for node in toposort([y])} and not allow_unused:
