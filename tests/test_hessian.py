@@ -341,3 +341,20 @@ def test_hvp_is_unchanged_reverse_over_reverse(symdl_cache: Path) -> None:
                                rtol=1e-10, atol=1e-12)
     ops = {n.op.name for n in toposort([sd.hvp(loss, W, V)])}
     assert "one_hot" not in ops  # no identity basis: the HVP is not built from the Hessian
+
+
+def test_benchmark_baselines_and_rows() -> None:
+    """The benchmark's hand-written numpy is right, and `hessian_rows` has the columns run_all
+    reads (a peer that is not installed is None)."""
+    from benchmarks import bench_hessian
+
+    x, y, W, b, V = bench_hessian.problem("float64")
+    H = bench_hessian.hessian_numpy(x, y, W, b)
+    np.testing.assert_allclose(H, closed_form_hessian(x, W, b), rtol=1e-10, atol=1e-13)
+    n = W.size
+    np.testing.assert_allclose(bench_hessian.hvp_numpy(x, y, W, b, V).ravel(),
+                               H.reshape(n, n) @ V.ravel(), rtol=1e-10, atol=1e-13)
+    rows = bench_hessian.hessian_rows(repeats=1, quick=True)
+    assert [set(r) for r in rows] == [{"workload", "numpy_s", *bench_hessian.COLUMNS}] * 2
+    assert all(isinstance(r["symdl"], float) and r["numpy_s"] > 0 for r in rows)
+    assert "| workload |" in bench_hessian.markdown(rows)
