@@ -152,6 +152,14 @@ class Concatenate(Op):
         return shape, _ew._promote("concatenate", *xs)
 
     @staticmethod
+    def jvp(t: tuple[Expr | None, ...], out: Expr, *xs: Expr, axis: int) -> Expr:
+        given = next((tx, x) for tx, x in zip(t, xs) if tx is not None)
+        batch = given[0].shape[given[1].ndim:]
+        pieces = [tx if tx is not None else zeros((*x.shape, *batch), out.dtype)
+                  for tx, x in zip(t, xs)]
+        return concatenate(pieces, axis % out.ndim)  # counted from the front: batch last
+
+    @staticmethod
     def vjp(g: Expr, out: Expr, *xs: Expr, axis: int) -> tuple[Expr, ...]:
         parts = []
         start = 0
