@@ -981,6 +981,17 @@ class Clip(Op):
             sum_to(where(logical_or(inside, below), 0, g), hi.shape),
         )
 
+    @staticmethod
+    def jvp(
+        t: tuple[Expr | None, Expr | None, Expr | None], out: Expr, x: Expr, lo: Expr, hi: Expr
+    ) -> Expr:
+        # The tangent of whichever of x, lo, hi the value is, with the same ties as vjp.
+        inside = logical_and(greater_equal(x, lo), less_equal(x, hi))
+        below = logical_and(less(x, lo), less_equal(lo, hi))
+        inside_b, below_b = _lifted(t, (x, lo, hi), inside, below)
+        tx, tlo, thi = (0 if ti is None else ti for ti in t)
+        return where(inside_b, tx, where(below_b, tlo, thi))
+
 
 @register
 class StopGradient(Op):

@@ -365,6 +365,19 @@ class SigmoidCrossEntropy(Op):
         )
 
     @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, logits: Expr, labels: Expr) -> Expr:
+        t_logits, t_labels = t
+        given = (t_logits, logits) if t_logits is not None else (t_labels, labels)
+        nb = _shape.batch_rank(*given)
+        total = None
+        if t_logits is not None:
+            total = _shape.with_batch(_ew.sigmoid(logits) - labels, nb) * t_logits
+        if t_labels is not None:
+            term = -(_shape.with_batch(logits, nb) * t_labels)
+            total = term if total is None else total + term
+        return total
+
+    @staticmethod
     def expand(logits: Expr, labels: Expr) -> Expr:
         return (
             _ew.relu(logits) - logits * labels + _ew.log1p(_ew.exp(-_ew.abs(logits)))

@@ -268,6 +268,10 @@ class Flip(Op):
     def vjp(g: Expr, out: Expr, x: Expr, *, axis: tuple[int, ...]) -> tuple[Expr]:
         return (Flip.make(g, axis=axis),)
 
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, axis: tuple[int, ...]) -> Expr:
+        return Flip.make(t[0], axis=axis)  # axes counted from the front: batch last
+
 
 def flip_index_text(node: Expr) -> str:
     """The index reversing a flip node's axes: ``:, ::-1`` for axis 1 of a matrix."""
