@@ -358,3 +358,29 @@ def test_benchmark_baselines_and_rows() -> None:
     assert [set(r) for r in rows] == [{"workload", "numpy_s", *bench_hessian.COLUMNS}] * 2
     assert all(isinstance(r["symdl"], float) and r["numpy_s"] > 0 for r in rows)
     assert "| workload |" in bench_hessian.markdown(rows)
+
+
+def test_derive_command_on_a_hessian_target(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            ) -> None:
+    """`symdl derive` renders the steps of a target built from sd.hessian (its curvature
+    summed), with respect to the bias, in text and in HTML."""
+    from symdl.cli import main
+
+    model = tmp_path / "curvature.py"
+    model.write_text(
+        "import symdl as sd\n"
+        "x = sd.placeholder('x', (None, 4), 'float64')\n"
+        "y = sd.placeholder('y', (None, 3), 'float64')\n"
+        "W = sd.parameter('W', (4, 3), 'float64')\n"
+        "b = sd.parameter('b', (3,), 'float64')\n"
+        "ce = sd.mean(sd.softmax_cross_entropy(x @ W + b, y))\n"
+        "loss = sd.sum(sd.hessian(ce, W))\n"
+        "name = 'curvature'\n"
+        "functions = {'f': ([x, y, W, b], [loss])}\n"
+    )
+    assert main(["derive", str(model), "--wrt", "b"]) == 0
+    text = capsys.readouterr().out
+    assert "softmax" in text and "b" in text
+    out = tmp_path / "curvature.html"
+    assert main(["derive", str(model), "--wrt", "b", "-o", str(out)]) == 0
+    assert out.stat().st_size > 0
