@@ -384,3 +384,11 @@ def test_derive_command_on_a_hessian_target(tmp_path: Path, capsys: pytest.Captu
     out = tmp_path / "curvature.html"
     assert main(["derive", str(model), "--wrt", "b", "-o", str(out)]) == 0
     assert out.stat().st_size > 0
+
+
+def test_benchmark_forward_floor_is_the_hessian() -> None:
+    from benchmarks import bench_hessian
+
+    x, y, W, b, _ = bench_hessian.problem("float64")
+    np.testing.assert_allclose(bench_hessian.hessian_numpy_forward(x, y, W, b),
+                               closed_form_hessian(x, W, b), rtol=1e-10, atol=1e-13)
