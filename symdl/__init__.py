@@ -20,6 +20,7 @@ from ._version import __version__
 from .autodiff import adjoints, grad, hvp, jvp
 from .derive import derive
 from .dot import to_dot
+from .forward import hessian, jacobian  # full Jacobians and Hessians (issue 17)
 from .ir import Expr
 from .ops.api import *  # noqa: F403 - the op constructors are the language's public surface
 from .ops.api import __all__ as _op_names
@@ -51,4 +52,5 @@ __all__ = [  # noqa: F405 - compile and generate come from __getattr__
     "derive", "to_dot",
     "random",
     "distributed",
+    "hessian", "jacobian",
 ]

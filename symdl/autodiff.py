@@ -1,4 +1,5 @@
-"""Differentiation as a graph-to-graph pass: `grad` (reverse mode), `jvp` and `hvp`.
+"""Differentiation as a graph-to-graph pass: `grad` (reverse mode), `hvp`, and (from
+`symdl.forward`) `jvp`, `jacobian` and `hessian`.
 
 Reverse mode visits the nodes between the target and the ``wrt`` leaves in reverse topological
 order, calls each op's derivative rule on the accumulated adjoint, and sums contributions. The
@@ -13,11 +14,17 @@ from dataclasses import dataclass, field
 from typing import overload
 
 from .errors import GradientError, NoDerivativeError
+from .forward import hessian, jacobian, jvp
 from .ir import Expr, toposort
 from .ops import api
 from .ops.base import GradientOf, label
 from .provenance import strip_labels
 from .types import format_shape, is_float
+
+__all__ = [
+    "Walk", "adjoints", "grad", "hessian", "hvp", "jacobian", "jvp", "jvp_by_reverse",
+    "reverse_walk",
+]
 
 
 def _check_wrt(wrt: Sequence[Expr]) -> None:
@@ -200,11 +207,12 @@ def hvp(y: Expr, wrt: Expr, v: Expr) -> Expr:
     return grad(api.sum(g * v), wrt)
 
 
-def jvp(y: Expr, wrt: Expr, v: Expr) -> Expr:
-    """Directional derivative of ``y`` along ``v`` (a tangent of ``wrt``'s shape): J v.
+def jvp_by_reverse(y: Expr, wrt: Expr, v: Expr) -> Expr:
+    """Directional derivative of ``y`` along ``v`` from two reverse passes: J v.
 
-    Built from two reverse passes (the VJP is linear in its cotangent ``u``, so differentiating
-    <vjp(u), v> with respect to ``u`` gives J v), so every op with a VJP rule supports it.
+    The VJP is linear in its cotangent ``u``, so differentiating <vjp(u), v> with respect to
+    ``u`` gives J v. `jvp` (forward mode, `symdl.forward`) computes the same from the ops'
+    native rules; this construction is kept as the reference it is tested against.
     """
     if v.shape != wrt.shape:
         raise GradientError(

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = (
     "symdl._version", "symdl.autodiff", "symdl.errors", "symdl.files", "symdl.ir", "symdl.ops",
     "symdl.printing", "symdl.provenance", "symdl.rewrite", "symdl.simplify", "symdl.types",
+    "symdl.forward",  # forward mode, jacobian, hessian: differentiation, like autodiff
 )
 
 

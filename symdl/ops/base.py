@@ -27,6 +27,8 @@ from ..types import Shape, as_dtype, as_shape
 
 # (g, out, *inputs, **attrs) -> one cotangent (or None) per input
 VJP = Callable[..., tuple[Expr | None, ...]]
+# (tangents, out, *inputs, **attrs) -> the tangent of out (None: zero); see `Op.jvp`
+JVP = Callable[..., Expr | None]
 # (*inputs as sympy expressions, **attrs) -> the op's scalar value as a sympy expression
 SympyForm = Callable[..., sympy.Expr]
 
@@ -86,7 +88,13 @@ class Op:
     # code generator can reuse a dead temporary or update a parameter in place.
     inplace: ClassVar[str | None] = None
     vjp: ClassVar[VJP | None] = None
-    jvp: ClassVar[Callable[..., Expr] | None] = None
+    jvp: ClassVar[JVP | None] = None
+    """The forward-mode rule, optional: ``(tangents, out, *inputs, **attrs) -> tangent | None``
+    with one tangent (or None for zero) per input, written with symdl ops. A tangent has its
+    input's shape plus trailing batch axes (none for `symdl.autodiff.jvp`, one for the batched
+    JVP of `symdl.forward`), so a rule lifts the primal values it uses with
+    `symdl.ops.shape.with_batch` and keeps its axes counted from the front. An op without one
+    gets its local JVP from two reverse passes (unbatched only; `symdl.forward`)."""
 
     # ----------------------------------------------------------------- elementwise math
 
@@ -542,6 +550,10 @@ class Label(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, *, name: str, of: GradientOf | None) -> tuple[Expr]:
         return (g,)
+
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, name: str, of: GradientOf | None) -> Expr:
+        return t[0]
 
     @staticmethod
     def expand(x: Expr, *, name: str, of: GradientOf | None) -> Expr:

@@ -68,6 +68,23 @@ class Einsum(Op):
             grads.append(gx)
         return tuple(grads)
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None, ...], out: Expr, *xs: Expr, subscripts: str) -> Expr | None:
+        # Linear in each operand: the same formula with one operand replaced by its tangent,
+        # whose batch axes get letters of their own that the output keeps (last).
+        terms, output = _split(subscripts)
+        total = None
+        for k, tk in enumerate(t):
+            if tk is None:
+                continue
+            free = [c for c in string.ascii_letters if c not in subscripts]
+            batch = "".join(free[: tk.ndim - xs[k].ndim])
+            spelled = [term + batch if j == k else term for j, term in enumerate(terms)]
+            operands = [tk if j == k else x for j, x in enumerate(xs)]
+            term_k = _contract(spelled, output + batch, operands)
+            total = term_k if total is None else total + term_k
+        return total
+
     @classmethod
     def name_hint(cls, inputs: Sequence[str], attrs: dict[str, object]) -> str:
         """The operands' names joined (``q_k``, as `matmul` names ``x_W``); one operand's

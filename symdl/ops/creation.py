@@ -98,6 +98,14 @@ class Stack(Op):
         before = (slice(None),) * axis
         return tuple(_shape.index(g, (*before, i)) for i in range(len(xs)))
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None, ...], out: Expr, *xs: Expr, axis: int) -> Expr:
+        given = next((tx, x) for tx, x in zip(t, xs) if tx is not None)
+        batch = given[0].shape[given[1].ndim:]
+        pieces = [tx if tx is not None else _shape.zeros((*x.shape, *batch), out.dtype)
+                  for tx, x in zip(t, xs)]
+        return stack(pieces, axis % out.ndim)  # counted from the front: batch last
+
 
 @register
 class Pad(Op):

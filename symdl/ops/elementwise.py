@@ -101,6 +101,13 @@ class UnaryOp(Op):
         require_float(cls.name, x)
         return x.shape, x.dtype
 
+    @classmethod
+    def jvp(cls, t: tuple[Expr], out: Expr, x: Expr, **attrs: Any) -> Expr | None:
+        """The VJP rule on the tangent: a unary op's Jacobian is diagonal, so multiplying by it
+        from the left or the right is the same product (the primals lifted to the batch)."""
+        nb = _shape.batch_rank(t[0], x)
+        return cls.vjp(t[0], _shape.with_batch(out, nb), _shape.with_batch(x, nb), **attrs)[0]
+
 
 def sum_to(g: Expr, shape: Shape) -> Expr:
     """Sum a broadcast cotangent back to an operand's ``shape`` (the adjoint of broadcasting)."""
@@ -112,6 +119,21 @@ def sum_to(g: Expr, shape: Shape) -> Expr:
         return _reduce.sum(g, axis=tuple(range(lead)))
     summed = _reduce.sum(g, axis=tuple(range(lead)) + ones, keepdims=True)
     return summed if summed.shape == shape else _shape.reshape(summed, shape)
+
+
+def _plus(a: Expr | None, b: Expr | None) -> Expr | None:
+    """a + b where None stands for a zero tangent."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _lifted(
+    tangents: Sequence[Expr | None], inputs: Sequence[Expr], *values: Expr
+) -> list[Expr]:
+    """``values`` lifted to broadcast against the tangents of ``inputs`` (their batch axes)."""
+    nb = next(_shape.batch_rank(t, x) for t, x in zip(tangents, inputs) if t is not None)
+    return [_shape.with_batch(v, nb) for v in values]
 
 
 # --------------------------------------------------------------------------- arithmetic
@@ -133,6 +155,10 @@ class Add(BinaryOp):
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
         return sum_to(g, x.shape), sum_to(g, y.shape)
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, x: Expr, y: Expr) -> Expr | None:
+        return _plus(*t)
+
 
 @register
 class Subtract(BinaryOp):
@@ -150,6 +176,11 @@ class Subtract(BinaryOp):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
         return sum_to(g, x.shape), sum_to(-g, y.shape)
+
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, x: Expr, y: Expr) -> Expr | None:
+        tx, ty = t
+        return _plus(tx, None if ty is None else -ty)
 
 
 @register
@@ -187,6 +218,12 @@ class Multiply(BinaryOp):
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
         return sum_to(g * y, x.shape), sum_to(g * x, y.shape)
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, x: Expr, y: Expr) -> Expr | None:
+        tx, ty = t
+        xb, yb = _lifted(t, (x, y), x, y)
+        return _plus(None if tx is None else tx * yb, None if ty is None else xb * ty)
+
 
 def _reads_as_scalar(x: Expr) -> bool:
     """Whether ``x`` reads as a scalar in math notation: one element, or a constant or size."""
@@ -217,6 +254,14 @@ class Divide(BinaryOp):
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
         return sum_to(g / y, x.shape), sum_to(-g * out / y, y.shape)
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, x: Expr, y: Expr) -> Expr | None:
+        tx, ty = t
+        yb, outb = _lifted(t, (x, y), y, out)
+        # (tx - ty * out) / y: one division, whichever tangents there are.
+        top = _plus(tx, None if ty is None else -(ty * outb))
+        return None if top is None else top / yb
+
 
 def _py_number(value: float, dtype: str) -> int | float:
     """``value`` as the Python number a user would write for a constant of ``dtype``."""
@@ -244,6 +289,15 @@ class Power(BinaryOp):
         lowered = as_expr(_py_number(exponent - 1, y.dtype)) if exponent is not None else y - 1
         return sum_to(g * y * x**lowered, x.shape), sum_to(g * out * log(x), y.shape)
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, x: Expr, y: Expr) -> Expr | None:
+        tx, ty = t
+        xb, yb, outb = _lifted(t, (x, y), x, y, out)
+        exponent = scalar_value(y) if is_weak(y) else None  # as in vjp: keep a Python number
+        lowered = as_expr(_py_number(exponent - 1, y.dtype)) if exponent is not None else yb - 1
+        return _plus(None if tx is None else tx * (yb * xb**lowered),
+                     None if ty is None else ty * (outb * log(xb)))
+
 
 @register
 class Maximum(BinaryOp):
@@ -263,6 +317,11 @@ class Maximum(BinaryOp):
         x_wins = greater_equal(x, y)
         return sum_to(where(x_wins, g, 0), x.shape), sum_to(where(x_wins, 0, g), y.shape)
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, x: Expr, y: Expr) -> Expr | None:
+        xb, yb = _lifted(t, (x, y), x, y)
+        return _choose(greater_equal(xb, yb), *t)
+
 
 @register
 class Minimum(BinaryOp):
@@ -281,6 +340,16 @@ class Minimum(BinaryOp):
     def vjp(g: Expr, out: Expr, x: Expr, y: Expr) -> tuple[Expr, Expr]:
         x_wins = less_equal(x, y)
         return sum_to(where(x_wins, g, 0), x.shape), sum_to(where(x_wins, 0, g), y.shape)
+
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, x: Expr, y: Expr) -> Expr | None:
+        xb, yb = _lifted(t, (x, y), x, y)
+        return _choose(less_equal(xb, yb), *t)
+
+
+def _choose(first: Expr, a: Expr | None, b: Expr | None) -> Expr:
+    """The tangent ``a`` where ``first`` holds, else ``b`` (None: zero)."""
+    return where(first, 0 if a is None else a, 0 if b is None else b)
 
 
 def add(x: object, y: object) -> Expr:
@@ -443,6 +512,13 @@ class Where(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, cond: Expr, x: Expr, y: Expr) -> tuple[None, Expr, Expr]:
         return None, sum_to(where(cond, g, 0), x.shape), sum_to(where(cond, 0, g), y.shape)
+
+    @staticmethod
+    def jvp(
+        t: tuple[Expr | None, Expr | None, Expr | None], out: Expr, cond: Expr, x: Expr, y: Expr
+    ) -> Expr | None:
+        (cond_b,) = _lifted(t, (cond, x, y), cond)  # cond is bool: it has no tangent
+        return _choose(cond_b, t[1], t[2])
 
 
 def where(cond: object, x: object, y: object) -> Expr:
@@ -704,6 +780,10 @@ class Cast(Op):
     def vjp(g: Expr, out: Expr, x: Expr, *, dtype: str) -> tuple[Expr | None]:
         return (cast(g, x.dtype) if is_float(x.dtype) and is_float(dtype) else None,)
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None], out: Expr, x: Expr, *, dtype: str) -> Expr | None:
+        return cast(t[0], dtype) if is_float(x.dtype) and is_float(dtype) else None
+
 
 def _unary(op: type[Op], x: object) -> Expr:
     return op.make(as_expr(x, op.name))
@@ -900,6 +980,17 @@ class Clip(Op):
             sum_to(where(below, g, 0), lo.shape),
             sum_to(where(logical_or(inside, below), 0, g), hi.shape),
         )
+
+    @staticmethod
+    def jvp(
+        t: tuple[Expr | None, Expr | None, Expr | None], out: Expr, x: Expr, lo: Expr, hi: Expr
+    ) -> Expr:
+        # The tangent of whichever of x, lo, hi the value is, with the same ties as vjp.
+        inside = logical_and(greater_equal(x, lo), less_equal(x, hi))
+        below = logical_and(less(x, lo), less_equal(lo, hi))
+        inside_b, below_b = _lifted(t, (x, lo, hi), inside, below)
+        tx, tlo, thi = (0 if ti is None else ti for ti in t)
+        return where(inside_b, tx, where(below_b, tlo, thi))
 
 
 @register

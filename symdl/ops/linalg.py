@@ -54,6 +54,53 @@ class Matmul(Op):
         gb = _ew.sum_to(matmul(_shape.swapaxes_last(a2), g2), b2.shape)
         return _shape.reshape(ga, a.shape), _shape.reshape(gb, b.shape)
 
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, a: Expr, b: Expr) -> Expr | None:
+        ta, tb = t
+        terms = []
+        if ta is not None:
+            unbatched = ta.ndim == a.ndim
+            terms.append(matmul(ta, b) if unbatched else _batched(ta, a, b, out, left=True))
+        if tb is not None:
+            unbatched = tb.ndim == b.ndim
+            terms.append(matmul(a, tb) if unbatched else _batched(tb, a, b, out, left=False))
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
+def _batched(t: Expr, a: Expr, b: Expr, out: Expr, *, left: bool) -> Expr:
+    """``t @ b`` (``left``) or ``a @ t`` for a tangent ``t`` with one trailing batch axis.
+
+    Both are one matmul on the matrix forms (vectors promoted as numpy does), never a loop
+    over the batch: ``a @ t`` folds the batch into the columns, ``(a, D) @ (D, C * n)``, which
+    is a reshape of ``t`` and one GEMM; ``t @ b`` multiplies each row block by ``b`` from the
+    left transposed, ``b^T (C, D) @ t (B, D, n)``, a stack of GEMMs over ``a``'s rows.
+    """
+    n = t.shape[-1]
+    a2 = a if a.ndim > 1 else _shape.expand_dims(a, 0)
+    b2 = b if b.ndim > 1 else _shape.expand_dims(b, -1)
+    if left:
+        t2 = t if a.ndim > 1 else _shape.reshape(t, (1, *t.shape))
+        b_t = _shape.swapaxes_last(b2)
+        if b2.ndim > 2:  # one b per batch entry of a: broadcast it over a's rows too
+            b_t = _shape.expand_dims(b_t, -3)
+        product = matmul(b_t, t2)
+    else:
+        t2 = t if b.ndim > 1 else _shape.reshape(t, (*b.shape, 1, n))
+        cols = t2.shape[-2]
+        if isinstance(cols, int):
+            folded = _shape.reshape(t2, (*t2.shape[:-2], cols * n))
+            product = matmul(a2, folded)
+            product = _shape.reshape(product, (*product.shape[:-1], cols, n))
+        else:  # a symbolic column count cannot be folded: move the batch axis in front
+            last = t2.ndim - 1
+            moved = _shape.transpose(t2, (*range(last - 2), last, last - 2, last - 1))
+            product = matmul(_shape.expand_dims(a2, -3), moved)
+            last = product.ndim - 1
+            product = _shape.transpose(product, (*range(last - 2), last - 1, last, last - 2))
+    return _shape.reshape(product, (*out.shape, n))
+
 
 def matmul(a: object, b: object) -> Expr:
     """Matrix product ``a @ b`` with numpy's rules for vectors and batches."""

@@ -13,6 +13,7 @@ from ..errors import DTypeError, ShapeError
 from ..ir import Expr
 from ..types import Shape, as_dtype, broadcast_shapes, format_shape, normalize_axes
 from . import elementwise as _ew
+from . import linalg as _linalg
 from . import reduce as _reduce
 from . import shape as _shape
 from .base import ATOM, NEG, POSTFIX, PROD, Latex, Op, as_expr, latex_call, register, require_float
@@ -56,11 +57,30 @@ class LogSumExp(Op):
         return (g_back * _ew.exp(x - _reduce._expand_back(out, x, axis, keepdims)),)
 
     @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> Expr:
+        if len(axis) == 1:
+            p = softmax(x, axis[0])
+        else:
+            p = _ew.exp(x - _reduce._expand_back(out, x, axis, keepdims))
+        nb = _shape.batch_rank(t[0], x)
+        return _reduce.sum(_shape.with_batch(p, nb) * t[0], axis=axis, keepdims=keepdims)
+
+    @staticmethod
     def expand(x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> Expr:
         top = _reduce.max(x, axis=axis, keepdims=True)
         total = _reduce.sum(_ew.exp(x - top), axis=axis, keepdims=True)
         result = _ew.log(total) + top
         return result if keepdims else _shape.squeeze(result, axis)
+
+
+def _weighted_sum(p: Expr, t: Expr, axis: int, nb: int) -> Expr:
+    """``sum(p * t, axis, keepdims=True)`` for a tangent ``t`` of ``p``'s shape plus ``nb``
+    batch axes. Over the last axis of ``p`` with one batch axis it is a stack of row-times-matrix
+    products, ``p[..., None, :] @ t``, which never builds the product ``p * t`` of the batch's
+    size (the largest array of a Hessian)."""
+    if nb == 1 and axis == p.ndim - 1 and p.ndim >= 1:
+        return _linalg.matmul(_shape.expand_dims(p, -2), t)
+    return _reduce.sum(_shape.with_batch(p, nb) * t, axis=axis, keepdims=True)
 
 
 @register
@@ -80,6 +100,12 @@ class Softmax(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, *, axis: int) -> tuple[Expr]:
         return (out * (g - _reduce.sum(g * out, axis=axis, keepdims=True)),)
+
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, axis: int) -> Expr:
+        nb = _shape.batch_rank(t[0], x)
+        p = _shape.with_batch(out, nb)
+        return p * (t[0] - _weighted_sum(out, t[0], axis, nb))
 
     @staticmethod
     def expand(x: Expr, *, axis: int) -> Expr:
@@ -104,6 +130,10 @@ class LogSoftmax(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, *, axis: int) -> tuple[Expr]:
         return (g - softmax(x, axis) * _reduce.sum(g, axis=axis, keepdims=True),)
+
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, axis: int) -> Expr:
+        return t[0] - _weighted_sum(softmax(x, axis), t[0], axis, _shape.batch_rank(t[0], x))
 
     @staticmethod
     def expand(x: Expr, *, axis: int) -> Expr:
@@ -175,6 +205,29 @@ class SoftmaxCrossEntropy(Op):
             target = one_hot(labels, logits.shape[axis], logits.dtype)
             return g_rows * (softmax(logits, axis) - target), None
         return g_rows * (softmax(logits, axis) - labels), -(g_rows * log_softmax(logits, axis))
+
+    @staticmethod
+    def jvp(
+        t: tuple[Expr | None, Expr | None], out: Expr, logits: Expr, labels: Expr, *, axis: int
+    ) -> Expr | None:
+        # The same local derivatives as vjp (softmax - labels, -log_softmax), summed over the
+        # class axis against the tangents; integer labels have no tangent.
+        t_logits, t_labels = t
+        total = None
+        if t_logits is not None:
+            nb = _shape.batch_rank(t_logits, logits)
+            if labels.dtype in ("int32", "int64"):
+                target = one_hot(labels, logits.shape[axis], logits.dtype)
+            else:
+                target = labels
+            slope = _shape.with_batch(softmax(logits, axis) - target, nb)
+            total = _reduce.sum(slope * t_logits, axis=axis)
+        if t_labels is not None:
+            nb = _shape.batch_rank(t_labels, labels)
+            slope = _shape.with_batch(log_softmax(logits, axis), nb)
+            term = -_reduce.sum(slope * t_labels, axis=axis)
+            total = term if total is None else total + term
+        return total
 
     @staticmethod
     def expand(logits: Expr, labels: Expr, *, axis: int) -> Expr:
@@ -310,6 +363,19 @@ class SigmoidCrossEntropy(Op):
             g * (_ew.sigmoid(logits) - labels),
             _ew.sum_to(-(g * logits), labels.shape),
         )
+
+    @staticmethod
+    def jvp(t: tuple[Expr | None, Expr | None], out: Expr, logits: Expr, labels: Expr) -> Expr:
+        t_logits, t_labels = t
+        given = (t_logits, logits) if t_logits is not None else (t_labels, labels)
+        nb = _shape.batch_rank(*given)
+        total = None
+        if t_logits is not None:
+            total = _shape.with_batch(_ew.sigmoid(logits) - labels, nb) * t_logits
+        if t_labels is not None:
+            term = -(_shape.with_batch(logits, nb) * t_labels)
+            total = term if total is None else total + term
+        return total
 
     @staticmethod
     def expand(logits: Expr, labels: Expr) -> Expr:

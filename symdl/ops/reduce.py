@@ -64,6 +64,10 @@ class Sum(Op):
     def vjp(g: Expr, out: Expr, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> tuple[Expr]:
         return (_shape.broadcast_to(_expand_back(g, x, axis, keepdims), x.shape),)
 
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> Expr:
+        return sum(t[0], axis=axis, keepdims=keepdims)  # axes count from the front: batch last
+
 
 @register
 class Max(Op):
@@ -88,6 +92,14 @@ class Max(Op):
         hit = _ew.cast(_ew.equal(x, _expand_back(out, x, axis, keepdims)), x.dtype)
         share = hit / sum(hit, axis=axis, keepdims=True)
         return (_expand_back(g, x, axis, keepdims) * share,)
+
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, axis: tuple[int, ...], keepdims: bool) -> Expr:
+        # The mean of the tangent over the maxima, as vjp shares the cotangent among them.
+        hit = _ew.cast(_ew.equal(x, _expand_back(out, x, axis, keepdims)), x.dtype)
+        share = hit / sum(hit, axis=axis, keepdims=True)
+        nb = _shape.batch_rank(t[0], x)
+        return sum(t[0] * _shape.with_batch(share, nb), axis=axis, keepdims=keepdims)
 
 
 @register

@@ -54,6 +54,10 @@ class Reshape(Op):
     def vjp(g: Expr, out: Expr, x: Expr, *, shape: Shape) -> tuple[Expr]:
         return (reshape(g, x.shape),)
 
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, shape: Shape) -> Expr:
+        return reshape(t[0], (*shape, *t[0].shape[x.ndim:]))  # the batch axes stay last
+
 
 @register
 class Transpose(Op):
@@ -71,6 +75,10 @@ class Transpose(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, *, axes: tuple[int, ...]) -> tuple[Expr]:
         return (transpose(g, tuple(int(a) for a in np.argsort(axes))),)
+
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, axes: tuple[int, ...]) -> Expr:
+        return transpose(t[0], (*axes, *range(x.ndim, t[0].ndim)))  # the batch axes stay last
 
 
 @register
@@ -94,6 +102,16 @@ class BroadcastTo(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, *, shape: Shape) -> tuple[Expr]:
         return (_ew.sum_to(g, x.shape),)
+
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, shape: Shape) -> Expr:
+        # Right-aligned, x's axes meet the last of `shape` (the batch axes stay last), except
+        # where x has fewer axes: then size-1 axes go in front of it, as numpy would put them.
+        tangent = t[0]
+        lead = len(shape) - x.ndim
+        if lead:
+            tangent = reshape(tangent, (*(1,) * lead, *tangent.shape))
+        return broadcast_to(tangent, (*shape, *tangent.shape[len(shape):]))
 
 
 @register
@@ -132,6 +150,14 @@ class Concatenate(Op):
             total += x.shape[axis]
         shape = first.shape[:axis] + (total,) + first.shape[axis + 1 :]
         return shape, _ew._promote("concatenate", *xs)
+
+    @staticmethod
+    def jvp(t: tuple[Expr | None, ...], out: Expr, *xs: Expr, axis: int) -> Expr:
+        given = next((tx, x) for tx, x in zip(t, xs) if tx is not None)
+        batch = given[0].shape[given[1].ndim:]
+        pieces = [tx if tx is not None else zeros((*x.shape, *batch), out.dtype)
+                  for tx, x in zip(t, xs)]
+        return concatenate(pieces, axis % out.ndim)  # counted from the front: batch last
 
     @staticmethod
     def vjp(g: Expr, out: Expr, *xs: Expr, axis: int) -> tuple[Expr, ...]:
@@ -173,6 +199,10 @@ class Index(Op):
     def vjp(g: Expr, out: Expr, x: Expr, *, index: tuple[IndexEntry, ...]) -> tuple[Expr]:
         return (Unindex.make(g, index=index, shape=x.shape),)
 
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, index: tuple[IndexEntry, ...]) -> Expr:
+        return Index.make(t[0], index=index)  # the batch axes come after every indexed one
+
 
 @register
 class Unindex(Op):
@@ -194,6 +224,12 @@ class Unindex(Op):
         g: Expr, out: Expr, x: Expr, *, index: tuple[IndexEntry, ...], shape: Shape
     ) -> tuple[Expr]:
         return (Index.make(g, index=index),)
+
+    @staticmethod
+    def jvp(
+        t: tuple[Expr], out: Expr, x: Expr, *, index: tuple[IndexEntry, ...], shape: Shape
+    ) -> Expr:
+        return Unindex.make(t[0], index=index, shape=(*shape, *t[0].shape[x.ndim:]))
 
 
 @register
@@ -231,6 +267,10 @@ class Flip(Op):
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr, *, axis: tuple[int, ...]) -> tuple[Expr]:
         return (Flip.make(g, axis=axis),)
+
+    @staticmethod
+    def jvp(t: tuple[Expr], out: Expr, x: Expr, *, axis: tuple[int, ...]) -> Expr:
+        return Flip.make(t[0], axis=axis)  # axes counted from the front: batch last
 
 
 def flip_index_text(node: Expr) -> str:
@@ -370,6 +410,19 @@ def transpose(x: object, axes: Sequence[int] | None = None) -> Expr:
     if perm == tuple(range(x.ndim)):
         return x
     return Transpose.make(x, axes=perm)
+
+
+def with_batch(v: Expr, nb: int) -> Expr:
+    """``v`` with ``nb`` trailing axes of size 1, so that it broadcasts against a tangent that
+    carries ``nb`` trailing batch axes (see `symdl.ops.base.Op.jvp`); a scalar broadcasts as is."""
+    if nb == 0 or v.ndim == 0:
+        return v
+    return reshape(v, (*v.shape, *(1,) * nb))
+
+
+def batch_rank(t: Expr, x: Expr) -> int:
+    """How many trailing batch axes the tangent ``t`` of ``x`` carries (0 for a plain JVP)."""
+    return t.ndim - x.ndim
 
 
 def swapaxes_last(x: Expr) -> Expr:
