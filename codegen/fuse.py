@@ -112,14 +112,15 @@ class FusionLog:
 
 def fuse(
     outputs: Sequence[Expr], log: FusionLog | None = None, notes: Notes | None = None,
-    *, fast_math: bool = False,
+    *, fast_math: bool = False, loops: bool = False,
 ) -> list[Expr]:
     """Merge chains of elementwise ops into `Fused` nodes; values are unchanged.
 
     ``outputs`` must be lowered (no composite ops). Names and provenance of each chain's last
     node move to its fused node (in ``notes``), so names and ``# grad of:`` comments survive;
     a named node is never absorbed. ``fast_math`` allows cancellations that are exact only
-    for finite values (see the module docstring).
+    for finite values (see the module docstring). ``loops`` says that fused bodies are
+    compiled loops (the numba backend), which make no temporaries: large arrays fuse too.
     """
     log = log if log is not None else FusionLog()
     notes = notes if notes is not None else Notes()
@@ -139,7 +140,7 @@ def fuse(
         stack = list(root.inputs)
         while stack and len(group) < MAX_FUSED_OPS:
             x = stack.pop()
-            if x in group_of or x is root or not _absorbable(x, root, users, kept, notes):
+            if x in group_of or x is root or not _absorbable(x, root, users, kept, notes, loops):
                 continue
             group_of[x] = root
             group.append(x)
@@ -166,15 +167,17 @@ def _fusible(node: Expr) -> bool:
 
 
 def _absorbable(
-    x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Expr], notes: Notes
+    x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Expr], notes: Notes,
+    loops: bool = False,
 ) -> bool:
     """Whether ``x`` can be computed inside ``root``'s statement instead of on its own."""
     if not _fusible(x) or x.dtype != root.dtype or x in kept or x in notes.labels:
         return False
     if len(users[x]) != 1:
         return False  # shared: computed once, as its own statement
-    # Inside an expression, x is a fresh temporary: fine if it is small, not if it is large.
-    return not is_large(x.shape)
+    # Inside a numpy expression, x is a fresh temporary: fine if it is small, not if it is
+    # large. Inside a compiled loop it is a scalar in a register, whatever its size.
+    return loops or not is_large(x.shape)
 
 
 def _fused_node(

@@ -35,6 +35,7 @@ from .checks import (
 )
 from .layout import wrap_lines, wrap_text
 from .names import Namespace, safe_identifier
+from .numba_backend import KernelWriter
 from .pipeline import Logs, Options, Program, run
 from .printer import dtype_text, scalar_literal
 from .spec import Functions, FunctionSpec, normalize
@@ -123,7 +124,8 @@ def prepare(spec: FunctionSpec, options: Options, logs: Logs | None = None) -> P
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
              external_arrays: bool = False, fuse: bool | None = None,
              inplace: bool | None = None, logs: Logs | None = None,
-             fast_math: bool = False, check: bool = True) -> ModuleParts:
+             fast_math: bool = False, check: bool = True,
+             backend: str = "numpy") -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
@@ -136,9 +138,11 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     ``fast_math`` lets rewrites and fusion fold what the user wrote as if every value were
     finite and zeros unsigned (``x * 0 -> 0``, ``x - x -> 0``); see `Options`. ``check=False``
     leaves out the entry checks and their helpers; the module's docstring says so.
+    ``backend="numba"`` prints fused elementwise statements as numba kernels, defined after
+    the functions (`codegen.numba_backend`); the module then imports numba too.
     """
     specs = normalize(functions)
-    options = Options.of(simplify, fuse, inplace, fast_math, check)
+    options = Options.of(simplify, fuse, inplace, fast_math, check, backend)
     module_ns = Namespace({*HELPERS, LOADER, "hashlib", *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
@@ -147,12 +151,13 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     summaries: list[list[str]] = []
     notes: dict[str, Notes] = {}
     extra: dict[str, set[str]] = {}  # module beyond numpy -> the functions that need it
+    kernels = KernelWriter(module_ns) if backend == "numba" else None
     for spec in specs:
         program = prepare(spec, options, logs)
         display = {program.notes.labels[n]: n for n in toposort(list(program.shown))
                    if n in program.notes.labels}
         writer = FunctionWriter(spec, program, module_ns, consts, arrays, inline_views=simplify,
-                                check=check)
+                                check=check, kernels=kernels)
         header, body = writer.write(display)
         written.append((spec, header, body))
         indexed = indexed or writer.checks_indices
@@ -184,6 +189,15 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             "numpy."
         )]
     imports = ["import numpy as np", *(f"import {module}" for module in sorted(extra))]
+    kernel_lines = kernels.module_lines() if kernels is not None else []
+    if kernel_lines:
+        # Compiled on first call and cached beside this file: say so where a reader looks first.
+        top += ["", *wrap_text(
+            'Needs numba, besides numpy (compiled with backend="numba"): the fused elementwise '
+            "statements call the kernels at the end of this module, compiled on first call and "
+            "cached beside this file."
+        )]
+        imports.insert(0, "import numba")
     const_lines, files = _constants(arrays, name, external_arrays)
     if files:
         top += [
@@ -211,7 +225,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             text.append(line.text)
             if line.node is not None or line.step is not None:
                 lines[len(text)] = LineInfo(spec.name, line.node, line.step)
-    source = "\n".join(text) + "\n"
+    source = "\n".join(text + kernel_lines) + "\n"
     if check:
         source += "\n" + HELPER_SOURCE
         if indexed:

@@ -32,20 +32,24 @@ class Options:
     ``fast_math`` lets rewrites and fusion assume finite values and unsigned zeros in what the
     user wrote (``x * 0 -> 0``); by default only what differentiation built is folded so.
     ``check=False`` leaves out the functions' entry checks (no pass depends on it: the writer
-    and the module header read it)."""
+    and the module header read it). ``backend="numba"`` prints fused elementwise bodies as
+    compiled loops (`codegen.numba_backend`), so fusion also absorbs large arrays."""
 
     simplify: bool = True
     fuse: bool = True
     inplace: bool = True
     fast_math: bool = False
     check: bool = True
+    # The numba backend's fields.
+    backend: str = "numpy"
 
     @classmethod
     def of(cls, simplify: bool = True, fuse: bool | None = None,
-           inplace: bool | None = None, fast_math: bool = False, check: bool = True) -> Options:
+           inplace: bool | None = None, fast_math: bool = False, check: bool = True,
+           backend: str = "numpy") -> Options:
         """Options with ``fuse`` and ``inplace`` defaulting to ``simplify``."""
         return cls(simplify, simplify if fuse is None else fuse,
-                   simplify if inplace is None else inplace, fast_math, check)
+                   simplify if inplace is None else inplace, fast_math, check, backend)
 
 
 @dataclass
@@ -112,7 +116,8 @@ def _tidy(p: Program, options: Options, logs: Logs) -> Program:
 def _fuse(p: Program, options: Options, logs: Logs) -> Program:
     """Chains of elementwise ops as one statement each, with a sympy body (`codegen.fuse`)."""
     return replace(p, outputs=tuple(fuse(list(p.outputs), logs.fusion, p.notes,
-                                               fast_math=options.fast_math)))
+                                               fast_math=options.fast_math,
+                                               loops=options.backend == "numba")))
 
 
 def _schedule(p: Program, options: Options, logs: Logs) -> Program:

@@ -26,6 +26,7 @@ from .checks import HELPERS, entry_checks, index_checks
 from .fuse import Fused, print_body
 from .layout import wrap, wrap_text
 from .names import Namespace
+from .numba_backend import KernelWriter, compiles
 from .pipeline import Program
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 from .schedule import buffer_root, views_used_once
@@ -64,8 +65,10 @@ class FunctionWriter:
 
     def __init__(self, spec: FunctionSpec, program: Program, module_names: Namespace,
                  consts: dict[Expr, str], arrays: dict[str, np.ndarray],
-                 inline_views: bool = True, check: bool = True) -> None:
+                 inline_views: bool = True, check: bool = True,
+                 kernels: KernelWriter | None = None) -> None:
         self.spec = spec
+        self.kernels = kernels  # the numba backend's kernels (None: numpy only)
         self.check = check  # off: no entry checks, only the reads binding symbolic sizes
         self.program = program
         self.notes = program.notes
@@ -258,6 +261,15 @@ class FunctionWriter:
     ) -> None:
         """A fused body: its repeated parts first (``sympy.cse``), then the result."""
         final = buffer is not None and self._is_final_write(node, buffer)
+        if self.kernels is not None and compiles(node) and not self._reads_view_of(node, buffer):
+            out = None if buffer is None else self.names[buffer]
+            call = self.kernels.call(node, args, self._hint(node), out)
+            if final:
+                self._emit(f"    {call}", node)
+                self.names[node] = self.names[buffer]  # type: ignore[index]
+            else:
+                self._assign(node, call)
+            return
         out = None if buffer is None else self.names[buffer]
         lines, value = print_body(
             node, args, out, self.ns.create, sympy_printer, literal_dtype, final=final
@@ -269,6 +281,20 @@ class FunctionWriter:
             self.names[node] = self.names[buffer]  # type: ignore[index]
         else:
             self._assign(node, value)
+
+    def _reads_view_of(self, node: Expr, buffer: Expr | None) -> bool:
+        """Whether ``node`` reads a view (``a.T``) of the array it would write into: a loop
+        writing ``a[i, j]`` would then change elements it reads later (numpy's ufuncs copy)."""
+        if buffer is None:
+            return False
+        target = buffer_root(buffer, self.reuse)
+        for x in node.inputs:
+            root = x
+            while root.op.is_view:
+                root = root.inputs[0]
+            if root is not x and buffer_root(root, self.reuse) is target:
+                return True
+        return False
 
     def _is_final_write(self, node: Expr, buffer: Expr) -> bool:
         """Whether ``node`` is a parameter's new value written into the parameter itself."""

@@ -1,0 +1,199 @@
+"""The optional numba backend: fused elementwise bodies as small compiled loops.
+
+With ``backend="numba"`` (`codegen.compile`, `symdl.optim.compile_train_step`) each fused
+elementwise statement of an array (`codegen.fuse.Fused`) is printed as a kernel: a plain Python
+function of nested loops over the statement's shape, decorated with
+``@numba.njit(cache=True, fastmath=False)``, written into the generated module next to the
+functions calling it. Everything else (GEMMs, reductions, views, single ops) stays numpy.
+
+Why loops pay: a numpy expression ``(a - y) / N`` makes one pass over memory per operator and
+allocates a temporary for each; the kernel reads each input once and writes its result once.
+Fusion (`codegen.fuse.fuse` with ``loops=True``) therefore also absorbs large arrays under the
+numba backend, which it refuses for numpy (there, each would be a fresh temporary).
+
+What a kernel computes is what the numpy statement computes, in the same dtype: a float32 body
+stays float32 (number literals print as ``np.float32(0.5)``, and scalar arguments are passed
+as the statement's dtype), since numba, unlike numpy, promotes ``float32 * 0.5`` to float64.
+``fastmath=False`` keeps IEEE semantics (inf, NaN, signed zeros) as numpy has them.
+``cache=True`` stores the machine code in ``__pycache__`` beside the module file in the symdl
+cache, so a warm start in a fresh process compiles nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import sympy
+
+from symdl.ir import Expr
+from symdl.ops.custom import special_functions
+
+from .fuse import Fused, with_cse
+from .layout import LINE_LIMIT, wrap
+from .names import Namespace, safe_identifier
+from .printer import _SympyNumpy, dtype_text, scalar_literal, sympy_printer
+
+DECORATOR = "@numba.njit(cache=True, fastmath=False)"
+# Loop indices, outermost first; a rank beyond these (rare) continues with i6, i7, ...
+_INDICES = ("i", "j", "k", "l", "m", "n")
+
+
+def compiles(node: Expr) -> bool:
+    """Whether ``node`` is printed as a kernel: a fused body computing an array, with no
+    function numba lacks (erf and the other scipy.special functions stay numpy)."""
+    if node.op is not Fused or node.shape == () or node.dtype not in ("float32", "float64"):
+        return False
+    body = node.attr("body")
+    return not any(isinstance(f, tuple(special_functions())) for f in body.atoms(sympy.Function))
+
+
+class _KernelPrinter(_SympyNumpy):
+    """sympy's numpy printer for one element of a kernel: every number in the statement's
+    dtype (numba would compute ``float32 * 0.5`` in float64, numpy in float32)."""
+
+    def _number(self, value: float) -> str:
+        text = scalar_literal(value, self._dtype)
+        # A bare literal is a float64 in numba: right in a float64 body, promoting in float32.
+        return f"np.float32({text})" if self._dtype == "float32" else text
+
+    def _print_Float(self, expr: sympy.Float) -> str:  # noqa: N802 - sympy's naming
+        return self._number(float(expr))
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:  # noqa: N802
+        return self._number(float(expr))
+
+    def _print_Integer(self, expr: sympy.Integer) -> str:  # noqa: N802
+        return self._number(float(expr))
+
+    def _print_NegativeOne(self, expr: sympy.Integer) -> str:  # noqa: N802
+        return self._number(-1.0)
+
+    def _print_One(self, expr: sympy.Integer) -> str:  # noqa: N802
+        return self._number(1.0)
+
+    def _print_Zero(self, expr: sympy.Integer) -> str:  # noqa: N802
+        return self._number(0.0)
+
+    def _print_Half(self, expr: sympy.Rational) -> str:  # noqa: N802
+        return self._number(0.5)
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:  # noqa: N802
+        base = self.parenthesize(expr.base, 60)
+        if expr.exp == sympy.Rational(1, 2):
+            return f"np.sqrt({self._print(expr.base)})"
+        if expr.exp.is_Integer and expr.exp < 0:
+            power = expr.base ** -expr.exp
+            return f"{self._number(1.0)} / {self.parenthesize(power, 50)}"
+        if expr.exp.is_Integer:
+            return f"{base} ** {int(expr.exp)}"  # an integer power keeps the float's dtype
+        return f"{base} ** {self.parenthesize(expr.exp, 60)}"
+
+
+def _element_printer(names: dict[sympy.Symbol, str], dtype: str) -> Callable[[sympy.Expr], str]:
+    printer = _KernelPrinter(names, dtype)
+    # Spaced as the rest of the module (`ast.unparse`), as `codegen.printer.sympy_printer` does.
+    return lambda expr: ast.unparse(ast.parse(printer.doprint(expr), mode="eval"))
+
+
+@dataclass
+class KernelWriter:
+    """The kernels of one module: made by the functions' writers, printed once each.
+
+    Two statements computing the same body over inputs of the same shapes share a kernel
+    (``train_step`` and ``loss_and_grads`` have the same backward tail).
+    """
+
+    module_names: Namespace
+    sources: list[list[str]] = field(default_factory=list)
+    _made: dict[tuple[object, ...], str] = field(default_factory=dict)
+
+    def call(self, node: Expr, args: Sequence[str], hint: str, out: str | None) -> str:
+        """The expression calling ``node``'s kernel on the inputs named ``args``.
+
+        ``out`` names a dead array of the node's shape and dtype to write into; without one,
+        the call site allocates the result (``np.empty``). Scalar arguments are passed as the
+        statement's dtype, so that a Python number or an integer size (``N``) computes in it.
+        """
+        dtype = node.dtype
+        key = (node.attr("body"), node.attr("symbols"), tuple(x.shape for x in node.inputs),
+               node.shape, dtype)
+        name = self._made.get(key)
+        if name is None:
+            # Module globals start with "_", as constants do: no local can shadow them.
+            name = self._made[key] = "_" + self.module_names.create(f"{hint}_kernel")
+            self.sources.append(_kernel_source(node, args, name))
+        passed = [f"{dtype_text(dtype)}({a})" if x.shape == () else a
+                  for x, a in zip(node.inputs, args)]
+        if out is None:
+            out = f"np.empty({_shape_text(node)}, dtype={dtype_text(dtype)})"
+        # `out` positional: numba's dispatcher folds keyword arguments on every call (~2 µs).
+        return f"{name}({', '.join([*passed, out])})"
+
+    def module_lines(self) -> list[str]:
+        """The kernels as module source (empty when there are none)."""
+        lines: list[str] = []
+        for source in self.sources:
+            lines += ["", "", *source]
+        return lines
+
+
+def _shape_text(node: Expr) -> str:
+    dims = [str(d) for d in node.shape]
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+def _kernel_source(node: Expr, args: Sequence[str], name: str) -> list[str]:
+    """The source of the kernel computing ``node`` (a `Fused` array statement).
+
+    Its parameters are named after the first call's arguments; each input is indexed as
+    numpy broadcasts it (an axis of size 1 against a longer one reads index 0, missing
+    leading axes are not indexed), so no broadcast copy is ever made.
+    """
+    rank = len(node.shape)
+    indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+    local = Namespace({"out", *indices})
+    params = [local.create(safe_identifier(a) if a.isidentifier() else _param_hint(a))
+              for a in args]
+    names: dict[sympy.Symbol, str] = {}
+    for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
+        names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
+    body = with_cse(node.attr("body"))
+    text = _element_printer(names, node.dtype)
+    pad = "    " * (rank + 1)
+    lines = [*wrap(f"def {name}({', '.join([*params, 'out'])}):")]
+    lines.insert(0, DECORATOR)
+    formula = sympy_printer(dict(zip(node.attr("symbols"), params)), node.dtype)(node.attr("body"))
+    doc = f'    """out = {formula}, one element at a time ({node.dtype})."""'
+    lines.append(doc if len(doc) <= LINE_LIMIT else
+                 f'    """The fused statement, one element at a time ({node.dtype})."""')
+    for depth, index in enumerate(indices):
+        lines.append(f"{'    ' * (depth + 1)}for {index} in range(out.shape[{depth}]):")
+    for symbol, value in body.temporaries:
+        temp = local.create(_temp_hint(value))
+        lines += wrap(f"{pad}{temp} = {text(value)}")
+        names[symbol] = temp
+        text = _element_printer(names, node.dtype)
+    lines += wrap(f"{pad}out[{', '.join(indices)}] = {text(body.result)}")
+    lines.append("    return out")
+    return lines
+
+
+def _index(x: Expr, node: Expr, indices: list[str]) -> str:
+    """How the kernel reads input ``x`` at the output's index (numpy's broadcasting rule)."""
+    offset = len(node.shape) - len(x.shape)
+    picked = ["0" if size == 1 and node.shape[offset + a] != 1 else indices[offset + a]
+              for a, size in enumerate(x.shape)]
+    return ", ".join(picked)
+
+
+def _param_hint(text: str) -> str:
+    # An inline view (``W2.T``) or a literal: a parameter named after what it is.
+    return safe_identifier(text.replace(".T", "_T")) or "value"
+
+
+def _temp_hint(value: sympy.Expr) -> str:
+    if isinstance(value, sympy.Function):
+        return type(value).__name__.lower()
+    return {sympy.Add: "total", sympy.Mul: "prod", sympy.Pow: "power"}.get(type(value), "t")
