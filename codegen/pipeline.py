@@ -115,9 +115,14 @@ def _tidy(p: Program, options: Options, logs: Logs) -> Program:
 
 def _fuse(p: Program, options: Options, logs: Logs) -> Program:
     """Chains of elementwise ops as one statement each, with a sympy body (`codegen.fuse`)."""
+    loops = options.backend == "numba"
+    # The names the user gave (those of the graph before lowering) stay statements of their
+    # own; under the numba backend, names lowering made may be absorbed into a kernel.
+    user_names = {p.notes.labels[n] for n in toposort(list(p.shown)) if n in p.notes.labels
+                  } if loops else set()
     return replace(p, outputs=tuple(fuse(list(p.outputs), logs.fusion, p.notes,
-                                               fast_math=options.fast_math,
-                                               loops=options.backend == "numba")))
+                                               fast_math=options.fast_math, loops=loops,
+                                               user_names=user_names)))
 
 
 def _schedule(p: Program, options: Options, logs: Logs) -> Program:
