@@ -165,9 +165,9 @@ def _kernel_source(node: Expr, args: Sequence[str], name: str) -> list[str]:
     lines = [*wrap(f"def {name}({', '.join([*params, 'out'])}):")]
     lines.insert(0, DECORATOR)
     formula = sympy_printer(dict(zip(node.attr("symbols"), params)), node.dtype)(node.attr("body"))
-    doc = f'    """out = {formula}, one element at a time ({node.dtype})."""'
+    doc = f'    """out = {formula}, elementwise in {node.dtype}."""'
     lines.append(doc if len(doc) <= LINE_LIMIT else
-                 f'    """The fused statement, one element at a time ({node.dtype})."""')
+                 f'    """The fused statement, elementwise in {node.dtype}."""')
     for depth, index in enumerate(indices):
         lines.append(f"{'    ' * (depth + 1)}for {index} in range(out.shape[{depth}]):")
     for symbol, value in body.temporaries:
