@@ -117,15 +117,19 @@ class KernelWriter:
         statement's dtype, so that a Python number or an integer size (``N``) computes in it.
         """
         dtype = node.dtype
+        # An input whose array is the output (``W -= ...``, or a dead temporary reused) is
+        # read through ``out`` itself: LLVM then knows the loop reads and writes one array at
+        # one index and vectorizes it; as two parameters, it must assume they overlap anyhow.
+        in_out = tuple(a == out and x.shape == node.shape for x, a in zip(node.inputs, args))
         key = (node.attr("body"), node.attr("symbols"), tuple(x.shape for x in node.inputs),
-               node.shape, dtype)
+               node.shape, dtype, in_out)
         name = self._made.get(key)
         if name is None:
             # Module globals start with "_", as constants do: no local can shadow them.
             name = self._made[key] = "_" + self.module_names.create(f"{hint}_kernel")
-            self.sources.append(_kernel_source(node, args, name))
+            self.sources.append(_kernel_source(node, args, name, in_out))
         passed = [f"{dtype_text(dtype)}({a})" if x.shape == () else a
-                  for x, a in zip(node.inputs, args)]
+                  for x, a, o in zip(node.inputs, args, in_out) if not o]
         if out is None:
             out = f"np.empty({_shape_text(node)}, dtype={dtype_text(dtype)})"
         # `out` positional: numba's dispatcher folds keyword arguments on every call (~2 µs).
@@ -144,30 +148,40 @@ def _shape_text(node: Expr) -> str:
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
-def _kernel_source(node: Expr, args: Sequence[str], name: str) -> list[str]:
+def _kernel_source(node: Expr, args: Sequence[str], name: str,
+                   in_out: Sequence[bool]) -> list[str]:
     """The source of the kernel computing ``node`` (a `Fused` array statement).
 
     Its parameters are named after the first call's arguments; each input is indexed as
     numpy broadcasts it (an axis of size 1 against a longer one reads index 0, missing
-    leading axes are not indexed), so no broadcast copy is ever made.
+    leading axes are not indexed), so no broadcast copy is ever made. The inputs flagged in
+    ``in_out`` are the output array itself, read as ``out``.
     """
     rank = len(node.shape)
     indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
     local = Namespace({"out", *indices})
-    params = [local.create(safe_identifier(a) if a.isidentifier() else _param_hint(a))
-              for a in args]
+    params = ["out" if o else local.create(safe_identifier(a) if a.isidentifier()
+                                           else _param_hint(a))
+              for a, o in zip(args, in_out)]
     names: dict[sympy.Symbol, str] = {}
     for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
         names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
     body = with_cse(node.attr("body"))
     text = _element_printer(names, node.dtype)
     pad = "    " * (rank + 1)
-    lines = [*wrap(f"def {name}({', '.join([*params, 'out'])}):")]
-    lines.insert(0, DECORATOR)
-    formula = sympy_printer(dict(zip(node.attr("symbols"), params)), node.dtype)(node.attr("body"))
-    doc = f'    """out = {formula}, elementwise in {node.dtype}."""'
-    lines.append(doc if len(doc) <= LINE_LIMIT else
-                 f'    """The fused statement, elementwise in {node.dtype}."""')
+    own = [p for p, o in zip(params, in_out) if not o]
+    lines = [DECORATOR, *wrap(f"def {name}({', '.join([*own, 'out'])}):")]
+    shown = [a if o else p for a, p, o in zip(args, params, in_out)]
+    formula = sympy_printer(dict(zip(node.attr("symbols"), shown)), node.dtype)(node.attr("body"))
+    held = [a for a, o in zip(args, in_out) if o]
+    doc = f'    """out = {formula}, elementwise in {node.dtype}.'
+    if len(doc) > LINE_LIMIT:
+        doc = f'    """The fused statement, elementwise in {node.dtype}.'
+    if held:  # said where the reader wonders what `out[i, j]` on the right is
+        lines += [doc, "", f"    out holds {held[0]} on entry: each element is read, then "
+                  "overwritten.", '    """']
+    else:
+        lines.append(doc + '"""')
     for depth, index in enumerate(indices):
         lines.append(f"{'    ' * (depth + 1)}for {index} in range(out.shape[{depth}]):")
     for symbol, value in body.temporaries:
