@@ -135,12 +135,97 @@ class KernelWriter:
         # `out` positional: numba's dispatcher folds keyword arguments on every call (~2 µs).
         return f"{name}({', '.join([*passed, out])})"
 
+    def reduction_call(self, total: Expr, node: Expr, args: Sequence[str], hint: str) -> str:
+        """The expression calling the kernel that sums ``node`` (a compiled `Fused` statement
+        read by nothing else) as ``total`` (a `sum` over some axes) does, without ever storing
+        ``node``: one pass instead of two, and no array for the summands."""
+        dtype = node.dtype
+        axes, keepdims = total.attr("axis"), total.attr("keepdims")
+        key = ("sum", node.attr("body"), node.attr("symbols"),
+               tuple(x.shape for x in node.inputs), node.shape, dtype, axes, keepdims)
+        name = self._made.get(key)
+        if name is None:
+            name = self._made[key] = "_" + self.module_names.create(f"{hint}_kernel")
+            self.sources.append(_reduction_source(node, args, name, axes, keepdims))
+        passed = [f"{dtype_text(dtype)}({a})" if x.shape == () else a
+                  for x, a in zip(node.inputs, args)]
+        if total.shape == ():
+            # numba returns a float32 as a Python float: the statement keeps its numpy dtype.
+            return f"{dtype_text(dtype)}({name}({', '.join(passed)}))"
+        zeros = f"np.zeros({_shape_text(total)}, dtype={dtype_text(dtype)})"
+        return f"{name}({', '.join([*passed, zeros])})"
+
     def module_lines(self) -> list[str]:
         """The kernels as module source (empty when there are none)."""
         lines: list[str] = []
         for source in self.sources:
             lines += ["", "", *source]
         return lines
+
+
+def _reduction_source(node: Expr, args: Sequence[str], name: str, axes: tuple[int, ...],
+                      keepdims: bool) -> list[str]:
+    """The source of the kernel summing ``node``'s body over ``axes`` (numpy's `sum`).
+
+    A full sum returns a scalar, accumulated row by row (each innermost loop into its own
+    partial sum, as numpy's pairwise summation keeps rounding error small); a sum over some
+    axes adds into ``out``, which the caller passes zeroed.
+    """
+    rank = len(node.shape)
+    indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+    local = Namespace({"out", "total", "partial", *indices})
+    params = [local.create(safe_identifier(a) if a.isidentifier() else _param_hint(a))
+              for a in args]
+    names: dict[sympy.Symbol, str] = {}
+    for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
+        names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
+    text = _element_printer(names, node.dtype)
+    full = len(axes) == rank
+    formula = sympy_printer(dict(zip(node.attr("symbols"), params)), node.dtype)(node.attr("body"))
+    over = "every axis" if full else f"axes {axes}" + (", keeping them" if keepdims else "")
+    doc = f'    """Sum of {formula} over {over}, in {node.dtype}."""'
+    if len(doc) > LINE_LIMIT:
+        doc = f'    """Sum of the fused statement over {over}, in {node.dtype}."""'
+    lines = [DECORATOR, *wrap(f"def {name}({', '.join(params if full else [*params, 'out'])}):"),
+             doc]
+    zero = "np.float32(0.0)" if node.dtype == "float32" else "0.0"
+    if full:
+        lines.append(f"    total = {zero}")
+    for depth, index in enumerate(indices):
+        pad = "    " * (depth + 1)
+        if full and depth == rank - 1 and rank > 1:
+            lines.append(f"{pad}partial = {zero}")
+        lines.append(f"{pad}for {index} in range({_extent(node, params, depth)}):")
+    pad = "    " * (rank + 1)
+    body = with_cse(node.attr("body"))
+    for symbol, value in body.temporaries:
+        temp = local.create(_temp_hint(value))
+        lines += wrap(f"{pad}{temp} = {text(value)}")
+        names[symbol] = temp
+        text = _element_printer(names, node.dtype)
+    if full:
+        target = "partial" if rank > 1 else "total"
+        lines += wrap(f"{pad}{target} += {text(body.result)}")
+        if rank > 1:
+            lines.append(f"{'    ' * (rank - 1)}    total += partial")
+        lines.append("    return total")
+    else:
+        kept = [("0" if a in axes else index) for a, index in enumerate(indices)]
+        if not keepdims:
+            kept = [k for a, k in enumerate(kept) if a not in axes]
+        lines += wrap(f"{pad}out[{', '.join(kept)}] += {text(body.result)}")
+        lines.append("    return out")
+    return lines
+
+
+def _extent(node: Expr, params: Sequence[str], axis: int) -> str:
+    """``x.shape[k]`` of an input that spans ``node``'s ``axis`` (its loop's bound)."""
+    size = node.shape[axis]
+    for param, x in zip(params, node.inputs):
+        offset = len(node.shape) - len(x.shape)
+        if axis >= offset and x.shape[axis - offset] == size:
+            return f"{param}.shape[{axis - offset}]"
+    return "1"  # an axis of size 1 that no input has
 
 
 def _shape_text(node: Expr) -> str:

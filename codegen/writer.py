@@ -157,8 +157,10 @@ class FunctionWriter:
         self.final_values = set(updates.values())
         kept = [*outputs, *updates.values()]
         inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
+        # The numba backend sums a kernel's body as it computes it, never storing it.
+        self.summed = _summed_kernels(order, kept, self.reuse, display) if self.kernels else {}
         for node in order:
-            if node.is_leaf or node in self.names:
+            if node.is_leaf or node in self.names or node in self.summed:
                 continue
             if node.op.name == "size" and _size_is_bound(node, self.sizes):
                 self.names[node] = self.sizes[node.attr("symbols")[0]]
@@ -216,6 +218,13 @@ class FunctionWriter:
                 self.names[node] = name
 
     def _statement(self, node: Expr) -> None:
+        if self.kernels is not None and node.inputs and node.inputs[0] in self.summed:
+            fused = node.inputs[0]  # a sum of a kernel's body: one reduction kernel
+            args = [self.name_of(i, node.dtype) for i in fused.inputs]
+            # Unbound, as an inline view's: the name the sum's own is made from (sum_prod).
+            self.names[fused] = self._hint(fused)
+            self._assign(node, self.kernels.reduction_call(node, fused, args, self._hint(node)))
+            return
         # A literal prints as its float32 value where it meets a float32 operand (see
         # `scalar_literal`), not where it meets an integer size first (`0.1 - N`).
         exact = all(i.dtype == node.dtype or i.op.name == "constant" for i in node.inputs)
@@ -327,6 +336,28 @@ class FunctionWriter:
             self._emit(f"    {name} = np.array({value}, dtype={dtype_text(o.dtype)})", o)
             self.names[o] = name
         return self.names[o]
+
+
+def _summed_kernels(order: list[Expr], kept: list[Expr], reuse: Mapping[Expr, Expr],
+                    display: Mapping[str, Expr]) -> dict[Expr, Expr]:
+    """``{fused statement: the sum reading it}`` for the kernels whose one reader is a `sum`
+    of the same dtype: the numba backend prints the pair as one reduction kernel. Not for a
+    value that is kept, named by the user, or whose array a later statement reuses."""
+    readers: dict[Expr, list[Expr]] = {}
+    for node in order:
+        for x in node.inputs:
+            readers.setdefault(x, []).append(node)
+    kept_set, buffers, named = set(kept), set(reuse.values()), set(display.values())
+    summed: dict[Expr, Expr] = {}
+    for node in order:
+        users = readers.get(node, [])
+        if (
+            compiles(node) and len(users) == 1 and users[0].op.name == "sum"
+            and users[0].dtype == node.dtype and node not in kept_set
+            and node not in buffers and node not in named
+        ):
+            summed[node] = users[0]
+    return summed
 
 
 def comment_text(text: str) -> str:
