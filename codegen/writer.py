@@ -158,7 +158,8 @@ class FunctionWriter:
         kept = [*outputs, *updates.values()]
         inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
         # The numba backend sums a kernel's body as it computes it, never storing it.
-        self.summed = _summed_kernels(order, kept, self.reuse, display) if self.kernels else {}
+        self.summed = (_summed_kernels(order, kept, self.reuse, display, self.notes.labels)
+                       if self.kernels else {})
         for node in order:
             if node.is_leaf or node in self.names or node in self.summed:
                 continue
@@ -339,7 +340,8 @@ class FunctionWriter:
 
 
 def _summed_kernels(order: list[Expr], kept: list[Expr], reuse: Mapping[Expr, Expr],
-                    display: Mapping[str, Expr]) -> dict[Expr, Expr]:
+                    display: Mapping[str, Expr], labels: Mapping[Expr, str]
+                    ) -> dict[Expr, Expr]:
     """``{fused statement: the sum reading it}`` for the kernels whose one reader is a `sum`
     of the same dtype: the numba backend prints the pair as one reduction kernel. Not for a
     value that is kept, named by the user, or whose array a later statement reuses."""
@@ -347,14 +349,14 @@ def _summed_kernels(order: list[Expr], kept: list[Expr], reuse: Mapping[Expr, Ex
     for node in order:
         for x in node.inputs:
             readers.setdefault(x, []).append(node)
-    kept_set, buffers, named = set(kept), set(reuse.values()), set(display.values())
+    kept_set, buffers = set(kept), set(reuse.values())
     summed: dict[Expr, Expr] = {}
     for node in order:
         users = readers.get(node, [])
         if (
             compiles(node) and len(users) == 1 and users[0].op.name == "sum"
             and users[0].dtype == node.dtype and node not in kept_set
-            and node not in buffers and node not in named
+            and node not in buffers and labels.get(node) not in display
         ):
             summed[node] = users[0]
     return summed
