@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from symdl._version import __version__
+from symdl.errors import InvalidNameError
 from symdl.ir import Expr, toposort
 from symdl.ops.custom import functions_needing, modules_needed
 from symdl.provenance import Notes, annotate
@@ -152,6 +153,10 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     notes: dict[str, Notes] = {}
     extra: dict[str, set[str]] = {}  # module beyond numpy -> the functions that need it
     kernels = KernelWriter(module_ns) if backend == "numba" else None
+    if kernels is not None and any(s.name == "numba" for s in specs):
+        # The kernels' decorators read the module global `numba`, which it would replace.
+        raise InvalidNameError('codegen: with backend="numba" no function may be named '
+                               "'numba' (it would hide the numba module); rename it")
     for spec in specs:
         program = prepare(spec, options, logs)
         display = {program.notes.labels[n]: n for n in toposort(list(program.shown))

@@ -21,7 +21,7 @@ import pytest
 
 import symdl as sd
 from codegen.layout import LINE_LIMIT
-from symdl.errors import CodegenError, UsageError
+from symdl.errors import CodegenError, InvalidNameError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 requires_numba = pytest.mark.skipif(
@@ -287,3 +287,10 @@ def test_numba_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
 def test_unknown_backend_is_refused(symdl_cache: Path) -> None:
     with pytest.raises(UsageError, match="unknown backend 'jax'.*numpy, numba"):
         sd.compile(_softmax_regression("float32"), "jax", cache_dir=symdl_cache, backend="jax")
+
+
+@requires_numba
+def test_a_function_named_numba_is_refused() -> None:
+    functions = _softmax_regression("float32")
+    with pytest.raises(InvalidNameError, match="'numba'"):
+        sd.generate({"numba": functions["loss_and_grads"]}, "m", backend="numba")
