@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from symdl.errors import InvalidNameError
 
+from .backends import check_backend
 from .cache import input_key, load_indexed, load_module, usable_cache_dir, write_index
 from .names import safe_identifier
 from .spec import Functions
@@ -36,7 +37,7 @@ def assemble(functions: Functions, name: str, **options: Any) -> ModuleParts:
 
 
 def generate(functions: Functions, name: str = "model", *, simplify: bool = True,
-             fast_math: bool = False, check: bool = True) -> str:
+             fast_math: bool = False, check: bool = True, backend: str = "numpy") -> str:
     """Source of a numpy module defining one function per entry of ``functions``.
 
     ``functions`` maps a function name to ``(inputs, outputs)``: a list of placeholders and
@@ -51,9 +52,14 @@ def generate(functions: Functions, name: str = "model", *, simplify: bool = True
 
     ``check=False`` leaves out the entry checks of every function (for a caller that calls
     it in a hot loop with arguments it knows are right); the module's docstring says so.
+
+    ``backend="numba"`` prints each fused elementwise statement as a small
+    ``@numba.njit(cache=True)`` loop kernel in the module (`codegen.numba_backend`); GEMMs and
+    the rest stay numpy. It needs numba (``pip install 'symdl[numba]'``).
     """
+    check_backend(backend)
     return assemble(functions, _module_name(name), simplify=simplify,
-                    fast_math=fast_math, check=check).source
+                    fast_math=fast_math, check=check, backend=backend).source
 
 
 def compile(  # noqa: A001 - the verb users expect
@@ -65,6 +71,7 @@ def compile(  # noqa: A001 - the verb users expect
     report: bool = False,
     fast_math: bool = False,
     check: bool = True,
+    backend: str = "numpy",
 ) -> ModuleType:
     """Generate a module, write it to the cache (``cache_dir``, ``$SYMDL_CACHE`` or
     ``~/.cache/symdl``) under a name derived from its content hash, and import it from the file.
@@ -73,7 +80,9 @@ def compile(  # noqa: A001 - the verb users expect
     rewrites fired, fusion), as ``symdl generate --report`` does. ``fast_math`` is as in
     `generate`: off, the module computes what numpy does for inf, NaN and -0.0. ``check=False``
     generates functions without entry checks (wrong dtypes or shapes are then numpy's errors, or
-    none); the default checks every argument on entry.
+    none); the default checks every argument on entry. ``backend="numba"`` compiles the fused
+    elementwise statements with numba, as in `generate`; its kernels are compiled on first call
+    and cached beside the module, so a later process compiles nothing.
 
     A cache directory that cannot be written, that another user owns or may write to, or
     whose files keep changing while they are imported is replaced by a private temporary one,
@@ -82,6 +91,7 @@ def compile(  # noqa: A001 - the verb users expect
     Raises:
         CacheError: when no directory can hold the module (a full disk); it names the
             directories, the file and the reason.
+        CodegenError: for ``backend="numba"`` without numba installed.
 
     Example::
 
@@ -89,6 +99,7 @@ def compile(  # noqa: A001 - the verb users expect
         loss, W_grad, b_grad = mod.loss_and_grads(x_val, y_val, W_val, b_val)
     """
     module_name = _module_name(name)
+    check_backend(backend)
     if report:
         from .report import report as make_report
 
@@ -96,6 +107,8 @@ def compile(  # noqa: A001 - the verb users expect
     # A warm start: the key comes from the graphs and options alone (one linear pass), so a
     # module an earlier process generated is imported without running any pass.
     options = f"simplify={simplify} fast_math={fast_math} check={check} external_arrays=True"
+    if backend != "numpy":
+        options += f" backend={backend}"
     key = input_key(functions, module_name, options)
     directory = usable_cache_dir(cache_dir)
     if key is not None:
@@ -103,7 +116,7 @@ def compile(  # noqa: A001 - the verb users expect
         if module is not None:
             return module
     parts = assemble(functions, module_name, simplify=simplify, external_arrays=True,
-                     fast_math=fast_math, check=check)
+                     fast_math=fast_math, check=check, backend=backend)
     module = load_module(parts.source, module_name, parts.arrays, directory)
     # The .npy files beside the module that it loads (what a Dask worker is sent with it).
     module.__symdl_constants__ = sorted(parts.arrays)  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,14 +112,17 @@ class FusionLog:
 
 def fuse(
     outputs: Sequence[Expr], log: FusionLog | None = None, notes: Notes | None = None,
-    *, fast_math: bool = False,
+    *, fast_math: bool = False, loops: bool = False, user_names: Collection[str] = (),
 ) -> list[Expr]:
     """Merge chains of elementwise ops into `Fused` nodes; values are unchanged.
 
     ``outputs`` must be lowered (no composite ops). Names and provenance of each chain's last
     node move to its fused node (in ``notes``), so names and ``# grad of:`` comments survive;
     a named node is never absorbed. ``fast_math`` allows cancellations that are exact only
-    for finite values (see the module docstring).
+    for finite values (see the module docstring). ``loops`` says that fused bodies are
+    compiled loops (the numba backend), which make no temporaries: large arrays fuse too, and
+    so do values that only lowering named (``softmax_logits``): a loop computes them in a
+    register, and their formula is in the kernel. Names in ``user_names`` always stay.
     """
     log = log if log is not None else FusionLog()
     notes = notes if notes is not None else Notes()
@@ -139,7 +142,9 @@ def fuse(
         stack = list(root.inputs)
         while stack and len(group) < MAX_FUSED_OPS:
             x = stack.pop()
-            if x in group_of or x is root or not _absorbable(x, root, users, kept, notes):
+            if x in group_of or x is root or not _absorbable(
+                x, root, users, kept, notes, loops, user_names
+            ):
                 continue
             group_of[x] = root
             group.append(x)
@@ -166,15 +171,20 @@ def _fusible(node: Expr) -> bool:
 
 
 def _absorbable(
-    x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Expr], notes: Notes
+    x: Expr, root: Expr, users: dict[Expr, set[Expr]], kept: set[Expr], notes: Notes,
+    loops: bool = False, user_names: Collection[str] = (),
 ) -> bool:
     """Whether ``x`` can be computed inside ``root``'s statement instead of on its own."""
-    if not _fusible(x) or x.dtype != root.dtype or x in kept or x in notes.labels:
+    if not _fusible(x) or x.dtype != root.dtype or x in kept:
+        return False
+    label = notes.labels.get(x)
+    if label is not None and (not loops or label in user_names):
         return False
     if len(users[x]) != 1:
         return False  # shared: computed once, as its own statement
-    # Inside an expression, x is a fresh temporary: fine if it is small, not if it is large.
-    return not is_large(x.shape)
+    # Inside a numpy expression, x is a fresh temporary: fine if it is small, not if it is
+    # large. Inside a compiled loop it is a scalar in a register, whatever its size.
+    return loops or not is_large(x.shape)
 
 
 def _fused_node(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from symdl._version import __version__
+from symdl.errors import InvalidNameError
 from symdl.ir import Expr, toposort
 from symdl.ops.custom import functions_needing, modules_needed
 from symdl.provenance import Notes, annotate
@@ -35,6 +36,7 @@ from .checks import (
 )
 from .layout import wrap_lines, wrap_text
 from .names import Namespace, safe_identifier
+from .numba_backend import KernelWriter
 from .pipeline import Logs, Options, Program, run
 from .printer import dtype_text, scalar_literal
 from .spec import Functions, FunctionSpec, normalize
@@ -123,7 +125,8 @@ def prepare(spec: FunctionSpec, options: Options, logs: Logs | None = None) -> P
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
              external_arrays: bool = False, fuse: bool | None = None,
              inplace: bool | None = None, logs: Logs | None = None,
-             fast_math: bool = False, check: bool = True) -> ModuleParts:
+             fast_math: bool = False, check: bool = True,
+             backend: str = "numpy") -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
@@ -136,9 +139,11 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     ``fast_math`` lets rewrites and fusion fold what the user wrote as if every value were
     finite and zeros unsigned (``x * 0 -> 0``, ``x - x -> 0``); see `Options`. ``check=False``
     leaves out the entry checks and their helpers; the module's docstring says so.
+    ``backend="numba"`` prints fused elementwise statements as numba kernels, defined after
+    the functions (`codegen.numba_backend`); the module then imports numba too.
     """
     specs = normalize(functions)
-    options = Options.of(simplify, fuse, inplace, fast_math, check)
+    options = Options.of(simplify, fuse, inplace, fast_math, check, backend)
     module_ns = Namespace({*HELPERS, LOADER, "hashlib", *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
@@ -147,12 +152,17 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     summaries: list[list[str]] = []
     notes: dict[str, Notes] = {}
     extra: dict[str, set[str]] = {}  # module beyond numpy -> the functions that need it
+    kernels = KernelWriter(module_ns) if backend == "numba" else None
+    if kernels is not None and any(s.name == "numba" for s in specs):
+        # The kernels' decorators read the module global `numba`, which it would replace.
+        raise InvalidNameError('codegen: with backend="numba" no function may be named '
+                               "'numba' (it would hide the numba module); rename it")
     for spec in specs:
         program = prepare(spec, options, logs)
         display = {program.notes.labels[n]: n for n in toposort(list(program.shown))
                    if n in program.notes.labels}
         writer = FunctionWriter(spec, program, module_ns, consts, arrays, inline_views=simplify,
-                                check=check)
+                                check=check, kernels=kernels)
         header, body = writer.write(display)
         written.append((spec, header, body))
         indexed = indexed or writer.checks_indices
@@ -184,6 +194,15 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             "numpy."
         )]
     imports = ["import numpy as np", *(f"import {module}" for module in sorted(extra))]
+    kernel_lines = kernels.module_lines() if kernels is not None else []
+    if kernel_lines:
+        # Compiled on first call and cached beside this file: say so where a reader looks first.
+        top += ["", *wrap_text(
+            'Needs numba, besides numpy (compiled with backend="numba"): the fused elementwise '
+            "statements call the kernels at the end of this module, compiled on first call and "
+            "cached beside this file."
+        )]
+        imports.insert(0, "import numba")
     const_lines, files = _constants(arrays, name, external_arrays)
     if files:
         top += [
@@ -211,7 +230,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             text.append(line.text)
             if line.node is not None or line.step is not None:
                 lines[len(text)] = LineInfo(spec.name, line.node, line.step)
-    source = "\n".join(text) + "\n"
+    source = "\n".join(text + kernel_lines) + "\n"
     if check:
         source += "\n" + HELPER_SOURCE
         if indexed:

@@ -32,20 +32,24 @@ class Options:
     ``fast_math`` lets rewrites and fusion assume finite values and unsigned zeros in what the
     user wrote (``x * 0 -> 0``); by default only what differentiation built is folded so.
     ``check=False`` leaves out the functions' entry checks (no pass depends on it: the writer
-    and the module header read it)."""
+    and the module header read it). ``backend="numba"`` prints fused elementwise bodies as
+    compiled loops (`codegen.numba_backend`), so fusion also absorbs large arrays."""
 
     simplify: bool = True
     fuse: bool = True
     inplace: bool = True
     fast_math: bool = False
     check: bool = True
+    # The numba backend's fields.
+    backend: str = "numpy"
 
     @classmethod
     def of(cls, simplify: bool = True, fuse: bool | None = None,
-           inplace: bool | None = None, fast_math: bool = False, check: bool = True) -> Options:
+           inplace: bool | None = None, fast_math: bool = False, check: bool = True,
+           backend: str = "numpy") -> Options:
         """Options with ``fuse`` and ``inplace`` defaulting to ``simplify``."""
         return cls(simplify, simplify if fuse is None else fuse,
-                   simplify if inplace is None else inplace, fast_math, check)
+                   simplify if inplace is None else inplace, fast_math, check, backend)
 
 
 @dataclass
@@ -111,8 +115,14 @@ def _tidy(p: Program, options: Options, logs: Logs) -> Program:
 
 def _fuse(p: Program, options: Options, logs: Logs) -> Program:
     """Chains of elementwise ops as one statement each, with a sympy body (`codegen.fuse`)."""
+    loops = options.backend == "numba"
+    # The names the user gave (those of the graph before lowering) stay statements of their
+    # own; under the numba backend, names lowering made may be absorbed into a kernel.
+    user_names = {p.notes.labels[n] for n in toposort(list(p.shown)) if n in p.notes.labels
+                  } if loops else set()
     return replace(p, outputs=tuple(fuse(list(p.outputs), logs.fusion, p.notes,
-                                               fast_math=options.fast_math)))
+                                               fast_math=options.fast_math, loops=loops,
+                                               user_names=user_names)))
 
 
 def _schedule(p: Program, options: Options, logs: Logs) -> Program:

@@ -26,6 +26,7 @@ from .checks import HELPERS, entry_checks, index_checks
 from .fuse import Fused, print_body
 from .layout import wrap, wrap_text
 from .names import Namespace
+from .numba_backend import KernelWriter, compiles
 from .pipeline import Program
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 from .schedule import buffer_root, views_used_once
@@ -64,8 +65,10 @@ class FunctionWriter:
 
     def __init__(self, spec: FunctionSpec, program: Program, module_names: Namespace,
                  consts: dict[Expr, str], arrays: dict[str, np.ndarray],
-                 inline_views: bool = True, check: bool = True) -> None:
+                 inline_views: bool = True, check: bool = True,
+                 kernels: KernelWriter | None = None) -> None:
         self.spec = spec
+        self.kernels = kernels  # the numba backend's kernels (None: numpy only)
         self.check = check  # off: no entry checks, only the reads binding symbolic sizes
         self.program = program
         self.notes = program.notes
@@ -154,8 +157,11 @@ class FunctionWriter:
         self.final_values = set(updates.values())
         kept = [*outputs, *updates.values()]
         inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
+        # The numba backend sums a kernel's body as it computes it, never storing it.
+        self.summed = (_summed_kernels(order, kept, self.reuse, display, self.notes.labels)
+                       if self.kernels else {})
         for node in order:
-            if node.is_leaf or node in self.names:
+            if node.is_leaf or node in self.names or node in self.summed:
                 continue
             if node.op.name == "size" and _size_is_bound(node, self.sizes):
                 self.names[node] = self.sizes[node.attr("symbols")[0]]
@@ -213,6 +219,13 @@ class FunctionWriter:
                 self.names[node] = name
 
     def _statement(self, node: Expr) -> None:
+        if self.kernels is not None and node.inputs and node.inputs[0] in self.summed:
+            fused = node.inputs[0]  # a sum of a kernel's body: one reduction kernel
+            args = [self.name_of(i, node.dtype) for i in fused.inputs]
+            # Unbound, as an inline view's: the name the sum's own is made from (sum_prod).
+            self.names[fused] = self._hint(fused)
+            self._assign(node, self.kernels.reduction_call(node, fused, args, self._hint(node)))
+            return
         # A literal prints as its float32 value where it meets a float32 operand (see
         # `scalar_literal`), not where it meets an integer size first (`0.1 - N`).
         exact = all(i.dtype == node.dtype or i.op.name == "constant" for i in node.inputs)
@@ -258,6 +271,15 @@ class FunctionWriter:
     ) -> None:
         """A fused body: its repeated parts first (``sympy.cse``), then the result."""
         final = buffer is not None and self._is_final_write(node, buffer)
+        if self.kernels is not None and compiles(node) and not self._reads_view_of(node, buffer):
+            out = None if buffer is None else self.names[buffer]
+            call = self.kernels.call(node, args, self._hint(node), out)
+            if final:
+                self._emit(f"    {call}", node)
+                self.names[node] = self.names[buffer]  # type: ignore[index]
+            else:
+                self._assign(node, call)
+            return
         out = None if buffer is None else self.names[buffer]
         lines, value = print_body(
             node, args, out, self.ns.create, sympy_printer, literal_dtype, final=final
@@ -269,6 +291,20 @@ class FunctionWriter:
             self.names[node] = self.names[buffer]  # type: ignore[index]
         else:
             self._assign(node, value)
+
+    def _reads_view_of(self, node: Expr, buffer: Expr | None) -> bool:
+        """Whether ``node`` reads a view (``a.T``) of the array it would write into: a loop
+        writing ``a[i, j]`` would then change elements it reads later (numpy's ufuncs copy)."""
+        if buffer is None:
+            return False
+        target = buffer_root(buffer, self.reuse)
+        for x in node.inputs:
+            root = x
+            while root.op.is_view:
+                root = root.inputs[0]
+            if root is not x and buffer_root(root, self.reuse) is target:
+                return True
+        return False
 
     def _is_final_write(self, node: Expr, buffer: Expr) -> bool:
         """Whether ``node`` is a parameter's new value written into the parameter itself."""
@@ -301,6 +337,29 @@ class FunctionWriter:
             self._emit(f"    {name} = np.array({value}, dtype={dtype_text(o.dtype)})", o)
             self.names[o] = name
         return self.names[o]
+
+
+def _summed_kernels(order: list[Expr], kept: list[Expr], reuse: Mapping[Expr, Expr],
+                    display: Mapping[str, Expr], labels: Mapping[Expr, str]
+                    ) -> dict[Expr, Expr]:
+    """``{fused statement: the sum reading it}`` for the kernels whose one reader is a `sum`
+    of the same dtype: the numba backend prints the pair as one reduction kernel. Not for a
+    value that is kept, named by the user, or whose array a later statement reuses."""
+    readers: dict[Expr, list[Expr]] = {}
+    for node in order:
+        for x in node.inputs:
+            readers.setdefault(x, []).append(node)
+    kept_set, buffers = set(kept), set(reuse.values())
+    summed: dict[Expr, Expr] = {}
+    for node in order:
+        users = readers.get(node, [])
+        if (
+            compiles(node) and len(users) == 1 and users[0].op.name == "sum"
+            and users[0].dtype == node.dtype and node not in kept_set
+            and node not in buffers and labels.get(node) not in display
+        ):
+            summed[node] = users[0]
+    return summed
 
 
 def comment_text(text: str) -> str:

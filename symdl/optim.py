@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CodegenError, InvalidNameError, ShapeError
+from .errors import CodegenError, InvalidNameError, ShapeError, UsageError
 from .ir import Expr
 from .ops.api import parameter, placeholder, sqrt, square
 
@@ -519,6 +519,7 @@ def compile_train_step(
     *,
     split: bool = False,
     check: bool = True,
+    backend: str = "numpy",
 ) -> TrainStep:
     """Generate, write and import the training step of ``optimizer`` on ``loss``.
 
@@ -526,14 +527,18 @@ def compile_train_step(
     file goes (default: symdl's module cache). ``split=True`` adds ``grads`` and ``apply`` to
     the module for data-parallel training (`TrainStep.grads`, `TrainStep.apply`,
     ``sd.fit(..., client=...)``); the fused ``train_step`` is there as well. ``check=False``
-    leaves out the entry checks (as `symdl.compile`'s).
+    leaves out the entry checks (as `symdl.compile`'s); ``backend="numba"`` compiles the
+    fused elementwise statements with numba (as `symdl.compile`'s; not with ``split``).
     """
     from codegen import compile as _compile
 
     spec = train_step_spec(loss, params, optimizer, inputs, metrics, settings, split)
+    if split and backend != "numpy":  # workers compile the sent source with numpy only
+        raise UsageError(f"compile_train_step: backend={backend!r} is not supported with "
+                         "split=True (data-parallel steps); use the default backend='numpy'")
     if split:
         return _compile_split(spec, name, cache_dir, check)
-    module = _compile(spec.functions, name, cache_dir, check=check)
+    module = _compile(spec.functions, name, cache_dir, check=check, backend=backend)
     return TrainStep(spec, module)
 
 

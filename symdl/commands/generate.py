@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fold x*0, x-x, x+0 in what you wrote as if values were finite (not IEEE-exact)",
     )
     parser.add_argument(
+        "--backend", choices=("numpy", "numba"), default="numpy",
+        help="numba: print fused elementwise statements as numba kernels (the module then "
+        "needs numba; default: numpy only)",
+    )
+    parser.add_argument(
         "--report", action="store_true",
         help="print, per function, operations and lines after each stage and the rewrites fired",
     )
@@ -48,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         made = report(model["functions"], model["name"], fast_math=args.fast_math)
         print(made.format(), file=sys.stderr)
     source = generate(model["functions"], model["name"], simplify=not args.no_simplify,
-                      fast_math=args.fast_math)
+                      fast_math=args.fast_math, backend=args.backend)
     if args.output is None:
         sys.stdout.write(source)
     else:

@@ -108,6 +108,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int) -> N
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no log")
     parser.add_argument("--progress", action="store_true",
                         help="show the progress bar even when stderr is not a terminal")
+    parser.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
+                        help="numba: compile the fused elementwise statements with numba "
+                        "(needs pip install 'symdl[numba]'; default: numpy)")
 
 
 def check_paths(args: argparse.Namespace) -> None:
@@ -159,7 +162,8 @@ def train_model(model: Mapping[str, Any], args: argparse.Namespace, *, name: str
     step = sd.optim.compile_train_step(model["loss"], model["params"], optimizer, inputs,
                                        model.get("metrics"), name=name,
                                        settings=model.get("settings"),
-                                       split=client is not None)
+                                       split=client is not None,
+                                       backend=getattr(args, "backend", "numpy"))
     data = load_mnist(data_dir, quiet=args.quiet)
     x, y = inputs
     train = (data.x_train.astype(x.dtype), labels_for(y, data.y_train))

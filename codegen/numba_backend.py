@@ -1,0 +1,298 @@
+"""The optional numba backend: fused elementwise bodies as small compiled loops.
+
+With ``backend="numba"`` (`codegen.compile`, `symdl.optim.compile_train_step`) each fused
+elementwise statement of an array (`codegen.fuse.Fused`) is printed as a kernel: a plain Python
+function of nested loops over the statement's shape, decorated with
+``@numba.njit(cache=True, fastmath=False)``, written into the generated module next to the
+functions calling it. Everything else (GEMMs, reductions, views, single ops) stays numpy.
+
+Why loops pay: a numpy expression ``(a - y) / N`` makes one pass over memory per operator and
+allocates a temporary for each; the kernel reads each input once and writes its result once.
+Fusion (`codegen.fuse.fuse` with ``loops=True``) therefore also absorbs large arrays under the
+numba backend, which it refuses for numpy (there, each would be a fresh temporary).
+
+What a kernel computes is what the numpy statement computes, in the same dtype: a float32 body
+stays float32 (number literals print as ``np.float32(0.5)``, and scalar arguments are passed
+as the statement's dtype), since numba, unlike numpy, promotes ``float32 * 0.5`` to float64.
+``fastmath=False`` keeps IEEE semantics (inf, NaN, signed zeros) as numpy has them.
+``cache=True`` stores the machine code in ``__pycache__`` beside the module file in the symdl
+cache, so a warm start in a fresh process compiles nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import sympy
+
+from symdl.ir import Expr
+from symdl.ops.custom import special_functions
+
+from .fuse import Fused, with_cse
+from .layout import LINE_LIMIT, wrap
+from .names import Namespace, safe_identifier
+from .printer import _SympyNumpy, dtype_text, scalar_literal, sympy_printer
+
+DECORATOR = "@numba.njit(cache=True, fastmath=False)"
+# Loop indices, outermost first; a rank beyond these (rare) continues with i6, i7, ...
+_INDICES = ("i", "j", "k", "l", "m", "n")
+
+
+def compiles(node: Expr) -> bool:
+    """Whether ``node`` is printed as a kernel: a fused body computing an array, with no
+    function numba lacks (erf and the other scipy.special functions stay numpy)."""
+    if node.op is not Fused or node.shape == () or node.dtype not in ("float32", "float64"):
+        return False
+    body = node.attr("body")
+    return not any(isinstance(f, tuple(special_functions())) for f in body.atoms(sympy.Function))
+
+
+class _KernelPrinter(_SympyNumpy):
+    """sympy's numpy printer for one element of a kernel: every number in the statement's
+    dtype (numba would compute ``float32 * 0.5`` in float64, numpy in float32)."""
+
+    def _number(self, value: float) -> str:
+        text = scalar_literal(value, self._dtype)
+        # A bare literal is a float64 in numba: right in a float64 body, promoting in float32.
+        return f"np.float32({text})" if self._dtype == "float32" else text
+
+    def _print_Float(self, expr: sympy.Float) -> str:  # noqa: N802 - sympy's naming
+        return self._number(float(expr))
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:  # noqa: N802
+        return self._number(float(expr))
+
+    def _print_Integer(self, expr: sympy.Integer) -> str:  # noqa: N802
+        return self._number(float(expr))
+
+    def _print_NegativeOne(self, expr: sympy.Integer) -> str:  # noqa: N802
+        return self._number(-1.0)
+
+    def _print_One(self, expr: sympy.Integer) -> str:  # noqa: N802
+        return self._number(1.0)
+
+    def _print_Zero(self, expr: sympy.Integer) -> str:  # noqa: N802
+        return self._number(0.0)
+
+    def _print_Half(self, expr: sympy.Rational) -> str:  # noqa: N802
+        return self._number(0.5)
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:  # noqa: N802
+        base = self.parenthesize(expr.base, 60)
+        if expr.exp == sympy.Rational(1, 2):
+            return f"np.sqrt({self._print(expr.base)})"
+        if expr.exp.is_Integer and expr.exp < 0:
+            power = expr.base ** -expr.exp
+            return f"{self._number(1.0)} / {self.parenthesize(power, 50)}"
+        if expr.exp.is_Integer:
+            return f"{base} ** {int(expr.exp)}"  # an integer power keeps the float's dtype
+        return f"{base} ** {self.parenthesize(expr.exp, 60)}"
+
+
+def _element_printer(names: dict[sympy.Symbol, str], dtype: str) -> Callable[[sympy.Expr], str]:
+    printer = _KernelPrinter(names, dtype)
+    # Spaced as the rest of the module (`ast.unparse`), as `codegen.printer.sympy_printer` does.
+    return lambda expr: ast.unparse(ast.parse(printer.doprint(expr), mode="eval"))
+
+
+@dataclass
+class KernelWriter:
+    """The kernels of one module: made by the functions' writers, printed once each.
+
+    Two statements computing the same body over inputs of the same shapes share a kernel
+    (``train_step`` and ``loss_and_grads`` have the same backward tail).
+    """
+
+    module_names: Namespace
+    sources: list[list[str]] = field(default_factory=list)
+    _made: dict[tuple[object, ...], str] = field(default_factory=dict)
+
+    def call(self, node: Expr, args: Sequence[str], hint: str, out: str | None) -> str:
+        """The expression calling ``node``'s kernel on the inputs named ``args``.
+
+        ``out`` names a dead array of the node's shape and dtype to write into; without one,
+        the call site allocates the result (``np.empty``). Scalar arguments are passed as the
+        statement's dtype, so that a Python number or an integer size (``N``) computes in it.
+        """
+        dtype = node.dtype
+        # An input whose array is the output (``W -= ...``, or a dead temporary reused) is
+        # read through ``out`` itself: LLVM then knows the loop reads and writes one array at
+        # one index and vectorizes it; as two parameters, it must assume they overlap anyhow.
+        in_out = tuple(a == out and x.shape == node.shape for x, a in zip(node.inputs, args))
+        key = (node.attr("body"), node.attr("symbols"), tuple(x.shape for x in node.inputs),
+               node.shape, dtype, in_out)
+        name = self._made.get(key)
+        if name is None:
+            # Module globals start with "_", as constants do: no local can shadow them.
+            name = self._made[key] = "_" + self.module_names.create(f"{hint}_kernel")
+            self.sources.append(_kernel_source(node, args, name, in_out))
+        passed = [f"{dtype_text(dtype)}({a})" if x.shape == () else a
+                  for x, a, o in zip(node.inputs, args, in_out) if not o]
+        if out is None:
+            out = f"np.empty({_shape_text(node)}, dtype={dtype_text(dtype)})"
+        # `out` positional: numba's dispatcher folds keyword arguments on every call (~2 µs).
+        return f"{name}({', '.join([*passed, out])})"
+
+    def reduction_call(self, total: Expr, node: Expr, args: Sequence[str], hint: str) -> str:
+        """The expression calling the kernel that sums ``node`` (a compiled `Fused` statement
+        read by nothing else) as ``total`` (a `sum` over some axes) does, without ever storing
+        ``node``: one pass instead of two, and no array for the summands."""
+        dtype = node.dtype
+        axes, keepdims = total.attr("axis"), total.attr("keepdims")
+        key = ("sum", node.attr("body"), node.attr("symbols"),
+               tuple(x.shape for x in node.inputs), node.shape, dtype, axes, keepdims)
+        name = self._made.get(key)
+        if name is None:
+            name = self._made[key] = "_" + self.module_names.create(f"{hint}_kernel")
+            self.sources.append(_reduction_source(node, args, name, axes, keepdims))
+        passed = [f"{dtype_text(dtype)}({a})" if x.shape == () else a
+                  for x, a in zip(node.inputs, args)]
+        if total.shape == ():
+            # numba returns a float32 as a Python float: the statement keeps its numpy dtype.
+            return f"{dtype_text(dtype)}({name}({', '.join(passed)}))"
+        zeros = f"np.zeros({_shape_text(total)}, dtype={dtype_text(dtype)})"
+        return f"{name}({', '.join([*passed, zeros])})"
+
+    def module_lines(self) -> list[str]:
+        """The kernels as module source (empty when there are none)."""
+        lines: list[str] = []
+        for source in self.sources:
+            lines += ["", "", *source]
+        return lines
+
+
+def _reduction_source(node: Expr, args: Sequence[str], name: str, axes: tuple[int, ...],
+                      keepdims: bool) -> list[str]:
+    """The source of the kernel summing ``node``'s body over ``axes`` (numpy's `sum`).
+
+    A full sum returns a scalar, accumulated row by row (each innermost loop into its own
+    partial sum, as numpy's pairwise summation keeps rounding error small); a sum over some
+    axes adds into ``out``, which the caller passes zeroed.
+    """
+    rank = len(node.shape)
+    indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+    local = Namespace({"out", "total", "partial", *indices})
+    params = [local.create(safe_identifier(a) if a.isidentifier() else _param_hint(a))
+              for a in args]
+    names: dict[sympy.Symbol, str] = {}
+    for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
+        names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
+    text = _element_printer(names, node.dtype)
+    full = len(axes) == rank
+    formula = sympy_printer(dict(zip(node.attr("symbols"), params)), node.dtype)(node.attr("body"))
+    over = "every axis" if full else f"axes {axes}" + (", keeping them" if keepdims else "")
+    doc = f'    """Sum of {formula} over {over}, in {node.dtype}."""'
+    if len(doc) > LINE_LIMIT:
+        doc = f'    """Sum of the fused statement over {over}, in {node.dtype}."""'
+    lines = [DECORATOR, *wrap(f"def {name}({', '.join(params if full else [*params, 'out'])}):"),
+             doc]
+    zero = "np.float32(0.0)" if node.dtype == "float32" else "0.0"
+    if full:
+        lines.append(f"    total = {zero}")
+    for depth, index in enumerate(indices):
+        pad = "    " * (depth + 1)
+        if full and depth == rank - 1 and rank > 1:
+            lines.append(f"{pad}partial = {zero}")
+        lines.append(f"{pad}for {index} in range({_extent(node, params, depth)}):")
+    pad = "    " * (rank + 1)
+    body = with_cse(node.attr("body"))
+    for symbol, value in body.temporaries:
+        temp = local.create(_temp_hint(value))
+        lines += wrap(f"{pad}{temp} = {text(value)}")
+        names[symbol] = temp
+        text = _element_printer(names, node.dtype)
+    if full:
+        target = "partial" if rank > 1 else "total"
+        lines += wrap(f"{pad}{target} += {text(body.result)}")
+        if rank > 1:
+            lines.append(f"{'    ' * (rank - 1)}    total += partial")
+        lines.append("    return total")
+    else:
+        kept = [("0" if a in axes else index) for a, index in enumerate(indices)]
+        if not keepdims:
+            kept = [k for a, k in enumerate(kept) if a not in axes]
+        lines += wrap(f"{pad}out[{', '.join(kept)}] += {text(body.result)}")
+        lines.append("    return out")
+    return lines
+
+
+def _extent(node: Expr, params: Sequence[str], axis: int) -> str:
+    """``x.shape[k]`` of an input that spans ``node``'s ``axis`` (its loop's bound)."""
+    size = node.shape[axis]
+    for param, x in zip(params, node.inputs):
+        offset = len(node.shape) - len(x.shape)
+        if axis >= offset and x.shape[axis - offset] == size:
+            return f"{param}.shape[{axis - offset}]"
+    return "1"  # an axis of size 1 that no input has
+
+
+def _shape_text(node: Expr) -> str:
+    dims = [str(d) for d in node.shape]
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+def _kernel_source(node: Expr, args: Sequence[str], name: str,
+                   in_out: Sequence[bool]) -> list[str]:
+    """The source of the kernel computing ``node`` (a `Fused` array statement).
+
+    Its parameters are named after the first call's arguments; each input is indexed as
+    numpy broadcasts it (an axis of size 1 against a longer one reads index 0, missing
+    leading axes are not indexed), so no broadcast copy is ever made. The inputs flagged in
+    ``in_out`` are the output array itself, read as ``out``.
+    """
+    rank = len(node.shape)
+    indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+    local = Namespace({"out", *indices})
+    params = ["out" if o else local.create(safe_identifier(a) if a.isidentifier()
+                                           else _param_hint(a))
+              for a, o in zip(args, in_out)]
+    names: dict[sympy.Symbol, str] = {}
+    for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
+        names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
+    body = with_cse(node.attr("body"))
+    text = _element_printer(names, node.dtype)
+    pad = "    " * (rank + 1)
+    own = [p for p, o in zip(params, in_out) if not o]
+    lines = [DECORATOR, *wrap(f"def {name}({', '.join([*own, 'out'])}):")]
+    shown = [a if o else p for a, p, o in zip(args, params, in_out)]
+    formula = sympy_printer(dict(zip(node.attr("symbols"), shown)), node.dtype)(node.attr("body"))
+    held = [a for a, o in zip(args, in_out) if o]
+    doc = f'    """out = {formula}, elementwise in {node.dtype}.'
+    if len(doc) > LINE_LIMIT:
+        doc = f'    """The fused statement, elementwise in {node.dtype}.'
+    if held:  # said where the reader wonders what `out[i, j]` on the right is
+        lines += [doc, "", f"    out holds {held[0]} on entry: each element is read, then "
+                  "overwritten.", '    """']
+    else:
+        lines.append(doc + '"""')
+    for depth, index in enumerate(indices):
+        lines.append(f"{'    ' * (depth + 1)}for {index} in range(out.shape[{depth}]):")
+    for symbol, value in body.temporaries:
+        temp = local.create(_temp_hint(value))
+        lines += wrap(f"{pad}{temp} = {text(value)}")
+        names[symbol] = temp
+        text = _element_printer(names, node.dtype)
+    lines += wrap(f"{pad}out[{', '.join(indices)}] = {text(body.result)}")
+    lines.append("    return out")
+    return lines
+
+
+def _index(x: Expr, node: Expr, indices: list[str]) -> str:
+    """How the kernel reads input ``x`` at the output's index (numpy's broadcasting rule)."""
+    offset = len(node.shape) - len(x.shape)
+    picked = ["0" if size == 1 and node.shape[offset + a] != 1 else indices[offset + a]
+              for a, size in enumerate(x.shape)]
+    return ", ".join(picked)
+
+
+def _param_hint(text: str) -> str:
+    # An inline view (``W2.T``) or a literal: a parameter named after what it is.
+    return safe_identifier(text.replace(".T", "_T")) or "value"
+
+
+def _temp_hint(value: sympy.Expr) -> str:
+    if isinstance(value, sympy.Function):
+        return type(value).__name__.lower()
+    return {sympy.Add: "total", sympy.Mul: "prod", sympy.Pow: "power"}.get(type(value), "t")
