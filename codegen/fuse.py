@@ -416,10 +416,12 @@ def _safe_simplify(body: sympy.Expr) -> sympy.Expr:
 
 
 def _shorten(body: sympy.Expr) -> sympy.Expr:
-    """The shortest (``sympy.count_ops``) of ``body``'s exact rational rewrites: ``cancel``
-    (one polynomial over another), ``together`` (one common denominator, also inside function
-    arguments), then common factors pulled out (``factor_terms``, but not a bare number) and a
-    leading minus sign moved into the numerator (``-2*a*(1 - b**2)`` is ``2*a*(b**2 - 1)``).
+    """The shortest (``sympy.count_ops``) of ``body``'s exact rational rewrites: each part over
+    one denominator (``normal``), then ``cancel`` (one polynomial over another) or ``together``
+    (one common denominator, also inside function arguments), then common factors pulled out
+    (``factor_terms``, but not a bare number) and a leading minus sign moved into the numerator
+    (``-2*a*(1 - b**2)`` is ``2*a*(b**2 - 1)``). The caller keeps the body where this is not
+    shorter.
 
     These are the steps of ``sympy.simplify`` that can shorten a fused body, which holds
     arithmetic and elementary functions of real symbols; its other steps (trigonometric,
@@ -428,7 +430,14 @@ def _shorten(body: sympy.Expr) -> sympy.Expr:
     to look for physical quantities a body never holds.
     """
     expr = sympy.signsimp(body)
-    expr = _shortest(sympy.together(expr, deep=True), sympy.cancel(expr), expr)
+    # Each part over one denominator, innermost first, as sympy.simplify starts: the other
+    # forms are then taken from this one, never from the body as built.
+    expr = expr.replace(_has_args, lambda e: e.normal())
+    expr = sympy.Mul(*sympy.powsimp(expr).as_content_primitive())
+    cancelled = sympy.cancel(expr)
+    cancelled = _shortest(cancelled, sympy.expand_mul(sympy.expand_multinomial(cancelled)).cancel())
+    expr = _shortest(sympy.together(expr, deep=True), sympy.together(cancelled, deep=True),
+                     cancelled, expr)
     expr = sympy.factor_terms(expr, sign=False)
     # As sympy.simplify does, a number times a sum is multiplied out again (2*a + 2*b, not
     # 2*(a + b)): the sum's terms stay as the ops computed them.
@@ -437,6 +446,10 @@ def _shorten(body: sympy.Expr) -> sympy.Expr:
         numerator, denominator = sympy.fraction(expr)
         expr = sympy.signsimp(-numerator / -denominator)
     return expr
+
+
+def _has_args(expr: sympy.Basic) -> bool:
+    return bool(expr.args) and isinstance(expr, sympy.Expr)
 
 
 def _number_times_sum(expr: sympy.Basic) -> bool:
