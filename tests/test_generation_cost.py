@@ -120,6 +120,21 @@ def test_import_symdl_leaves_out_heavy_modules() -> None:
     assert loaded == "[]"
 
 
+def test_training_is_loaded_on_first_use() -> None:
+    # `fit` and `distributed` (checkpoints: zipfile, json) load when first named, and are
+    # then what they always were.
+    loaded = _fresh(
+        "import sys, symdl as sd\n"
+        "before = sorted(m for m in ('symdl.train', 'symdl.distributed', 'zipfile') "
+        "if m in sys.modules)\n"
+        "from symdl.train import fit\n"
+        "import symdl.distributed\n"
+        "print(before, sd.fit is fit, sd.distributed is sys.modules['symdl.distributed'], "
+        "'fit' in dir(sd))"
+    )
+    assert loaded == "[] True True True"
+
+
 def test_generating_leaves_out_sympy_physics() -> None:
     # Bodies sympy rewrites shorter (tanh, sigmoid and a quotient): `_shorten` runs, and
     # still nothing loads sympy's physical units.
