@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import CodeType, ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -345,70 +346,74 @@ _CODE_FINGERPRINT: str | None = None
 
 class _Encoder:
     """A canonical, process-independent text of graphs: one line per node, in the order a
-    depth-first walk over inputs meets them, inputs and referenced expressions by index."""
+    depth-first walk over inputs meets them, inputs and referenced expressions by index.
+
+    A warm start pays for this walk and nothing else that grows with the graph, so it is kept
+    lean: the lines are collected and hashed once (the same bytes as hashing each line), and
+    the core's classes are looked up once per encoder, not per node.
+    """
 
     def __init__(self) -> None:
+        from symdl.ir import ConstValue, Expr
+        from symdl.ops.base import OPS, GradientOf
+
+        self._expr, self._const, self._gradient, self._ops = Expr, ConstValue, GradientOf, OPS
         self.index: dict[int, int] = {}  # id(node) -> position; ids only within this call
         # Every gradient label of one `grad` call names the same target and leaves: their text
         # is hashed once and referred to by number after (else a deep network's key would cost
         # depth x parameters).
         self.gradients: dict[object, int] = {}  # GradientOf (hashed by its expressions' ids)
-        self.hash = hashlib.sha256()
+        self.lines: list[str] = []  # the text hashed, in order
 
     def node(self, root: object) -> int:
         """The index of ``root``, encoding it and every node it reaches that is not yet encoded.
         Iterative over inputs; only attributes that hold expressions (a gradient's target)
         nest, as deep as the order of derivatives."""
-        from symdl.ir import Expr
-
-        if not isinstance(root, Expr):
+        if not isinstance(root, self._expr):
             raise _Unkeyable(type(root).__name__)
-        stack: list[tuple[Expr, int]] = [(root, 0)]
+        index = self.index
+        stack: list[tuple[Any, int]] = [(root, 0)]
         while stack:
             node, i = stack.pop()
-            if id(node) in self.index:
+            if id(node) in index:
                 continue
-            if i < len(node.inputs):
+            inputs = node.inputs
+            if i < len(inputs):
                 stack.append((node, i + 1))
-                child = node.inputs[i]
-                if id(child) not in self.index:
+                child = inputs[i]
+                if id(child) not in index:
                     stack.append((child, 0))
                 continue
             self._line(node)
-        return self.index[id(root)]
+        return index[id(root)]
 
-    def _line(self, node: object) -> None:
-        from symdl.ops.base import OPS
-
-        op = node.op  # type: ignore[attr-defined]
-        if OPS.get(op.name) is not op:
+    def _line(self, node: Any) -> None:
+        op = node.op
+        if self._ops.get(op.name) is not op:
             raise _Unkeyable(op.name)  # an op class not registered under its name
-        attrs = ",".join(f"{k}={self.value(v)}" for k, v in node.attrs)  # type: ignore[attr-defined]
-        ins = ",".join(str(self.index[id(i)]) for i in node.inputs)  # type: ignore[attr-defined]
-        text = f"{op.name}({ins})[{attrs}]{node.shape!r}{node.dtype}\n"  # type: ignore[attr-defined]
-        self.index[id(node)] = len(self.index)
-        self.hash.update(text.encode("utf-8"))
+        index = self.index
+        attrs = ",".join([f"{k}={self.value(v)}" for k, v in node.attrs])
+        ins = ",".join([str(index[id(i)]) for i in node.inputs])
+        self.lines.append(f"{op.name}({ins})[{attrs}]{node.shape!r}{node.dtype}\n")
+        index[id(node)] = len(index)
 
     def value(self, v: object) -> str:
         """Canonical text of one attribute value (small: no graph depth in it)."""
-        from symdl.ir import ConstValue, Expr
-        from symdl.ops.base import GradientOf
-
         if v is None or isinstance(v, (bool, int, str)):
             return repr(v)
         if isinstance(v, float):
             return f"f{v!r}"  # repr is exact, -0.0, nan and inf included
         if isinstance(v, (tuple, list)):
-            return f"{type(v).__name__[0]}(" + ",".join(self.value(x) for x in v) + ")"
-        if isinstance(v, ConstValue):
+            return f"{type(v).__name__[0]}(" + ",".join([self.value(x) for x in v]) + ")"
+        if isinstance(v, self._const):
             a = v.array
             return f"c({a.dtype.str},{a.shape!r},{hashlib.sha256(a.tobytes()).hexdigest()})"
-        if isinstance(v, Expr):
+        if isinstance(v, self._expr):
             return f"e{self.node(v)}"
-        if isinstance(v, GradientOf):
+        if isinstance(v, self._gradient):
             if v not in self.gradients:
-                text = f"g({self.node(v.y)};" + ",".join(str(self.node(w)) for w in v.wrt)
-                self.hash.update(f"{text})\n".encode())
+                text = f"g({self.node(v.y)};" + ",".join([str(self.node(w)) for w in v.wrt])
+                self.lines.append(f"{text})\n")
                 self.gradients[v] = len(self.gradients)
             return f"g{self.gradients[v]}"
         if isinstance(v, np.generic):
@@ -418,6 +423,10 @@ class _Encoder:
 
             return f"s({sympy.srepr(v)})"
         raise _Unkeyable(type(v).__name__)
+
+    def digest(self) -> str:
+        """The sha256 of every line so far, in order."""
+        return hashlib.sha256("".join(self.lines).encode("utf-8")).hexdigest()
 
 
 def input_key(functions: Mapping[str, tuple], name: str, options: str) -> str | None:
@@ -434,8 +443,7 @@ def input_key(functions: Mapping[str, tuple], name: str, options: str) -> str | 
     from symdl.ir import Expr
 
     encoder = _Encoder()
-    encoder.hash.update(f"symdl {__version__} {_code_fingerprint()}\n{name}\n{options}\n"
-                        .encode())
+    encoder.lines.append(f"symdl {__version__} {_code_fingerprint()}\n{name}\n{options}\n")
     try:
         for fname, value in functions.items():
             inputs, outputs, *rest = value
@@ -444,12 +452,10 @@ def input_key(functions: Mapping[str, tuple], name: str, options: str) -> str | 
             outs = [encoder.node(o) for o in ([outputs] if single else outputs)]
             updates = [(encoder.node(k), encoder.node(v)) for k, v in
                        (dict(rest[0]) if rest else {}).items()]
-            encoder.hash.update(
-                f"def {fname!r}{ins}->{outs}{single}{updates}{len(rest)}\n".encode()
-            )
+            encoder.lines.append(f"def {fname!r}{ins}->{outs}{single}{updates}{len(rest)}\n")
     except (_Unkeyable, TypeError, ValueError, AttributeError):
         return None
-    return encoder.hash.hexdigest()[:32]
+    return encoder.digest()[:32]
 
 
 def _index_path(directory: Path, name: str, key: str) -> Path:

@@ -15,10 +15,10 @@ A node stays a statement of its own, too, when the reader needs it: when it has 
 is an output or a parameter's new value, or feeds several statements (CSE: computed once).
 
 IEEE semantics: sympy cancels as it builds a body (``a*0`` is 0, ``a - (a + a)`` is ``-a``)
-and `sympy.simplify` factors and cancels more, exact for finite values only (numpy gives NaN
+and `simplify_body` factors and cancels more, exact for finite values only (numpy gives NaN
 for ``inf - (inf + inf)``). So unless ``fast_math`` is on or differentiation built every op of
 the group (its zeros are zero cotangents, as in `symdl.simplify.rules`), a group whose body
-lost an input or an op is printed op by op, and its body is not given to `sympy.simplify`.
+lost an input or an op is printed op by op, and its body is not simplified.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ MAX_FUSED_OPS = 32
 # per level, and Python refuses source nested more than 200 parentheses deep.
 MAX_BODY_DEPTH = 40
 
-# The budget for `sympy.simplify`, in operations (``sympy.count_ops``) rather than seconds, so
+# The budget for `simplify_body`, in operations (``sympy.count_ops``) rather than seconds, so
 # that the generated code never depends on the speed of the machine. A body larger than
 # `SIMPLIFY_MAX_OPS` is never simplified (simplify's time grows steeply with size); bodies are
 # simplified in graph order until `SIMPLIFY_BUDGET_OPS` operations have gone through it.
@@ -381,12 +381,13 @@ def _number(x: Expr, dtype: str) -> sympy.Expr | None:
 
 
 def simplify_body(body: sympy.Expr, log: FusionLog) -> sympy.Expr:
-    """``sympy.simplify`` of ``body`` if that is shorter and safe; within the module's budget.
+    """``body`` rewritten shorter (`_shorten`) if that is shorter and safe; within the budget.
 
-    Safe means: no function the body did not already use. sympy may rewrite ``1 - tanh(x)**2``
-    as ``1/cosh(x)**2``, shorter but overflowing where the original does not; such results are
-    refused, as are results that are not strictly shorter. Exact for finite values only: the
-    caller decides whether that is allowed (see the module docstring).
+    Safe means: no function application the body did not already compute. sympy may rewrite
+    ``1 - tanh(x)**2`` as ``1/cosh(x)**2``, or ``exp(-x)/(1 + exp(-x))`` over ``exp(x)``,
+    shorter but overflowing where the original does not; such results are refused, as are
+    results that are not strictly shorter. Exact for finite values only: the caller decides
+    whether that is allowed (see the module docstring).
     """
     if body in log._seen:
         return log._seen[body]
@@ -402,12 +403,17 @@ def simplify_body(body: sympy.Expr, log: FusionLog) -> sympy.Expr:
     return result
 
 
+# Keyed by the body's structure (sympy expressions compare and hash by value), not by node:
+# the bodies of a deep network repeat layer after layer over the same numbered symbols
+# (``a0 - a1*a2`` for every ``W - lr * W_grad``), and each is rewritten once per process.
 @functools.lru_cache(maxsize=4096)
 def _safe_simplify(body: sympy.Expr) -> sympy.Expr:
     try:
-        candidate = sympy.simplify(body, ratio=1.0, rational=False)
+        candidate = _shorten(body)
     except (TypeError, ValueError, NotImplementedError, RecursionError):
         return body
+    if _applications(candidate) - _applications(body):
+        return body  # a function evaluated at a new argument: exp(x) for exp(-x) overflows
     if _functions(candidate) - _functions(body):
         return body
     if candidate.free_symbols - body.free_symbols or candidate.is_Symbol or candidate.is_number:
@@ -417,6 +423,57 @@ def _safe_simplify(body: sympy.Expr) -> sympy.Expr:
     if _fractions(candidate) - _fractions(body):
         return body  # exact fractions the floats did not have: keep the user's constants
     return candidate
+
+
+def _shorten(body: sympy.Expr) -> sympy.Expr:
+    """The shortest (``sympy.count_ops``) of ``body``'s exact rational rewrites: each part over
+    one denominator (``normal``), then ``cancel`` (one polynomial over another) or ``together``
+    (one common denominator, also inside function arguments), then common factors pulled out
+    (``factor_terms``, but not a bare number) and a leading minus sign moved into the numerator
+    (``-2*a*(1 - b**2)`` is ``2*a*(b**2 - 1)``). The caller keeps the body where this is not
+    shorter.
+
+    These are the steps of ``sympy.simplify`` that can shorten a fused body, which holds
+    arithmetic and elementary functions of real symbols; its other steps (trigonometric,
+    hypergeometric, logarithm combining) only ever gave results that `_safe_simplify` refuses,
+    and its first call imports ``sympy.physics.units`` (a third of a cold generation's time)
+    to look for physical quantities a body never holds.
+    """
+    expr = sympy.signsimp(body)
+    # Each part over one denominator, innermost first, as sympy.simplify starts: the other
+    # forms are then taken from this one, never from the body as built.
+    expr = expr.replace(_has_args, lambda e: e.normal())
+    expr = sympy.Mul(*sympy.powsimp(expr).as_content_primitive())
+    cancelled = sympy.cancel(expr)
+    cancelled = _shortest(cancelled, sympy.expand_mul(sympy.expand_multinomial(cancelled)).cancel())
+    expr = _shortest(sympy.together(expr, deep=True), sympy.together(cancelled, deep=True),
+                     cancelled, expr)
+    expr = sympy.factor_terms(expr, sign=False)
+    # As sympy.simplify does, a number times a sum is multiplied out again (2*a + 2*b, not
+    # 2*(a + b)): the sum's terms stay as the ops computed them.
+    expr = expr.replace(_number_times_sum, lambda e: sympy.Mul(*e.args))
+    if expr.could_extract_minus_sign():
+        numerator, denominator = sympy.fraction(expr)
+        expr = sympy.signsimp(-numerator / -denominator)
+    return expr
+
+
+def _has_args(expr: sympy.Basic) -> bool:
+    return bool(expr.args) and isinstance(expr, sympy.Expr)
+
+
+def _number_times_sum(expr: sympy.Basic) -> bool:
+    return bool(expr.is_Mul and len(expr.args) == 2 and expr.args[0].is_Number
+                and expr.args[1].is_Add)
+
+
+def _shortest(*choices: sympy.Expr) -> sympy.Expr:
+    """The choice with the fewest operations; the first of those tied."""
+    return min(choices, key=sympy.count_ops)
+
+
+def _applications(expr: sympy.Expr) -> set[sympy.Expr]:
+    return set(expr.atoms(sympy.Function))
 
 
 def _fractions(expr: sympy.Expr) -> set[sympy.Rational]:

@@ -25,9 +25,6 @@ from .ir import Expr
 from .ops.api import *  # noqa: F403 - the op constructors are the language's public surface
 from .ops.api import __all__ as _op_names
 from .printing import show
-from .train import fit
-
-from . import distributed  # isort: skip - data-parallel training (issue 16); imports dask lazily
 
 
 def __getattr__(name: str) -> object:
@@ -38,6 +35,16 @@ def __getattr__(name: str) -> object:
         import codegen
 
         return getattr(codegen, name)
+    # Training (`fit`, checkpoints: zipfile, json) and data-parallel training (issue 16) are
+    # loaded on first use: a process that only generates or imports a module never needs them.
+    if name == "fit":
+        from .train import fit
+
+        return fit
+    if name == "distributed":
+        import importlib
+
+        return importlib.import_module(".distributed", __name__)
     raise AttributeError(f"module 'symdl' has no attribute {name!r}")
 
 

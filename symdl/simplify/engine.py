@@ -70,6 +70,9 @@ def run_rules(
     # wrote may meet them again where differentiation built it (hash-consing shares it).
     settled_strict: set[Expr] = set()
     origins = notes.origins if notes is not None else {}
+    # The rules a node the user wrote is offered, picked once: the engine offers ~10^4 nodes
+    # to ~50 rules each, and asking each rule per node was a tenth of its time.
+    strict = [rule for rule in rules if not is_finite_only(rule)]
 
     def is_settled(node: Expr) -> bool:
         return node in settled or node in settled_strict
@@ -78,9 +81,7 @@ def run_rules(
         derived = fast_math or inherited or node in origins
         if node in settled or (not derived and node in settled_strict):
             return None
-        for rule in rules:
-            if not derived and is_finite_only(rule):
-                continue
+        for rule in rules if derived else strict:
             result = rule(node)
             if result is None or result is node:
                 continue
