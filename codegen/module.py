@@ -25,6 +25,7 @@ from symdl.ir import Expr, toposort
 from symdl.ops.custom import functions_needing, modules_needed
 from symdl.provenance import Notes, annotate
 
+from .blas import GEMM_HELPER_SOURCE, GEMM_NAMES
 from .cache import array_digest
 from .checks import (
     GENERATOR_SOURCE,
@@ -139,11 +140,12 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     """
     specs = normalize(functions)
     options = Options.of(simplify, fuse, inplace, fast_math, check)
-    module_ns = Namespace({*HELPERS, LOADER, "hashlib", *(s.name for s in specs)})
+    module_ns = Namespace({*HELPERS, *GEMM_NAMES, LOADER, "hashlib", *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
     written: list[tuple[FunctionSpec, list[str], list[Line]]] = []
     indexed = False  # some function checks an index argument: define its helper
+    gemm = False  # some function folds an update into a gemm: define `_gemm_update`
     summaries: list[list[str]] = []
     notes: dict[str, Notes] = {}
     extra: dict[str, set[str]] = {}  # module beyond numpy -> the functions that need it
@@ -156,6 +158,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         header, body = writer.write(display)
         written.append((spec, header, body))
         indexed = indexed or writer.checks_indices
+        gemm = gemm or writer.folds_updates
         for node in toposort(list(program.outputs)):
             for module in modules_needed(node):
                 extra.setdefault(module, set()).update(functions_needing(node))
@@ -183,8 +186,15 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             f"Needs {module} (for {', '.join(sorted(needing))}, which numpy lacks), besides "
             "numpy."
         )]
-    imports = ["import numpy as np", *(f"import {module}" for module in sorted(extra))]
     const_lines, files = _constants(arrays, name, external_arrays)
+    imports = ["import numpy as np", *(f"import {module}" for module in sorted(extra))]
+    if gemm:
+        # ctypes (standard library) reaches numpy's own BLAS for the folded updates.
+        top += ["", "Large weights' updates call numpy's own BLAS (gemm) through ctypes (standard "
+                "library)."]
+    # Standard-library imports first, then numpy (and what numpy lacks), as isort orders them.
+    standard = [*(["import ctypes"] if gemm else []), *(["import hashlib"] if files else [])]
+    imports = [*standard, "", *imports] if standard else imports
     if files:
         top += [
             "",
@@ -193,8 +203,6 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             "each checked against the content hash in its name (with hashlib, from Python's "
             "standard library).",
             '"""',
-            "",
-            "import hashlib",
             "",
             *imports,
             "",
@@ -212,6 +220,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             if line.node is not None or line.step is not None:
                 lines[len(text)] = LineInfo(spec.name, line.node, line.step)
     source = "\n".join(text) + "\n"
+    if gemm:
+        source += "\n" + GEMM_HELPER_SOURCE
     if check:
         source += "\n" + HELPER_SOURCE
         if indexed:

@@ -1,10 +1,11 @@
 """The passes between a function's graph and its printed statements, as one visible list.
 
 `PASSES` runs in order on a `Program` (one function's graph, its notes, and what the passes
-decided): stabilize, simplify, lower, tidy, fuse, schedule, plan buffers. `generate` runs them
-through `run`, and the report (`codegen.report`) runs the same list with passes switched off to
-show what each one bought. Each pass is a small function from a program to a new program; the
-`Notes` (names, origins, step numbers: `symdl.provenance`) follow every rewrite.
+decided): stabilize, simplify, lower, tidy, fuse, schedule, fold updates, plan buffers.
+`generate` runs them through `run`, and the report (`codegen.report`) runs the same list with
+passes switched off to show what each one bought. Each pass is a small function from a program
+to a new program; the `Notes` (names, origins, step numbers: `symdl.provenance`) follow every
+rewrite.
 
 What a pass may assume: the graph is bare (no labels: `symdl.provenance.annotate` strips them
 first); after ``lower`` no composite op (softmax, cross-entropy) is left; after ``schedule``
@@ -21,6 +22,7 @@ from symdl.provenance import Notes
 from symdl.rewrite import lower
 from symdl.simplify import RewriteLog, simplify, stabilize, tidy
 
+from .blas import Fold, fold_updates
 from .fuse import FusionLog, fuse
 from .schedule import plan_buffers, schedule
 
@@ -32,13 +34,17 @@ class Options:
     ``fast_math`` lets rewrites and fusion assume finite values and unsigned zeros in what the
     user wrote (``x * 0 -> 0``); by default only what differentiation built is folded so.
     ``check=False`` leaves out the functions' entry checks (no pass depends on it: the writer
-    and the module header read it)."""
+    and the module header read it).
+    ``gemm`` folds large weights' updates ``W - lr * (A.T @ G)`` into one BLAS gemm
+    (`codegen.blas`); on by default where ``inplace`` is."""
 
     simplify: bool = True
     fuse: bool = True
     inplace: bool = True
     fast_math: bool = False
     check: bool = True
+    # Added by issue 17 (GEMM-folded updates).
+    gemm: bool = True
 
     @classmethod
     def of(cls, simplify: bool = True, fuse: bool | None = None,
@@ -63,7 +69,8 @@ class Program:
     ``outputs`` are the function's outputs followed by the new values of the leaves it updates
     in place (``updated``, in the same order); ``shown`` is the graph as simplified but not lowered,
     which comments print (as the user wrote it); ``forward`` are the nodes computing forward
-    outputs; ``order`` and ``reuse`` come from the last two passes.
+    outputs; ``order``, ``folds`` (updates folded into a gemm) and ``reuse`` come from the last
+    three passes.
     """
 
     outputs: tuple[Expr, ...]
@@ -73,6 +80,7 @@ class Program:
     forward: frozenset[Expr] = frozenset()
     order: tuple[Expr, ...] = ()
     reuse: Mapping[Expr, Expr] = field(default_factory=dict)
+    folds: Mapping[Expr, Fold] = field(default_factory=dict)
 
     @property
     def results(self) -> tuple[Expr, ...]:
@@ -123,9 +131,16 @@ def _schedule(p: Program, options: Options, logs: Logs) -> Program:
                    order=tuple(schedule(list(p.outputs), p.notes, set(forward))))
 
 
+def _fold_updates(p: Program, options: Options, logs: Logs) -> Program:
+    """Large weights' updates ``W - lr * (A.T @ G)`` as one gemm (`codegen.blas.fold_updates`)."""
+    order, folds = fold_updates(p.order, p.results, p.updates)
+    return replace(p, order=tuple(order), folds=folds)
+
+
 def _plan_buffers(p: Program, options: Options, logs: Logs) -> Program:
     """Which statements write into a dead array (`codegen.schedule.plan_buffers`)."""
-    return replace(p, reuse=plan_buffers(list(p.order), list(p.results), p.updates))
+    skipped = {x for fold in p.folds.values() for x in fold.skipped}
+    return replace(p, reuse=plan_buffers(list(p.order), list(p.results), p.updates, skipped))
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,7 @@ PASSES: list[Pass] = [
     Pass("tidy", _tidy, lambda o: o.simplify),
     Pass("fuse", _fuse, lambda o: o.simplify and o.fuse),
     Pass("schedule", _schedule, lambda o: True),
+    Pass("fold updates", _fold_updates, lambda o: o.simplify and o.inplace and o.gemm),
     Pass("plan buffers", _plan_buffers, lambda o: o.simplify and o.inplace),
 ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 
 from symdl.ir import Expr
 from symdl.ir import schedule as deep_first
@@ -106,7 +106,8 @@ def scalars_of_scalars(order: list[Expr]) -> set[Expr]:
 
 
 def plan_buffers(
-    order: list[Expr], outputs: list[Expr], updates: Mapping[Expr, Expr]
+    order: list[Expr], outputs: list[Expr], updates: Mapping[Expr, Expr],
+    skipped: Set[Expr] = frozenset(),
 ) -> dict[Expr, Expr]:
     """Which statements can write into an existing array instead of allocating a new one.
 
@@ -116,7 +117,8 @@ def plan_buffers(
     update may be written straight into the parameter once the old value is no longer read.
     Failing those, it takes any temporary of its shape and dtype that died earlier, as a careful
     person reuses one scratch array: fresh large arrays cost page faults on every call.
-    Returns {node: the node whose array it reuses}.
+    ``skipped`` are statements never printed (a product folded into a gemm, `codegen.blas`):
+    they have no array to lend. Returns {node: the node whose array it reuses}.
     """
     statements = [n for n in order if not n.is_leaf and n.op.name != "size"]
     last_use: dict[Expr, int] = {}
@@ -153,8 +155,8 @@ def plan_buffers(
         if _writes_into(n) and n.shape != ():
             for x in _candidates(n, targets.get(n), views, kept, updates):
                 if (
-                    x.shape == n.shape and x.dtype == n.dtype and may_hold(n, root_of(x))
-                    and free_after(root_of(x), i)
+                    x not in skipped and x.shape == n.shape and x.dtype == n.dtype
+                    and may_hold(n, root_of(x)) and free_after(root_of(x), i)
                 ):
                     plan[n] = x
                     root[n] = root_of(x)
@@ -166,7 +168,7 @@ def plan_buffers(
                         plan[n] = r
                         root[n] = r
                         break
-        if n not in plan and n not in views and _fresh_array(n):
+        if n not in plan and n not in views and n not in skipped and _fresh_array(n):
             scratch.setdefault((n.shape, n.dtype), []).append(n)
         r = root_of(n)
         dead_at[r] = max(dead_at.get(r, last_use.get(r, -1)), last_use.get(n, -1))

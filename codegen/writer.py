@@ -22,6 +22,7 @@ from symdl.printing import formula
 from symdl.provenance import Notes
 from symdl.types import INT_DTYPES, format_shape
 
+from .blas import GEMM_HELPER, Fold
 from .checks import HELPERS, entry_checks, index_checks
 from .fuse import Fused, print_body
 from .layout import wrap, wrap_text
@@ -81,6 +82,7 @@ class FunctionWriter:
         self.lines: list[Line] = []
         self.block: Block | None = None  # the comment block statements are emitted into
         self.checks_indices = False  # whether an integer argument is checked as an index
+        self.folds_updates = bool(program.folds)  # the module then defines `_gemm_update`
 
     # -------------------------------------------------------------- naming
 
@@ -154,8 +156,10 @@ class FunctionWriter:
         self.final_values = set(updates.values())
         kept = [*outputs, *updates.values()]
         inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
+        folds = program.folds
+        skipped = {x for fold in folds.values() for x in fold.skipped}
         for node in order:
-            if node.is_leaf or node in self.names:
+            if node.is_leaf or node in self.names or node in skipped:
                 continue
             if node.op.name == "size" and _size_is_bound(node, self.sizes):
                 self.names[node] = self.sizes[node.attr("symbols")[0]]
@@ -163,17 +167,23 @@ class FunctionWriter:
             if node in inline:
                 self._inline_view(node)
                 continue
-            block = blocks.get(node)
+            # A folded update prints in the block of the product it replaces (its derivation
+            # step keeps its code).
+            block = blocks.get(folds[node].skipped[0] if node in folds else node)
             if block is not None and block != self.block:
                 self.block = None
                 self._emit("")  # the blank line between blocks belongs to neither
                 self.block = block
                 self._emit(f"    # {comment_text(block.text)}")
-            self._statement(node)
+            if node in folds:
+                self._gemm_statement(node, folds[node])
+            else:
+                self._statement(node)
         self.block = None
         self.lines = _drop_echo_comments(self.lines)
         copies = [(leaf, new) for leaf, new in updates.items()
-                  if new is not leaf and buffer_root(new, self.reuse) is not leaf]
+                  if new is not leaf and new not in folds
+                  and buffer_root(new, self.reuse) is not leaf]
         targets = {leaf: self.names[leaf] for leaf, _ in copies}
         self._snapshot_aliases(outputs, copies)
         if copies:
@@ -233,6 +243,16 @@ class FunctionWriter:
             self.names[node] = name
         else:
             self._assign(node, stmt)
+
+    def _gemm_statement(self, node: Expr, fold: Fold) -> None:
+        """``W -= s * (A.T @ G)`` written into ``W`` by one gemm (`codegen.blas`)."""
+        w, a, g = self.names[fold.leaf], self.name_of(fold.a), self.name_of(fold.g)
+        scale = self.name_of(fold.scale, node.dtype)
+        alpha = f"-{scale}" if scale.isidentifier() or _is_number(scale) else f"-({scale})"
+        a_t = f"{a}.T" if a.isidentifier() else f"({a}).T"
+        self._emit(f"    # {w} -= {_operand_text(scale)} * ({a_t} @ {g}), as one gemm into {w}")
+        self._emit(f"    {GEMM_HELPER}({w}, {a}, {g}, {alpha})", node)
+        self.names[node] = w
 
     def _inline_view(self, node: Expr) -> None:
         """Print the view ``node`` where it is used (``x.T @ logits_bar``), not on a line.
@@ -346,6 +366,14 @@ def _drop_echo_comments(lines: list[Line]) -> list[Line]:
             continue
         kept.append(line)
     return kept
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return not text.startswith("-")
 
 
 def _operand_text(text: str) -> str:
