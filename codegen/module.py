@@ -124,7 +124,7 @@ def prepare(spec: FunctionSpec, options: Options, logs: Logs | None = None) -> P
 def assemble(functions: Functions, name: str, *, simplify: bool = True,
              external_arrays: bool = False, fuse: bool | None = None,
              inplace: bool | None = None, logs: Logs | None = None,
-             fast_math: bool = False, check: bool = True) -> ModuleParts:
+             fast_math: bool = False, check: bool = True, gemm: bool = True) -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
@@ -137,9 +137,10 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     ``fast_math`` lets rewrites and fusion fold what the user wrote as if every value were
     finite and zeros unsigned (``x * 0 -> 0``, ``x - x -> 0``); see `Options`. ``check=False``
     leaves out the entry checks and their helpers; the module's docstring says so.
+    ``gemm=False`` prints every update as plain numpy (no update folded into a BLAS gemm).
     """
     specs = normalize(functions)
-    options = Options.of(simplify, fuse, inplace, fast_math, check)
+    options = Options.of(simplify, fuse, inplace, fast_math, check, gemm)
     module_ns = Namespace({*HELPERS, *GEMM_NAMES, LOADER, "hashlib", *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}

@@ -48,10 +48,11 @@ class Options:
 
     @classmethod
     def of(cls, simplify: bool = True, fuse: bool | None = None,
-           inplace: bool | None = None, fast_math: bool = False, check: bool = True) -> Options:
+           inplace: bool | None = None, fast_math: bool = False, check: bool = True,
+           gemm: bool = True) -> Options:
         """Options with ``fuse`` and ``inplace`` defaulting to ``simplify``."""
         return cls(simplify, simplify if fuse is None else fuse,
-                   simplify if inplace is None else inplace, fast_math, check)
+                   simplify if inplace is None else inplace, fast_math, check, gemm)
 
 
 @dataclass
