@@ -1,5 +1,6 @@
-"""Parameter updates folded into the gradient's matrix product: ``W -= lr * (A.T @ G)`` as one
-BLAS gemm with beta = 1, as PyTensor's ``Gemm{inplace}`` does.
+"""Statements folded into one BLAS call: parameter updates ``W -= lr * (A.T @ G)`` as one gemm
+with beta = 1 (as PyTensor's ``Gemm{inplace}`` does), and full sums of products
+``(a * b).sum()`` as one ``np.vdot(a, b)`` (no product array, one pass instead of two).
 
 `fold_updates` decides, per updated weight and by its shape at generation time, which updates
 are folded; the writer prints each as ``_gemm_update(W, A, G, -lr)``, a helper defined in the
@@ -141,8 +142,52 @@ def fold_updates(
         if _reads_after(leaf, new, users, position):
             continue
         folds[new] = Fold(leaf, a, g, scale, skipped)
-    if not folds:
-        return list(order), folds
+    return _moved_next_to(order, folds), folds
+
+
+@dataclass(frozen=True)
+class Dot:
+    """A full sum of an elementwise product printed as ``np.vdot(a, b)``; ``skipped`` is the
+    product's statement, never printed."""
+
+    a: Expr
+    b: Expr
+    skipped: tuple[Expr, ...]
+
+
+def fold_dots(order: Sequence[Expr], results: Sequence[Expr]) -> tuple[list[Expr], dict[Expr, Dot]]:
+    """The sums to print as ``np.vdot``, and ``order`` with each product moved next to its sum.
+
+    A sum folds when it sums every axis (no keepdims) of ``a * b``, where ``a`` and ``b`` are
+    float arrays of the product's shape (no broadcasting) and nothing else reads the product:
+    the loss ``sum(y * log_softmax)`` of a cross-entropy. ``np.vdot`` is one BLAS dot over both
+    arrays; it equals the sum of the products to rounding (it adds in another order).
+    """
+    users: dict[Expr, list[Expr]] = {}
+    for n in order:
+        for i in dict.fromkeys(n.inputs):
+            users.setdefault(i, []).append(n)
+    kept = set(results)
+    dots: dict[Expr, Dot] = {}
+    for n in order:
+        if n.is_leaf or n.op.name != "sum" or n.attr("keepdims"):
+            continue
+        product = n.inputs[0]
+        if (
+            product.op.name != "multiply" or product in kept or users.get(product) != [n]
+            or n.attr("axis") != tuple(range(product.ndim)) or product.ndim == 0
+            or product.dtype not in ("float32", "float64")
+        ):
+            continue
+        a, b = product.inputs
+        if a.shape == b.shape == product.shape and a.dtype == b.dtype == product.dtype:
+            dots[n] = Dot(a, b, (product,))
+    return _moved_next_to(order, dots), dots
+
+
+def _moved_next_to(order: Sequence[Expr], folds: Mapping[Expr, Fold | Dot]) -> list[Expr]:
+    """``order`` with each fold's skipped statements right before the statement they fold into
+    (they have no other users, so this keeps every input before its use)."""
     moved = {x for fold in folds.values() for x in fold.skipped}
     reordered: list[Expr] = []
     for n in order:
@@ -151,7 +196,7 @@ def fold_updates(
         if n in folds:
             reordered += folds[n].skipped
         reordered.append(n)
-    return reordered, folds
+    return reordered
 
 
 def _size(node: Expr) -> int:

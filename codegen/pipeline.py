@@ -1,7 +1,7 @@
 """The passes between a function's graph and its printed statements, as one visible list.
 
 `PASSES` runs in order on a `Program` (one function's graph, its notes, and what the passes
-decided): stabilize, simplify, lower, tidy, fuse, schedule, fold updates, plan buffers.
+decided): stabilize, simplify, lower, tidy, fuse, schedule, fold into BLAS, plan buffers.
 `generate` runs them through `run`, and the report (`codegen.report`) runs the same list with
 passes switched off to show what each one bought. Each pass is a small function from a program
 to a new program; the `Notes` (names, origins, step numbers: `symdl.provenance`) follow every
@@ -22,7 +22,7 @@ from symdl.provenance import Notes
 from symdl.rewrite import lower
 from symdl.simplify import RewriteLog, simplify, stabilize, tidy
 
-from .blas import Fold, fold_updates
+from .blas import Dot, Fold, fold_dots, fold_updates
 from .fuse import FusionLog, fuse
 from .schedule import plan_buffers, schedule
 
@@ -36,7 +36,7 @@ class Options:
     ``check=False`` leaves out the functions' entry checks (no pass depends on it: the writer
     and the module header read it).
     ``gemm`` folds large weights' updates ``W - lr * (A.T @ G)`` into one BLAS gemm
-    (`codegen.blas`); on by default where ``inplace`` is."""
+    (`codegen.blas`; with ``inplace``, which also prints ``(a * b).sum()`` as ``np.vdot``)."""
 
     simplify: bool = True
     fuse: bool = True
@@ -70,8 +70,8 @@ class Program:
     ``outputs`` are the function's outputs followed by the new values of the leaves it updates
     in place (``updated``, in the same order); ``shown`` is the graph as simplified but not lowered,
     which comments print (as the user wrote it); ``forward`` are the nodes computing forward
-    outputs; ``order``, ``folds`` (updates folded into a gemm) and ``reuse`` come from the last
-    three passes.
+    outputs; ``order``, ``folds`` (updates folded into a gemm), ``dots`` (sums of products as
+    ``np.vdot``) and ``reuse`` come from the last three passes.
     """
 
     outputs: tuple[Expr, ...]
@@ -82,6 +82,7 @@ class Program:
     order: tuple[Expr, ...] = ()
     reuse: Mapping[Expr, Expr] = field(default_factory=dict)
     folds: Mapping[Expr, Fold] = field(default_factory=dict)
+    dots: Mapping[Expr, Dot] = field(default_factory=dict)
 
     @property
     def results(self) -> tuple[Expr, ...]:
@@ -132,15 +133,17 @@ def _schedule(p: Program, options: Options, logs: Logs) -> Program:
                    order=tuple(schedule(list(p.outputs), p.notes, set(forward))))
 
 
-def _fold_updates(p: Program, options: Options, logs: Logs) -> Program:
-    """Large weights' updates ``W - lr * (A.T @ G)`` as one gemm (`codegen.blas.fold_updates`)."""
-    order, folds = fold_updates(p.order, p.results, p.updates)
-    return replace(p, order=tuple(order), folds=folds)
+def _fold_into_blas(p: Program, options: Options, logs: Logs) -> Program:
+    """Large weights' updates ``W - lr * (A.T @ G)`` as one gemm, ``(a * b).sum()`` as one
+    ``np.vdot(a, b)`` (`codegen.blas`)."""
+    order, folds = fold_updates(p.order, p.results, p.updates) if options.gemm else (p.order, {})
+    order, dots = fold_dots(order, p.results)
+    return replace(p, order=tuple(order), folds=folds, dots=dots)
 
 
 def _plan_buffers(p: Program, options: Options, logs: Logs) -> Program:
     """Which statements write into a dead array (`codegen.schedule.plan_buffers`)."""
-    skipped = {x for fold in p.folds.values() for x in fold.skipped}
+    skipped = {x for fold in (*p.folds.values(), *p.dots.values()) for x in fold.skipped}
     return replace(p, reuse=plan_buffers(list(p.order), list(p.results), p.updates, skipped))
 
 
@@ -160,7 +163,7 @@ PASSES: list[Pass] = [
     Pass("tidy", _tidy, lambda o: o.simplify),
     Pass("fuse", _fuse, lambda o: o.simplify and o.fuse),
     Pass("schedule", _schedule, lambda o: True),
-    Pass("fold updates", _fold_updates, lambda o: o.simplify and o.inplace and o.gemm),
+    Pass("fold into BLAS", _fold_into_blas, lambda o: o.simplify and o.inplace),
     Pass("plan buffers", _plan_buffers, lambda o: o.simplify and o.inplace),
 ]
 

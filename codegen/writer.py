@@ -156,8 +156,8 @@ class FunctionWriter:
         self.final_values = set(updates.values())
         kept = [*outputs, *updates.values()]
         inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
-        folds = program.folds
-        skipped = {x for fold in folds.values() for x in fold.skipped}
+        folds, dots = program.folds, program.dots
+        skipped = {x for fold in (*folds.values(), *dots.values()) for x in fold.skipped}
         for node in order:
             if node.is_leaf or node in self.names or node in skipped:
                 continue
@@ -177,6 +177,12 @@ class FunctionWriter:
                 self._emit(f"    # {comment_text(block.text)}")
             if node in folds:
                 self._gemm_statement(node, folds[node])
+            elif node in dots:
+                dot = dots[node]
+                # The product keeps the name it would have had (``prod``): the sum's is made
+                # from it (``sum_prod``), as if it were printed.
+                self.names[dot.skipped[0]] = self._hint(dot.skipped[0])
+                self._assign(node, f"np.vdot({self.name_of(dot.a)}, {self.name_of(dot.b)})")
             else:
                 self._statement(node)
         self.block = None

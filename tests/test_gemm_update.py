@@ -233,3 +233,36 @@ def test_momentum_is_not_folded() -> None:
 
 def dtype_scalar(dtype: str, value: float) -> np.generic:
     return np.dtype(dtype).type(value)
+
+
+# --------------------------------------------------------------------------- sums of products
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_full_sum_of_a_product_is_one_vdot(dtype: str, tmp_path: Path) -> None:
+    a, b = sd.placeholder("a", (None, 7), dtype), sd.placeholder("b", (None, 7), dtype)
+    m = sd.placeholder("m", (7, 7), dtype)
+    total = sd.sum((a @ m) * b).named("total")  # a product that fusion leaves a multiply
+    source = assemble({"f": ([a, b, m], total)}, "dots").source
+    assert "total = np.vdot(a_m, b)" in source and ".sum(" not in source.split("# total")[1]
+    module = load(source, tmp_path, f"dots_{dtype}")
+    rng = np.random.default_rng(2)
+    av, bv = rng.standard_normal((2, 30, 7)).astype(dtype)
+    mv = rng.standard_normal((7, 7)).astype(dtype)
+    expected = ((av.astype(np.float64) @ mv) * bv).sum()
+    got = module.f(av, bv, mv)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == "float32" else 1e-13)
+
+
+def test_partial_broadcast_or_shared_products_stay_sums() -> None:
+    a, b = sd.placeholder("a", (None, 7)), sd.placeholder("b", (None, 7))
+    row, m = sd.placeholder("row", (7,)), sd.placeholder("m", (7, 7))
+    product = ((a @ m) * b).named("ab")
+    functions = {
+        "by_rows": ([a, b, m], sd.sum((a @ m) * b, axis=1)),  # not every axis
+        "broadcast": ([a, row, m], sd.sum((a @ m) * row)),    # row is broadcast
+        "shared": ([a, b, m], (sd.sum(product), product)),    # the product is returned too
+    }
+    source = assemble(functions, "sums").source
+    assert "np.vdot" not in source
