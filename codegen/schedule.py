@@ -238,3 +238,70 @@ def views_used_once(
         if not node.is_leaf and node.op.is_view and uses[node] == 1
         and node not in kept_set and node not in labels
     }
+
+
+def frees(
+    order: Sequence[Expr], reuse: Mapping[Expr, Expr], kept: Set[Expr],
+    relocated: Mapping[Expr, Expr],
+) -> dict[Expr, list[Expr]]:
+    """``{statement: the arrays nothing reads after it}``, for the writer's ``del`` lines.
+
+    A local name keeps its array alive until the function returns; deleting the names of an
+    array the rest of the step does not read lets the backward pass reuse its memory, which
+    lowers the step's peak (the forward pass's activations, the softmax's scratch). Only
+    arrays worth it are listed: batch-sized ones (`FREE_MIN_ROW`) or large ones, that are
+    neither kept (returned, written to a parameter) nor an argument, and only where a later
+    statement still allocates. An array is identified by its root (`buffer_root` through
+    ``reuse``, and through views), and read by any value held in it or viewing it.
+    ``relocated`` maps statements never printed (folded into one BLAS call) to the statement
+    that reads their inputs in their place.
+    """
+
+    def root_of(n: Expr) -> Expr:
+        while True:
+            if n in reuse:
+                n = reuse[n]
+            elif not n.is_leaf and n.op.is_view:
+                n = n.inputs[0]
+            else:
+                return n
+
+    last_read: dict[Expr, Expr] = {}
+    held: dict[Expr, list[Expr]] = {}
+    last_alloc = -1
+    for k, n in enumerate(order):
+        if n.is_leaf:
+            continue
+        at = relocated.get(n, n)
+        for i in n.inputs:
+            last_read[root_of(i)] = at
+        held.setdefault(root_of(n), []).append(n)
+        if (n.shape != () and n not in reuse and not n.op.is_view and n not in relocated
+                and n.op.name not in ("size", "constant")):
+            last_alloc = k
+    position = {n: k for k, n in enumerate(order)}
+    result: dict[Expr, list[Expr]] = {}
+    for root, statement in last_read.items():
+        if root.is_leaf or root.shape == () or position[statement] >= last_alloc:
+            continue
+        if any(m in kept for m in held.get(root, [])) or root.op.name in ("size", "constant"):
+            continue
+        if not _worth_freeing(root.shape):
+            continue
+        result.setdefault(statement, []).append(root)
+    return result
+
+
+# A batch-sized array is worth a ``del`` from this many values per row (the batch axis counts
+# as 1): a softmax's (N, 10) logits are; its (N, 1) row sums, a tenth of that, are not worth
+# the line.
+FREE_MIN_ROW = 8
+
+
+def _worth_freeing(shape: tuple) -> bool:
+    if all(isinstance(d, int) for d in shape):
+        return is_large(shape)
+    row = 1
+    for d in shape:
+        row *= d if isinstance(d, int) else 1
+    return row >= FREE_MIN_ROW

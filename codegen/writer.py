@@ -29,7 +29,7 @@ from .layout import wrap, wrap_text
 from .names import Namespace
 from .pipeline import Program
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
-from .schedule import buffer_root, views_used_once
+from .schedule import buffer_root, frees, views_used_once
 from .spec import FunctionSpec
 
 # A block comment writes out subexpressions up to this many characters (longer ones read
@@ -158,6 +158,12 @@ class FunctionWriter:
         inline = views_used_once(order, kept, self.notes.labels) if self.inline_views else set()
         folds, dots = program.folds, program.dots
         skipped = {x for fold in (*folds.values(), *dots.values()) for x in fold.skipped}
+        relocated = {x: n for n, fold in (*folds.items(), *dots.items()) for x in fold.skipped}
+        freed = frees(order, self.reuse, set(kept), relocated) if self.inline_views else {}
+        holders: dict[Expr, list[Expr]] = {}  # array root -> the values held in or viewing it
+        for node in order:
+            if not node.is_leaf:
+                holders.setdefault(_array_root(node, self.reuse), []).append(node)
         for node in order:
             if node.is_leaf or node in self.names or node in skipped:
                 continue
@@ -185,6 +191,8 @@ class FunctionWriter:
                 self._assign(node, f"np.vdot({self.name_of(dot.a)}, {self.name_of(dot.b)})")
             else:
                 self._statement(node)
+            if node in freed:
+                self._free([n for r in freed[node] for n in holders[r]], skipped)
         self.block = None
         self.lines = _drop_echo_comments(self.lines)
         copies = [(leaf, new) for leaf, new in updates.items()
@@ -249,6 +257,16 @@ class FunctionWriter:
             self.names[node] = name
         else:
             self._assign(node, stmt)
+
+    def _free(self, values: list[Expr], skipped: set[Expr]) -> None:
+        """``del`` the names bound to ``values`` (arrays the rest of the step never reads)."""
+        names = dict.fromkeys(
+            self.names[v] for v in values
+            if v in self.names and v not in self.inline and v not in skipped
+            and self.names[v].isidentifier()
+        )
+        if names:
+            self.lines.append(Line(f"    del {', '.join(names)}"))
 
     def _gemm_statement(self, node: Expr, fold: Fold) -> None:
         """``W -= s * (A.T @ G)`` written into ``W`` by one gemm (`codegen.blas`)."""
@@ -372,6 +390,17 @@ def _drop_echo_comments(lines: list[Line]) -> list[Line]:
             continue
         kept.append(line)
     return kept
+
+
+def _array_root(node: Expr, reuse: Mapping[Expr, Expr]) -> Expr:
+    """The node whose array ``node``'s value lives in: through buffer reuse and views."""
+    while True:
+        if node in reuse:
+            node = reuse[node]
+        elif not node.is_leaf and node.op.is_view:
+            node = node.inputs[0]
+        else:
+            return node
 
 
 def _is_number(text: str) -> bool:

@@ -42,6 +42,7 @@ def loss_and_grads(x, y, W, b):
         logits_shifted, np.log(sum_exp_logits_shifted), out=logits_shifted
     )
     sum_prod = np.vdot(y, log_softmax_logits)
+    del x_W, logits, logits_shifted, log_softmax_logits
     loss = -sum_prod / N
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
@@ -90,6 +91,7 @@ def train_step(x, y, W, b, lr):
         logits_shifted, np.log(sum_exp_logits_shifted), out=logits_shifted
     )
     sum_prod = np.vdot(y, log_softmax_logits)
+    del x_W, logits, logits_shifted, log_softmax_logits
     loss = -sum_prod / N
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
