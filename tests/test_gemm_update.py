@@ -266,3 +266,31 @@ def test_partial_broadcast_or_shared_products_stay_sums() -> None:
     }
     source = assemble(functions, "sums").source
     assert "np.vdot" not in source
+
+
+def test_deeper_mlp_folds_every_large_weight_and_matches_handwritten(tmp_path: Path) -> None:
+    """Two hidden layers, both weights above the threshold: the generated step equals the
+    benchmarks' hand-written numpy step of any depth (which updates with plain numpy)."""
+    from benchmarks.handwritten import mlp_layers_step
+    from benchmarks.models import mlp_sizes
+
+    sizes = (300, 260, 256, 10)
+    source = assemble(mlp_sizes(sizes), "deep").source
+    calls = [line.strip() for line in source.splitlines() if line.startswith("    _gemm_update(")]
+    # W2 and W1 folded; W3 (256 x 10) is below the threshold and stays plain numpy.
+    assert [c.split(",")[0] for c in calls] == ["_gemm_update(W2", "_gemm_update(W1"]
+    module = load(source, tmp_path, "deep_mlp")
+    rng = np.random.default_rng(11)
+    x = rng.random((64, 300), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 64)]
+    params = []
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        params += [(rng.standard_normal((n_in, n_out)) * 0.05).astype(np.float32),
+                   np.zeros(n_out, np.float32)]
+    mine, theirs = [p.copy() for p in params], [p.copy() for p in params]
+    lr = np.float32(0.1)
+    for _ in range(3):
+        np.testing.assert_allclose(module.train_step(x, y, *mine, lr),
+                                   mlp_layers_step(x, y, *theirs, lr), rtol=1e-5)
+    for a, b in zip(mine, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
