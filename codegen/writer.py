@@ -266,7 +266,7 @@ class FunctionWriter:
             and self.names[v].isidentifier()
         )
         if names:
-            self.lines.append(Line(f"    del {', '.join(names)}"))
+            self._emit(f"    del {', '.join(names)}")  # part of its block's step, no node's
 
     def _gemm_statement(self, node: Expr, fold: Fold) -> None:
         """``W -= s * (A.T @ G)`` written into ``W`` by one gemm (`codegen.blas`)."""
