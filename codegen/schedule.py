@@ -240,32 +240,33 @@ def views_used_once(
     }
 
 
+def array_root(node: Expr, reuse: Mapping[Expr, Expr]) -> Expr:
+    """The node whose array ``node``'s value lives in: through buffer reuse and views."""
+    while True:
+        if node in reuse:
+            node = reuse[node]
+        elif not node.is_leaf and node.op.is_view:
+            node = node.inputs[0]
+        else:
+            return node
+
+
 def frees(
     order: Sequence[Expr], reuse: Mapping[Expr, Expr], kept: Set[Expr],
     relocated: Mapping[Expr, Expr],
 ) -> dict[Expr, list[Expr]]:
-    """``{statement: the arrays nothing reads after it}``, for the writer's ``del`` lines.
+    """``{statement: the values held in arrays nothing reads after it}``, for ``del`` lines.
 
     A local name keeps its array alive until the function returns; deleting the names of an
     array the rest of the step does not read lets the backward pass reuse its memory, which
     lowers the step's peak (the forward pass's activations, the softmax's scratch). Only
     arrays worth it are listed: batch-sized ones (`FREE_MIN_ROW`) or large ones, that are
     neither kept (returned, written to a parameter) nor an argument, and only where a later
-    statement still allocates. An array is identified by its root (`buffer_root` through
-    ``reuse``, and through views), and read by any value held in it or viewing it.
+    statement still allocates. An array is identified by its root (`array_root`), and read by
+    any value held in it or viewing it.
     ``relocated`` maps statements never printed (folded into one BLAS call) to the statement
     that reads their inputs in their place.
     """
-
-    def root_of(n: Expr) -> Expr:
-        while True:
-            if n in reuse:
-                n = reuse[n]
-            elif not n.is_leaf and n.op.is_view:
-                n = n.inputs[0]
-            else:
-                return n
-
     last_read: dict[Expr, Expr] = {}
     held: dict[Expr, list[Expr]] = {}
     last_alloc = -1
@@ -274,8 +275,8 @@ def frees(
             continue
         at = relocated.get(n, n)
         for i in n.inputs:
-            last_read[root_of(i)] = at
-        held.setdefault(root_of(n), []).append(n)
+            last_read[array_root(i, reuse)] = at
+        held.setdefault(array_root(n, reuse), []).append(n)
         if (n.shape != () and n not in reuse and not n.op.is_view and n not in relocated
                 and n.op.name not in ("size", "constant")):
             last_alloc = k
@@ -288,7 +289,7 @@ def frees(
             continue
         if not _worth_freeing(root.shape):
             continue
-        result.setdefault(statement, []).append(root)
+        result.setdefault(statement, []).extend(held[root])
     return result
 
 

@@ -160,10 +160,6 @@ class FunctionWriter:
         skipped = {x for fold in (*folds.values(), *dots.values()) for x in fold.skipped}
         relocated = {x: n for n, fold in (*folds.items(), *dots.items()) for x in fold.skipped}
         freed = frees(order, self.reuse, set(kept), relocated) if self.inline_views else {}
-        holders: dict[Expr, list[Expr]] = {}  # array root -> the values held in or viewing it
-        for node in order:
-            if not node.is_leaf:
-                holders.setdefault(_array_root(node, self.reuse), []).append(node)
         for node in order:
             if node.is_leaf or node in self.names or node in skipped:
                 continue
@@ -192,7 +188,7 @@ class FunctionWriter:
             else:
                 self._statement(node)
             if node in freed:
-                self._free([n for r in freed[node] for n in holders[r]], skipped)
+                self._free(freed[node], skipped)
         self.block = None
         self.lines = _drop_echo_comments(self.lines)
         copies = [(leaf, new) for leaf, new in updates.items()
@@ -390,17 +386,6 @@ def _drop_echo_comments(lines: list[Line]) -> list[Line]:
             continue
         kept.append(line)
     return kept
-
-
-def _array_root(node: Expr, reuse: Mapping[Expr, Expr]) -> Expr:
-    """The node whose array ``node``'s value lives in: through buffer reuse and views."""
-    while True:
-        if node in reuse:
-            node = reuse[node]
-        elif not node.is_leaf and node.op.is_view:
-            node = node.inputs[0]
-        else:
-            return node
 
 
 def _is_number(text: str) -> bool:
