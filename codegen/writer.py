@@ -25,7 +25,7 @@ from symdl.types import INT_DTYPES, format_shape
 from .blas import GEMM_HELPER, Fold
 from .checks import HELPERS, entry_checks, index_checks
 from .fuse import Fused, print_body
-from .layout import wrap, wrap_text
+from .layout import LINE_LIMIT, wrap, wrap_text
 from .names import Namespace
 from .pipeline import Program
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
@@ -261,8 +261,16 @@ class FunctionWriter:
             if v in self.names and v not in self.inline and v not in skipped
             and self.names[v].isidentifier()
         )
-        if names:
-            self._emit(f"    del {', '.join(names)}")  # part of its block's step, no node's
+        # As few ``del`` lines as fit the line limit (a del statement has nothing to wrap at);
+        # they belong to their block's step, to no node.
+        line = ""
+        for name in names:
+            if line and len(f"{line}, {name}") > LINE_LIMIT:
+                self._emit(line)
+                line = ""
+            line = f"{line}, {name}" if line else f"    del {name}"
+        if line:
+            self._emit(line)
 
     def _gemm_statement(self, node: Expr, fold: Fold) -> None:
         """``W -= s * (A.T @ G)`` written into ``W`` by one gemm (`codegen.blas`)."""
