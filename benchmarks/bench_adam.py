@@ -5,7 +5,7 @@ warm-up, interleaved (generated, numpy, generated, numpy, ...) so that drift of 
 both alike. The figure of merit is the median over repeats of the per-repeat time ratio
 generated / numpy (the issue asks for at most 1.05).
 
-    python benchmarks/bench_adam.py [--repeats 30] [--inner 20] [--profile]
+    python benchmarks/bench_adam.py [--repeats 30] [--inner 20] [--threads 1] [--profile]
 
 Minor page faults per step are printed too: a fresh (784, 256) temporary in every call is
 returned to the OS by glibc's malloc and faulted in again on the next one (1200 faults and 2.75x
@@ -104,8 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--inner", type=int, default=20, help="steps per timed repeat")
     parser.add_argument("--profile", action="store_true", help="cProfile the generated step")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="hold numpy's BLAS to this many threads (threadpoolctl)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
 
+        with threadpool_limits(limits=args.threads):
+            return _run(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Time the two steps as ``args`` says and print the table."""
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, D_IN), dtype=np.float32)
     y = rng.integers(0, D_OUT, size=BATCH)

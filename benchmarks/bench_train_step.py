@@ -37,6 +37,13 @@ MODELS = (
     Model("softmax regression", (784, 10), 100),
     Model("MLP 784-256-10", (784, 256, 10), 128),
 )
+# Every workload of issue 17's goals (the two above among them).
+ISSUE17_MODELS = (
+    *MODELS,
+    Model("softmax regression B=1000", (784, 10), 1000),
+    Model("MLP 784-512-256-10", (784, 512, 256, 10), 128),
+    Model("MLP 784-1024-1024-10", (784, 1024, 1024, 10), 256),
+)
 LR = np.float32(0.01)
 
 
@@ -58,15 +65,16 @@ class Row:
 def compile_step(model: Model, cache_dir: str):
     """Generate and import the symdl training step for ``model``; returns the module."""
     import symdl as sd
-    from benchmarks.models import mlp
+    from benchmarks.models import mlp_sizes
 
-    width = model.sizes[1] if model.depth > 1 else 256  # no hidden layer: width unused
-    functions = mlp(model.depth, width=width, n_in=model.sizes[0], n_out=model.sizes[-1])
-    return sd.compile(functions, f"bench_{model.depth}layer", cache_dir=cache_dir)
+    name = "bench_" + "_".join(map(str, model.sizes))
+    return sd.compile(mlp_sizes(model.sizes), name, cache_dir=cache_dir)
 
 
 def _handwritten(model: Model):
-    return handwritten.softmax_step if model.depth == 1 else handwritten.mlp_step
+    if model.depth == 1:
+        return handwritten.softmax_step
+    return handwritten.mlp_step if model.depth == 2 else handwritten.mlp_layers_step
 
 
 def _matmuls(model: Model, x: np.ndarray, params: list[np.ndarray]):
@@ -76,10 +84,16 @@ def _matmuls(model: Model, x: np.ndarray, params: list[np.ndarray]):
     if model.depth == 1:
         W = params[0]
         return lambda: handwritten.softmax_matmuls(x, W, g)
-    W1, W2 = params[0], params[2]
-    h = rng.standard_normal((n, model.sizes[1]), dtype=np.float32)
-    dh = rng.standard_normal((n, model.sizes[1]), dtype=np.float32)
-    return lambda: handwritten.mlp_matmuls(x, W1, W2, h, g, dh)
+    if model.depth == 2:
+        W1, W2 = params[0], params[2]
+        h = rng.standard_normal((n, model.sizes[1]), dtype=np.float32)
+        dh = rng.standard_normal((n, model.sizes[1]), dtype=np.float32)
+        return lambda: handwritten.mlp_matmuls(x, W1, W2, h, g, dh)
+    weights = params[0::2]
+    hidden = model.sizes[1:-1]
+    activations = [x, *(rng.standard_normal((n, k), dtype=np.float32) for k in hidden)]
+    deltas = [*(rng.standard_normal((n, k), dtype=np.float32) for k in hidden), g]
+    return lambda: handwritten.mlp_layers_matmuls(x, weights, activations, deltas)
 
 
 def check_same_step(model: Model, generated, x: np.ndarray, y: np.ndarray,
@@ -158,3 +172,37 @@ def run(*, repeats: dict[str, int], warmup: int = 10, data: str = "mnist",
             rows += bench_model(model, repeats=repeats[model.name], warmup=warmup, data=data,
                                 frameworks=frameworks, threads=threads, cache_dir=cache_dir)
     return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time issue 17's workloads (or some of them) against hand-written numpy; print a table.
+
+        env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.bench_train_step \
+            --threads 1 [--repeats 30] [--models "MLP 784-256-10,softmax regression"]
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=30, help="interleaved rounds per model")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--data", choices=("mnist", "random"), default="random")
+    parser.add_argument("--models", default="all",
+                        help="comma-separated model names (default all of ISSUE17_MODELS)")
+    args = parser.parse_args(argv)
+    chosen = ISSUE17_MODELS if args.models == "all" else tuple(
+        m for m in ISSUE17_MODELS if m.name in args.models.split(","))
+    with limit_threads(args.threads):
+        rows = run(repeats={m.name: args.repeats for m in chosen}, warmup=args.warmup,
+                   data=args.data, threads=args.threads, models=chosen)
+    print(f"threads {args.threads}, {args.repeats} interleaved rounds, median ratio to numpy")
+    for row in rows:
+        ratio = "" if row.ratio is None else f"{row.ratio:.3f}"
+        print(f"{row.model:28} {row.implementation:20} {row.median_us:10.0f} us {ratio:>7}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

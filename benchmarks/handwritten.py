@@ -65,6 +65,56 @@ def mlp_step(x: np.ndarray, y: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: n
     return loss
 
 
+def mlp_layers_step(x: np.ndarray, y: np.ndarray, *params_and_lr: np.ndarray) -> np.float32:
+    """One SGD step of a ReLU MLP of any depth: ``W1, b1, W2, b2, ..., lr``; updates all params.
+
+    The same careful numpy as `mlp_step` (ReLU in place, the mask from the activation, the
+    gradient built in the softmax's buffer), one layer at a time from the top down.
+    """
+    *params, lr = params_and_lr
+    weights, biases = params[0::2], params[1::2]
+    n = x.shape[0]
+    activations = [x]
+    for W, b in zip(weights[:-1], biases[:-1]):
+        h = activations[-1] @ W
+        h += b
+        np.maximum(h, 0, out=h)
+        activations.append(h)
+    z = activations[-1] @ weights[-1]
+    z += biases[-1]
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)
+    loss = (np.log(s).sum() - np.vdot(y, z)) / np.float32(n)
+    e /= s
+    e -= y
+    e *= np.float32(1.0 / n)
+    delta = e
+    for i in range(len(weights) - 1, -1, -1):
+        W_grad = activations[i].T @ delta
+        b_grad = delta.sum(axis=0)
+        if i:
+            below = delta @ weights[i].T  # before weights[i] is updated
+            below *= activations[i] > 0
+        weights[i] -= lr * W_grad
+        biases[i] -= lr * b_grad
+        if i:
+            delta = below
+    return loss
+
+
+def mlp_layers_matmuls(x: np.ndarray, weights: list[np.ndarray], activations: list[np.ndarray],
+                       deltas: list[np.ndarray]) -> None:
+    """Only the matrix products of an MLP step of any depth: ``activations[i]`` is layer i's
+    input (``x`` first), ``deltas[i]`` the gradient of its output."""
+    for a, W in zip(activations, weights):
+        a @ W
+    for i, (a, d) in enumerate(zip(activations, deltas)):
+        a.T @ d
+        if i:
+            d @ weights[i].T
+
+
 def softmax_matmuls(x: np.ndarray, W: np.ndarray, g: np.ndarray) -> None:
     """Only the matrix products of a softmax-regression step: the floor for any implementation."""
     x @ W

@@ -22,10 +22,21 @@ def mlp(depth: int, width: int = 256, n_in: int = 784, n_out: int = 10) -> dict[
     """
     if depth < 1:
         raise ValueError(f"mlp(): depth must be >= 1, got {depth}")
+    return mlp_sizes((n_in, *[width] * (depth - 1), n_out))
+
+
+def mlp_sizes(sizes: tuple[int, ...]) -> dict[str, tuple]:
+    """A ReLU MLP with the layer sizes given, inputs first: ``(784, 512, 256, 10)``.
+
+    Two sizes are softmax regression (parameters ``W``, ``b``), more an MLP (``W1``, ``b1``, ...).
+    """
+    if len(sizes) < 2:
+        raise ValueError(f"mlp_sizes(): give at least the input and output sizes, got {sizes}")
+    depth = len(sizes) - 1
+    n_in, n_out = sizes[0], sizes[-1]
     x = sd.placeholder("x", (None, n_in))
     y = sd.placeholder("y", (None, n_out))
     lr = sd.placeholder("lr", ())
-    sizes = [n_in] + [width] * (depth - 1) + [n_out]
     params = []
     h = x
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):

@@ -26,6 +26,7 @@ from symdl.ir import Expr, toposort
 from symdl.ops.custom import functions_needing, modules_needed
 from symdl.provenance import Notes, annotate
 
+from .blas import GEMM_HELPER_SOURCE, GEMM_NAMES
 from .cache import array_digest
 from .checks import (
     GENERATOR_SOURCE,
@@ -126,7 +127,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
              external_arrays: bool = False, fuse: bool | None = None,
              inplace: bool | None = None, logs: Logs | None = None,
              fast_math: bool = False, check: bool = True,
-             backend: str = "numpy") -> ModuleParts:
+             backend: str = "numpy", gemm: bool = True) -> ModuleParts:
     """Generate the source of a module holding ``functions``.
 
     With ``external_arrays`` (what `compile` uses), constants of more than
@@ -141,14 +142,16 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     leaves out the entry checks and their helpers; the module's docstring says so.
     ``backend="numba"`` prints fused elementwise statements as numba kernels, defined after
     the functions (`codegen.numba_backend`); the module then imports numba too.
+    ``gemm=False`` prints every update as plain numpy (no update folded into a BLAS gemm).
     """
     specs = normalize(functions)
-    options = Options.of(simplify, fuse, inplace, fast_math, check, backend)
-    module_ns = Namespace({*HELPERS, LOADER, "hashlib", *(s.name for s in specs)})
+    options = Options.of(simplify, fuse, inplace, fast_math, check, backend, gemm)
+    module_ns = Namespace({*HELPERS, *GEMM_NAMES, LOADER, "hashlib", *(s.name for s in specs)})
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
     written: list[tuple[FunctionSpec, list[str], list[Line]]] = []
     indexed = False  # some function checks an index argument: define its helper
+    folded = False  # some function folds an update into a gemm: define `_gemm_update`
     summaries: list[list[str]] = []
     notes: dict[str, Notes] = {}
     extra: dict[str, set[str]] = {}  # module beyond numpy -> the functions that need it
@@ -166,6 +169,7 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         header, body = writer.write(display)
         written.append((spec, header, body))
         indexed = indexed or writer.checks_indices
+        folded = folded or writer.folds_updates
         for node in toposort(list(program.outputs)):
             for module in modules_needed(node):
                 extra.setdefault(module, set()).update(functions_needing(node))
@@ -193,7 +197,6 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             f"Needs {module} (for {', '.join(sorted(needing))}, which numpy lacks), besides "
             "numpy."
         )]
-    imports = ["import numpy as np", *(f"import {module}" for module in sorted(extra))]
     kernel_lines = kernels.module_lines() if kernels is not None else []
     if kernel_lines:
         # Compiled on first call and cached beside this file: say so where a reader looks first.
@@ -202,8 +205,17 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             "statements call the kernels at the end of this module, compiled on first call and "
             "cached beside this file."
         )]
-        imports.insert(0, "import numba")
     const_lines, files = _constants(arrays, name, external_arrays)
+    imports = ["import numpy as np", *(f"import {module}" for module in sorted(extra))]
+    if kernel_lines:
+        imports.insert(0, "import numba")
+    if folded:
+        # ctypes (standard library) reaches numpy's own BLAS for the folded updates.
+        top += ["", "Large weights' updates call numpy's own BLAS (gemm) through ctypes (standard "
+                "library)."]
+    # Standard-library imports first, then numpy (and what numpy lacks), as isort orders them.
+    standard = [*(["import ctypes"] if folded else []), *(["import hashlib"] if files else [])]
+    imports = [*standard, "", *imports] if standard else imports
     if files:
         top += [
             "",
@@ -212,8 +224,6 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             "each checked against the content hash in its name (with hashlib, from Python's "
             "standard library).",
             '"""',
-            "",
-            "import hashlib",
             "",
             *imports,
             "",
@@ -231,6 +241,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
             if line.node is not None or line.step is not None:
                 lines[len(text)] = LineInfo(spec.name, line.node, line.step)
     source = "\n".join(text + kernel_lines) + "\n"
+    if folded:
+        source += "\n" + GEMM_HELPER_SOURCE
     if check:
         source += "\n" + HELPER_SOURCE
         if indexed:

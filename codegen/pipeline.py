@@ -1,10 +1,11 @@
 """The passes between a function's graph and its printed statements, as one visible list.
 
 `PASSES` runs in order on a `Program` (one function's graph, its notes, and what the passes
-decided): stabilize, simplify, lower, tidy, fuse, schedule, plan buffers. `generate` runs them
-through `run`, and the report (`codegen.report`) runs the same list with passes switched off to
-show what each one bought. Each pass is a small function from a program to a new program; the
-`Notes` (names, origins, step numbers: `symdl.provenance`) follow every rewrite.
+decided): stabilize, simplify, lower, tidy, fuse, schedule, fold into BLAS, plan buffers.
+`generate` runs them through `run`, and the report (`codegen.report`) runs the same list with
+passes switched off to show what each one bought. Each pass is a small function from a program
+to a new program; the `Notes` (names, origins, step numbers: `symdl.provenance`) follow every
+rewrite.
 
 What a pass may assume: the graph is bare (no labels: `symdl.provenance.annotate` strips them
 first); after ``lower`` no composite op (softmax, cross-entropy) is left; after ``schedule``
@@ -21,6 +22,7 @@ from symdl.provenance import Notes
 from symdl.rewrite import lower
 from symdl.simplify import RewriteLog, simplify, stabilize, tidy
 
+from .blas import Dot, Fold, fold_dots, fold_updates
 from .fuse import FusionLog, fuse
 from .schedule import plan_buffers, schedule
 
@@ -33,7 +35,9 @@ class Options:
     user wrote (``x * 0 -> 0``); by default only what differentiation built is folded so.
     ``check=False`` leaves out the functions' entry checks (no pass depends on it: the writer
     and the module header read it). ``backend="numba"`` prints fused elementwise bodies as
-    compiled loops (`codegen.numba_backend`), so fusion also absorbs large arrays."""
+    compiled loops (`codegen.numba_backend`), so fusion also absorbs large arrays.
+    ``gemm`` folds large weights' updates ``W - lr * (A.T @ G)`` into one BLAS gemm
+    (`codegen.blas`; with ``inplace``, which also prints ``(a * b).sum()`` as ``np.vdot``)."""
 
     simplify: bool = True
     fuse: bool = True
@@ -42,14 +46,16 @@ class Options:
     check: bool = True
     # The numba backend's fields.
     backend: str = "numpy"
+    # Added by issue 17 (GEMM-folded updates).
+    gemm: bool = True
 
     @classmethod
     def of(cls, simplify: bool = True, fuse: bool | None = None,
            inplace: bool | None = None, fast_math: bool = False, check: bool = True,
-           backend: str = "numpy") -> Options:
+           backend: str = "numpy", gemm: bool = True) -> Options:
         """Options with ``fuse`` and ``inplace`` defaulting to ``simplify``."""
         return cls(simplify, simplify if fuse is None else fuse,
-                   simplify if inplace is None else inplace, fast_math, check, backend)
+                   simplify if inplace is None else inplace, fast_math, check, backend, gemm)
 
 
 @dataclass
@@ -67,7 +73,8 @@ class Program:
     ``outputs`` are the function's outputs followed by the new values of the leaves it updates
     in place (``updated``, in the same order); ``shown`` is the graph as simplified but not lowered,
     which comments print (as the user wrote it); ``forward`` are the nodes computing forward
-    outputs; ``order`` and ``reuse`` come from the last two passes.
+    outputs; ``order``, ``folds`` (updates folded into a gemm), ``dots`` (sums of products as
+    ``np.vdot``) and ``reuse`` come from the last three passes.
     """
 
     outputs: tuple[Expr, ...]
@@ -77,6 +84,8 @@ class Program:
     forward: frozenset[Expr] = frozenset()
     order: tuple[Expr, ...] = ()
     reuse: Mapping[Expr, Expr] = field(default_factory=dict)
+    folds: Mapping[Expr, Fold] = field(default_factory=dict)
+    dots: Mapping[Expr, Dot] = field(default_factory=dict)
 
     @property
     def results(self) -> tuple[Expr, ...]:
@@ -133,9 +142,18 @@ def _schedule(p: Program, options: Options, logs: Logs) -> Program:
                    order=tuple(schedule(list(p.outputs), p.notes, set(forward))))
 
 
+def _fold_into_blas(p: Program, options: Options, logs: Logs) -> Program:
+    """Large weights' updates ``W - lr * (A.T @ G)`` as one gemm, ``(a * b).sum()`` as one
+    ``np.vdot(a, b)`` (`codegen.blas`)."""
+    order, folds = fold_updates(p.order, p.results, p.updates) if options.gemm else (p.order, {})
+    order, dots = fold_dots(order, p.results)
+    return replace(p, order=tuple(order), folds=folds, dots=dots)
+
+
 def _plan_buffers(p: Program, options: Options, logs: Logs) -> Program:
     """Which statements write into a dead array (`codegen.schedule.plan_buffers`)."""
-    return replace(p, reuse=plan_buffers(list(p.order), list(p.results), p.updates))
+    skipped = {x for fold in (*p.folds.values(), *p.dots.values()) for x in fold.skipped}
+    return replace(p, reuse=plan_buffers(list(p.order), list(p.results), p.updates, skipped))
 
 
 @dataclass(frozen=True)
@@ -154,6 +172,7 @@ PASSES: list[Pass] = [
     Pass("tidy", _tidy, lambda o: o.simplify),
     Pass("fuse", _fuse, lambda o: o.simplify and o.fuse),
     Pass("schedule", _schedule, lambda o: True),
+    Pass("fold into BLAS", _fold_into_blas, lambda o: o.simplify and o.inplace),
     Pass("plan buffers", _plan_buffers, lambda o: o.simplify and o.inplace),
 ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 
 from symdl.ir import Expr
 from symdl.ir import schedule as deep_first
@@ -106,7 +106,8 @@ def scalars_of_scalars(order: list[Expr]) -> set[Expr]:
 
 
 def plan_buffers(
-    order: list[Expr], outputs: list[Expr], updates: Mapping[Expr, Expr]
+    order: list[Expr], outputs: list[Expr], updates: Mapping[Expr, Expr],
+    skipped: Set[Expr] = frozenset(),
 ) -> dict[Expr, Expr]:
     """Which statements can write into an existing array instead of allocating a new one.
 
@@ -116,7 +117,8 @@ def plan_buffers(
     update may be written straight into the parameter once the old value is no longer read.
     Failing those, it takes any temporary of its shape and dtype that died earlier, as a careful
     person reuses one scratch array: fresh large arrays cost page faults on every call.
-    Returns {node: the node whose array it reuses}.
+    ``skipped`` are statements never printed (a product folded into a gemm, `codegen.blas`):
+    they have no array to lend. Returns {node: the node whose array it reuses}.
     """
     statements = [n for n in order if not n.is_leaf and n.op.name != "size"]
     last_use: dict[Expr, int] = {}
@@ -153,8 +155,8 @@ def plan_buffers(
         if _writes_into(n) and n.shape != ():
             for x in _candidates(n, targets.get(n), views, kept, updates):
                 if (
-                    x.shape == n.shape and x.dtype == n.dtype and may_hold(n, root_of(x))
-                    and free_after(root_of(x), i)
+                    x not in skipped and x.shape == n.shape and x.dtype == n.dtype
+                    and may_hold(n, root_of(x)) and free_after(root_of(x), i)
                 ):
                     plan[n] = x
                     root[n] = root_of(x)
@@ -166,7 +168,7 @@ def plan_buffers(
                         plan[n] = r
                         root[n] = r
                         break
-        if n not in plan and n not in views and _fresh_array(n):
+        if n not in plan and n not in views and n not in skipped and _fresh_array(n):
             scratch.setdefault((n.shape, n.dtype), []).append(n)
         r = root_of(n)
         dead_at[r] = max(dead_at.get(r, last_use.get(r, -1)), last_use.get(n, -1))
@@ -236,3 +238,71 @@ def views_used_once(
         if not node.is_leaf and node.op.is_view and uses[node] == 1
         and node not in kept_set and node not in labels
     }
+
+
+def array_root(node: Expr, reuse: Mapping[Expr, Expr]) -> Expr:
+    """The node whose array ``node``'s value lives in: through buffer reuse and views."""
+    while True:
+        if node in reuse:
+            node = reuse[node]
+        elif not node.is_leaf and node.op.is_view:
+            node = node.inputs[0]
+        else:
+            return node
+
+
+def frees(
+    order: Sequence[Expr], reuse: Mapping[Expr, Expr], kept: Set[Expr],
+    relocated: Mapping[Expr, Expr],
+) -> dict[Expr, list[Expr]]:
+    """``{statement: the values held in arrays nothing reads after it}``, for ``del`` lines.
+
+    A local name keeps its array alive until the function returns; deleting the names of an
+    array the rest of the step does not read lets the backward pass reuse its memory, which
+    lowers the step's peak (the forward pass's activations, the softmax's scratch). Only
+    arrays worth it are listed: batch-sized ones (`FREE_MIN_ROW`) or large ones, that are
+    neither kept (returned, written to a parameter) nor an argument, and only where a later
+    statement still allocates. An array is identified by its root (`array_root`), and read by
+    any value held in it or viewing it.
+    ``relocated`` maps statements never printed (folded into one BLAS call) to the statement
+    that reads their inputs in their place.
+    """
+    last_read: dict[Expr, Expr] = {}
+    held: dict[Expr, list[Expr]] = {}
+    last_alloc = -1
+    for k, n in enumerate(order):
+        if n.is_leaf:
+            continue
+        at = relocated.get(n, n)
+        for i in n.inputs:
+            last_read[array_root(i, reuse)] = at
+        held.setdefault(array_root(n, reuse), []).append(n)
+        if (n.shape != () and n not in reuse and not n.op.is_view and n not in relocated
+                and n.op.name not in ("size", "constant")):
+            last_alloc = k
+    position = {n: k for k, n in enumerate(order)}
+    result: dict[Expr, list[Expr]] = {}
+    for root, statement in last_read.items():
+        if root.is_leaf or root.shape == () or position[statement] >= last_alloc:
+            continue
+        if any(m in kept for m in held.get(root, [])) or root.op.name in ("size", "constant"):
+            continue
+        if not _worth_freeing(root.shape):
+            continue
+        result.setdefault(statement, []).extend(held[root])
+    return result
+
+
+# A batch-sized array is worth a ``del`` from this many values per row (the batch axis counts
+# as 1): a softmax's (N, 10) logits are; its (N, 1) row sums, a tenth of that, are not worth
+# the line.
+FREE_MIN_ROW = 8
+
+
+def _worth_freeing(shape: tuple) -> bool:
+    if all(isinstance(d, int) for d in shape):
+        return is_large(shape)
+    row = 1
+    for d in shape:
+        row *= d if isinstance(d, int) else 1
+    return row >= FREE_MIN_ROW

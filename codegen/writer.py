@@ -22,14 +22,15 @@ from symdl.printing import formula
 from symdl.provenance import Notes
 from symdl.types import INT_DTYPES, format_shape
 
+from .blas import GEMM_HELPER, Fold
 from .checks import HELPERS, entry_checks, index_checks
 from .fuse import Fused, print_body
-from .layout import wrap, wrap_text
+from .layout import LINE_LIMIT, wrap, wrap_text
 from .names import Namespace
 from .numba_backend import KernelWriter, compiles
 from .pipeline import Program
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
-from .schedule import buffer_root, views_used_once
+from .schedule import buffer_root, frees, views_used_once
 from .spec import FunctionSpec
 
 # A block comment writes out subexpressions up to this many characters (longer ones read
@@ -84,6 +85,7 @@ class FunctionWriter:
         self.lines: list[Line] = []
         self.block: Block | None = None  # the comment block statements are emitted into
         self.checks_indices = False  # whether an integer argument is checked as an index
+        self.folds_updates = bool(program.folds)  # the module then defines `_gemm_update`
 
     # -------------------------------------------------------------- naming
 
@@ -160,8 +162,13 @@ class FunctionWriter:
         # The numba backend sums a kernel's body as it computes it, never storing it.
         self.summed = (_summed_kernels(order, kept, self.reuse, display, self.notes.labels)
                        if self.kernels else {})
+        folds, dots = program.folds, program.dots
+        skipped = {x for fold in (*folds.values(), *dots.values()) for x in fold.skipped}
+        relocated = {x: n for n, fold in (*folds.items(), *dots.items()) for x in fold.skipped}
+        freed = frees(order, self.reuse, set(kept), relocated) if self.inline_views else {}
         for node in order:
-            if node.is_leaf or node in self.names or node in self.summed:
+            if (node.is_leaf or node in self.names or node in skipped
+                    or node in self.summed):
                 continue
             if node.op.name == "size" and _size_is_bound(node, self.sizes):
                 self.names[node] = self.sizes[node.attr("symbols")[0]]
@@ -169,17 +176,31 @@ class FunctionWriter:
             if node in inline:
                 self._inline_view(node)
                 continue
-            block = blocks.get(node)
+            # A folded update prints in the block of the product it replaces (its derivation
+            # step keeps its code).
+            block = blocks.get(folds[node].skipped[0] if node in folds else node)
             if block is not None and block != self.block:
                 self.block = None
                 self._emit("")  # the blank line between blocks belongs to neither
                 self.block = block
                 self._emit(f"    # {comment_text(block.text)}")
-            self._statement(node)
+            if node in folds:
+                self._gemm_statement(node, folds[node])
+            elif node in dots:
+                dot = dots[node]
+                # The product keeps the name it would have had (``prod``): the sum's is made
+                # from it (``sum_prod``), as if it were printed.
+                self.names[dot.skipped[0]] = self._hint(dot.skipped[0])
+                self._assign(node, f"np.vdot({self.name_of(dot.a)}, {self.name_of(dot.b)})")
+            else:
+                self._statement(node)
+            if node in freed:
+                self._free(freed[node], skipped)
         self.block = None
         self.lines = _drop_echo_comments(self.lines)
         copies = [(leaf, new) for leaf, new in updates.items()
-                  if new is not leaf and buffer_root(new, self.reuse) is not leaf]
+                  if new is not leaf and new not in folds
+                  and buffer_root(new, self.reuse) is not leaf]
         targets = {leaf: self.names[leaf] for leaf, _ in copies}
         self._snapshot_aliases(outputs, copies)
         if copies:
@@ -246,6 +267,34 @@ class FunctionWriter:
             self.names[node] = name
         else:
             self._assign(node, stmt)
+
+    def _free(self, values: list[Expr], skipped: set[Expr]) -> None:
+        """``del`` the names bound to ``values`` (arrays the rest of the step never reads)."""
+        names = dict.fromkeys(
+            self.names[v] for v in values
+            if v in self.names and v not in self.inline and v not in skipped
+            and self.names[v].isidentifier()
+        )
+        # As few ``del`` lines as fit the line limit (a del statement has nothing to wrap at);
+        # they belong to their block's step, to no node.
+        line = ""
+        for name in names:
+            if line and len(f"{line}, {name}") > LINE_LIMIT:
+                self._emit(line)
+                line = ""
+            line = f"{line}, {name}" if line else f"    del {name}"
+        if line:
+            self._emit(line)
+
+    def _gemm_statement(self, node: Expr, fold: Fold) -> None:
+        """``W -= s * (A.T @ G)`` written into ``W`` by one gemm (`codegen.blas`)."""
+        w, a, g = self.names[fold.leaf], self.name_of(fold.a), self.name_of(fold.g)
+        scale = self.name_of(fold.scale, node.dtype)
+        alpha = f"-{scale}" if scale.isidentifier() or _is_number(scale) else f"-({scale})"
+        a_t = f"{a}.T" if a.isidentifier() else f"({a}).T"
+        self._emit(f"    # {w} -= {_operand_text(scale)} * ({a_t} @ {g}), as one gemm into {w}")
+        self._emit(f"    {GEMM_HELPER}({w}, {a}, {g}, {alpha})", node)
+        self.names[node] = w
 
     def _inline_view(self, node: Expr) -> None:
         """Print the view ``node`` where it is used (``x.T @ logits_bar``), not on a line.
@@ -405,6 +454,14 @@ def _drop_echo_comments(lines: list[Line]) -> list[Line]:
             continue
         kept.append(line)
     return kept
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return not text.startswith("-")
 
 
 def _operand_text(text: str) -> str:

@@ -72,7 +72,8 @@ def test_the_line_map_names_each_statement_and_its_step() -> None:
 
 def test_the_pass_list_is_the_documented_one() -> None:
     assert [p.name for p in PASSES] == [
-        "stabilize", "simplify", "lower", "tidy", "fuse", "schedule", "plan buffers",
+        "stabilize", "simplify", "lower", "tidy", "fuse", "schedule", "fold into BLAS",
+        "plan buffers",
     ]
     assert [p.name for p in PASSES if p.enabled(Options.of(simplify=False))] == [
         "lower", "schedule",

@@ -726,8 +726,10 @@ class Relu(UnaryOp):
 
     @staticmethod
     def vjp(g: Expr, out: Expr, x: Expr) -> tuple[Expr]:
-        # A multiply by the boolean mask is several times faster than np.where.
-        return (g * greater(x, 0),)
+        # A multiply by the boolean mask is several times faster than np.where. The mask is
+        # taken from the output (relu(x) > 0 exactly where x > 0, NaN and -0.0 included), so
+        # the pre-activation is dead after the forward pass and relu can overwrite it.
+        return (g * greater(out, 0),)
 
 
 @register

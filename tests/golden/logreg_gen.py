@@ -41,8 +41,8 @@ def loss_and_grads(x, y, W, b):
     log_softmax_logits = np.subtract(
         logits_shifted, np.log(sum_exp_logits_shifted), out=logits_shifted
     )
-    prod = np.multiply(y, log_softmax_logits, out=log_softmax_logits)
-    sum_prod = prod.sum()
+    sum_prod = np.vdot(y, log_softmax_logits)
+    del x_W, logits, logits_shifted, log_softmax_logits
     loss = -sum_prod / N
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
@@ -90,8 +90,8 @@ def train_step(x, y, W, b, lr):
     log_softmax_logits = np.subtract(
         logits_shifted, np.log(sum_exp_logits_shifted), out=logits_shifted
     )
-    prod = np.multiply(y, log_softmax_logits, out=log_softmax_logits)
-    sum_prod = prod.sum()
+    sum_prod = np.vdot(y, log_softmax_logits)
+    del x_W, logits, logits_shifted, log_softmax_logits
     loss = -sum_prod / N
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
