@@ -82,9 +82,11 @@ def _torch_step(sizes: list[int], x: np.ndarray, labels: np.ndarray, params: lis
         try:
             opt = torch.optim.Adam(ps, lr=lr, betas=(ADAM["b1"], ADAM["b2"]), eps=ADAM["eps"],
                                    fused=True)
+            remark = ""
         except RuntimeError:  # a build without the fused CPU kernel
             opt = torch.optim.Adam(ps, lr=lr, betas=(ADAM["b1"], ADAM["b2"]), eps=ADAM["eps"],
                                    foreach=True)
+            remark = "torch: foreach Adam (no fused CPU Adam in this build)"
 
         def step() -> Any:
             loss = loss_fn(ps, xt, lt)
@@ -93,6 +95,8 @@ def _torch_step(sizes: list[int], x: np.ndarray, labels: np.ndarray, params: lis
             opt.zero_grad(set_to_none=True)
             return loss.detach()
 
+        if remark:
+            step.note = remark  # type: ignore[attr-defined]
         return step
 
     def sgd_step() -> Any:
@@ -182,7 +186,15 @@ def jax_jit(sizes: list[int], x: np.ndarray, y: np.ndarray, labels: np.ndarray,
         state[0], state[1], loss = step_jit(state[0], state[1], xj, yj)
         return jax.block_until_ready((state[0], loss))[1]
 
+    if optimizer == "adam" and not _has("optax"):
+        step.note = "JAX: Adam written in jax.numpy (optax not installed)"  # type: ignore[attr-defined]
     return step
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _jax_adam(jnp: Any, params: list[np.ndarray], rate: np.float32) -> tuple[Callable, Any]:
@@ -199,8 +211,11 @@ def _jax_adam(jnp: Any, params: list[np.ndarray], rate: np.float32) -> tuple[Cal
               for p, m, v in zip(ps, ms, vs)]
         return ps, (ms, vs, t)
 
-    zeros = [jnp.zeros_like(jnp.asarray(p)) for p in params]
-    return update, (zeros, list(zeros), jnp.float32(0))
+    # Separate buffers for m and v: the step donates its state, and XLA refuses to donate one
+    # buffer twice.
+    ms = [jnp.zeros(p.shape, p.dtype) for p in params]
+    vs = [jnp.zeros(p.shape, p.dtype) for p in params]
+    return update, (ms, vs, jnp.float32(0))
 
 
 def _pytensor_step(sizes: list[int], x: np.ndarray, y: np.ndarray, params: list[np.ndarray],
