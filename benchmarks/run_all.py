@@ -36,6 +36,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEPTHS = (1, 4, 8, 16, 32)
+QUICK_DEPTHS = (1, 4, 32)  # enough for issue 3's checks
 MAX_GEN_S = 1.0  # issue 3: softmax regression and the 4-layer MLP, fresh process
 MAX_DEPTH_GROWTH = 10.0  # issue 3: 32-layer time at most 10x the 4-layer time
 # Issue 17's goals for symdl's ratio to hand-written numpy, at every thread count.
@@ -76,7 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="fewer rounds per row, one generation run per depth")
+                   help="fewer rounds per row, peers at the first thread count only, "
+                        "generation at depths 1,4,32 once each")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed rounds for every row (default: per row, see workloads.py)")
     p.add_argument("--warmup", type=int, default=None,
@@ -96,8 +98,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="toy sizes (batch 4, width 8), for the smoke test: checks the machinery")
     p.add_argument("--skip-train", action="store_true", help="no training-step table")
     p.add_argument("--skip-generation", action="store_true", help="no generation timing")
-    p.add_argument("--depths", default=",".join(map(str, DEPTHS)),
-                   help="MLP depths for generation time; 1 is softmax regression")
+    p.add_argument("--depths", default=None,
+                   help="MLP depths for generation time; 1 is softmax regression "
+                        "(default 1,4,8,16,32; 1,4,32 with --quick)")
     p.add_argument("--gen-runs", type=int, default=None,
                    help="fresh processes per depth, median taken (default 3; 1 with --quick)")
     p.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
@@ -140,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_generation:
         from benchmarks import bench_generation
 
-        depths = tuple(int(d) for d in args.depths.split(",") if d.strip())
+        spec = args.depths or ",".join(map(str, QUICK_DEPTHS if args.quick else DEPTHS))
+        depths = tuple(int(d) for d in spec.split(",") if d.strip())
         gen_runs = args.gen_runs if args.gen_runs is not None else (1 if args.quick else 3)
         note(f"generation time: depths {depths}, {gen_runs} fresh process(es) each")
         report["generation"] = [r.as_dict() for r in bench_generation.run(depths,
