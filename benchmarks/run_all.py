@@ -1,15 +1,21 @@
 #!/usr/bin/env python
-"""The one benchmark command: training-step speed and generation time, as Markdown tables.
+"""The one benchmark command: issue 17's peer table (ratios to hand-written numpy at 2 and 1
+threads) and generation time, as Markdown.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run_all.py [--quick] \
-        [--json out.json]
+        [--threads 2,1] [--json out.json]
 
-Times the SGD training step of softmax regression (batch 100) and of a 784-256-10 ReLU MLP
-(batch 128), float32: symdl's generated numpy against hand-written numpy in the same process
-(median of per-round ratios over interleaved repeats), the matrix products alone (the floor),
-and every optional framework that is installed (PyTensor, JAX, PyTorch, autograd). Then the
-time to generate and import each training step in a fresh process, for softmax regression and
-MLPs of depth 4, 8, 16 and 32.
+Rows: softmax regression (B=100, B=1000), MLPs 784-256-10, 784-512-256-10 (B=128) and
+784-1024-1024-10 (B=256), SGD, float32; Adam on the 784-256-10 MLP; the full Hessian of softmax
+regression and an HVP (from ``bench_hessian.hessian_rows`` when it exists). Columns: the GEMMs
+alone (the floor), symdl's generated numpy, symdl's numba backend, PyTensor C and numba, JAX jit,
+torch.compile and torch eager, each the median of per-round ratios to hand-written numpy timed in
+the same process (``common.interleave``). A library that is missing prints "n/a" with a footnote.
+
+Each thread count runs in its own subprocess (``--worker``), because BLAS, OpenMP, torch and XLA
+read their thread count when they load; the parent merges the JSON the workers write and prints
+the 2-thread ratio with the 1-thread one in brackets. Then the time to generate and import each
+training step in a fresh process, for softmax regression and MLPs of depth 4, 8, 16 and 32.
 
 Unsetting OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (for this command only) lets OpenBLAS pick
 its native kernel; the environment table reports the kernel that ran (through threadpoolctl).
@@ -20,17 +26,36 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-FULL_REPEATS = {"softmax regression": 200, "MLP 784-256-10": 50}
-QUICK_REPEATS = {"softmax regression": 50, "MLP 784-256-10": 15}
 DEPTHS = (1, 4, 8, 16, 32)
-MAX_RATIO = 1.05  # issue 3: generated / hand-written, median over interleaved rounds
+QUICK_DEPTHS = (1, 4, 32)  # enough for issue 3's checks
 MAX_GEN_S = 1.0  # issue 3: softmax regression and the 4-layer MLP, fresh process
 MAX_DEPTH_GROWTH = 10.0  # issue 3: 32-layer time at most 10x the 4-layer time
+# Issue 17's goals for symdl's ratio to hand-written numpy, at every thread count.
+TARGETS = {
+    "softmax regression B=100": 0.95,
+    "softmax regression B=1000": 0.95,
+    "MLP 784-256-10 B=128": 0.92,
+    "MLP 784-512-256-10 B=128": 0.87,
+    "MLP 784-1024-1024-10 B=256": 0.85,
+    "Adam, MLP 784-256-10 B=128": 0.92,
+    "full Hessian of softmax regression 150x150 B=200": 1.5,
+    "HVP of softmax regression B=200": 1.0,
+}
+NUMPY = "hand-written numpy"
+FLOOR = "GEMMs alone (floor)"
+SYMDL = "symdl"
+SYMDL_NUMBA = "symdl numba"
+# The table's columns after the numpy time, in order; the framework columns follow FRAMEWORKS.
+CORE_COLUMNS = (FLOOR, SYMDL, SYMDL_NUMBA)
 
 # Read by numpy's OpenBLAS, torch, numba and XLA when they load, so set before any import.
 THREAD_VARIABLES = (
@@ -52,69 +77,80 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="fewer rounds (50 / 15), one generation run per depth")
+                   help="fewer rounds per row, peers at the first thread count only, "
+                        "generation at depths 1,4,32 once each")
     p.add_argument("--repeats", type=int, default=None,
-                   help="timed rounds for every model (default 200 softmax, 50 MLP)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed rounds first (default 10)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS/torch/XLA/numba threads, pinned for every row (default 1)")
+                   help="timed rounds for every row (default: per row, see workloads.py)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed rounds first (default 5; 2 with --quick)")
+    p.add_argument("--threads", default="2,1",
+                   help="thread counts, one subprocess each; the first is the table's figure, "
+                        "the others go in brackets (default 2,1)")
     p.add_argument("--data", choices=("mnist", "random"), default="mnist",
                    help="real MNIST batches (shared copy or shipped subset) or random ones")
     p.add_argument("--frameworks", default="all",
-                   help="comma-separated framework rows, 'all' or 'none' (default all)")
+                   help="comma-separated framework columns (substrings: torch, jax, pytensor, "
+                        "compile, autograd), 'all' or 'none' (default all)")
     p.add_argument("--no-frameworks", action="store_true", help="same as --frameworks none")
-    p.add_argument("--skip-train", action="store_true", help="no training-step timing")
+    p.add_argument("--workloads", default="all",
+                   help="comma-separated substrings of row names (e.g. 'softmax,Adam'), or all")
+    p.add_argument("--tiny", action="store_true",
+                   help="toy sizes (batch 4, width 8), for the smoke test: checks the machinery")
+    p.add_argument("--skip-train", action="store_true", help="no training-step table")
     p.add_argument("--skip-generation", action="store_true", help="no generation timing")
-    p.add_argument("--depths", default=",".join(map(str, DEPTHS)),
-                   help="MLP depths for generation time; 1 is softmax regression")
+    p.add_argument("--depths", default=None,
+                   help="MLP depths for generation time; 1 is softmax regression "
+                        "(default 1,4,8,16,32; 1,4,32 with --quick)")
     p.add_argument("--gen-runs", type=int, default=None,
                    help="fresh processes per depth, median taken (default 3; 1 with --quick)")
     p.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
+    p.add_argument("--worker", metavar="PATH", default=None,
+                   help=argparse.SUPPRESS)  # internal: measure one thread count, JSON to PATH
     return p.parse_args(argv)
+
+
+def thread_counts(spec: str) -> list[int]:
+    """``"2,1"`` -> ``[2, 1]``; every count must be a positive integer."""
+    counts = [int(t) for t in str(spec).split(",") if t.strip()]
+    if not counts or min(counts) < 1:
+        raise SystemExit(f"run_all.py: --threads wants positive integers like 2,1; got {spec!r}")
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the Markdown report, optionally write JSON; returns 0."""
     args = parse_args(argv)
+    counts = thread_counts(args.threads)
+    if args.worker is not None:
+        return worker_main(args, counts[0])
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    pin_threads(args.threads)  # then limit_threads() catches libraries loaded earlier
-    from benchmarks import bench_generation, bench_train_step
-    from benchmarks.common import environment, limit_threads, note
-    from benchmarks.frameworks import FRAMEWORKS
+    from benchmarks.common import note
 
-    chosen = "none" if args.no_frameworks else args.frameworks
-    if chosen == "all":
-        frameworks = dict(FRAMEWORKS)
-    elif chosen == "none":
-        frameworks = {}
-    else:
-        wanted = [name.strip().lower() for name in chosen.split(",")]
-        frameworks = {k: v for k, v in FRAMEWORKS.items()
-                      if any(w in k.lower() for w in wanted)}
+    report: dict[str, Any] = {"command": " ".join(["python", "benchmarks/run_all.py",
+                                                   *(argv if argv is not None
+                                                     else sys.argv[1:])])}
+    started = time.perf_counter()
+    if not args.skip_train:
+        report["threads"] = counts
+        report["runs"] = {}
+        for i, threads in enumerate(counts):
+            note(f"training steps at {threads} thread(s), in a subprocess:")
+            # --quick times the peers at the first thread count only: their compilation
+            # (inductor, PyTensor's C and numba) is most of a quick run's time.
+            peers = not (args.quick and i > 0)
+            report["runs"][str(threads)] = run_worker(args, argv, threads, peers=peers)
+    if not args.skip_generation:
+        from benchmarks import bench_generation
 
-    repeats = dict(QUICK_REPEATS if args.quick else FULL_REPEATS)
-    if args.repeats is not None:
-        repeats = {name: args.repeats for name in repeats}
-    gen_runs = args.gen_runs if args.gen_runs is not None else (1 if args.quick else 3)
-    depths = tuple(int(d) for d in args.depths.split(",") if d.strip())
-
-    report: dict[str, object] = {"command": " ".join(["python", "benchmarks/run_all.py",
-                                                      *(argv if argv is not None
-                                                        else sys.argv[1:])])}
-    with limit_threads(args.threads):
-        if not args.skip_train:
-            note("training step:")
-            rows = bench_train_step.run(repeats=repeats, warmup=args.warmup, data=args.data,
-                                        frameworks=frameworks, threads=args.threads)
-            report["train_step"] = [r.as_dict() for r in rows]
-            report["repeats"] = repeats
-        if not args.skip_generation:
-            note(f"generation time: depths {depths}, {gen_runs} fresh process(es) each")
-            report["generation"] = [r.as_dict() for r in bench_generation.run(depths,
-                                                                             runs=gen_runs)]
-        # Taken last, so that it lists the BLAS of every framework that was loaded.
-        report["environment"] = environment(args.threads)
+        spec = args.depths or ",".join(map(str, QUICK_DEPTHS if args.quick else DEPTHS))
+        depths = tuple(int(d) for d in spec.split(",") if d.strip())
+        gen_runs = args.gen_runs if args.gen_runs is not None else (1 if args.quick else 3)
+        note(f"generation time: depths {depths}, {gen_runs} fresh process(es) each")
+        report["generation"] = [r.as_dict() for r in bench_generation.run(depths,
+                                                                          runs=gen_runs)]
+    report["environment"] = merged_environment(report, counts)
+    report["duration_s"] = time.perf_counter() - started
     report["checks"] = checks(report)
     print(markdown(report))
     if args.json:
@@ -122,13 +158,387 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def checks(report: dict) -> dict[str, object]:
-    """Issue 3's targets, each with the measured value and whether it is met."""
-    out: dict[str, object] = {}
-    for row in report.get("train_step", []):
-        if row["implementation"] == "symdl generated":
-            out[f"ratio {row['model']} <= {MAX_RATIO}"] = {
-                "value": row["ratio"], "met": row["ratio"] <= MAX_RATIO}
+def run_worker(args: argparse.Namespace, argv: list[str] | None, threads: int, *,
+               peers: bool = True) -> dict[str, Any]:
+    """Measure every row at ``threads`` threads in a fresh interpreter; its JSON result.
+
+    ``peers=False`` leaves the framework columns out (numpy, the floor and symdl only).
+
+    A worker that fails gives a result whose every cell is "n/a" with the reason, so the table
+    still prints.
+    """
+    passed = [a for a in (argv if argv is not None else sys.argv[1:])]
+    passed = _drop_option(passed, "--threads")
+    passed = _drop_option(passed, "--json")
+    with tempfile.TemporaryDirectory(prefix="symdl-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), *passed,
+               *([] if peers else ["--no-frameworks"]),
+               "--threads", str(threads), "--worker", str(out)]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        try:
+            # Progress lines (stderr) pass through; stdout is captured so that a library
+            # printing there cannot garble the table.
+            done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True,
+                                  timeout=3600)
+        except subprocess.TimeoutExpired:
+            return {"error": f"worker at {threads} thread(s) ran past 3600 s"}
+        if done.returncode != 0 or not out.exists():
+            return {"error": f"worker at {threads} thread(s) exited with {done.returncode}"}
+        return json.loads(out.read_text())
+
+
+def _drop_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` or ``name=VALUE``."""
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out
+
+
+def worker_main(args: argparse.Namespace, threads: int) -> int:
+    """In the worker process: pin threads, measure, write the JSON result to ``args.worker``."""
+    pin_threads(threads)  # before numpy, torch, jax or numba load
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from benchmarks.frameworks import configure_pytensor_blas
+
+    configure_pytensor_blas()  # before pytensor loads
+    from benchmarks.common import limit_threads
+
+    with limit_threads(threads):
+        result = collect(threads=threads, quick=args.quick, repeats=args.repeats,
+                         warmup=args.warmup, data=args.data,
+                         frameworks=choose_frameworks(args), workload_filter=args.workloads,
+                         tiny=args.tiny)
+    Path(args.worker).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def choose_frameworks(args: argparse.Namespace) -> dict[str, Any]:
+    """Column label -> factory, from ``--frameworks`` / ``--no-frameworks``."""
+    from benchmarks.frameworks import EXTRA_FRAMEWORKS, FRAMEWORKS
+
+    chosen = "none" if args.no_frameworks else args.frameworks
+    if chosen == "all":
+        return dict(FRAMEWORKS)
+    if chosen == "none":
+        return {}
+    wanted = [name.strip().lower() for name in chosen.split(",") if name.strip()]
+    every = {**FRAMEWORKS, **EXTRA_FRAMEWORKS}
+    return {k: v for k, v in every.items() if any(w in k.lower() for w in wanted)}
+
+
+def collect(*, threads: int, quick: bool, repeats: int | None = None, warmup: int | None = None,
+            data: str = "mnist", frameworks: dict[str, Any] | None = None,
+            workload_filter: str = "all", tiny: bool = False) -> dict[str, Any]:
+    """Measure every row in this process (threads already pinned); the worker's JSON result.
+
+    Returns ``{"threads", "columns", "rows": {row: {column: cell}}, "environment"}``; a cell is
+    ``{"ratio", "us", "first_call_s", "note"}``, ``ratio`` None when it did not run (``note``
+    says why).
+    """
+    from benchmarks import workloads as wl
+    from benchmarks.common import environment
+
+    frameworks = frameworks or {}
+    chosen = wl.tiny_workloads() if tiny else wl.WORKLOADS
+    if workload_filter != "all":
+        wanted = [w.strip().lower() for w in workload_filter.split(",") if w.strip()]
+        chosen = tuple(w for w in chosen if any(s in w.name.lower() for s in wanted))
+    warmup = warmup if warmup is not None else (2 if quick else 5)
+    rows: dict[str, dict[str, Any]] = {}
+    second_order = None
+    with tempfile.TemporaryDirectory(prefix="symdl-bench-") as cache_dir:
+        for w in chosen:
+            if w.trains:
+                rounds = repeats or (w.quick_repeats if quick else w.repeats)
+                rows[w.name] = measure_training(w, repeats=rounds, warmup=warmup, data=data,
+                                                frameworks=frameworks, threads=threads,
+                                                cache_dir=cache_dir)
+            else:
+                if second_order is None:
+                    second_order = second_order_rows(quick=quick, repeats=repeats, tiny=tiny,
+                                                     threads=threads)
+                rows[w.name] = dict(second_order.get(w.kind, second_order["missing"]))
+    numba_cells = symdl_numba_rows(threads, quick, [w.name for w in chosen], tiny=tiny)
+    for name, cell in numba_cells.items():
+        if name in rows:
+            rows[name][SYMDL_NUMBA] = cell
+    columns = [*CORE_COLUMNS, *frameworks]
+    for w in chosen:
+        # Say why a cell is empty: the row is pending as a whole, or the column has no such
+        # workload (symdl's numba backend is measured on the SGD rows).
+        cells = rows[w.name]
+        pending = cells.get(SYMDL, {}).get("note", "") if not w.trains else ""
+        for column in columns:
+            if column not in cells:
+                reason = pending or (f"{column}: measured on the SGD rows only"
+                                     if column == SYMDL_NUMBA else f"{column}: not measured")
+                cells[column] = _cell(note=reason)
+    env = environment(threads)
+    env.update(versions())
+    if frameworks:
+        from benchmarks.frameworks import pytensor_c_blas
+
+        env["PyTensor C backend"] = pytensor_c_blas()
+    return {"threads": threads, "columns": columns, "rows": rows,
+            "environment": env}
+
+
+def _cell(ratio: float | None = None, us: float | None = None, note: str = "",
+          first_call_s: float | None = None) -> dict[str, Any]:
+    return {"ratio": ratio, "us": us, "note": note, "first_call_s": first_call_s}
+
+
+def _loss_note(label: str, got: list[float], want: list[float]) -> str:
+    """"" when the first two losses match the hand-written step's, else what differs."""
+    import numpy as np
+
+    if np.allclose(got, want, rtol=2e-3, atol=1e-6):
+        return ""
+    return (f"{label}: losses of steps 1-2 {', '.join(f'{v:.6g}' for v in got)} differ from "
+            f"numpy's {', '.join(f'{v:.6g}' for v in want)}")
+
+
+def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
+                     frameworks: dict[str, Any], threads: int, cache_dir: str
+                     ) -> dict[str, dict[str, Any]]:
+    """Cells of one training row: numpy's time, then each column's ratio to it.
+
+    First the hand-written step, the symdl step, the GEMM floor (and symdl's numba backend when
+    `sd.compile` takes ``backend="numba"``) in interleaved rounds; then each framework
+    interleaved with the hand-written step alone, so a framework's own thread pool never runs
+    next to another's. Every candidate's first two losses are checked against numpy's.
+    """
+    from benchmarks import workloads as wl
+    from benchmarks.common import init_params, interleave, limit_threads, mnist_batch, note
+    from benchmarks.frameworks import FrameworkUnavailable
+
+    x, y, labels = mnist_batch(w.batch, source=data)
+    cells: dict[str, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+    if w.kind == "adam":
+        symdl_step, numpy_step, params = wl.adam_steps(w, x, labels, cache_dir)
+        lr = float(wl.ADAM_LR)
+        fresh_numpy = lambda: wl.adam_steps(w, x, labels, cache_dir)[1]  # noqa: E731
+    else:
+        params = init_params(list(w.sizes))
+        lr = float(wl.LR)
+        hand = wl.numpy_sgd_step(w.sizes)
+
+        def fresh_numpy() -> Any:
+            own = [p.copy() for p in params]
+            return lambda: hand(x, y, *own, wl.LR)
+
+        generated = wl.symdl_sgd_step(w, cache_dir)
+        mine = [p.copy() for p in params]
+        symdl_step = lambda: generated(x, y, *mine, wl.LR)  # noqa: E731
+        numpy_step = fresh_numpy()
+    symdl_first = time.perf_counter() - t0
+    reference = fresh_numpy()  # its own parameters: the expected losses of steps 1 and 2
+    expected = [float(reference()) for _ in range(2)]
+    candidates = {NUMPY: numpy_step, SYMDL: symdl_step,
+                  FLOOR: wl.gemm_floor(w.sizes, w.batch)}
+    notes = {SYMDL: _loss_note("symdl", [float(symdl_step()) for _ in range(2)], expected)}
+    if w.kind == "sgd" and not _compile_takes_backend():
+        cells[SYMDL_NUMBA] = _cell(note="pending: sd.compile has no backend= yet")
+    elif w.kind == "sgd":
+        try:
+            t1 = time.perf_counter()
+            numba_fn = wl.symdl_sgd_step(w, cache_dir, backend="numba")
+            numba_own = [p.copy() for p in params]
+            candidates[SYMDL_NUMBA] = lambda: numba_fn(x, y, *numba_own, wl.LR)
+            numba_first = time.perf_counter() - t1
+            notes[SYMDL_NUMBA] = _loss_note(
+                "symdl numba", [float(candidates[SYMDL_NUMBA]()) for _ in range(2)], expected)
+        except Exception as err:  # noqa: BLE001 - an optional backend must not stop the run
+            cells[SYMDL_NUMBA] = _cell(note=f"symdl numba failed: {type(err).__name__}: {err}")
+    note(f"  {w.name}, {threads} thread(s): numpy vs {', '.join(list(candidates)[1:])}, "
+         f"{repeats} rounds")
+    timings = interleave(candidates, repeats=repeats, warmup=warmup)
+    for name, t in timings.items():
+        first = symdl_first if name == SYMDL else (
+            numba_first if name == SYMDL_NUMBA else None)
+        cells[name] = _cell(t.median_ratio, t.median_us, notes.get(name, ""), first)
+
+    for label, factory in frameworks.items():
+        try:
+            t1 = time.perf_counter()
+            step = factory(list(w.sizes), x, y, labels, [p.copy() for p in params], lr,
+                           threads, optimizer=w.kind)
+            losses = [float(step())]  # the first call compiles (jit, inductor, numba)
+            first_call = time.perf_counter() - t1
+            losses.append(float(step()))
+        except FrameworkUnavailable as err:
+            cells[label] = _cell(note=str(err))
+            continue
+        except Exception as err:  # noqa: BLE001 - a broken optional framework must not stop
+            cells[label] = _cell(note=f"{label} failed: {type(err).__name__}: {err}"[:300])
+            continue
+        baseline = fresh_numpy()
+        note(f"  {w.name}, {threads} thread(s): numpy vs {label}, {repeats} rounds")
+        with limit_threads(threads):  # again: the framework may have loaded its own BLAS
+            timings = interleave({NUMPY: baseline, label: step}, repeats=repeats, warmup=warmup)
+        t = timings[label]
+        remark = "; ".join(r for r in (getattr(step, "note", ""),
+                                       _loss_note(label, losses, expected)) if r)
+        cells[label] = _cell(t.median_ratio, t.median_us, remark, first_call)
+    return cells
+
+
+def _compile_takes_backend() -> bool:
+    import inspect
+
+    import symdl as sd
+
+    return "backend" in inspect.signature(sd.compile).parameters
+
+
+def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: int
+                      ) -> dict[str, dict[str, dict[str, Any]]]:
+    """The Hessian and HVP rows from ``bench_hessian.hessian_rows``, as cells by column.
+
+    Returns ``{"hessian": cells, "hvp": cells, "missing": cells}``; rows it does not provide get
+    "n/a" cells saying so. Of its float64 and float32 rows (``--quick``: float64 only) the
+    float32 one is shown, as for the training rows; a footnote names the one shown.
+    """
+    missing = {SYMDL: _cell(note="pending: benchmarks/bench_hessian.py hessian_rows() not "
+                                 "available yet (sd.hessian, issue 17)")}
+    out: dict[str, dict[str, dict[str, Any]]] = {"hessian": missing, "hvp": missing,
+                                                  "missing": missing}
+    if tiny:
+        return out  # the smoke test checks the machinery, not the Hessian benchmark
+    try:
+        from benchmarks.bench_hessian import hessian_rows
+    except ImportError:
+        return out
+    try:
+        found = _call_hessian_rows(hessian_rows, repeats or (5 if quick else 21), quick,
+                                   threads)
+    except Exception as err:  # noqa: BLE001 - another engineer's benchmark must not stop ours
+        failed = {SYMDL: _cell(note=f"bench_hessian failed: {type(err).__name__}: {err}"[:300])}
+        return {"hessian": failed, "hvp": failed, "missing": failed}
+    # Their keys -> our columns; torch.func runs eagerly, so it goes under torch eager.
+    columns = {"symdl": SYMDL, "symdl_numba": SYMDL_NUMBA, "pytensor": "PyTensor C",
+               "pytensor_c": "PyTensor C", "pytensor_numba": "PyTensor numba",
+               "jax": "JAX jit", "torch": "torch eager", "torch_compile": "torch.compile",
+               "floor": FLOOR}
+    remarks = {"torch": "torch.func (jacfwd of jacrev), eager",
+               "pytensor": "PyTensor: the backend bench_hessian.py chose"}
+    shown: dict[str, str] = {}
+    for row in found:
+        workload = str(row.get("workload", ""))
+        kind = "hvp" if "hvp" in workload.lower() else "hessian"
+        if kind in shown and "float32" not in workload:
+            continue  # keep the float32 row where there is one
+        shown[kind] = workload
+        cells: dict[str, dict[str, Any]] = {}
+        numpy_s = row.get("numpy_s")
+        if isinstance(numpy_s, (int, float)):
+            cells[NUMPY] = _cell(us=float(numpy_s) * 1e6, note=f"bench_hessian row: {workload}")
+        for key, column in columns.items():
+            if key not in row:
+                continue
+            value = row[key]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                cells[column] = _cell(float(value), note=remarks.get(key, ""))
+            else:
+                cells[column] = _cell(note=f"{key}: {value}" if value else f"{key}: not run")
+        out[kind] = cells
+    return out
+
+
+def _call_hessian_rows(hessian_rows: Any, repeats: int, quick: bool, threads: int
+                       ) -> list[dict[str, Any]]:
+    """``hessian_rows`` with ``threads`` when it takes that parameter (bench_hessian's does)."""
+    import inspect
+
+    if "threads" in inspect.signature(hessian_rows).parameters:
+        return hessian_rows(repeats=repeats, quick=quick, threads=threads)
+    return hessian_rows(repeats=repeats, quick=quick)
+
+
+def symdl_numba_rows(threads: int, quick: bool, names: list[str], *, tiny: bool
+                     ) -> dict[str, dict[str, Any]]:
+    """Row name -> cell from ``bench_numba.numba_rows(threads, quick)``, where it exists.
+
+    Each of its dicts names a ``workload`` (this table's row name, compared without case or
+    spaces) and a ratio (key ``ratio``, ``symdl_numba`` or ``numba``), optionally
+    ``compile_s``. Missing module or rows: {} (the direct ``backend="numba"`` cell stays).
+    """
+    if tiny:
+        return {}
+    try:
+        from benchmarks.bench_numba import numba_rows
+    except ImportError:
+        return {}
+    try:
+        found = numba_rows(threads, quick)
+    except Exception as err:  # noqa: BLE001 - another engineer's benchmark must not stop ours
+        return {n: _cell(note=f"bench_numba failed: {type(err).__name__}: {err}"[:300])
+                for n in names}
+    key = {"".join(n.lower().split()): n for n in names}
+    out: dict[str, dict[str, Any]] = {}
+    for row in found:
+        name = key.get("".join(str(row.get("workload", "")).lower().split()))
+        ratio = next((row[k] for k in ("ratio", "symdl_numba", "numba") if k in row), None)
+        if name is not None and isinstance(ratio, (int, float)):
+            out[name] = _cell(float(ratio), first_call_s=row.get("compile_s"),
+                              note="from bench_numba.numba_rows")
+    return out
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of symdl and the peers, read from their metadata (nothing imported)."""
+    from importlib import metadata
+
+    out = {}
+    for dist in ("symdl", "torch", "jax", "jaxlib", "pytensor", "numba", "optax", "autograd"):
+        try:
+            out[f"{dist} version"] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[f"{dist} version"] = "not installed"
+    return out
+
+
+def merged_environment(report: dict[str, Any], counts: list[int]) -> dict[str, Any]:
+    """The first worker's environment (it loaded every framework), with every run's BLAS."""
+    runs = report.get("runs", {})
+    envs = [runs[str(t)].get("environment") for t in counts if str(t) in runs]
+    envs = [e for e in envs if e]
+    if not envs:
+        from benchmarks.common import environment
+
+        env = environment(counts[0])
+        env.update(versions())
+        return env
+    env = dict(envs[0])
+    env["threads"] = ", ".join(str(t) for t in counts)
+    env["blas"] = " | ".join(f"{e['threads']} thread(s): {e.get('blas')}" for e in envs)
+    # The load average at the end of the whole run, the figure to judge it by.
+    if hasattr(os, "getloadavg"):
+        env["load average (1, 5, 15 min)"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    return env
+
+
+def checks(report: dict[str, Any]) -> dict[str, Any]:
+    """Issue 17's ratio goals (every thread count) and issue 3's generation targets."""
+    out: dict[str, Any] = {}
+    for threads, run in report.get("runs", {}).items():
+        for name, cells in run.get("rows", {}).items():
+            ratio = cells.get(SYMDL, {}).get("ratio")
+            if name in TARGETS and ratio is not None:
+                out[f"symdl {name}, {threads} thread(s) <= {TARGETS[name]}"] = {
+                    "value": ratio, "met": ratio <= TARGETS[name]}
     gen = {r["depth"]: r for r in report.get("generation", [])}
     for depth in (1, 4):
         if depth in gen:
@@ -154,21 +564,103 @@ def _fmt(value: object, digits: int = 1) -> str:
     return str(value)
 
 
-def markdown(report: dict) -> str:
-    """The report as Markdown: environment, training-step table, generation table, checks."""
+class _Footnotes:
+    """Numbered footnotes, one per distinct text, in order of first use."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def mark(self, text: str) -> str:
+        if not text:
+            return ""
+        if text not in self.texts:
+            self.texts.append(text)
+        return f" [{self.texts.index(text) + 1}]"
+
+    def lines(self) -> list[str]:
+        return [f"[{i}] {t}  " for i, t in enumerate(self.texts, start=1)]
+
+
+def _cell_text(cells_by_t: dict[str, dict[str, Any]], counts: list[str], column: str,
+               key: str, digits: int, notes: _Footnotes) -> str:
+    """One table cell: the first thread count's value, the others in brackets, a footnote.
+
+    A thread count whose run did not have this column (``--quick`` times the peers at the
+    first count only) adds no bracket.
+    """
+    values = []
+    for t in counts[:1] + [t for t in counts[1:] if column in cells_by_t[t]]:
+        cell = cells_by_t[t].get(column)
+        values.append(None if cell is None else cell.get(key))
+    head = cells_by_t[counts[0]].get(column) or {}
+    if values[0] is None:
+        reason = head.get("note") or ("" if column == NUMPY else "not run")
+        return "n/a" + notes.mark(reason) if reason else "-"
+    shown = f"{values[0]:,.{digits}f}"
+    others = [f"{v:,.{digits}f}" if v is not None else "n/a" for v in values[1:]]
+    if others:
+        shown += f" ({', '.join(others)})"
+    return shown + notes.mark(head.get("note", ""))
+
+
+def peer_table(report: dict[str, Any]) -> list[str]:
+    """The Markdown peer table: one row per workload, the first thread count's ratio with the
+    others in brackets, and footnotes for every "n/a" and every remark."""
+    counts = [str(t) for t in report["threads"]]
+    runs = {t: report["runs"].get(t, {}) for t in counts}
+    notes = _Footnotes()
+    for t, run in runs.items():
+        if "error" in run:
+            notes.mark(f"{t} thread(s): {run['error']}")
+    columns: list[str] = []
+    for run in runs.values():
+        columns += [c for c in run.get("columns", []) if c not in columns]
+    names: list[str] = []
+    for run in runs.values():
+        names += [n for n in run.get("rows", {}) if n not in names]
+    first, rest = counts[0], counts[1:]
+    label = f"{first} threads" + (f" ({', '.join(rest)} in brackets)" if rest else "")
+    lines = [f"| workload (float32; ratio to hand-written numpy, {label}) "
+             f"| {NUMPY} us/step | " + " | ".join(columns) + " |",
+             "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |"]
+    for name in names:
+        cells_by_t = {t: runs[t].get("rows", {}).get(name, {}) for t in counts}
+
+        lines.append(f"| {name} | {_cell_text(cells_by_t, counts, NUMPY, 'us', 0, notes)} | "
+                     + " | ".join(_cell_text(cells_by_t, counts, c, "ratio", 2, notes)
+                                  for c in columns) + " |")
+    return lines + [""] + notes.lines()
+
+
+def first_call_table(report: dict[str, Any]) -> list[str]:
+    """Seconds to the first result (generate+import, jit or compile, plus one step)."""
+    first = str(report["threads"][0])
+    run = report["runs"].get(first, {})
+    columns = [c for c in run.get("columns", []) if c != FLOOR]
+    lines = [f"| workload ({first} threads; seconds) | " + " | ".join(columns) + " |",
+             "| --- | " + " | ".join("---:" for _ in columns) + " |"]
+    for name, cells in run.get("rows", {}).items():
+        values = [(cells.get(c) or {}).get("first_call_s") for c in columns]
+        if any(v is not None for v in values):
+            lines.append(f"| {name} | " + " | ".join(_fmt(v, 2) for v in values) + " |")
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: environment, peer table, first-call times, generation, checks."""
     lines = ["## symdl benchmarks", "", f"Command: `{report['command']}`", ""]
+    if "duration_s" in report:
+        lines += [f"Duration: {report['duration_s']:.0f} s", ""]
     env = report["environment"]
     lines += ["| environment | |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in env.items()]
-    if "train_step" in report:
-        reps = ", ".join(f"{k}: {v}" for k, v in report["repeats"].items())
-        lines += ["", f"### Training step (float32, interleaved rounds: {reps})", "",
-                  "| model | implementation | median us/step | ratio to hand-written | note |",
-                  "| --- | --- | ---: | ---: | --- |"]
-        for r in report["train_step"]:
-            ratio = "1.00" if r["implementation"] == "hand-written numpy" else _fmt(r["ratio"], 2)
-            lines.append(f"| {r['model']} | {r['implementation']} | {_fmt(r['median_us'])} "
-                         f"| {ratio} | {r['note']} |")
+    if "runs" in report:
+        lines += ["", "### Training step and second-order rows against hand-written numpy", "",
+                  "Median of per-round ratios over interleaved rounds in one process; "
+                  "below 1 is faster than numpy.", ""]
+        lines += peer_table(report)
+        lines += ["", "### First call: generate/compile and one step (seconds)", ""]
+        lines += first_call_table(report)
     if "generation" in report:
         lines += ["", "### Generate and import in a fresh process (seconds, median)", "",
                   "| model | total | whole process | import symdl | graph + grad "
@@ -180,8 +672,8 @@ def markdown(report: dict) -> str:
                          f"| {_fmt(r['codegen_s'], 3)} | {r['lines']} "
                          f"| {'yes' if r['sympy_loaded'] else 'no'} |")
     if report["checks"]:
-        lines += ["", "### Targets (issue 3)", "", "| target | measured | met |",
-                  "| --- | ---: | --- |"]
+        lines += ["", "### Targets (issue 17 ratios, issue 3 generation)", "",
+                  "| target | measured | met |", "| --- | ---: | --- |"]
         for name, c in report["checks"].items():
             lines.append(f"| {name} | {_fmt(c['value'], 3)} | {'yes' if c['met'] else 'NO'} |")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ structure the README promises. Timings are never asserted (they depend on the ma
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_run_all_prints_tables_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "benchmarks" / "run_all.py"), "--skip-train",
-         "--depths", "1", "--gen-runs", "1", "--json", str(out)],
+         "--depths", "1", "--gen-runs", "1", "--threads", "1", "--json", str(out)],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "### Generate and import in a fresh process" in proc.stdout
@@ -140,3 +141,112 @@ def test_ab_modules_times_two_generated_modules(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=True,
     )
     assert "after / before, median of 3 interleaved rounds:" in done.stdout
+
+
+# --------------------------------------------------------------------------- issue 17 peer table
+
+
+def _tiny_report(frameworks: dict, workloads: str = "all") -> dict:
+    """run_all's in-process machinery at toy sizes, one thread, as the parent would merge it."""
+    from benchmarks import run_all
+
+    result = run_all.collect(threads=1, quick=True, repeats=2, warmup=1, data="random",
+                             frameworks=frameworks, workload_filter=workloads, tiny=True)
+    report = {"command": "test", "threads": [1], "runs": {"1": result},
+              "environment": result["environment"]}
+    report["checks"] = run_all.checks(report)
+    return report
+
+
+def test_peer_table_has_every_row_and_column_on_tiny_sizes() -> None:
+    from benchmarks import run_all
+    from benchmarks.workloads import WORKLOADS
+
+    report = _tiny_report({})
+    table = run_all.markdown(report)
+    header = next(line for line in table.splitlines() if line.startswith("| workload (float32"))
+    for column in (run_all.NUMPY, run_all.FLOOR, run_all.SYMDL, run_all.SYMDL_NUMBA):
+        assert column in header
+    body = {line.split(" | ")[0][2:]: line for line in table.splitlines()
+            if line.startswith("| ") and " | " in line}
+    for w in WORKLOADS:
+        assert w.name in body, f"row {w.name!r} missing from the table"
+    rows = report["runs"]["1"]["rows"]
+    for w in WORKLOADS:
+        symdl = rows[w.name][run_all.SYMDL]
+        if w.trains:  # measured here: a positive ratio and numpy's time
+            assert symdl["ratio"] > 0 and rows[w.name][run_all.NUMPY]["us"] > 0
+            assert symdl["note"] == ""  # its first two losses matched the hand-written step's
+        elif symdl["ratio"] is None:  # second-order rows: pending until bench_hessian lands
+            assert symdl["note"] and "n/a [" in body[w.name]
+
+
+def test_missing_framework_prints_n_a_with_its_reason_as_a_footnote() -> None:
+    from benchmarks import run_all
+    from benchmarks.frameworks import FrameworkUnavailable
+
+    def absent(*args: object, **kwargs: object) -> None:
+        raise FrameworkUnavailable("absentlib not installed here")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("inside the peer")
+
+    table = run_all.markdown(_tiny_report({"absent": absent, "broken": broken},
+                                          workloads="softmax regression B=100"))
+    row = next(line for line in table.splitlines()
+               if line.startswith("| softmax regression B=100 "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    header = next(line for line in table.splitlines() if line.startswith("| workload (float32"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    absent_cell, broken_cell = cells[columns.index("absent")], cells[columns.index("broken")]
+    assert absent_cell.startswith("n/a [") and broken_cell.startswith("n/a [")
+    note = absent_cell.removeprefix("n/a ")
+    assert f"{note} absentlib not installed here" in table
+    assert "broken failed: ZeroDivisionError: inside the peer" in table
+
+
+def test_run_all_merges_two_thread_counts_from_subprocesses(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "run_all.py"), "--tiny",
+         "--no-frameworks", "--skip-generation", "--workloads", "MLP 784-256-10,Hessian",
+         "--threads", "2,1", "--json", str(out)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert set(report["runs"]) == {"2", "1"}
+    assert report["runs"]["1"]["threads"] == 1 and report["runs"]["2"]["threads"] == 2
+    assert "2 threads (1 in brackets)" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| MLP 784-256-10 "))
+    symdl = row.split(" | ")[3]  # workload, numpy us, floor, symdl
+    assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d\)", symdl), row
+    assert "| full Hessian of softmax regression" in proc.stdout
+
+
+def test_deep_mlp_baseline_updates_by_the_float64_finite_difference_gradient() -> None:
+    from benchmarks.workloads import deep_mlp_step, gemm_floor, numpy_sgd_step
+
+    sizes = [5, 4, 3, 3]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=6)]
+    params = [rng.standard_normal(p.shape).astype(np.float32) * np.float32(0.7)
+              for p in init_params(sizes, seed=2)]
+    assert numpy_sgd_step(tuple(sizes)) is deep_mlp_step
+    lr = np.float32(0.5)
+    updated = [p.copy() for p in params]
+    loss = deep_mlp_step(x, y, *updated, lr)
+    np.testing.assert_allclose(loss, _reference_loss(x, y, params), rtol=1e-5)
+    eps = 1e-6
+    base = [p.astype(np.float64) for p in params]
+    for k, p in enumerate(base):
+        grad = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            hi = [q.copy() for q in base]
+            lo = [q.copy() for q in base]
+            hi[k][i] += eps
+            lo[k][i] -= eps
+            grad[i] = (_reference_loss(x, y, hi) - _reference_loss(x, y, lo)) / (2 * eps)
+        np.testing.assert_allclose(updated[k], p - 0.5 * grad, rtol=1e-4, atol=1e-5,
+                                   err_msg=f"parameter {k}")
+    gemm_floor(tuple(sizes), 6)()  # the floor's shapes chain: it runs without a shape error
