@@ -24,6 +24,7 @@ its native kernel; the environment table reports the kernel that ran (through th
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -269,10 +270,6 @@ def collect(*, threads: int, quick: bool, repeats: int | None = None, warmup: in
                     second_order = second_order_rows(quick=quick, repeats=repeats, tiny=tiny,
                                                      threads=threads)
                 rows[w.name] = dict(second_order.get(w.kind, second_order["missing"]))
-    numba_cells = symdl_numba_rows(threads, quick, [w.name for w in chosen], tiny=tiny)
-    for name, cell in numba_cells.items():
-        if name in rows:
-            rows[name][SYMDL_NUMBA] = cell
     columns = [*CORE_COLUMNS, *frameworks]
     for w in chosen:
         # Say why a cell is empty: the row is pending as a whole, or the column has no such
@@ -349,8 +346,8 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
     candidates = {NUMPY: numpy_step, SYMDL: symdl_step,
                   FLOOR: wl.gemm_floor(w.sizes, w.batch)}
     notes = {SYMDL: _loss_note("symdl", [float(symdl_step()) for _ in range(2)], expected)}
-    if w.kind == "sgd" and not _compile_takes_backend():
-        cells[SYMDL_NUMBA] = _cell(note="pending: sd.compile has no backend= yet")
+    if w.kind == "sgd" and importlib.util.find_spec("numba") is None:
+        cells[SYMDL_NUMBA] = _cell(note="symdl numba: numba is not installed")
     elif w.kind == "sgd":
         try:
             t1 = time.perf_counter()
@@ -395,14 +392,6 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
     return cells
 
 
-def _compile_takes_backend() -> bool:
-    import inspect
-
-    import symdl as sd
-
-    return "backend" in inspect.signature(sd.compile).parameters
-
-
 def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: int
                       ) -> dict[str, dict[str, dict[str, Any]]]:
     """The Hessian and HVP rows from ``bench_hessian.hessian_rows``, as cells by column.
@@ -411,19 +400,16 @@ def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: 
     "n/a" cells saying so. Of its float64 and float32 rows (``--quick``: float64 only) the
     float32 one is shown, as for the training rows; a footnote names the one shown.
     """
-    missing = {SYMDL: _cell(note="pending: benchmarks/bench_hessian.py hessian_rows() not "
-                                 "available yet (sd.hessian, issue 17)")}
+    missing = {SYMDL: _cell(note="not measured (tiny run)")}
     out: dict[str, dict[str, dict[str, Any]]] = {"hessian": missing, "hvp": missing,
                                                   "missing": missing}
     if tiny:
         return out  # the smoke test checks the machinery, not the Hessian benchmark
+    from benchmarks.bench_hessian import hessian_rows
+
     try:
-        from benchmarks.bench_hessian import hessian_rows
-    except ImportError:
-        return out
-    try:
-        found = _call_hessian_rows(hessian_rows, repeats or (5 if quick else 21), quick,
-                                   threads)
+        found = hessian_rows(repeats=repeats or (5 if quick else 21), quick=quick,
+                             threads=threads)
     except Exception as err:  # noqa: BLE001 - another engineer's benchmark must not stop ours
         failed = {SYMDL: _cell(note=f"bench_hessian failed: {type(err).__name__}: {err}"[:300])}
         return {"hessian": failed, "hvp": failed, "missing": failed}
@@ -454,46 +440,6 @@ def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: 
             else:
                 cells[column] = _cell(note=f"{key}: {value}" if value else f"{key}: not run")
         out[kind] = cells
-    return out
-
-
-def _call_hessian_rows(hessian_rows: Any, repeats: int, quick: bool, threads: int
-                       ) -> list[dict[str, Any]]:
-    """``hessian_rows`` with ``threads`` when it takes that parameter (bench_hessian's does)."""
-    import inspect
-
-    if "threads" in inspect.signature(hessian_rows).parameters:
-        return hessian_rows(repeats=repeats, quick=quick, threads=threads)
-    return hessian_rows(repeats=repeats, quick=quick)
-
-
-def symdl_numba_rows(threads: int, quick: bool, names: list[str], *, tiny: bool
-                     ) -> dict[str, dict[str, Any]]:
-    """Row name -> cell from ``bench_numba.numba_rows(threads, quick)``, where it exists.
-
-    Each of its dicts names a ``workload`` (this table's row name, compared without case or
-    spaces) and a ratio (key ``ratio``, ``symdl_numba`` or ``numba``), optionally
-    ``compile_s``. Missing module or rows: {} (the direct ``backend="numba"`` cell stays).
-    """
-    if tiny:
-        return {}
-    try:
-        from benchmarks.bench_numba import numba_rows
-    except ImportError:
-        return {}
-    try:
-        found = numba_rows(threads, quick)
-    except Exception as err:  # noqa: BLE001 - another engineer's benchmark must not stop ours
-        return {n: _cell(note=f"bench_numba failed: {type(err).__name__}: {err}"[:300])
-                for n in names}
-    key = {"".join(n.lower().split()): n for n in names}
-    out: dict[str, dict[str, Any]] = {}
-    for row in found:
-        name = key.get("".join(str(row.get("workload", "")).lower().split()))
-        ratio = next((row[k] for k in ("ratio", "symdl_numba", "numba") if k in row), None)
-        if name is not None and isinstance(ratio, (int, float)):
-            out[name] = _cell(float(ratio), first_call_s=row.get("compile_s"),
-                              note="from bench_numba.numba_rows")
     return out
 
 
