@@ -14,6 +14,8 @@ it)::
     sess.run(train_step, feed_dict={x: batch_xs, y_: batch_ys})
 """
 
+from types import SimpleNamespace as _Namespace
+
 from ..ir import Expr
 from . import app, errors, input_data, losses, nn, summary, train
 
@@ -43,6 +45,7 @@ from .init_ops import (
     random_normal_initializer,
     random_uniform_initializer,
     truncated_normal_initializer,
+    xavier_initializer,
     zeros_initializer,
 )
 from .ops import (
@@ -128,6 +131,10 @@ histogram_summary = summary.histogram
 
 Tensor = Expr  # tensors are symdl expressions
 
+# tf.contrib: only the initializers TF1 programs reach for there.
+contrib = _Namespace(layers=_Namespace(
+    xavier_initializer=xavier_initializer, xavier_initializer_conv2d=xavier_initializer))
+
 __all__ = [
     "DType", "Graph", "Operation", "Session", "Tensor", "Variable", "abs", "add", "argmax",
     "as_dtype", "assign", "assign_add", "assign_sub", "bool", "cast", "constant", "divide",
@@ -152,4 +159,6 @@ __all__ = [
     "variable_scope", "zeros_initializer", "zeros_like",
     # issue 14, second half: ops on issue 13's core ops
     "gather", "pack", "tile",
+    # issue 14, leftovers: random initializers drawn at run time
+    "contrib", "xavier_initializer",
 ]

@@ -85,15 +85,6 @@ class Graph:
         self._names.add(candidate)
         return candidate
 
-    def rng(self, seed: int | None) -> np.random.Generator:
-        """The generator for one random initializer: op seed, else graph seed and a counter."""
-        if seed is not None:
-            return np.random.default_rng(seed)
-        if self.seed is None:
-            return np.random.default_rng()
-        self._op_seed += 1
-        return np.random.default_rng([self.seed, self._op_seed])
-
     def rng_leaf(self, seed: int | None) -> Expr:
         """The generator argument (an `sd.rng` leaf) one random op draws from on every run.
 
@@ -141,7 +132,8 @@ def reset_default_graph() -> None:
 
 
 def set_random_seed(seed: int) -> None:
-    """Graph-level seed: random initializers without their own seed become reproducible."""
+    """Graph-level seed: random ops (and initializers) made after it without a seed of their own
+    become reproducible; ops made before keep theirs, as in TensorFlow."""
     _default.seed = int(seed)
     _default._op_seed = 0
 

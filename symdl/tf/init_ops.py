@@ -1,6 +1,7 @@
 """Initializers for `tf.get_variable` (``tf.zeros_initializer()``, ...): each is called with a
-shape and a dtype and returns the initial value, drawn once when the variable is made (as a
-variable's initial value is in TensorFlow)."""
+shape and a dtype and returns the initial value. The constant ones return numbers; the random
+ones return a random op, drawn when the variable's initializer runs (on every run of
+``tf.global_variables_initializer()``, as in TensorFlow), not when the variable is made."""
 
 from __future__ import annotations
 
@@ -9,16 +10,29 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import as_dtype
-from .graph import get_default_graph
+from ..ir import Expr
+from ..ops import api as sd
+from .dtypes import DType, as_dtype
+from .ops import random_normal, random_uniform, truncated_normal
 
 
 class Initializer:
-    """Base class: ``init(shape, dtype)`` returns a numpy array."""
+    """Base class: ``init(shape, dtype)`` returns a numpy array or a tensor of that shape."""
 
     def __call__(self, shape: tuple[int, ...], dtype: Any = "float32",
-                 partition_info: object = None) -> np.ndarray:
+                 partition_info: object = None) -> np.ndarray | Expr:
         raise NotImplementedError
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) as TensorFlow counts them: a filter ``(height, width, in, out)``
+    multiplies in and out by its receptive field, height * width."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
 
 
 class zeros_initializer(Initializer):  # noqa: N801 - TensorFlow's name
@@ -54,11 +68,17 @@ class constant_initializer(Initializer):  # noqa: N801 - TensorFlow's name
 
 
 class _Random(Initializer):
+    """A random initializer: ``init(shape, dtype)`` returns a random op (`symdl.tf.random_normal`
+    and friends), not numbers, so the draw happens when the variable's initializer runs: each
+    run of ``tf.global_variables_initializer()`` draws afresh, and the op's seed is fixed when
+    `get_variable` calls the initializer, from ``seed`` or the graph seed set by then (as in
+    TensorFlow, where a later `set_random_seed` does not reach ops already built)."""
+
     def __init__(self, seed: int | None = None, dtype: Any = None) -> None:
         self.seed, self.dtype = seed, dtype
 
-    def _rng(self) -> np.random.Generator:
-        return get_default_graph().rng(self.seed)
+    def _dtype(self, dtype: Any) -> DType:
+        return as_dtype(self.dtype or dtype)
 
 
 class random_normal_initializer(_Random):  # noqa: N801 - TensorFlow's name
@@ -70,58 +90,68 @@ class random_normal_initializer(_Random):  # noqa: N801 - TensorFlow's name
         self.mean, self.stddev = mean, stddev
 
     def __call__(self, shape: tuple[int, ...], dtype: Any = "float32",
-                 partition_info: object = None) -> np.ndarray:
-        draw = self._rng().normal(self.mean, self.stddev, shape)
-        return draw.astype(as_dtype(self.dtype or dtype))
+                 partition_info: object = None) -> Expr:
+        return random_normal(shape, self.mean, self.stddev, self._dtype(dtype), self.seed)
 
 
 class truncated_normal_initializer(random_normal_initializer):  # noqa: N801
-    """Normal samples redrawn until within two standard deviations of the mean."""
+    """Normal samples within two standard deviations of the mean (`symdl.tf.truncated_normal`)."""
 
     def __call__(self, shape: tuple[int, ...], dtype: Any = "float32",
-                 partition_info: object = None) -> np.ndarray:
-        rng = self._rng()
-        values = rng.normal(0.0, 1.0, shape)
-        bad = np.abs(values) > 2.0
-        while bad.any():
-            values[bad] = rng.normal(0.0, 1.0, int(bad.sum()))
-            bad = np.abs(values) > 2.0
-        return (self.mean + self.stddev * values).astype(as_dtype(self.dtype or dtype))
+                 partition_info: object = None) -> Expr:
+        return truncated_normal(shape, self.mean, self.stddev, self._dtype(dtype), self.seed)
 
 
 class random_uniform_initializer(_Random):  # noqa: N801 - TensorFlow's name
-    """Uniform samples in [minval, maxval)."""
+    """Uniform samples in [minval, maxval); integers in [minval, maxval) for an integer dtype."""
 
-    def __init__(self, minval: float = 0.0, maxval: float = 1.0, seed: int | None = None,
-                 dtype: Any = None) -> None:
+    def __init__(self, minval: float = 0.0, maxval: float | None = None,
+                 seed: int | None = None, dtype: Any = None) -> None:
         super().__init__(seed, dtype)
-        self.minval, self.maxval = minval, maxval
+        self.minval, self.maxval = minval, 1.0 if maxval is None else maxval
 
     def __call__(self, shape: tuple[int, ...], dtype: Any = "float32",
-                 partition_info: object = None) -> np.ndarray:
-        draw = self._rng().uniform(self.minval, self.maxval, shape)
-        return draw.astype(as_dtype(self.dtype or dtype))
+                 partition_info: object = None) -> Expr:
+        dt = self._dtype(dtype)
+        if dt.is_floating:
+            return random_uniform(shape, self.minval, self.maxval, dt, self.seed)
+        # TensorFlow's integer uniform: floor of a float64 draw in [minval, maxval).
+        draw = random_uniform(shape, self.minval, self.maxval, "float64", self.seed)
+        return sd.cast(sd.floor(draw), dt)
 
 
 class glorot_uniform_initializer(_Random):  # noqa: N801 - TensorFlow's name
     """Uniform in +-sqrt(6 / (fan_in + fan_out)): `tf.get_variable`'s default."""
 
     def __call__(self, shape: tuple[int, ...], dtype: Any = "float32",
-                 partition_info: object = None) -> np.ndarray:
-        if len(shape) == 0:
-            fan_in = fan_out = 1
-        elif len(shape) == 1:
-            fan_in = fan_out = shape[0]
-        else:
-            receptive = math.prod(shape[:-2])
-            fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+                 partition_info: object = None) -> Expr:
+        fan_in, fan_out = _fans(shape)
         limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
-        draw = self._rng().uniform(-limit, limit, shape)
-        return draw.astype(as_dtype(self.dtype or dtype))
+        return random_uniform(shape, -limit, limit, self._dtype(dtype), self.seed)
+
+
+def xavier_initializer(uniform: bool = True, seed: int | None = None,
+                       dtype: Any = "float32") -> Initializer:
+    """``tf.contrib.layers.xavier_initializer``: Glorot's uniform initializer, or with
+    ``uniform=False`` a truncated normal of standard deviation sqrt(1.3 * 2 / (fan_in +
+    fan_out)) (TensorFlow's variance scaling, whose truncation at two deviations 1.3 undoes)."""
+    if uniform:
+        return glorot_uniform_initializer(seed, dtype)
+    return _GlorotTruncatedNormal(seed, dtype)
+
+
+class _GlorotTruncatedNormal(_Random):
+    """`xavier_initializer(uniform=False)`: truncated normal scaled by the fans."""
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = "float32",
+                 partition_info: object = None) -> Expr:
+        fan_in, fan_out = _fans(shape)
+        stddev = math.sqrt(1.3 * 2.0 / max(1, fan_in + fan_out))
+        return truncated_normal(shape, 0.0, stddev, self._dtype(dtype), self.seed)
 
 
 __all__ = [
     "Initializer", "constant_initializer", "glorot_uniform_initializer", "ones_initializer",
     "random_normal_initializer", "random_uniform_initializer", "truncated_normal_initializer",
-    "zeros_initializer",
+    "xavier_initializer", "zeros_initializer",
 ]
