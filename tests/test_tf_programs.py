@@ -272,6 +272,12 @@ if os.environ.get("SYMDL_TF_CHECK_SOURCES"):
     from test_tf_programs import SourceCheck
 
     SourceCheck().install(report=True)
+if os.environ.get("SYMDL_TF_GRAPH_SEED"):
+    # A program that draws its initial weights unseeded (tinyflow's tf.normal) is made
+    # reproducible from outside, as TensorFlow's graph-level seed would: the program is unchanged.
+    import symdl.tf
+
+    symdl.tf.set_random_seed(int(os.environ["SYMDL_TF_GRAPH_SEED"]))
 
 
 def capped(*args):
@@ -291,10 +297,11 @@ def step_limit(default: int) -> int:
 
 def run_program(program: Program, tmp_path: Path, args: list[str], data: Path,
                 extra: tuple[Program, ...] = (), timeout: int = 900, limit: int = 0,
-                check_sources: bool = False) -> str:
+                check_sources: bool = False, seed: int | None = None) -> str:
     """Run the swapped program as ``__main__`` in a subprocess (its ``range`` capped at
     ``limit`` items when nonzero); return its stdout. With ``check_sources``, every
-    `Session.run` also asks `Session.source` (see `SourceCheck`)."""
+    `Session.run` also asks `Session.source` (see `SourceCheck`); ``seed`` is the default
+    graph's seed (`symdl.tf.set_random_seed`), set before the program runs."""
     (tmp_path / "_run.py").write_text(RUNNER, encoding="utf-8")
     for item in (program, *extra):
         (tmp_path / Path(item.path).name).write_text(item.source(), encoding="utf-8")
@@ -308,6 +315,8 @@ def run_program(program: Program, tmp_path: Path, args: list[str], data: Path,
                PYTHONPATH=os.pathsep.join([str(tmp_path / "stub"), str(ROOT)]))
     if check_sources:
         env["SYMDL_TF_CHECK_SOURCES"] = str(Path(__file__).parent)
+    if seed is not None:
+        env["SYMDL_TF_GRAPH_SEED"] = str(seed)
     done = subprocess.run(
         [sys.executable, "_run.py", str(limit), Path(program.path).name, *args], cwd=tmp_path,
         env=env,
@@ -352,9 +361,11 @@ def test_softmax_program_on_full_mnist(program: Program, args: list[str],
 
 
 def test_tinyflow_mlp_with_inferred_variable_shapes(tmp_path: Path) -> None:
-    # 10 epochs of 100 batches by default (the original: 10 of 600, minutes on a busy machine)
+    # 10 epochs of 100 batches by default (the original: 10 of 600, minutes on a busy machine).
+    # Its weights start as unseeded tf.normal draws, so the accuracy of so short a run varied
+    # around the bound (0.79 to 0.83 over 8 runs): the graph seed makes it one run.
     out = run_program(tinyflow("example/mnist_mlp_auto_shape_inference.py"), tmp_path, [],
-                      SUBSET_DIR, limit=step_limit(100))
+                      SUBSET_DIR, limit=step_limit(100), seed=0)
     assert "shape[fc1_weight]=(100, 784)" in out and "shape[fc2_bias]=(10,)" in out
     losses = [float(x) for x in re.findall(r"cross_entropy=([\d.e+-]+)", out)]
     assert len(losses) == 10 and losses[-1] < losses[0], out
