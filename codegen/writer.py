@@ -273,6 +273,7 @@ class FunctionWriter:
         names = dict.fromkeys(
             self.names[v] for v in values
             if v in self.names and v not in self.inline and v not in skipped
+            and v not in self.summed  # summed inside a numba kernel: never bound
             and self.names[v].isidentifier()
         )
         # As few ``del`` lines as fit the line limit (a del statement has nothing to wrap at);

@@ -294,3 +294,30 @@ def test_a_function_named_numba_is_refused() -> None:
     functions = _softmax_regression("float32")
     with pytest.raises(InvalidNameError, match="'numba'"):
         sd.generate({"numba": functions["loss_and_grads"]}, "m", backend="numba")
+
+
+@requires_numba
+def test_a_product_summed_inside_a_kernel_is_never_deleted(symdl_cache: Path) -> None:
+    # Unnamed, the loss's product y * log_softmax is summed inside a reduction kernel and never
+    # bound to a name; the del lines that free the step's dead arrays must not name it
+    # (an UnboundLocalError before the fix, in the benchmark's softmax regression).
+    x = sd.placeholder("x", (None, 12), "float32")  # 10 classes: rows worth a del
+    y = sd.placeholder("y", (None, 10), "float32")
+    W = sd.parameter("W", (12, 10), "float32")
+    b = sd.parameter("b", (10,), "float32")
+    lr = sd.placeholder("lr", (), "float32")
+    loss = sd.mean(sd.softmax_cross_entropy(x @ W + b, y))
+    W_grad, b_grad = sd.grad(loss, [W, b])
+    functions = {"train_step": ([x, y, W, b, lr], loss,
+                                {W: W - lr * W_grad, b: b - lr * b_grad})}
+    reference, compiled = _both(functions, "summed_unnamed", symdl_cache)
+    source = sd.generate(functions, "summed_unnamed", backend="numba")
+    assert "_kernel(" in source and "del " in source
+    xs, ys, Ws, bs = _data("float32", batch=64, n_out=10)
+    W1, b1, W2, b2 = Ws.copy(), bs.copy(), Ws.copy(), bs.copy()
+    for _ in range(3):
+        want = reference.train_step(xs, ys, W1, b1, np.float32(0.1))
+        got = compiled.train_step(xs, ys, W2, b2, np.float32(0.1))
+        _close(got, want, "float32")
+    _close(W2, W1, "float32")
+    _close(b2, b1, "float32")
