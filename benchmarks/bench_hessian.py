@@ -33,7 +33,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +208,7 @@ def _peer(name: str, make: Callable[[], Fn], expected: np.ndarray, rtol: float) 
 
 
 def _row(workload: str, dtype: str, *, hvp: bool, repeats: int,
-         threads: int | None) -> dict[str, Any]:
+         threads: int | None, columns: Sequence[str] = COLUMNS) -> dict[str, Any]:
     x, y, W, b, V = problem(dtype)
     rtol = 1e-8 if dtype == "float64" else 2e-4
     if hvp:
@@ -247,6 +247,8 @@ def _row(workload: str, dtype: str, *, hvp: bool, repeats: int,
     makers = {"symdl": symdl_call, "jax": jax_call, "torch": torch_call,
               "pytensor": pytensor_call}
     for name, make in makers.items():
+        if name not in columns:
+            continue
         fn = _peer(name, make, expected, rtol)
         if fn is not None:
             candidates[name] = fn
@@ -255,17 +257,19 @@ def _row(workload: str, dtype: str, *, hvp: bool, repeats: int,
         timings = interleave(candidates, repeats=repeats, warmup=3, baseline="numpy")
     row: dict[str, Any] = {"workload": workload,
                            "numpy_s": timings["numpy"].median_us / 1e6}
-    for name in COLUMNS:
+    for name in columns:
         row[name] = timings[name].median_ratio if name in timings else None
     return row
 
 
-def hessian_rows(repeats: int = 21, quick: bool = False,
-                 threads: int | None = None) -> list[dict[str, Any]]:
+def hessian_rows(repeats: int = 21, quick: bool = False, threads: int | None = None,
+                 columns: Sequence[str] = COLUMNS) -> list[dict[str, Any]]:
     """The Hessian and HVP rows: each a dict with ``workload``, ``numpy_s`` (the hand-written
-    numpy time, seconds) and per peer in `COLUMNS` the median ratio to numpy (None: the peer
-    is unavailable). ``quick``: float64 Hessian and HVP only, few repeats (for smoke tests).
-    ``threads``: hold the BLAS pools (and torch) to that many threads; None leaves them."""
+    numpy time, seconds) and per peer in ``columns`` (default all of `COLUMNS`) the median ratio
+    to numpy (None: the peer is unavailable). ``quick``: float64 Hessian and HVP only, few
+    repeats (for smoke tests). ``threads``: hold the BLAS pools (and torch) to that many
+    threads; None leaves them. `benchmarks/run_all.py` asks for one peer per process, so that
+    no two libraries' thread pools run side by side."""
     if quick:
         repeats = min(repeats, 5)
     cases = [("full Hessian, softmax regression 150x150, float64", "float64", False),
@@ -274,7 +278,8 @@ def hessian_rows(repeats: int = 21, quick: bool = False,
              ("HVP, softmax regression, float32", "float32", True)]
     if quick:
         cases = [cases[0], cases[2]]
-    return [_row(w, dt, hvp=h, repeats=repeats, threads=threads) for w, dt, h in cases]
+    return [_row(w, dt, hvp=h, repeats=repeats, threads=threads, columns=columns)
+            for w, dt, h in cases]
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

@@ -107,6 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
     p.add_argument("--worker", metavar="PATH", default=None,
                    help=argparse.SUPPRESS)  # internal: measure one thread count, JSON to PATH
+    p.add_argument("--peer-only", action="store_true",
+                   help=argparse.SUPPRESS)  # internal: a worker timing one peer against numpy
     return p.parse_args(argv)
 
 
@@ -140,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             note(f"training steps at {threads} thread(s), in a subprocess:")
             # --quick times the peers at the first thread count only: their compilation
             # (inductor, PyTensor's C and numba) is most of a quick run's time.
-            peers = not (args.quick and i > 0)
-            report["runs"][str(threads)] = run_worker(args, argv, threads, peers=peers)
+            peers = list(choose_frameworks(args)) if not (args.quick and i > 0) else []
+            report["runs"][str(threads)] = run_workers(args, argv, threads, peers)
     if not args.skip_generation:
         from benchmarks import bench_generation
 
@@ -165,22 +167,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_worker(args: argparse.Namespace, argv: list[str] | None, threads: int, *,
-               peers: bool = True) -> dict[str, Any]:
-    """Measure every row at ``threads`` threads in a fresh interpreter; its JSON result.
+def run_workers(args: argparse.Namespace, argv: list[str] | None, threads: int,
+                peers: list[str]) -> dict[str, Any]:
+    """Every row at ``threads`` threads: symdl's columns in one fresh interpreter, then each
+    peer of ``peers`` in one of its own, merged into one result.
 
-    ``peers=False`` leaves the framework columns out (numpy, the floor and symdl only).
+    One library per process: two BLAS thread pools in one process (numpy's OpenBLAS next to
+    torch's, or PyTensor's) spin against each other on a small machine, and a step timed next
+    to another library's idle pool is not the step a user of either would run. Each peer is
+    timed against hand-written numpy in its own process, as symdl is in its own.
+    """
+    result = run_worker(args, argv, threads, None)
+    if "error" in result:
+        return result
+    for label in peers:
+        peer = run_worker(args, argv, threads, label)
+        result["columns"].append(label)
+        for row, cells in result["rows"].items():
+            if "error" in peer:
+                cells[label] = _cell(note=f"{label}: {peer['error']}")
+            else:
+                cells[label] = peer["rows"].get(row, {}).get(label) or _cell(
+                    note=f"{label}: not measured")
+        for key, value in peer.get("environment", {}).items():
+            result["environment"].setdefault(key, value)
+        if "error" in peer:
+            result.setdefault("peer_errors", []).append(f"{label}: {peer['error']}")
+    return result
 
-    A worker that fails gives a result whose every cell is "n/a" with the reason, so the table
-    still prints.
+
+def run_worker(args: argparse.Namespace, argv: list[str] | None, threads: int,
+               peer: str | None) -> dict[str, Any]:
+    """Measure at ``threads`` threads in a fresh interpreter; its JSON result: symdl's columns
+    (``peer`` None) or the one peer ``peer`` against hand-written numpy.
+
+    A worker that fails gives ``{"error": reason}``, so the table still prints.
     """
     passed = [a for a in (argv if argv is not None else sys.argv[1:])]
-    passed = _drop_option(passed, "--threads")
-    passed = _drop_option(passed, "--json")
+    for option in ("--threads", "--json", "--frameworks"):
+        passed = _drop_option(passed, option)
+    passed = [a for a in passed if a != "--no-frameworks"]
+    chosen = ["--frameworks", "none"] if peer is None else ["--frameworks", peer, "--peer-only"]
     with tempfile.TemporaryDirectory(prefix="symdl-bench-") as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), *passed,
-               *([] if peers else ["--no-frameworks"]),
+        cmd = [sys.executable, str(Path(__file__).resolve()), *passed, *chosen,
                "--threads", str(threads), "--worker", str(out)]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -188,12 +218,18 @@ def run_worker(args: argparse.Namespace, argv: list[str] | None, threads: int, *
         try:
             # Progress lines (stderr) pass through; stdout is captured so that a library
             # printing there cannot garble the table.
-            done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True,
-                                  timeout=3600)
+            done: subprocess.CompletedProcess | None = subprocess.run(
+                cmd, env=env, stdout=subprocess.PIPE, text=True, timeout=3600)
         except subprocess.TimeoutExpired:
-            return {"error": f"worker at {threads} thread(s) ran past 3600 s"}
-        if done.returncode != 0 or not out.exists():
-            return {"error": f"worker at {threads} thread(s) exited with {done.returncode}"}
+            done = None
+        what = f"worker at {threads} thread(s)" + (f" for {peer}" if peer else "")
+        except_text = None
+        if done is None:
+            except_text = f"{what} ran past 3600 s"
+        elif done.returncode != 0 or not out.exists():
+            except_text = f"{what} exited with {done.returncode}"
+        if except_text:
+            return {"error": except_text}
         return json.loads(out.read_text())
 
 
@@ -225,7 +261,7 @@ def worker_main(args: argparse.Namespace, threads: int) -> int:
         result = collect(threads=threads, quick=args.quick, repeats=args.repeats,
                          warmup=args.warmup, data=args.data,
                          frameworks=choose_frameworks(args), workload_filter=args.workloads,
-                         tiny=args.tiny)
+                         tiny=args.tiny, peer_only=args.peer_only)
     Path(args.worker).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
@@ -239,15 +275,19 @@ def choose_frameworks(args: argparse.Namespace) -> dict[str, Any]:
         return dict(FRAMEWORKS)
     if chosen == "none":
         return {}
-    wanted = [name.strip().lower() for name in chosen.split(",") if name.strip()]
     every = {**FRAMEWORKS, **EXTRA_FRAMEWORKS}
+    if chosen in every:
+        return {chosen: every[chosen]}  # an exact column label (what run_worker passes)
+    wanted = [name.strip().lower() for name in chosen.split(",") if name.strip()]
     return {k: v for k, v in every.items() if any(w in k.lower() for w in wanted)}
 
 
 def collect(*, threads: int, quick: bool, repeats: int | None = None, warmup: int | None = None,
             data: str = "mnist", frameworks: dict[str, Any] | None = None,
-            workload_filter: str = "all", tiny: bool = False) -> dict[str, Any]:
+            workload_filter: str = "all", tiny: bool = False,
+            peer_only: bool = False) -> dict[str, Any]:
     """Measure every row in this process (threads already pinned); the worker's JSON result.
+    ``peer_only``: only the ``frameworks`` columns against hand-written numpy, not symdl's.
 
     Returns ``{"threads", "columns", "rows": {row: {column: cell}}, "environment"}``; a cell is
     ``{"ratio", "us", "first_call_s", "note"}``, ``ratio`` None when it did not run (``note``
@@ -270,13 +310,14 @@ def collect(*, threads: int, quick: bool, repeats: int | None = None, warmup: in
                 rounds = repeats or (w.quick_repeats if quick else w.repeats)
                 rows[w.name] = measure_training(w, repeats=rounds, warmup=warmup, data=data,
                                                 frameworks=frameworks, threads=threads,
-                                                cache_dir=cache_dir)
+                                                cache_dir=cache_dir, peer_only=peer_only)
             else:
                 if second_order is None:
-                    second_order = second_order_rows(quick=quick, repeats=repeats, tiny=tiny,
-                                                     threads=threads)
+                    second_order = second_order_rows(
+                        quick=quick, repeats=repeats, tiny=tiny, threads=threads,
+                        columns=list(frameworks) if peer_only else [SYMDL])
                 rows[w.name] = dict(second_order.get(w.kind, second_order["missing"]))
-    columns = [*CORE_COLUMNS, *frameworks]
+    columns = list(frameworks) if peer_only else [*CORE_COLUMNS, *frameworks]
     for w in chosen:
         # Say why a cell is empty: the row is pending as a whole, or the column has no such
         # workload (symdl's numba backend is measured on the SGD rows).
@@ -313,14 +354,15 @@ def _loss_note(label: str, got: list[float], want: list[float]) -> str:
 
 
 def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
-                     frameworks: dict[str, Any], threads: int, cache_dir: str
-                     ) -> dict[str, dict[str, Any]]:
+                     frameworks: dict[str, Any], threads: int, cache_dir: str,
+                     peer_only: bool = False) -> dict[str, dict[str, Any]]:
     """Cells of one training row: numpy's time, then each column's ratio to it.
 
     First the hand-written step, the symdl step, the GEMM floor (and symdl's numba backend when
     `sd.compile` takes ``backend="numba"``) in interleaved rounds; then each framework
-    interleaved with the hand-written step alone, so a framework's own thread pool never runs
-    next to another's. Every candidate's first two losses are checked against numpy's.
+    interleaved with the hand-written step alone. ``peer_only``: the frameworks alone (symdl's
+    cells come from another process). Every candidate's first two losses are checked against
+    numpy's.
     """
     from benchmarks import workloads as wl
     from benchmarks.common import init_params, interleave, limit_threads, mnist_batch, note
@@ -352,7 +394,9 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
     candidates = {NUMPY: numpy_step, SYMDL: symdl_step,
                   FLOOR: wl.gemm_floor(w.sizes, w.batch)}
     notes = {SYMDL: _loss_note("symdl", [float(symdl_step()) for _ in range(2)], expected)}
-    if w.kind == "sgd" and importlib.util.find_spec("numba") is None:
+    if peer_only:
+        candidates = {}
+    elif w.kind == "sgd" and importlib.util.find_spec("numba") is None:
         cells[SYMDL_NUMBA] = _cell(note="symdl numba: numba is not installed")
     elif w.kind == "sgd":
         try:
@@ -366,9 +410,10 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
             candidates[SYMDL_NUMBA] = numba_step  # timed only once it has run
         except Exception as err:  # noqa: BLE001 - an optional backend must not stop the run
             cells[SYMDL_NUMBA] = _cell(note=f"symdl numba failed: {type(err).__name__}: {err}")
-    note(f"  {w.name}, {threads} thread(s): numpy vs {', '.join(list(candidates)[1:])}, "
-         f"{repeats} rounds")
-    timings = interleave(candidates, repeats=repeats, warmup=warmup)
+    if candidates:
+        note(f"  {w.name}, {threads} thread(s): numpy vs {', '.join(list(candidates)[1:])}, "
+             f"{repeats} rounds")
+    timings = interleave(candidates, repeats=repeats, warmup=warmup) if candidates else {}
     for name, t in timings.items():
         first = symdl_first if name == SYMDL else (
             numba_first if name == SYMDL_NUMBA else None)
@@ -399,9 +444,15 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
     return cells
 
 
-def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: int
-                      ) -> dict[str, dict[str, dict[str, Any]]]:
-    """The Hessian and HVP rows from ``bench_hessian.hessian_rows``, as cells by column.
+# bench_hessian's keys -> this table's columns; torch.func runs eagerly: under torch eager.
+HESSIAN_COLUMNS = {"symdl": SYMDL, "jax": "JAX jit", "torch": "torch eager",
+                   "pytensor": "PyTensor C"}
+
+
+def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: int,
+                      columns: list[str] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """The Hessian and HVP rows from ``bench_hessian.hessian_rows``, as cells by column
+    (``columns``: only these of this table's columns; default every one it has).
 
     Returns ``{"hessian": cells, "hvp": cells, "missing": cells}``; rows it does not provide get
     "n/a" cells saying so. Of its float64 and float32 rows (``--quick``: float64 only) the
@@ -412,19 +463,17 @@ def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: 
                                                   "missing": missing}
     if tiny:
         return out  # the smoke test checks the machinery, not the Hessian benchmark
-    from benchmarks.bench_hessian import hessian_rows
+    from benchmarks.bench_hessian import COLUMNS, hessian_rows
 
+    theirs = [k for k in COLUMNS if columns is None or HESSIAN_COLUMNS.get(k) in columns]
+    if not theirs:
+        return {"hessian": {}, "hvp": {}, "missing": {}}
     try:
         found = hessian_rows(repeats=repeats or (5 if quick else 21), quick=quick,
-                             threads=threads)
+                             threads=threads, columns=theirs)
     except Exception as err:  # noqa: BLE001 - another engineer's benchmark must not stop ours
         failed = {SYMDL: _cell(note=f"bench_hessian failed: {type(err).__name__}: {err}"[:300])}
         return {"hessian": failed, "hvp": failed, "missing": failed}
-    # Their keys -> our columns; torch.func runs eagerly, so it goes under torch eager.
-    columns = {"symdl": SYMDL, "symdl_numba": SYMDL_NUMBA, "pytensor": "PyTensor C",
-               "pytensor_c": "PyTensor C", "pytensor_numba": "PyTensor numba",
-               "jax": "JAX jit", "torch": "torch eager", "torch_compile": "torch.compile",
-               "floor": FLOOR}
     remarks = {"torch": "torch.func (jacfwd of jacrev), eager",
                "pytensor": "PyTensor: the backend bench_hessian.py chose"}
     shown: dict[str, str] = {}
@@ -438,7 +487,7 @@ def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: 
         numpy_s = row.get("numpy_s")
         if isinstance(numpy_s, (int, float)):
             cells[NUMPY] = _cell(us=float(numpy_s) * 1e6, note=f"bench_hessian row: {workload}")
-        for key, column in columns.items():
+        for key, column in HESSIAN_COLUMNS.items():
             if key not in row:
                 continue
             value = row[key]
