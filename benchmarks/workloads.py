@@ -79,50 +79,13 @@ def tiny_workloads() -> tuple[Workload, ...]:
                           4, 2, 2) for w in WORKLOADS)
 
 
-def deep_mlp_step(x: np.ndarray, y: np.ndarray, *params_and_lr: Any) -> np.float32:
-    """One SGD step of a ReLU MLP of any depth, written as `handwritten.mlp_step` is.
-
-    ``params_and_lr`` is ``W1, b1, ..., WL, bL, lr``; updates every parameter in place and
-    returns the mean cross-entropy before the update (rows of ``y`` sum to 1).
-    """
-    *params, lr = params_and_lr
-    n = x.shape[0]
-    Ws, bs = params[0::2], params[1::2]
-    acts = [x]  # the input of each layer; after ReLU, > 0 exactly where the mask is
-    for W, b in zip(Ws[:-1], bs[:-1]):
-        h = acts[-1] @ W
-        h += b
-        np.maximum(h, 0, out=h)
-        acts.append(h)
-    z = acts[-1] @ Ws[-1]
-    z += bs[-1]
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    s = e.sum(axis=1, keepdims=True)
-    loss = (np.log(s).sum() - np.vdot(y, z)) / np.float32(n)
-    e /= s
-    e -= y
-    e *= np.float32(1.0 / n)
-    g = e  # d loss / d (pre-activation) of the current layer
-    grads: list[tuple[np.ndarray, np.ndarray]] = []
-    for i in range(len(Ws) - 1, -1, -1):
-        grads.append((acts[i].T @ g, g.sum(axis=0)))
-        if i:
-            g = g @ Ws[i].T  # before Ws[i] is updated
-            g *= acts[i] > 0
-    for (W_grad, b_grad), W, b in zip(reversed(grads), Ws, bs):
-        W -= lr * W_grad
-        b -= lr * b_grad
-    return loss
-
-
 def numpy_sgd_step(sizes: tuple[int, ...]) -> Callable[..., np.float32]:
     """The hand-written SGD step for ``sizes``: ``step(x, y, *params, lr) -> loss``."""
     if len(sizes) == 2:
         return handwritten.softmax_step
     if len(sizes) == 3:
         return handwritten.mlp_step
-    return deep_mlp_step
+    return handwritten.mlp_layers_step
 
 
 def gemm_floor(sizes: tuple[int, ...], batch: int) -> Callable[[], None]:
@@ -145,30 +108,14 @@ def gemm_floor(sizes: tuple[int, ...], batch: int) -> Callable[[], None]:
 
 
 def symdl_sgd_functions(sizes: tuple[int, ...]) -> dict[str, tuple]:
-    """The symdl SGD step for ``sizes`` as codegen functions (as `benchmarks.models.mlp`).
+    """The symdl SGD step for ``sizes`` as codegen functions (`benchmarks.models.mlp_sizes`).
 
     The generated ``train_step(x, y, *params, lr)`` returns the mean cross-entropy and writes
     ``p - lr * p_grad`` into every parameter in place.
     """
-    import symdl as sd
+    from benchmarks.models import mlp_sizes
 
-    x = sd.placeholder("x", (None, sizes[0]))
-    y = sd.placeholder("y", (None, sizes[-1]))
-    lr = sd.placeholder("lr", ())
-    depth = len(sizes) - 1
-    params = []
-    h = x
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        suffix = "" if depth == 1 else str(i)
-        W = sd.parameter(f"W{suffix}", (fan_in, fan_out))
-        b = sd.parameter(f"b{suffix}", (fan_out,))
-        params += [W, b]
-        pre = (h @ W + b).named("logits" if i == depth else f"h{i}_pre")
-        h = pre if i == depth else sd.relu(pre).named(f"h{i}")
-    loss = sd.mean(sd.softmax_cross_entropy(h, y)).named("loss")
-    grads = sd.grad(loss, params)
-    updates = {p: p - lr * g for p, g in zip(params, grads)}
-    return {"train_step": ([x, y, *params, lr], loss, updates)}
+    return mlp_sizes(sizes)
 
 
 def symdl_sgd_step(workload: Workload, cache_dir: str, backend: str | None = None

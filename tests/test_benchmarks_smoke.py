@@ -224,7 +224,8 @@ def test_run_all_merges_two_thread_counts_from_subprocesses(tmp_path: Path) -> N
 
 
 def test_deep_mlp_baseline_updates_by_the_float64_finite_difference_gradient() -> None:
-    from benchmarks.workloads import deep_mlp_step, gemm_floor, numpy_sgd_step
+    from benchmarks.handwritten import mlp_layers_step
+    from benchmarks.workloads import gemm_floor, numpy_sgd_step
 
     sizes = [5, 4, 3, 3]
     rng = np.random.default_rng(7)
@@ -232,10 +233,10 @@ def test_deep_mlp_baseline_updates_by_the_float64_finite_difference_gradient() -
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=6)]
     params = [rng.standard_normal(p.shape).astype(np.float32) * np.float32(0.7)
               for p in init_params(sizes, seed=2)]
-    assert numpy_sgd_step(tuple(sizes)) is deep_mlp_step
+    assert numpy_sgd_step(tuple(sizes)) is mlp_layers_step
     lr = np.float32(0.5)
     updated = [p.copy() for p in params]
-    loss = deep_mlp_step(x, y, *updated, lr)
+    loss = mlp_layers_step(x, y, *updated, lr)
     np.testing.assert_allclose(loss, _reference_loss(x, y, params), rtol=1e-5)
     eps = 1e-6
     base = [p.astype(np.float64) for p in params]
