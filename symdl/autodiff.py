@@ -202,9 +202,10 @@ def grad(
 
 
 def hvp(y: Expr, wrt: Expr, v: Expr) -> Expr:
-    """Hessian-vector product of the scalar ``y``: d/d wrt of <grad(y, wrt), v>."""
+    """Hessian-vector product of the scalar ``y``: d/d wrt of <grad(y, wrt), v>, named
+    ``<wrt>_hvp`` in generated code (it has ``wrt``'s shape, but is not its gradient)."""
     g = grad(y, wrt)
-    return grad(api.sum(g * v), wrt)
+    return label(grad(api.sum(g * v), wrt), f"{wrt.name}_hvp")
 
 
 def jvp_by_reverse(y: Expr, wrt: Expr, v: Expr) -> Expr:

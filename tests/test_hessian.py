@@ -341,6 +341,9 @@ def test_hvp_is_unchanged_reverse_over_reverse(symdl_cache: Path) -> None:
                                rtol=1e-10, atol=1e-12)
     ops = {n.op.name for n in toposort([sd.hvp(loss, W, V)])}
     assert "one_hot" not in ops  # no identity basis: the HVP is not built from the Hessian
+    # Named for what it is: an HVP has W's shape but is not W's gradient.
+    source = sd.generate({"hvp": ([*leaves, V], sd.hvp(loss, W, V))}, "hvp_names")
+    assert "return W_hvp" in source and "\n    W_grad = " not in source
 
 
 def test_benchmark_baselines_and_rows() -> None:
