@@ -118,7 +118,8 @@ def fold_updates(
 
     An update folds when its new value is ``W - s * (A.T @ G)`` for a scalar ``s`` and 2-D
     ``A`` and ``G`` of ``W``'s dtype, the product and its scaling are used nowhere else, ``W``
-    has at least ``min_elements`` elements, and nothing reads ``W`` after its update.
+    has at least ``min_elements`` elements, nothing reads ``W`` after its update, and neither
+    ``A`` nor ``G`` is ``W`` or a view of it (BLAS may not read the array it writes).
     Returns ``(order, {new value: Fold})``.
     """
     users: dict[Expr, list[Expr]] = {}
@@ -139,8 +140,8 @@ def fold_updates(
                zip(skipped, (*skipped[1:], new))):
             continue
         a, g = product.inputs[0].inputs[0], product.inputs[1]
-        if _reads_after(leaf, new, users, position):
-            continue
+        if _reads_after(leaf, new, users, position) or leaf in (_root(a), _root(g)):
+            continue  # gemm would read W while it writes W (``W - lr * (W.T @ G)``)
         folds[new] = Fold(leaf, a, g, scale, skipped)
     return _moved_next_to(order, folds), folds
 
@@ -197,6 +198,13 @@ def _moved_next_to(order: Sequence[Expr], folds: Mapping[Expr, Fold | Dot]) -> l
             reordered += folds[n].skipped
         reordered.append(n)
     return reordered
+
+
+def _root(node: Expr) -> Expr:
+    """The value whose memory ``node`` views (itself if it is not a view)."""
+    while node.op.is_view:
+        node = node.inputs[0]
+    return node
 
 
 def _size(node: Expr) -> int:

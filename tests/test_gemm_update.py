@@ -294,3 +294,26 @@ def test_deeper_mlp_folds_every_large_weight_and_matches_handwritten(tmp_path: P
                                    mlp_layers_step(x, y, *theirs, lr), rtol=1e-5)
     for a, b in zip(mine, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("update", ["W.T @ G", "A.T @ W", "A.T @ W.T"])
+def test_an_update_reading_its_own_weight_is_not_folded(update: str, tmp_path: Path) -> None:
+    # BLAS may not read the array it writes: W - lr * (W.T @ G) folded into a gemm on W gave
+    # errors of order 10 before this was refused. Reference: plain numpy in float64.
+    n = 300  # 90,000 elements: above the folding threshold
+    W = sd.parameter("W", (n, n))
+    A = sd.placeholder("A", (n, n))
+    G = sd.placeholder("G", (n, n))
+    lr = sd.placeholder("lr", ())
+    product = {"W.T @ G": W.T @ G, "A.T @ W": A.T @ W, "A.T @ W.T": A.T @ W.T}[update]
+    assert n * n >= GEMM_FOLD_MIN_ELEMENTS
+    source = assemble({"step": ([W, A, G, lr], [], {W: W - lr * product})}, "own_weight").source
+    assert "_gemm_update(W" not in source
+    module = load(source, tmp_path, "own_weight")
+    rng = np.random.default_rng(3)
+    w, a, g = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(3))
+    w64, a64, g64 = (v.astype(np.float64) for v in (w, a, g))
+    want = w64 - 0.1 * {"W.T @ G": w64.T @ g64, "A.T @ W": a64.T @ w64,
+                        "A.T @ W.T": a64.T @ w64.T}[update]
+    module.step(w, a, g, np.float32(0.1))
+    np.testing.assert_allclose(w, want, rtol=1e-4, atol=1e-3)
