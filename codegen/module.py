@@ -30,9 +30,9 @@ from .blas import GEMM_HELPER_SOURCE, GEMM_NAMES
 from .cache import array_digest
 from .checks import (
     GENERATOR_SOURCE,
-    HELPER_SOURCE,
     HELPERS,
     INDEX_HELPER_SOURCE,
+    check_helpers_source,
     uses_generator,
 )
 from .layout import wrap_lines, wrap_text
@@ -244,7 +244,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     if folded:
         source += "\n" + GEMM_HELPER_SOURCE
     if check:
-        source += "\n" + HELPER_SOURCE
+        helpers = check_helpers_source(source)  # those the functions call, no others
+        source += "\n" + helpers if helpers else ""
         if indexed:
             source += "\n" + INDEX_HELPER_SOURCE
         if uses_generator(specs):

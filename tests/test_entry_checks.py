@@ -7,6 +7,7 @@ arithmetic written by hand in numpy, or must raise before anything is written.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -291,3 +292,23 @@ def test_a_float32_argument_takes_float32_only(symdl_cache: Path, dtype: type) -
     module = compile_functions({"f": ([t], t * 2.0)}, symdl_cache, "float32_only")
     with pytest.raises(ValueError, match=rf"'t'.*float32; got an array .* {np.dtype(dtype).name}"):
         module.f(np.ones(2, dtype))
+
+
+def _defined_helpers(source: str) -> set[str]:
+    return set(re.findall(r"^def (_\w+)\(", source, re.MULTILINE))
+
+
+def test_a_module_defines_only_the_check_helpers_it_calls() -> None:
+    # A reader of a module without updates should not meet an overlap check it never runs.
+    x = sd.placeholder("x", (None, 3), "float64")
+    W = sd.parameter("W", (3, 2), "float64")
+    loss = sd.mean(sd.square(x @ W))
+    plain = sd.generate({"loss_and_grad": ([x, W], [loss, sd.grad(loss, W)])}, "plain")
+    stepping = sd.generate(_adam_step(), "stepping")
+    assert _defined_helpers(plain) == {"_check_argument", "_check_argument_fully",
+                                      "_cast_integers", "_argument_error"}
+    assert {"_check_updated", "_check_no_overlap", "_check_no_overlap_fully"} <= \
+        _defined_helpers(stepping)
+    for source in (plain, stepping):
+        for name in _defined_helpers(source):  # every helper defined is called somewhere
+            assert re.search(rf"(?<!def ){name}\(", source), name
