@@ -39,8 +39,8 @@ def loss_and_grads(x, y, W, b):
     log_softmax_logits = np.subtract(
         logits_shifted, np.log(sum_exp_logits_shifted), out=logits_shifted
     )
-    prod = np.multiply(y, log_softmax_logits, out=log_softmax_logits)
-    sum_prod = prod.sum()
+    sum_prod = np.vdot(y, log_softmax_logits)
+    del x_W, logits, logits_shifted, log_softmax_logits
     loss = -sum_prod / N
 
     # step 3: grad of: softmax_cross_entropy(logits, y, axis=1)
@@ -83,17 +83,6 @@ def _check_argument(function, name, value, dtype, shape, declared=None, /):
         if value.__class__ is float and (dtype is np.float32 or dtype is np.float64):
             return dtype(value)  # a learning rate given as a Python number
     return _check_argument_fully(function, name, value, dtype, shape, declared)
-
-
-def _check_updated(function, name, value, dtype, shape, declared=None, /):
-    """`_check_argument` for an argument updated in place: a writable array of exactly ``dtype``.
-
-    Checked on entry, before the first write, so that a step applies all its updates or none.
-    """
-    if value.__class__ is np.ndarray and value.dtype.type is dtype and value.shape == shape:
-        if value.flags.writeable:
-            return value
-    return _check_argument_fully(function, name, value, dtype, shape, declared, True)
 
 
 def _check_argument_fully(function, name, value, dtype, shape, declared, updated=False, /):
@@ -175,62 +164,3 @@ def _argument_error(function, name, value, dtype, shape, declared, kind, problem
         f"{function}(): argument {name!r} must be {kind} of shape {expected}{bound} "
         f"and dtype {np.dtype(dtype).name}; got {got}" + (f"; {problem}" if problem else "")
     )
-
-
-def _check_no_overlap(function, names, updated, read, /):
-    """Raise unless each of the ``updated`` arrays has memory of its own.
-
-    An updated array that overlaps another one (one array passed as two tied parameters) would
-    take both updates, each written over the other; an argument that is read (``read``) would
-    change under the step as it writes. ``names`` are the arguments' names, updated first.
-
-    The quick path proves it for arrays that own their memory or are views of one that does,
-    each updated array of a different owner than every other argument: one attribute and one
-    set lookup per argument. Anything else is compared by `_check_no_overlap_fully`.
-    """
-    owners = set()
-    for value in updated:
-        base = value.base
-        if base is not None:
-            if base.__class__ is not np.ndarray or base.base is not None:
-                return _check_no_overlap_fully(function, names, updated, read)
-            value = base
-        owners.add(id(value))
-    if len(owners) == len(updated):
-        for value in read:
-            base = value.base
-            if base is not None:
-                if base.__class__ is not np.ndarray or base.base is not None:
-                    break
-                value = base
-            if id(value) in owners:
-                break
-        else:
-            return None
-    return _check_no_overlap_fully(function, names, updated, read)
-
-
-def _check_no_overlap_fully(function, names, updated, read):
-    """`_check_no_overlap` for every pair with an updated array: their memory bounds first
-    (np.may_share_memory, cheap), then the exact test (np.shares_memory), so that disjoint
-    views of one buffer (its even and odd columns) pass.
-    """
-    values = (*updated, *read)
-    for i, first in enumerate(updated):
-        for j in range(i + 1, len(values)):
-            second = values[j]
-            if np.may_share_memory(first, second) and np.shares_memory(first, second):
-                a, b = names[i], names[j]
-                if j < len(updated):
-                    raise ValueError(
-                        f"{function}(): arguments {a!r} and {b!r} share memory, and both "
-                        "are updated in place: each update would be written over the other. "
-                        "Pass separate arrays (for tied weights, use one parameter in the "
-                        f"model, or pass {b}.copy())"
-                    )
-                raise ValueError(
-                    f"{function}(): argument {b!r} shares memory with {a!r}, which is "
-                    f"updated in place: the step may read {b!r} after writing {a!r}. "
-                    f"Pass a copy ({b}.copy())"
-                )
-    return None
