@@ -358,11 +358,9 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
                      peer_only: bool = False) -> dict[str, dict[str, Any]]:
     """Cells of one training row: numpy's time, then each column's ratio to it.
 
-    First the hand-written step, the symdl step, the GEMM floor (and symdl's numba backend when
-    `sd.compile` takes ``backend="numba"``) in interleaved rounds; then each framework
-    interleaved with the hand-written step alone. ``peer_only``: the frameworks alone (symdl's
-    cells come from another process). Every candidate's first two losses are checked against
-    numpy's.
+    First symdl's cells (`_symdl_cells`), unless ``peer_only`` (they come from another
+    process); then each framework interleaved with the hand-written step alone. Every
+    candidate's first two losses are checked against numpy's.
     """
     from benchmarks import workloads as wl
     from benchmarks.common import init_params, interleave, limit_threads, mnist_batch, note
@@ -384,40 +382,18 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
             own = [p.copy() for p in params]
             return lambda: hand(x, y, *own, wl.LR)
 
-        generated = wl.symdl_sgd_step(w, cache_dir)
-        mine = [p.copy() for p in params]
-        symdl_step = lambda: generated(x, y, *mine, wl.LR)  # noqa: E731
         numpy_step = fresh_numpy()
+        if not peer_only:
+            generated = wl.symdl_sgd_step(w, cache_dir)
+            mine = [p.copy() for p in params]
+            symdl_step = lambda: generated(x, y, *mine, wl.LR)  # noqa: E731
     symdl_first = time.perf_counter() - t0
     reference = fresh_numpy()  # its own parameters: the expected losses of steps 1 and 2
     expected = [float(reference()) for _ in range(2)]
-    candidates = {NUMPY: numpy_step, SYMDL: symdl_step,
-                  FLOOR: wl.gemm_floor(w.sizes, w.batch)}
-    notes = {SYMDL: _loss_note("symdl", [float(symdl_step()) for _ in range(2)], expected)}
-    if peer_only:
-        candidates = {}
-    elif w.kind == "sgd" and importlib.util.find_spec("numba") is None:
-        cells[SYMDL_NUMBA] = _cell(note="symdl numba: numba is not installed")
-    elif w.kind == "sgd":
-        try:
-            t1 = time.perf_counter()
-            numba_fn = wl.symdl_sgd_step(w, cache_dir, backend="numba")
-            numba_own = [p.copy() for p in params]
-            numba_step = lambda: numba_fn(x, y, *numba_own, wl.LR)  # noqa: E731
-            numba_first = time.perf_counter() - t1
-            notes[SYMDL_NUMBA] = _loss_note(
-                "symdl numba", [float(numba_step()) for _ in range(2)], expected)
-            candidates[SYMDL_NUMBA] = numba_step  # timed only once it has run
-        except Exception as err:  # noqa: BLE001 - an optional backend must not stop the run
-            cells[SYMDL_NUMBA] = _cell(note=f"symdl numba failed: {type(err).__name__}: {err}")
-    if candidates:
-        note(f"  {w.name}, {threads} thread(s): numpy vs {', '.join(list(candidates)[1:])}, "
-             f"{repeats} rounds")
-    timings = interleave(candidates, repeats=repeats, warmup=warmup) if candidates else {}
-    for name, t in timings.items():
-        first = symdl_first if name == SYMDL else (
-            numba_first if name == SYMDL_NUMBA else None)
-        cells[name] = _cell(t.median_ratio, t.median_us, notes.get(name, ""), first)
+    if not peer_only:
+        cells.update(_symdl_cells(w, x, y, params, numpy_step, symdl_step, symdl_first,
+                                  expected, repeats=repeats, warmup=warmup, threads=threads,
+                                  cache_dir=cache_dir))
 
     for label, factory in frameworks.items():
         try:
@@ -441,6 +417,40 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
         remark = "; ".join(r for r in (getattr(step, "note", ""),
                                        _loss_note(label, losses, expected)) if r)
         cells[label] = _cell(t.median_ratio, t.median_us, remark, first_call)
+    return cells
+
+
+def _symdl_cells(w: Any, x: Any, y: Any, params: list[Any], numpy_step: Any, symdl_step: Any,
+                 symdl_first: float, expected: list[float], *, repeats: int, warmup: int,
+                 threads: int, cache_dir: str) -> dict[str, dict[str, Any]]:
+    """symdl's cells of one training row: the hand-written step, the symdl step, the GEMM
+    floor and symdl's numba backend (SGD rows) in interleaved rounds."""
+    from benchmarks import workloads as wl
+    from benchmarks.common import interleave, note
+
+    cells: dict[str, dict[str, Any]] = {}
+    candidates = {NUMPY: numpy_step, SYMDL: symdl_step,
+                  FLOOR: wl.gemm_floor(w.sizes, w.batch)}
+    notes = {SYMDL: _loss_note("symdl", [float(symdl_step()) for _ in range(2)], expected)}
+    first = {SYMDL: symdl_first}
+    if w.kind == "sgd" and importlib.util.find_spec("numba") is None:
+        cells[SYMDL_NUMBA] = _cell(note="symdl numba: numba is not installed")
+    elif w.kind == "sgd":
+        try:
+            t1 = time.perf_counter()
+            numba_fn = wl.symdl_sgd_step(w, cache_dir, backend="numba")
+            numba_own = [p.copy() for p in params]
+            numba_step = lambda: numba_fn(x, y, *numba_own, wl.LR)  # noqa: E731
+            first[SYMDL_NUMBA] = time.perf_counter() - t1
+            notes[SYMDL_NUMBA] = _loss_note(
+                "symdl numba", [float(numba_step()) for _ in range(2)], expected)
+            candidates[SYMDL_NUMBA] = numba_step  # timed only once it has run
+        except Exception as err:  # noqa: BLE001 - an optional backend must not stop the run
+            cells[SYMDL_NUMBA] = _cell(note=f"symdl numba failed: {type(err).__name__}: {err}")
+    note(f"  {w.name}, {threads} thread(s): numpy vs {', '.join(list(candidates)[1:])}, "
+         f"{repeats} rounds")
+    for name, t in interleave(candidates, repeats=repeats, warmup=warmup).items():
+        cells[name] = _cell(t.median_ratio, t.median_us, notes.get(name, ""), first.get(name))
     return cells
 
 
