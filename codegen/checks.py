@@ -349,33 +349,6 @@ def {DISJOINT_FULL}(function, names, updated, read):
 '''
 
 
-# What each entry-check helper calls: a module defines those its functions call, and these.
-CALLS = {HELPER: (FULL,), UPDATED: (FULL,), FULL: (CAST, ERROR), DISJOINT: (DISJOINT_FULL,)}
-
-
-def _blocks(source: str) -> dict[str, str]:
-    """``{helper name: its def block}`` of a helper source, in the source's order."""
-    return {block[len("def "):].split("(", 1)[0]: block
-            for block in source.strip("\n").split("\n\n\n")}
-
-
-def check_helpers_source(code: str) -> str:
-    """The entry-check helpers that ``code`` (a module's functions) calls, with the helpers
-    they call, in `HELPER_SOURCE`'s order: a module without updates defines no overlap check,
-    and a reader meets no helper the module never runs."""
-    blocks = _blocks(HELPER_SOURCE)
-    needed: set[str] = set()
-    stack = [name for name in blocks if f"{name}(" in code]
-    while stack:
-        name = stack.pop()
-        if name not in needed:
-            needed.add(name)
-            stack.extend(CALLS.get(name, ()))
-    if not needed:
-        return ""
-    return "\n" + "\n\n\n".join(b for name, b in blocks.items() if name in needed) + "\n"
-
-
 INDEX_HELPER_SOURCE = f'''
 def {INDICES}(function, name, value, size, what, /):
     """Raise an IndexError unless every entry of ``value`` indexes an axis of ``size``.
@@ -395,11 +368,6 @@ def {INDICES}(function, name, value, size, what, /):
 '''
 
 
-def uses_generator(specs: list[FunctionSpec]) -> bool:
-    """Whether a module's functions take a generator: then it defines `GENERATOR_SOURCE`."""
-    return any(x.op is Rng for spec in specs for x in spec.inputs)
-
-
 GENERATOR_SOURCE = f'''
 
 def {GENERATOR}(function, name, value, /):
@@ -416,6 +384,35 @@ def {GENERATOR}(function, name, value, /):
         f"{{hint}}pass np.random.default_rng(seed) (the same seed gives the same draws)"
     )
 '''
+
+
+# What each entry-check helper calls: a module defines those its functions call, and these.
+CALLS = {HELPER: (FULL,), UPDATED: (FULL,), FULL: (CAST, ERROR), DISJOINT: (DISJOINT_FULL,)}
+
+
+def _blocks(source: str) -> dict[str, str]:
+    """``{helper name: its def block}`` of a helper source, in the source's order."""
+    return {block[len("def "):].split("(", 1)[0]: block
+            for block in source.strip("\n").split("\n\n\n")}
+
+
+def check_helpers_source(code: str) -> str:
+    """The entry-check helpers that ``code`` (a module's functions) calls, with the helpers
+    they call, in the order of `HELPER_SOURCE`, `INDEX_HELPER_SOURCE` and `GENERATOR_SOURCE`:
+    a module without updates defines no overlap check, one without index or generator
+    arguments no check of theirs, and a reader meets no helper the module never runs."""
+    blocks = {**_blocks(HELPER_SOURCE), **_blocks(INDEX_HELPER_SOURCE),
+              **_blocks(GENERATOR_SOURCE)}
+    needed: set[str] = set()
+    stack = [name for name in blocks if f"{name}(" in code]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(CALLS.get(name, ()))
+    if not needed:
+        return ""
+    return "\n" + "\n\n\n".join(b for name, b in blocks.items() if name in needed) + "\n"
 
 
 def is_entry_check(statement: ast.stmt) -> bool:

@@ -29,11 +29,8 @@ from symdl.provenance import Notes, annotate
 from .blas import GEMM_HELPER_SOURCE, GEMM_NAMES
 from .cache import array_digest
 from .checks import (
-    GENERATOR_SOURCE,
     HELPERS,
-    INDEX_HELPER_SOURCE,
     check_helpers_source,
-    uses_generator,
 )
 from .layout import wrap_lines, wrap_text
 from .names import Namespace, safe_identifier
@@ -150,7 +147,6 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
     consts: dict[Expr, str] = {}
     arrays: dict[str, np.ndarray] = {}
     written: list[tuple[FunctionSpec, list[str], list[Line]]] = []
-    indexed = False  # some function checks an index argument: define its helper
     folded = False  # some function folds an update into a gemm: define `_gemm_update`
     summaries: list[list[str]] = []
     notes: dict[str, Notes] = {}
@@ -168,7 +164,6 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
                                 check=check, kernels=kernels)
         header, body = writer.write(display)
         written.append((spec, header, body))
-        indexed = indexed or writer.checks_indices
         folded = folded or writer.folds_updates
         for node in toposort(list(program.outputs)):
             for module in modules_needed(node):
@@ -245,11 +240,8 @@ def assemble(functions: Functions, name: str, *, simplify: bool = True,
         source += "\n" + GEMM_HELPER_SOURCE
     if check:
         helpers = check_helpers_source(source)  # those the functions call, no others
-        source += "\n" + helpers if helpers else ""
-        if indexed:
-            source += "\n" + INDEX_HELPER_SOURCE
-        if uses_generator(specs):
-            source += GENERATOR_SOURCE
+        if helpers:
+            source += "\n" + helpers
     return ModuleParts(source, files, lines, notes)
 
 

@@ -84,7 +84,6 @@ class FunctionWriter:
         self.printer = NumpyPrinter()
         self.lines: list[Line] = []
         self.block: Block | None = None  # the comment block statements are emitted into
-        self.checks_indices = False  # whether an integer argument is checked as an index
         self.folds_updates = bool(program.folds)  # the module then defines `_gemm_update`
 
     # -------------------------------------------------------------- naming
@@ -152,7 +151,6 @@ class FunctionWriter:
         indices = index_checks(spec, self.names, self.sizes) if self.check else []
         if not self.check:
             checks = list(size_reads.values())  # `N = x.shape[0]`: the body still needs sizes
-        self.checks_indices = bool(indices)  # the module then defines the helper
         self.lines = [Line(line) for line in [*checks, *indices]]
         order = list(program.order)
         blocks = _blocks(order, display, self.notes, set(program.forward))
