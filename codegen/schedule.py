@@ -157,6 +157,7 @@ def plan_buffers(
                 if (
                     x not in skipped and x.shape == n.shape and x.dtype == n.dtype
                     and may_hold(n, root_of(x)) and free_after(root_of(x), i)
+                    and not (x in views and root_of(x).is_leaf)
                 ):
                     plan[n] = x
                     root[n] = root_of(x)
@@ -182,7 +183,12 @@ def _candidates(
     (for a parameter's new value), then its inputs that are temporaries or updated leaves."""
     candidates: list[Expr] = [] if own is None else [own]
     for x in n.inputs:
-        if x in views or x in kept or x.op.name in ("size", "constant"):
+        # A reshaped temporary is its array under another shape (or, where numpy had to copy,
+        # an array of its own): writable either way. Other views may be read-only
+        # (broadcast_to) or strided.
+        if (x in views and x.op.name != "reshape") or x in kept or x.op.name in (
+            "size", "constant"
+        ):
             continue
         if x.is_leaf and x not in updates:
             continue  # the caller's data is never written

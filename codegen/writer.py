@@ -320,7 +320,7 @@ class FunctionWriter:
         """A fused body: its repeated parts first (``sympy.cse``), then the result."""
         final = buffer is not None and self._is_final_write(node, buffer)
         if self.kernels is not None and compiles(node) and not self._reads_view_of(node, buffer):
-            out = None if buffer is None else self.names[buffer]
+            out = None if buffer is None else self.name_of(buffer)
             call = self.kernels.call(node, args, self._hint(node), out)
             if final:
                 self._emit(f"    {call}", node)
@@ -328,7 +328,7 @@ class FunctionWriter:
             else:
                 self._assign(node, call)
             return
-        out = None if buffer is None else self.names[buffer]
+        out = None if buffer is None else self.name_of(buffer)
         lines, value = print_body(
             node, args, out, self.ns.create, sympy_printer, literal_dtype, final=final
         )
@@ -362,7 +362,7 @@ class FunctionWriter:
 
     def _inplace_statement(self, node: Expr, buffer: Expr, args: list[str]) -> None:
         """Write ``node`` into the dead array ``buffer`` (a temporary, or a parameter updated)."""
-        out = self.names[buffer]
+        out = self.name_of(buffer)  # an inlined view prints as its text
         if self._is_final_write(node, buffer):
             # The final value of a parameter update: an augmented assignment reads best.
             infix = node.op.infix
