@@ -3,8 +3,9 @@
 With ``backend="numba"`` (`codegen.compile`, `symdl.optim.compile_train_step`) each fused
 elementwise statement of an array (`codegen.fuse.Fused`) is printed as a kernel: a plain Python
 function of nested loops over the statement's shape, decorated with
-``@numba.njit(cache=True, fastmath=False)``, written into the generated module next to the
-functions calling it. Everything else (GEMMs, reductions, views, single ops) stays numpy.
+``@numba.njit(cache=True, fastmath=False, error_model="numpy")``, written into the generated
+module next to the functions calling it. Everything else (GEMMs, reductions, views, single
+ops) stays numpy.
 
 Why loops pay: a numpy expression ``(a - y) / N`` makes one pass over memory per operator and
 allocates a temporary for each; the kernel reads each input once and writes its result once.
@@ -14,7 +15,10 @@ numba backend, which it refuses for numpy (there, each would be a fresh temporar
 What a kernel computes is what the numpy statement computes, in the same dtype: a float32 body
 stays float32 (number literals print as ``np.float32(0.5)``, and scalar arguments are passed
 as the statement's dtype), since numba, unlike numpy, promotes ``float32 * 0.5`` to float64.
-``fastmath=False`` keeps IEEE semantics (inf, NaN, signed zeros) as numpy has them.
+``fastmath=False`` keeps IEEE semantics (inf, NaN, signed zeros) as numpy has them, and
+``error_model="numpy"`` divides as numpy does: by zero, to inf or NaN. numba's default, Python's
+model, tests every divisor and raises ZeroDivisionError, and that test kept LLVM from vectorizing
+the loop (Adam's update kernel ran 8 times slower, 576 against 74 us for a 784 x 256 weight).
 ``cache=True`` stores the machine code in ``__pycache__`` beside the module file in the symdl
 cache, so a warm start in a fresh process compiles nothing.
 """
@@ -35,7 +39,7 @@ from .layout import LINE_LIMIT, wrap
 from .names import Namespace, safe_identifier
 from .printer import _SympyNumpy, dtype_text, scalar_literal, sympy_printer
 
-DECORATOR = "@numba.njit(cache=True, fastmath=False)"
+DECORATOR = "@numba.njit(cache=True, fastmath=False, error_model='numpy')"
 # Loop indices, outermost first; a rank beyond these (rare) continues with i6, i7, ...
 _INDICES = ("i", "j", "k", "l", "m", "n")
 
