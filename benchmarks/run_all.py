@@ -320,7 +320,7 @@ def collect(*, threads: int, quick: bool, repeats: int | None = None, warmup: in
     columns = list(frameworks) if peer_only else [*CORE_COLUMNS, *frameworks]
     for w in chosen:
         # Say why a cell is empty: the row is pending as a whole, or the column has no such
-        # workload (symdl's numba backend is measured on the SGD rows).
+        # workload.
         cells = rows[w.name]
         pending = cells.get(SYMDL, {}).get("note", "") if not w.trains else ""
         for column in columns:
@@ -391,7 +391,7 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
     reference = fresh_numpy()  # its own parameters: the expected losses of steps 1 and 2
     expected = [float(reference()) for _ in range(2)]
     if not peer_only:
-        cells.update(_symdl_cells(w, x, y, params, numpy_step, symdl_step, symdl_first,
+        cells.update(_symdl_cells(w, x, y, labels, params, numpy_step, symdl_step, symdl_first,
                                   expected, repeats=repeats, warmup=warmup, threads=threads,
                                   cache_dir=cache_dir))
 
@@ -420,11 +420,12 @@ def measure_training(w: Any, *, repeats: int, warmup: int, data: str,
     return cells
 
 
-def _symdl_cells(w: Any, x: Any, y: Any, params: list[Any], numpy_step: Any, symdl_step: Any,
+def _symdl_cells(w: Any, x: Any, y: Any, labels: Any, params: list[Any], numpy_step: Any,
+                 symdl_step: Any,
                  symdl_first: float, expected: list[float], *, repeats: int, warmup: int,
                  threads: int, cache_dir: str) -> dict[str, dict[str, Any]]:
     """symdl's cells of one training row: the hand-written step, the symdl step, the GEMM
-    floor and symdl's numba backend (SGD rows) in interleaved rounds."""
+    floor and symdl's numba backend in interleaved rounds."""
     from benchmarks import workloads as wl
     from benchmarks.common import interleave, note
 
@@ -433,14 +434,17 @@ def _symdl_cells(w: Any, x: Any, y: Any, params: list[Any], numpy_step: Any, sym
                   FLOOR: wl.gemm_floor(w.sizes, w.batch)}
     notes = {SYMDL: _loss_note("symdl", [float(symdl_step()) for _ in range(2)], expected)}
     first = {SYMDL: symdl_first}
-    if w.kind == "sgd" and importlib.util.find_spec("numba") is None:
+    if importlib.util.find_spec("numba") is None:
         cells[SYMDL_NUMBA] = _cell(note="symdl numba: numba is not installed")
-    elif w.kind == "sgd":
+    else:
         try:
             t1 = time.perf_counter()
-            numba_fn = wl.symdl_sgd_step(w, cache_dir, backend="numba")
-            numba_own = [p.copy() for p in params]
-            numba_step = lambda: numba_fn(x, y, *numba_own, wl.LR)  # noqa: E731
+            if w.kind == "adam":
+                numba_step = wl.adam_steps(w, x, labels, cache_dir, backend="numba")[0]
+            else:
+                numba_fn = wl.symdl_sgd_step(w, cache_dir, backend="numba")
+                numba_own = [p.copy() for p in params]
+                numba_step = lambda: numba_fn(x, y, *numba_own, wl.LR)  # noqa: E731
             first[SYMDL_NUMBA] = time.perf_counter() - t1
             notes[SYMDL_NUMBA] = _loss_note(
                 "symdl numba", [float(numba_step()) for _ in range(2)], expected)

@@ -134,13 +134,15 @@ def symdl_sgd_step(workload: Workload, cache_dir: str, backend: str | None = Non
     return module.train_step
 
 
-def adam_steps(workload: Workload, x: np.ndarray, labels: np.ndarray, cache_dir: str
+def adam_steps(workload: Workload, x: np.ndarray, labels: np.ndarray, cache_dir: str,
+               backend: str | None = None
                ) -> tuple[Callable[[], Any], Callable[[], Any], list[np.ndarray]]:
     """The generated and the hand-written Adam steps of a one-hidden-layer MLP, same start.
 
     Returns ``(symdl_step, numpy_step, initial_params)``: zero-argument callables returning the
     loss before their update, each on its own copy of the parameters and optimizer state, and
     the initial ``[W1, b1, W2, b2]`` for the peers. The numpy side is `bench_adam.NumpyAdamMLP`.
+    ``backend`` is passed to `compile_train_step` when given (``"numba"``).
     """
     import symdl as sd
     from benchmarks.bench_adam import NumpyAdamMLP
@@ -153,9 +155,11 @@ def adam_steps(workload: Workload, x: np.ndarray, labels: np.ndarray, cache_dir:
                                    name="dense")
     loss = sd.mean(sd.softmax_cross_entropy(logits, ys)).named("loss")
     acc = sd.mean(sd.cast(sd.equal(sd.argmax(logits, axis=1), ys), "float32")).named("accuracy")
+    options = {} if backend is None else {"backend": backend}
     train = sd.optim.compile_train_step(loss, params, sd.optim.Adam(float(ADAM_LR)), [xs, ys],
-                                        {"accuracy": acc}, name="bench17_adam",
-                                        cache_dir=cache_dir)
+                                        {"accuracy": acc},
+                                        name=f"bench17_adam{'_' + backend if backend else ''}",
+                                        cache_dir=cache_dir, **options)
     values = sd.init.initialize(params, seed=0)
     initial = [values[k].copy() for k in ("dense0_W", "dense0_b", "dense1_W", "dense1_b")]
     reference = NumpyAdamMLP(values)
