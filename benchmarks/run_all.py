@@ -325,7 +325,7 @@ def collect(*, threads: int, quick: bool, repeats: int | None = None, warmup: in
         pending = cells.get(SYMDL, {}).get("note", "") if not w.trains else ""
         for column in columns:
             if column not in cells:
-                reason = pending or (f"{column}: measured on the SGD rows only"
+                reason = pending or (f"{column}: measured on the training rows only"
                                      if column == SYMDL_NUMBA else f"{column}: not measured")
                 cells[column] = _cell(note=reason)
     env = environment(threads)
