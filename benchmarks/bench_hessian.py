@@ -6,8 +6,9 @@ D = 15 features and C = 10 classes, differentiated twice with respect to W (150 
 H is 150 x 150), in float64 and float32. The baseline is the closed form written carefully in
 numpy: ``H = (diag(p) - p p^T) kron x x^T`` averaged over the batch, as one GEMM of the
 (B, D C) products ``x_d p_c`` and a diagonal-block update, never a loop over examples. symdl's
-``sd.hessian`` is forward over reverse (the batched JVP of the gradient along the identity);
-the peers are JAX ``jit(jacfwd(jacrev))``, ``torch.func.jacfwd(jacrev)`` and PyTensor's
+``sd.hessian`` is forward over reverse (the batched JVP of the gradient along the identity),
+generated for the numpy backend and for the numba one (``symdl numba``); the peers are JAX
+``jit(jacfwd(jacrev))``, ``torch.func.jacfwd(jacrev)`` and PyTensor's
 ``pytensor.gradient.hessian`` (each skipped when it does not import). The HVP row compares
 ``sd.hvp`` with the hand-written product ``x^T (p * (x V - sum(p * x V))) / B``.
 
@@ -45,7 +46,7 @@ if __package__ in (None, ""):
 from benchmarks.common import interleave, limit_threads, note  # noqa: E402
 
 B, D, C = 200, 15, 10
-COLUMNS = ("symdl", "jax", "torch", "pytensor")
+COLUMNS = ("symdl", "symdl_numba", "jax", "torch", "pytensor")
 Fn = Callable[[], Any]
 
 
@@ -117,7 +118,8 @@ def hvp_numpy(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
     return out
 
 
-def _symdl(dtype: str, *, hvp: bool) -> Callable[..., np.ndarray]:
+def _symdl(dtype: str, *, hvp: bool, backend: str = "numpy") -> Callable[..., np.ndarray]:
+    """symdl's generated Hessian (or HVP), with the numpy or the numba backend."""
     import symdl as sd
 
     x = sd.placeholder("x", (None, D), dtype)
@@ -128,11 +130,11 @@ def _symdl(dtype: str, *, hvp: bool) -> Callable[..., np.ndarray]:
     cache = Path(tempfile.mkdtemp(prefix="bench_hessian_"))
     if hvp:
         V = sd.placeholder("V", (D, C), dtype)
-        module = sd.compile({"hvp": ([x, y, W, b, V], sd.hvp(loss, W, V))}, "bench_hvp",
-                            cache_dir=cache)
+        module = sd.compile({"hvp": ([x, y, W, b, V], sd.hvp(loss, W, V))},
+                            f"bench_hvp_{backend}", cache_dir=cache, backend=backend)
         return module.hvp
-    module = sd.compile({"hessian": ([x, y, W, b], sd.hessian(loss, W))}, "bench_hessian",
-                        cache_dir=cache)
+    module = sd.compile({"hessian": ([x, y, W, b], sd.hessian(loss, W))},
+                        f"bench_hessian_{backend}", cache_dir=cache, backend=backend)
     return module.hessian
 
 
@@ -240,12 +242,12 @@ def _row(workload: str, dtype: str, *, hvp: bool, repeats: int,
         pargs = (W, x, y, b, V)[: 5 if hvp else 4]
         return lambda: fn(*pargs)
 
-    def symdl_call() -> Fn:
-        fn = _symdl(dtype, hvp=hvp)
+    def symdl_call(backend: str = "numpy") -> Fn:
+        fn = _symdl(dtype, hvp=hvp, backend=backend)
         return lambda: fn(*args)
 
-    makers = {"symdl": symdl_call, "jax": jax_call, "torch": torch_call,
-              "pytensor": pytensor_call}
+    makers = {"symdl": symdl_call, "symdl_numba": lambda: symdl_call("numba"),
+              "jax": jax_call, "torch": torch_call, "pytensor": pytensor_call}
     for name, make in makers.items():
         if name not in columns:
             continue
@@ -284,8 +286,9 @@ def hessian_rows(repeats: int = 21, quick: bool = False, threads: int | None = N
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table (ratios to numpy; "n/a" where a peer is unavailable)."""
-    head = "| workload | numpy (ms) | symdl | JAX jit(jacfwd(jacrev)) | torch.func | PyTensor |"
-    lines = [head, "| --- | --- | --- | --- | --- | --- |"]
+    head = ("| workload | numpy (ms) | symdl | symdl numba | JAX jit(jacfwd(jacrev)) | torch.func "
+            "| PyTensor |")
+    lines = [head, "| --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         cells = [f"{row['numpy_s'] * 1e3:.3f}"]
         cells += ["n/a" if row[c] is None else f"{row[c]:.2f}" for c in COLUMNS]

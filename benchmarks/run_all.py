@@ -459,8 +459,8 @@ def _symdl_cells(w: Any, x: Any, y: Any, labels: Any, params: list[Any], numpy_s
 
 
 # bench_hessian's keys -> this table's columns; torch.func runs eagerly: under torch eager.
-HESSIAN_COLUMNS = {"symdl": SYMDL, "jax": "JAX jit", "torch": "torch eager",
-                   "pytensor": "PyTensor C"}
+HESSIAN_COLUMNS = {"symdl": SYMDL, "symdl_numba": SYMDL_NUMBA, "jax": "JAX jit",
+                   "torch": "torch eager", "pytensor": "PyTensor C"}
 
 
 def second_order_rows(*, quick: bool, repeats: int | None, tiny: bool, threads: int,
