@@ -315,7 +315,7 @@ def collect(*, threads: int, quick: bool, repeats: int | None = None, warmup: in
                 if second_order is None:
                     second_order = second_order_rows(
                         quick=quick, repeats=repeats, tiny=tiny, threads=threads,
-                        columns=list(frameworks) if peer_only else [SYMDL])
+                        columns=list(frameworks) if peer_only else [SYMDL, SYMDL_NUMBA])
                 rows[w.name] = dict(second_order.get(w.kind, second_order["missing"]))
     columns = list(frameworks) if peer_only else [*CORE_COLUMNS, *frameworks]
     for w in chosen:
