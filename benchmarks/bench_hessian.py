@@ -18,8 +18,9 @@ ratio is the median of the per-round ratios to numpy. Run it alone, as::
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_hessian.py
 
 What it found (2-core machine, load average 0.2, 1 BLAS thread, 21 rounds, 2026-11-29): symdl
-3.1x numpy in float64 and 2.6x in float32; the HVP 1.07x / 1.10x. `run_all.py` gives the peers
-(float32): JAX 4.4x at 2 threads and 2.7x at 1, PyTensor 5.9x, torch.func 21x. The goal (1.5x)
+3.1x numpy in float64 and 2.6x in float32; the HVP 1.07x / 1.10x. `run_all.py` (float32, 04:36 UTC)
+gives symdl 2.5x at 2 threads and 2.9x at 1, symdl numba 1.9x and 2.4x, JAX 4.0x and 2.9x,
+PyTensor 5.7x, torch.func 21x to 34x. The goal (1.5x)
 is missed: forward over reverse materializes tangents of (B, C, n) = 300,000 entries (2.4 MB in
 float64) and passes over them with numpy, while the closed form exploits the Kronecker structure
 and touches only (B, D C) arrays that stay in cache. Each pass now writes into the tangents'
