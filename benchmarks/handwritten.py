@@ -6,7 +6,7 @@ place where that saves a pass over memory, and in-place SGD updates (``W -= lr *
 Each step returns the loss (the mean cross-entropy over the batch, before the update), like the
 generated ``train_step``.
 
-Assumption shared by both steps: each row of the one-hot ``y`` sums to 1, so
+Assumption shared by every step: each row of the one-hot ``y`` sums to 1, so
 ``-sum(y * (z - lse)) = lse - sum(y * z)`` per row.
 """
 
@@ -15,12 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def softmax_step(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
-                 lr: np.float32) -> np.float32:
-    """One SGD step of softmax regression: logits = x @ W + b, mean cross-entropy; updates W, b."""
-    n = x.shape[0]
-    z = x @ W
-    z += b
+def _cross_entropy_and_delta(z: np.ndarray, y: np.ndarray) -> tuple[np.float32, np.ndarray]:
+    """The mean cross-entropy of the logits ``z`` (shifted in place) against the one-hot ``y``,
+    and its gradient with respect to ``z``, ``(softmax - y) / n``, in a new array."""
+    n = z.shape[0]
     z -= z.max(axis=1, keepdims=True)  # stable: every exp <= 1
     e = np.exp(z)
     s = e.sum(axis=1, keepdims=True)
@@ -29,6 +27,15 @@ def softmax_step(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
     e /= s
     e -= y
     e *= np.float32(1.0 / n)
+    return loss, e
+
+
+def softmax_step(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
+                 lr: np.float32) -> np.float32:
+    """One SGD step of softmax regression: logits = x @ W + b, mean cross-entropy; updates W, b."""
+    z = x @ W
+    z += b
+    loss, e = _cross_entropy_and_delta(z, y)
     W_grad = x.T @ e
     b_grad = e.sum(axis=0)
     W -= lr * W_grad
@@ -39,19 +46,12 @@ def softmax_step(x: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
 def mlp_step(x: np.ndarray, y: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray,
              b2: np.ndarray, lr: np.float32) -> np.float32:
     """One SGD step of a one-hidden-layer ReLU MLP, softmax cross-entropy; updates all params."""
-    n = x.shape[0]
     h = x @ W1
     h += b1
     np.maximum(h, 0, out=h)  # ReLU in place: h > 0 exactly where the pre-activation was > 0
     z = h @ W2
     z += b2
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    s = e.sum(axis=1, keepdims=True)
-    loss = (np.log(s).sum() - np.vdot(y, z)) / np.float32(n)
-    e /= s
-    e -= y
-    e *= np.float32(1.0 / n)
+    loss, e = _cross_entropy_and_delta(z, y)
     W2_grad = h.T @ e
     b2_grad = e.sum(axis=0)
     dh = e @ W2.T  # before W2 is updated
@@ -73,7 +73,6 @@ def mlp_layers_step(x: np.ndarray, y: np.ndarray, *params_and_lr: np.ndarray) ->
     """
     *params, lr = params_and_lr
     weights, biases = params[0::2], params[1::2]
-    n = x.shape[0]
     activations = [x]
     for W, b in zip(weights[:-1], biases[:-1]):
         h = activations[-1] @ W
@@ -82,14 +81,7 @@ def mlp_layers_step(x: np.ndarray, y: np.ndarray, *params_and_lr: np.ndarray) ->
         activations.append(h)
     z = activations[-1] @ weights[-1]
     z += biases[-1]
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    s = e.sum(axis=1, keepdims=True)
-    loss = (np.log(s).sum() - np.vdot(y, z)) / np.float32(n)
-    e /= s
-    e -= y
-    e *= np.float32(1.0 / n)
-    delta = e
+    loss, delta = _cross_entropy_and_delta(z, y)
     for i in range(len(weights) - 1, -1, -1):
         W_grad = activations[i].T @ delta
         b_grad = delta.sum(axis=0)

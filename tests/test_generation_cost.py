@@ -19,26 +19,8 @@ import pytest
 import sympy
 
 import symdl as sd
+from benchmarks.bench_generation import deep_mlp
 from codegen import fuse
-
-
-def _deep_mlp(depth: int, width: int = 8) -> dict[str, tuple]:
-    """An SGD step of ``relu(h @ W + b)`` stacked ``depth`` deep, no layer named: each
-    comment's formula reaches down the whole network, the case that once grew as depth**2."""
-    x = sd.placeholder("x", (None, width))
-    y = sd.placeholder("y", (None, width))
-    lr = sd.placeholder("lr", ())
-    params = []
-    h = x
-    for i in range(depth):
-        W = sd.parameter(f"W{i}", (width, width))
-        b = sd.parameter(f"b{i}", (width,))
-        params += [W, b]
-        h = sd.relu(h @ W + b)
-    loss = sd.mean(sd.softmax_cross_entropy(h, y))
-    grads = sd.grad(loss, params)
-    return {"train_step": ([x, y, *params, lr], loss,
-                           {p: p - lr * g for p, g in zip(params, grads)})}
 
 
 def _calls_to_generate(functions: dict[str, tuple]) -> int:
@@ -61,8 +43,8 @@ def _calls_to_generate(functions: dict[str, tuple]) -> int:
 def test_generation_work_is_linear_in_depth() -> None:
     # Build the graphs first: only generation is counted. A warm-up generation loads what
     # the first one loads, so each count is the work of its own graph.
-    graphs = {depth: _deep_mlp(depth) for depth in (4, 8, 16, 32)}
-    sd.generate(_deep_mlp(2), "warm_up")
+    graphs = {depth: deep_mlp(depth) for depth in (4, 8, 16, 32)}
+    sd.generate(deep_mlp(2), "warm_up")
     calls = {depth: _calls_to_generate(f) for depth, f in graphs.items()}
     # Differences cancel the fixed cost: linear work gives (c32 - c16) / (c8 - c4) = 16/4 = 4,
     # quadratic work 16 * 48 / (4 * 12) = 16.
@@ -89,12 +71,12 @@ def shorten_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[sympy.Expr]]
 
 
 def test_each_distinct_body_is_rewritten_once_per_process(shorten_calls) -> None:  # type: ignore[no-untyped-def]
-    sd.generate(_deep_mlp(4), "shallow")
+    sd.generate(deep_mlp(4), "shallow")
     shallow = list(shorten_calls)
     # The bodies of 8 and 48 layers are the same few, layer after layer: the memo is keyed by
     # a body's structure, so a deeper network rewrites none of them again.
-    sd.generate(_deep_mlp(8), "deeper")
-    sd.generate(_deep_mlp(48), "deepest")
+    sd.generate(deep_mlp(8), "deeper")
+    sd.generate(deep_mlp(48), "deepest")
     assert shallow and len(shorten_calls) == len(set(shorten_calls)) == len(shallow)
 
 
