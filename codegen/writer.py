@@ -30,7 +30,7 @@ from .names import Namespace
 from .numba_backend import KernelWriter, compiles
 from .pipeline import Program
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
-from .schedule import buffer_root, frees, views_used_once
+from .schedule import array_root, buffer_root, frees, views_used_once
 from .spec import FunctionSpec
 
 # A block comment writes out subexpressions up to this many characters (longer ones read
@@ -345,14 +345,10 @@ class FunctionWriter:
         writing ``a[i, j]`` would then change elements it reads later (numpy's ufuncs copy)."""
         if buffer is None:
             return False
-        target = buffer_root(buffer, self.reuse)
-        for x in node.inputs:
-            root = x
-            while root.op.is_view:
-                root = root.inputs[0]
-            if root is not x and buffer_root(root, self.reuse) is target:
-                return True
-        return False
+        # The buffer itself may be a view (a reshaped temporary); it is read as ``out``.
+        target = array_root(buffer, self.reuse)
+        return any(x is not buffer and not x.is_leaf and x.op.is_view
+                   and array_root(x, self.reuse) is target for x in node.inputs)
 
     def _is_final_write(self, node: Expr, buffer: Expr) -> bool:
         """Whether ``node`` is a parameter's new value written into the parameter itself."""

@@ -161,6 +161,27 @@ def test_division_by_zero_gives_numpys_inf_and_nan(symdl_cache: Path) -> None:
 
 
 @requires_numba
+def test_a_kernel_never_writes_into_an_array_it_reads_through_another_view(
+    symdl_cache: Path,
+) -> None:
+    """``out`` is a reshape of a dead temporary and the kernel also reads a transposed view of
+    that temporary: a loop writing element by element would read what it already overwrote
+    (numpy's ufuncs copy such an input first), so the statement stays numpy."""
+    x = sd.placeholder("x", (5, 3), "float64")
+    W = sd.placeholder("W", (3, 8), "float64")
+    h = sd.exp(x @ W)
+    out = (sd.reshape(h, (5, 2, 4)) * 2.0
+           + sd.transpose(sd.reshape(h, (5, 4, 2)), (0, 2, 1)) * 3.0).named("out")
+    reference, compiled = _both({"f": ([x, W], out)}, "two_views", symdl_cache)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((3, 8))
+    e = np.exp(a @ b)
+    want = e.reshape(5, 2, 4) * 2.0 + e.reshape(5, 4, 2).transpose(0, 2, 1) * 3.0
+    _close(reference.f(a, b), want, "float64")
+    _close(compiled.f(a, b), want, "float64")
+
+
+@requires_numba
 def test_broadcasting_constants_and_rank_three(symdl_cache: Path) -> None:
     """Inputs of shapes (N, 1, 4), (3, 1) and (4,) and literals, read as numpy broadcasts.
 
