@@ -48,6 +48,7 @@ functions = mlp({depth})
 t_graph = time.perf_counter()
 module = sd.compile(functions, "gen_{depth}layer")
 t_compile = time.perf_counter()
+from symdl.lazy_imports import is_loaded
 with open(module.__file__) as f:
     lines = f.read().count("\n")
 print(json.dumps({{
@@ -55,7 +56,7 @@ print(json.dumps({{
     "graph_and_grad_s": t_graph - t_import,
     "compile_s": t_compile - t_graph,
     "lines": lines,
-    "sympy_loaded": "sympy" in sys.modules,
+    "sympy_loaded": is_loaded("sympy"),
     "has_train_step": callable(getattr(module, "train_step", None)),
 }}))
 """

@@ -44,7 +44,9 @@ t_graph, c_graph = time.perf_counter(), time.process_time()
 module = sd.compile(functions, "warm_{depth}layer")
 t_compile, c_compile = time.perf_counter(), time.process_time()
 assert callable(module.train_step)
-print(json.dumps({{"import_s": t_import - t0, "graph_s": t_graph - t_import,
+from symdl.lazy_imports import is_loaded
+print(json.dumps({{"sympy_loaded": int(is_loaded("sympy")),
+                   "import_s": t_import - t0, "graph_s": t_graph - t_import,
                    "compile_s": t_compile - t_graph, "total_s": t_compile - t0,
                    "import_cpu": c_import - c0, "graph_cpu": c_graph - c_import,
                    "compile_cpu": c_compile - c_graph, "total_cpu": c_compile - c0}}))
@@ -72,8 +74,14 @@ def measure(depth: int, runs: int = 5) -> dict[str, float]:
     def med(samples: list[dict[str, float]], key: str) -> float:
         return statistics.median(s[key] for s in samples)
 
+    # A warm start never runs sympy: generating (cold) does; the columns say which did.
     return {"depth": depth, **{f"cold_{k}": med(cold, k) for k in cold[0]},
             **{f"warm_{k}": med(warm, k) for k in warm[0]}}
+
+
+def _yes(median: float) -> str:
+    """The median of 0/1 flags over the processes, as 'yes', 'no' or 'mixed' (a tie)."""
+    return {0.0: "no", 1.0: "yes"}.get(median, "mixed")
 
 
 def exponent(rows: list[dict[str, float]], key: str = "cold_compile_s") -> float:
@@ -95,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         print("note: PYTHONDONTWRITEBYTECODE is set: each child compiles symdl from source")
     print(f"load average before: {os.getloadavg()[0]:.1f}")
     print("| model | import symdl s | graph + grad s | compile cold s | cold process s | "
-          "compile warm s | warm start s | cold / warm |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "compile warm s | warm start s | cold / warm | sympy run cold / warm |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     rows = []
     for depth in (int(d) for d in args.depths.split(",")):
         r = measure(depth, args.runs)
@@ -107,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"| MLP depth {depth} | {both('warm_import')} | {both('warm_graph')} | "
               f"{both('cold_compile')} | {both('cold_total')} | {both('warm_compile')} | "
-              f"{both('warm_total')} | {r['cold_compile_s'] / r['warm_compile_s']:.0f} |",
+              f"{both('warm_total')} | {r['cold_compile_s'] / r['warm_compile_s']:.0f} | "
+              f"{_yes(r['cold_sympy_loaded'])} / {_yes(r['warm_sympy_loaded'])} |",
               flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     if len(rows) > 1:

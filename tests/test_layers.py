@@ -17,6 +17,7 @@ CORE = (
     "symdl._version", "symdl.autodiff", "symdl.errors", "symdl.files", "symdl.ir", "symdl.ops",
     "symdl.printing", "symdl.provenance", "symdl.rewrite", "symdl.simplify", "symdl.types",
     "symdl.forward",  # forward mode, jacobian, hessian: differentiation, like autodiff
+    "symdl.lazy_imports",  # sympy, run on first use: standard library only
 )
 
 

@@ -14,16 +14,19 @@ sympy expression, for checking a derivation against ``sympy.diff``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
-from typing import NamedTuple
-
-import sympy
-from sympy.printing.latex import LatexPrinter
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import OpDefinitionError
 from ..ir import Expr, toposort
 from ..ops.base import ATOM, POSTFIX, PROD, Latex
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..lazy_imports import sympy  # sympy runs on first use, not on import
 
 __all__ = ["latex", "local_derivative", "name_latex", "rule_latex", "to_sympy", "bar"]
 
@@ -254,18 +257,24 @@ def local_derivative(node: Expr, names: Mapping[Expr, str]) -> list[tuple[Expr, 
         settings: dict[str, object] = {"symbol_names": shown}
         if any(dim != 1 for dim in node.shape):  # over tensors a product is elementwise
             settings["mul_symbol"] = r" \odot "
-        text = _Printer(settings).doprint(d)
+        text = _printer_class()(settings).doprint(d)
         result.append((i, re.sub(r"(?<![\w}])(\d+(?:\.\d+)?) \\odot ", r"\1 \\, ", text)))
     return result
 
 
-class _Printer(LatexPrinter):
+@functools.cache
+def _printer_class() -> type[sympy.printing.latex.LatexPrinter]:
     """sympy's LaTeX with the step function as an Iverson bracket, ``[a > 0]``: the notation
-    the comparison ops print (a page never shows both ``\\theta(a)`` and ``[a > 0]``)."""
+    the comparison ops print (a page never shows both ``\\theta(a)`` and ``[a > 0]``). Made on
+    first use: sympy runs only when a derivation is shown."""
+    from sympy.printing.latex import LatexPrinter
 
-    def _print_Heaviside(self, expr: sympy.Heaviside, exp: str | None = None) -> str:
-        text = rf"\left[{self._print(expr.args[0])} > 0\right]"
-        return text if exp is None else rf"{text}^{{{exp}}}"
+    class Printer(LatexPrinter):
+        def _print_Heaviside(self, expr: sympy.Heaviside, exp: str | None = None) -> str:
+            text = rf"\left[{self._print(expr.args[0])} > 0\right]"
+            return text if exp is None else rf"{text}^{{{exp}}}"
+
+    return Printer
 
 
 def to_sympy(expr: Expr, symbols: Mapping[Expr, sympy.Symbol] | None = None) -> sympy.Expr:

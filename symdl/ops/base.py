@@ -15,22 +15,26 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import sympy
 
 from ..errors import ConstantError, DTypeError, InvalidNameError, OpDefinitionError
 from ..ir import ConstValue, Expr, intern
 from ..printing import constant_text
 from ..types import Shape, as_dtype, as_shape
 
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..lazy_imports import sympy  # sympy runs on first use, not on import
+
 # (g, out, *inputs, **attrs) -> one cotangent (or None) per input
 VJP = Callable[..., tuple[Expr | None, ...]]
 # (tangents, out, *inputs, **attrs) -> the tangent of out (None: zero); see `Op.jvp`
 JVP = Callable[..., Expr | None]
 # (*inputs as sympy expressions, **attrs) -> the op's scalar value as a sympy expression
-SympyForm = Callable[..., sympy.Expr]
+SympyForm = Callable[..., "sympy.Expr"]
 
 OPS: dict[str, type[Op]] = {}
 

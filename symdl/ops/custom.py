@@ -13,8 +13,7 @@ import inspect
 import keyword
 import re
 from collections.abc import Callable, Sequence
-
-import sympy
+from typing import TYPE_CHECKING
 
 from ..errors import ElementwiseBodyError, InvalidNameError, NoDerivativeError, ShapeError
 from ..ir import Expr
@@ -37,20 +36,24 @@ from .base import (
     require_float,
 )
 
-# What sympy leaves unevaluated: operations on expressions (not functions of numbers), which no
-# numpy printer can write. `.doit()` evaluates them where sympy can.
-UNEVALUATED: tuple[type[sympy.Basic], ...] = (
-    sympy.Derivative,
-    sympy.Subs,
-    sympy.Limit,
-    sympy.Order,
-    sympy.concrete.expr_with_limits.ExprWithLimits,  # Integral, Sum, Product
-)
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..lazy_imports import sympy  # sympy runs on first use, not on import
 
 
 def unevaluated(body: sympy.Basic) -> list[sympy.Basic]:
     """The unevaluated operations in ``body`` (outermost first; empty when it has none)."""
-    return [e for e in sympy.preorder_traversal(body) if isinstance(e, UNEVALUATED)]
+    # What sympy leaves unevaluated: operations on expressions (not functions of numbers),
+    # which no numpy printer can write. `.doit()` evaluates them where sympy can.
+    kinds = (
+        sympy.Derivative,
+        sympy.Subs,
+        sympy.Limit,
+        sympy.Order,
+        sympy.concrete.expr_with_limits.ExprWithLimits,  # Integral, Sum, Product
+    )
+    return [e for e in sympy.preorder_traversal(body) if isinstance(e, kinds)]
 
 
 @register

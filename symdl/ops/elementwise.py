@@ -9,16 +9,12 @@ its math notation. Cotangents of broadcast operands are summed back to the opera
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy
-from sympy.codegen.cfunctions import expm1 as sympy_expm1
-from sympy.codegen.cfunctions import log1p as sympy_log1p
-from sympy.codegen.cfunctions import log2 as sympy_log2
-from sympy.codegen.numpy_nodes import logaddexp as sympy_logaddexp
 
 from ..errors import ConstantError, DTypeError, ShapeError
 from ..ir import Expr
@@ -42,6 +38,25 @@ from .base import (
     require_float,
     scalar_value,
 )
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..lazy_imports import sympy  # sympy runs on first use, not on import
+
+
+def _sympy_codegen(module: str, name: str) -> Callable[..., sympy.Expr]:
+    """The function ``name`` of ``sympy.codegen.<module>`` (log1p, expm1: the forms numpy
+    computes without cancelling), imported on its first call, when sympy itself runs."""
+
+    def call(*args: sympy.Expr) -> sympy.Expr:
+        return getattr(importlib.import_module(f"sympy.codegen.{module}"), name)(*args)
+
+    call.__name__ = name
+    return call
+
+
+_logaddexp = _sympy_codegen("numpy_nodes", "logaddexp")
 
 # --------------------------------------------------------------------------- shared rules
 
@@ -308,7 +323,7 @@ class Maximum(BinaryOp):
     ufunc, inplace = "np.maximum", "np.maximum({0}, {1}, out={out})"
     fold = staticmethod(np.maximum)
     bool_ok = True  # logical or
-    elementwise_math, sympy_form = True, staticmethod(sympy.Max)
+    elementwise_math, sympy_form = True, staticmethod(lambda a, b: sympy.Max(a, b))
     hint = "maximum_{0}"
     latex = Latex(r"\max\left({0}, {1}\right)", FUNC)
 
@@ -332,7 +347,7 @@ class Minimum(BinaryOp):
     ufunc, inplace = "np.minimum", "np.minimum({0}, {1}, out={out})"
     fold = staticmethod(np.minimum)
     bool_ok = True  # logical and
-    elementwise_math, sympy_form = True, staticmethod(sympy.Min)
+    elementwise_math, sympy_form = True, staticmethod(lambda a, b: sympy.Min(a, b))
     hint = "minimum_{0}"
     latex = Latex(r"\min\left({0}, {1}\right)", FUNC)
 
@@ -561,7 +576,7 @@ class Exp(UnaryOp):
 
     name, numpy = "exp", "np.exp({0})"
     ufunc, inplace, fold = "np.exp", "np.exp({0}, out={out})", staticmethod(np.exp)
-    sympy_form = staticmethod(sympy.exp)
+    sympy_form = staticmethod(lambda a: sympy.exp(a))
     hint, latex = "exp_{0}", Latex("e^{{{0}}}", POSTFIX)
 
     @staticmethod
@@ -575,7 +590,7 @@ class Log(UnaryOp):
 
     name, numpy = "log", "np.log({0})"
     ufunc, inplace, fold = "np.log", "np.log({0}, out={out})", staticmethod(np.log)
-    sympy_form = staticmethod(sympy.log)
+    sympy_form = staticmethod(lambda a: sympy.log(a))
     hint, latex = "log_{0}", latex_call(r"\log")
 
     @staticmethod
@@ -590,7 +605,8 @@ class Log1p(UnaryOp):
     name, numpy = "log1p", "np.log1p({0})"
     ufunc, inplace = "np.log1p", "np.log1p({0}, out={out})"
     sympy_form = staticmethod(lambda a: sympy.log(1 + a))
-    sympy_stable = staticmethod(sympy_log1p)  # np.log1p: exact for small x, where 1 + x rounds
+    # np.log1p: exact for small x, where 1 + x rounds
+    sympy_stable = staticmethod(_sympy_codegen("cfunctions", "log1p"))
     hint, latex = "log1p_{0}", latex_call(r"\operatorname{log1p}")
 
     @staticmethod
@@ -605,7 +621,8 @@ class Expm1(UnaryOp):
     name, numpy = "expm1", "np.expm1({0})"
     ufunc, inplace, fold = "np.expm1", "np.expm1({0}, out={out})", staticmethod(np.expm1)
     sympy_form = staticmethod(lambda a: sympy.exp(a) - 1)
-    sympy_stable = staticmethod(sympy_expm1)  # np.expm1: exact for small x, where e**x - 1 cancels
+    # np.expm1: exact for small x, where e**x - 1 cancels
+    sympy_stable = staticmethod(_sympy_codegen("cfunctions", "expm1"))
     hint, latex = "expm1_{0}", Latex("e^{{{0}}} - 1", SUM)
 
     @staticmethod
@@ -619,7 +636,7 @@ class Sqrt(UnaryOp):
 
     name, numpy = "sqrt", "np.sqrt({0})"
     ufunc, inplace, fold = "np.sqrt", "np.sqrt({0}, out={out})", staticmethod(np.sqrt)
-    sympy_form = staticmethod(sympy.sqrt)
+    sympy_form = staticmethod(lambda a: sympy.sqrt(a))
     hint, latex = "sqrt_{0}", Latex(r"\sqrt{{{0}}}", ATOM)
 
     @staticmethod
@@ -647,7 +664,7 @@ class Sin(UnaryOp):
 
     name, numpy = "sin", "np.sin({0})"
     ufunc, inplace = "np.sin", "np.sin({0}, out={out})"
-    sympy_form = staticmethod(sympy.sin)
+    sympy_form = staticmethod(lambda a: sympy.sin(a))
     hint, latex = "sin_{0}", latex_call(r"\sin")
 
     @staticmethod
@@ -661,7 +678,7 @@ class Cos(UnaryOp):
 
     name, numpy = "cos", "np.cos({0})"
     ufunc, inplace = "np.cos", "np.cos({0}, out={out})"
-    sympy_form = staticmethod(sympy.cos)
+    sympy_form = staticmethod(lambda a: sympy.cos(a))
     hint, latex = "cos_{0}", latex_call(r"\cos")
 
     @staticmethod
@@ -675,7 +692,7 @@ class Tanh(UnaryOp):
 
     name, numpy = "tanh", "np.tanh({0})"
     ufunc, inplace = "np.tanh", "np.tanh({0}, out={out})"
-    sympy_form = staticmethod(sympy.tanh)
+    sympy_form = staticmethod(lambda a: sympy.tanh(a))
     hint, latex = "tanh_{0}", latex_call(r"\tanh")
 
     @staticmethod
@@ -707,7 +724,8 @@ class Softplus(UnaryOp):
     name, numpy = "softplus", "np.logaddexp(0, {0})"
     ufunc, inplace = "np.logaddexp", "np.logaddexp(0, {0}, out={out})"
     sympy_form = staticmethod(lambda a: sympy.log(1 + sympy.exp(a)))
-    sympy_stable = staticmethod(lambda a: sympy_logaddexp(0, a))  # exp(x) overflows, this not
+    # np.logaddexp(0, x): log(1 + exp(x)) without computing exp(x), which overflows
+    sympy_stable = staticmethod(lambda a: _logaddexp(0, a))
     hint, latex = "softplus_{0}", latex_call(r"\operatorname{softplus}")
 
     @staticmethod
@@ -738,7 +756,7 @@ class Abs(UnaryOp):
 
     name, numpy = "abs", "np.abs({0})"
     ufunc, inplace = "np.abs", "np.abs({0}, out={out})"
-    sympy_form = staticmethod(sympy.Abs)
+    sympy_form = staticmethod(lambda a: sympy.Abs(a))
     hint, latex = "abs_{0}", Latex(r"\left|{0}\right|", ATOM)
 
     @classmethod
@@ -884,7 +902,8 @@ class Log2(UnaryOp):
     name, numpy = "log2", "np.log2({0})"
     ufunc, inplace, fold = "np.log2", "np.log2({0}, out={out})", staticmethod(np.log2)
     sympy_form = staticmethod(lambda a: sympy.log(a) / sympy.log(2))
-    sympy_stable = staticmethod(sympy_log2)  # prints as np.log2, exact for powers of two
+    # np.log2: exact for powers of two
+    sympy_stable = staticmethod(_sympy_codegen("cfunctions", "log2"))
     hint, latex = "log2_{0}", latex_call(r"\log_2")
 
     @staticmethod
@@ -898,7 +917,7 @@ class Tan(UnaryOp):
 
     name, numpy = "tan", "np.tan({0})"
     ufunc, inplace, fold = "np.tan", "np.tan({0}, out={out})", staticmethod(np.tan)
-    sympy_form = staticmethod(sympy.tan)
+    sympy_form = staticmethod(lambda a: sympy.tan(a))
     hint, latex = "tan_{0}", latex_call(r"\tan")
 
     @staticmethod
@@ -912,7 +931,7 @@ class Arctan(UnaryOp):
 
     name, numpy = "arctan", "np.arctan({0})"
     ufunc, inplace, fold = "np.arctan", "np.arctan({0}, out={out})", staticmethod(np.arctan)
-    sympy_form = staticmethod(sympy.atan)
+    sympy_form = staticmethod(lambda a: sympy.atan(a))
     hint, latex = "arctan_{0}", latex_call(r"\arctan")
 
     @staticmethod
@@ -929,7 +948,7 @@ class Floor(UnaryOp):
     # A step function: its derivative is 0 almost everywhere, so no gradient flows (JAX's
     # convention); it still fuses (`np.floor(x * 4) / 4` is one statement).
     differentiable = False
-    sympy_form = staticmethod(sympy.floor)
+    sympy_form = staticmethod(lambda a: sympy.floor(a))
     hint, latex = "floor_{0}", Latex(r"\lfloor {0} \rfloor", ATOM)
 
 

@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy
 
 from ..errors import ShapeError
 from ..ir import Expr
 from ..types import Shape
 from .base import Latex, as_expr, latex_call, register
 from .elementwise import UnaryOp, exp
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..lazy_imports import sympy  # sympy runs on first use, not on import
 
 SCIPY_SPECIAL = ("scipy.special",)
 # 2 / sqrt(pi), the factor in erf's derivative.
@@ -47,7 +52,7 @@ class Erf(UnaryOp):
     name, numpy = "erf", "scipy.special.erf({0})"
     ufunc, inplace = "scipy.special.erf", "scipy.special.erf({0}, out={out})"
     fold, needs = staticmethod(_scipy("erf")), SCIPY_SPECIAL
-    sympy_form = staticmethod(sympy.erf)
+    sympy_form = staticmethod(lambda a: sympy.erf(a))
     hint, latex = "erf_{0}", latex_call(r"\operatorname{erf}")
 
     @staticmethod
@@ -62,7 +67,7 @@ class Erfc(UnaryOp):
     name, numpy = "erfc", "scipy.special.erfc({0})"
     ufunc, inplace = "scipy.special.erfc", "scipy.special.erfc({0}, out={out})"
     fold, needs = staticmethod(_scipy("erfc")), SCIPY_SPECIAL
-    sympy_form = staticmethod(sympy.erfc)
+    sympy_form = staticmethod(lambda a: sympy.erfc(a))
     hint, latex = "erfc_{0}", latex_call(r"\operatorname{erfc}")
 
     @staticmethod
@@ -78,7 +83,7 @@ class Lgamma(UnaryOp):
     ufunc, inplace = "scipy.special.gammaln", "scipy.special.gammaln({0}, out={out})"
     fold, needs = staticmethod(_scipy("gammaln")), SCIPY_SPECIAL
     # sympy's loggamma is log(Gamma(x)), the same for x > 0 (gammaln takes |Gamma| below 0).
-    sympy_form = staticmethod(sympy.loggamma)
+    sympy_form = staticmethod(lambda a: sympy.loggamma(a))
     hint, latex = "lgamma_{0}", latex_call(r"\log\Gamma")
 
     @staticmethod
