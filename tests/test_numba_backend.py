@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -362,3 +363,97 @@ def test_a_product_summed_inside_a_kernel_is_never_deleted(symdl_cache: Path) ->
         _close(got, want, "float32")
     _close(W2, W1, "float32")
     _close(b2, b1, "float32")
+
+
+def _kernel_calls(source: str, function: str) -> list[str]:
+    """The kernel calls in ``function`` of a generated module, as ``name(arg, ...)`` on one
+    line (a wrapped call joined back)."""
+    body = " ".join(source.split(f"\ndef {function}(", 1)[1].split("\ndef ", 1)[0].split())
+    calls = []
+    for match in re.finditer(r"\b_\w+_kernel\(", body):
+        depth, end = 1, match.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(body[end], 0)
+            end += 1
+        calls.append(body[match.start():end])
+    return calls
+
+
+@requires_numba
+def test_an_optimizers_updates_of_one_parameter_are_one_kernel(symdl_cache: Path) -> None:
+    # Adam writes m, v and the parameter: one loop reads each element of the four arrays once
+    # (`update_groups`); the results are the numpy backend's (test_mlp_train_step_matches_...).
+    loss, params, inputs = _mlp("float32")
+    step = sd.optim.compile_train_step(loss, params, sd.optim.Adam(0.01), inputs,
+                                       name="adam_merged", cache_dir=str(symdl_cache),
+                                       backend="numba")
+    source = Path(step.module.__file__).read_text()
+    calls = _kernel_calls(source, "train_step")
+    for p in params:
+        merged = [c for c in calls if f"{p.name}_m" in re.split(r"[(), ]+", c)]
+        assert len(merged) == 1, (p.name, calls)
+        args = re.split(r"[(), ]+", merged[0])
+        assert f"{p.name}_v" in args and p.name in args
+        kernel = merged[0].split("(")[0]
+        definition = source.split(f"def {kernel}(", 1)[1].split("\n\n\n", 1)[0]
+        assert "In one pass over the elements" in definition
+        stores = [line.strip().split("[")[0] for line in definition.splitlines()
+                  if "] = " in line]
+        assert stores == [f"{p.name}_m", f"{p.name}_v", p.name], definition
+
+
+def _two_updates(case: str) -> tuple[dict, object]:
+    """Two parameters P, Q updated with kernels of one shape; ``case`` says how Q's update
+    reads P's (or P's reads Q), and the hand-written numpy of the step."""
+    g = sd.placeholder("g", (4, 4), "float64")
+    P = sd.parameter("P", (4, 4), "float64")
+    Q = sd.parameter("Q", (4, 4), "float64")
+    if case == "broadcast_old":
+        P_new = sd.exp(P) * 0.5 + Q[0:1, :]  # reads Q's old row 0 in every row
+        Q_new = Q * 2.0 + P_new  # after P_new, so Q is written in place
+
+        def want(gv: np.ndarray, Pv: np.ndarray, Qv: np.ndarray) -> tuple:
+            P1 = np.exp(Pv) * 0.5 + Qv[0:1, :]
+            return P1, Qv * 2.0 + P1
+    else:
+        P_new = sd.exp(P) * 0.5 + g
+        if case == "transposed":
+            Q_new = Q * 2.0 + sd.transpose(P_new)  # P's new values at (j, i)
+
+            def want(gv: np.ndarray, Pv: np.ndarray, Qv: np.ndarray) -> tuple:
+                P1 = np.exp(Pv) * 0.5 + gv
+                return P1, Qv * 2.0 + P1.T
+        elif case == "another_view":
+            Q_new = Q * 2.0 + sd.transpose(g) + P_new  # g is written by nobody
+
+            def want(gv: np.ndarray, Pv: np.ndarray, Qv: np.ndarray) -> tuple:
+                P1 = np.exp(Pv) * 0.5 + gv
+                return P1, Qv * 2.0 + gv.T + P1
+        else:
+            Q_new = sd.sqrt(Q * Q + P_new * P_new)  # P's new values at (i, j)
+
+            def want(gv: np.ndarray, Pv: np.ndarray, Qv: np.ndarray) -> tuple:
+                P1 = np.exp(Pv) * 0.5 + gv
+                return P1, np.sqrt(Qv * Qv + P1 * P1)
+    return {"step": ([g, P, Q], sd.sum(g), {P: P_new, Q: Q_new})}, want
+
+
+@requires_numba
+@pytest.mark.parametrize("case,kernels", [("same_index", 1), ("another_view", 1),
+                                          ("transposed", 2), ("broadcast_old", 2)])
+def test_updates_merge_only_where_one_loop_computes_what_the_statements_do(
+    symdl_cache: Path, case: str, kernels: int,
+) -> None:
+    """Merged, a loop would read P's new values at (j, i) before iteration (j, i) writes them,
+    or Q's old row 0 after iteration (0, j) overwrote it: those stay two kernels."""
+    functions, want = _two_updates(case)
+    reference, compiled = _both(functions, f"two_updates_{case}", symdl_cache)
+    assert len(_kernel_calls(Path(compiled.__file__).read_text(), "step")) == kernels
+    rng = np.random.default_rng(5)
+    g, P, Q = (rng.standard_normal((4, 4)) for _ in range(3))
+    P_want, Q_want = want(g, P, Q)
+    for module in (reference, compiled):
+        Pv, Qv = P.copy(), Q.copy()
+        module.step(g, Pv, Qv)
+        _close(Pv, P_want, "float64")
+        _close(Qv, Q_want, "float64")
