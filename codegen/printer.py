@@ -362,6 +362,16 @@ class NumpyPrinter:
             f"np.add.at({{out}}, {where}, {args[0]})",
         ]
 
+    def _print_BasisProduct(self, node: Expr, args: list[str]) -> Lines:
+        # Zeros, then a[..., d] on the diagonal of each (c, j) block: one assignment of the
+        # operand's size, not a product with the identity.
+        *lead, cols, n = node.shape
+        blocks = shape_text((*lead, cols, n // cols, cols))
+        return [
+            f"{{out}} = np.zeros({shape_text(node.shape)}, dtype={dtype_text(node.dtype)})",
+            f"{{out}}.reshape({blocks})[..., np.arange({cols}), :, np.arange({cols})] = {args[0]}",
+        ]
+
     def _print_TakeAlongAxis(self, node: Expr, args: list[str]) -> str:
         return f"np.take_along_axis({args[0]}, {args[1]}, axis={node.attr('axis')})"
     # ----------------------------------------------------------------- random draws

@@ -27,17 +27,21 @@ from .ir import Expr, toposort
 from .ops import api
 from .ops import shape as _shape
 from .ops.base import as_expr, label
+from .ops.linalg import basis_product
 from .provenance import strip_labels
 from .types import format_shape, is_float
 
 __all__ = ["forward_walk", "hessian", "jacobian", "jvp"]
 
 
-def forward_walk(y: Expr, wrt: Expr, tangent: Expr, *, batched: bool = False) -> Expr | None:
+def forward_walk(y: Expr, wrt: Expr, tangent: Expr, *, batched: bool = False,
+                 basis: bool = False) -> Expr | None:
     """The tangent of ``y`` when ``wrt`` moves along ``tangent``, or None where it is zero.
 
     ``tangent`` has ``wrt``'s shape, plus one trailing batch axis when ``batched``; so has the
     result, with ``y``'s shape. ``y`` must carry no labels and be stabilized (see `jvp`).
+    ``basis``: ``tangent`` is the identity basis (`jacobian`), so ``a @ wrt`` along it is a
+    `basis_product`, zeros with ``a`` on a diagonal, not a GEMM with the identity.
     """
     order = toposort([y])
     tangents: dict[Expr, Expr] = {wrt: tangent}
@@ -48,7 +52,12 @@ def forward_walk(y: Expr, wrt: Expr, tangent: Expr, *, batched: bool = False) ->
         inputs = tuple(tangents.get(x) for x in node.inputs)
         if all(t is None for t in inputs):
             continue
-        if node.op.jvp is not None:
+        if basis and node.op.name == "matmul" and inputs == (None, tangent) and wrt.ndim == 2:
+            # a @ W along W's basis: no GEMM with the identity (`basis_product`)
+            a = node.inputs[0]
+            t = label(basis_product(a, wrt.shape[1]),
+                      f"{a.name}_{wrt.name}_tangents" if a.name else "tangents")
+        elif node.op.jvp is not None:
             t = node.op.jvp(inputs, node, *node.inputs, **node.kwargs)
         elif batched:
             raise NoDerivativeError(
@@ -159,7 +168,7 @@ def _jacobian(y: Expr, wrt: Expr, *, allow_unused: bool, what: str) -> Expr:
     k = api.arange(n)
     identity = label(api.cast(api.equal(_shape.expand_dims(k, 1), k), wrt.dtype), "identity")
     basis = _shape.reshape(identity, (*wrt.shape, n))
-    result = forward_walk(prepared, wrt, basis, batched=True)
+    result = forward_walk(prepared, wrt, basis, batched=True, basis=True)
     if result is None:
         if id(wrt) not in {id(node) for node in toposort([y])} and not allow_unused:
             raise GradientError(

@@ -243,6 +243,9 @@ RULES: dict[str, Rule] = {
     "label": lambda x, *, name, of: x,  # a name, not a computation
     "elementwise": _elementwise,
     "matmul": np.matmul,
+    "basis_product": lambda a, *, cols: np.einsum("...d,cj->...cdj", a, np.eye(cols)).reshape(
+        *a.shape[:-1], cols, a.shape[-1] * cols
+    ),
     "logsumexp": _logsumexp,
     "softmax": _softmax,
     "log_softmax": _log_softmax,

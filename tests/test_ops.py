@@ -24,6 +24,7 @@ import symdl as sd
 from symdl.ir import Expr, toposort
 from symdl.ops import OPS
 from symdl.ops.conv import Windows
+from symdl.ops.linalg import basis_product
 from symdl.rewrite import lower
 from tests.helpers import (
     Domain,
@@ -305,6 +306,11 @@ CASES: list[Case] = [
     case("matmul_batch_times_mat", lambda a, b: a @ b, [(2, 3, 4), (4, 5)], np.matmul),
     case("matmul_mat_times_batch", lambda a, b: a @ b, [(3, 4), (2, 4, 5)], np.matmul),
     case("matmul_broadcast_batch", lambda a, b: a @ b, [(2, 1, 3, 4), (3, 4, 2)], np.matmul),
+    # a @ W along W's basis (full Jacobians): a[..., d] on the diagonal of each (c, j) block
+    case("basis_product_vector", lambda a: basis_product(a, 3), [(4,)],
+         lambda a: np.kron(np.eye(3)[:, None, :], a[None, :, None]).reshape(3, 12)),
+    case("basis_product_batched", lambda a: basis_product(a, 2), [(2, 3, 4)],
+         lambda a: np.einsum("bnd,cj->bncdj", a, np.eye(2)).reshape(2, 3, 2, 8)),
     case("matmul_batch_vec", lambda a, b: a @ b, [(2, 3, 4), (4,)], np.matmul),
     case("matmul_affine_params",
          lambda x, w, b: x @ w + b,

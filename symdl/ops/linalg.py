@@ -1,4 +1,5 @@
-"""Matrix products: `matmul` for vectors, matrices and batches of matrices (numpy's rules)."""
+"""Matrix products: `matmul` for vectors, matrices and batches of matrices (numpy's rules), and
+`basis_product`, a product with a matrix along every direction of its basis (full Jacobians)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from ..errors import ShapeError
 from ..ir import Expr
 from ..types import Shape, broadcast_shapes, format_shape
 from . import elementwise as _ew
+from . import reduce as _reduce
 from . import shape as _shape
-from .base import PROD, Latex, Op, as_expr, register
+from .base import PROD, Latex, Op, as_expr, register, require_float
+from .indexing import arange
 
 
 @register
@@ -105,3 +108,58 @@ def _batched(t: Expr, a: Expr, b: Expr, out: Expr, *, left: bool) -> Expr:
 def matmul(a: object, b: object) -> Expr:
     """Matrix product ``a @ b`` with numpy's rules for vectors and batches."""
     return Matmul.make(as_expr(a), as_expr(b))
+
+
+@register
+class BasisProduct(Op):
+    """``a @ W`` along every basis direction of a (D, C) matrix ``W``, directions last:
+    ``out[..., c, d * C + j] = a[..., d] * (c == j)`` (`symdl.forward`'s full Jacobians)"""
+
+    name = "basis_product"
+    hint = "{0}_basis"
+    latex = Latex(r"{0} \otimes I", PROD, (PROD,))
+    latex_rule = (r"C_{c, (d, j)} = A_{d} \, [c = j] \;\Rightarrow\; \bar{A}_{d} = "
+                  r"\textstyle\sum_{c} \bar{C}_{c, (d, c)}")
+
+    @classmethod
+    def infer(cls, a: Expr, *, cols: int) -> tuple[Shape, str]:
+        require_float("basis_product", a)
+        if a.ndim == 0 or not isinstance(a.shape[-1], int) or cols < 1:
+            raise ShapeError(
+                f"basis_product: needs an operand with a static last axis and cols >= 1, got "
+                f"{format_shape(a.shape)} and cols={cols}"
+            )
+        return (*a.shape[:-1], cols, a.shape[-1] * cols), a.dtype
+
+    @staticmethod
+    def vjp(g: Expr, out: Expr, a: Expr, *, cols: int) -> tuple[Expr]:
+        # d out[..., c, (d, j)] / d a[..., d] = [c == j]: the diagonal of each (c, j) block.
+        blocks = _shape.reshape(g, (*a.shape[:-1], cols, a.shape[-1], cols))
+        eye = _shape.reshape(_identity(cols, a.dtype), (cols, 1, cols))
+        return (_reduce.sum(blocks * eye, axis=(-3, -1)),)
+
+    @staticmethod
+    def jvp(t: tuple[Expr | None], out: Expr, a: Expr, *, cols: int) -> Expr | None:
+        (ta,) = t
+        if ta is None:
+            return None
+        if ta.ndim == a.ndim:
+            return BasisProduct.make(ta, cols=cols)
+        # Linear in a: the batch axis goes in front, through the op, and back to the end.
+        last = ta.ndim - 1
+        spread = BasisProduct.make(_shape.transpose(ta, (last, *range(last))), cols=cols)
+        return _shape.transpose(spread, (*range(1, spread.ndim), 0))
+
+
+def _identity(size: int, dtype: str) -> Expr:
+    """The (size, size) identity, built from two aranges (not size * size printed numbers)."""
+    k = arange(size)
+    return _ew.cast(_ew.equal(_shape.expand_dims(k, 1), k), dtype)
+
+
+def basis_product(a: object, cols: int) -> Expr:
+    """``a @ W`` along each of the ``D * C`` basis directions of a (D, C) matrix ``W``, batch
+    last: ``out[..., c, d * C + j] = a[..., d] * (c == j)``, of shape (..., C, D * C). What
+    `symdl.jacobian` computes for ``a @ W``, written into zeros instead of multiplying by the
+    identity."""
+    return BasisProduct.make(as_expr(a, "basis_product"), cols=int(cols))
