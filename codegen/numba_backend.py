@@ -213,7 +213,6 @@ def _reduction_source(node: Expr, args: Sequence[str], name: str, axes: tuple[in
     names: dict[sympy.Symbol, str] = {}
     for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
         names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
-    text = _element_printer(names, node.dtype)
     full = len(axes) == rank
     formula = sympy_printer(dict(zip(node.attr("symbols"), params)), node.dtype)(node.attr("body"))
     over = "every axis" if full else f"axes {axes}" + (", keeping them" if keepdims else "")
@@ -231,15 +230,11 @@ def _reduction_source(node: Expr, args: Sequence[str], name: str, axes: tuple[in
             lines.append(f"{pad}partial = {zero}")
         lines.append(f"{pad}for {index} in range({_extent(node, params, depth)}):")
     pad = "    " * (rank + 1)
-    body = with_cse(node.attr("body"))
-    for symbol, value in body.temporaries:
-        temp = local.create(_temp_hint(value))
-        lines += wrap(f"{pad}{temp} = {text(value)}")
-        names[symbol] = temp
-        text = _element_printer(names, node.dtype)
+    temporaries, result = _element_lines(node, names, local, pad)
+    lines += temporaries
     if full:
         target = "partial" if rank > 1 else "total"
-        lines += wrap(f"{pad}{target} += {text(body.result)}")
+        lines += wrap(f"{pad}{target} += {result}")
         if rank > 1:
             lines.append(f"{'    ' * (rank - 1)}    total += partial")
         lines.append("    return total")
@@ -247,7 +242,7 @@ def _reduction_source(node: Expr, args: Sequence[str], name: str, axes: tuple[in
         kept = [("0" if a in axes else index) for a, index in enumerate(indices)]
         if not keepdims:
             kept = [k for a, k in enumerate(kept) if a not in axes]
-        lines += wrap(f"{pad}out[{', '.join(kept)}] += {text(body.result)}")
+        lines += wrap(f"{pad}out[{', '.join(kept)}] += {result}")
         lines.append("    return out")
     return lines
 
@@ -285,8 +280,6 @@ def _kernel_source(node: Expr, args: Sequence[str], name: str,
     names: dict[sympy.Symbol, str] = {}
     for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
         names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
-    body = with_cse(node.attr("body"))
-    text = _element_printer(names, node.dtype)
     pad = "    " * (rank + 1)
     own = [p for p, o in zip(params, in_out) if not o]
     lines = [DECORATOR, *wrap(f"def {name}({', '.join([*own, 'out'])}):")]
@@ -303,12 +296,8 @@ def _kernel_source(node: Expr, args: Sequence[str], name: str,
         lines.append(doc + '"""')
     for depth, index in enumerate(indices):
         lines.append(f"{'    ' * (depth + 1)}for {index} in range(out.shape[{depth}]):")
-    for symbol, value in body.temporaries:
-        temp = local.create(_temp_hint(value))
-        lines += wrap(f"{pad}{temp} = {text(value)}")
-        names[symbol] = temp
-        text = _element_printer(names, node.dtype)
-    lines += wrap(f"{pad}out[{', '.join(indices)}] = {text(body.result)}")
+    temporaries, result = _element_lines(node, names, local, pad)
+    lines += [*temporaries, *wrap(f"{pad}out[{', '.join(indices)}] = {result}")]
     lines.append("    return out")
     return lines
 
@@ -406,15 +395,25 @@ def _group_source(nodes: Sequence[Expr], args: Sequence[Sequence[str]], targets:
         names: dict[sympy.Symbol, str] = {}
         for symbol, a, x in zip(node.attr("symbols"), member, node.inputs):
             names[symbol] = own[a] if x.shape == () else f"{own[a]}[{_index(x, node, indices)}]"
-        body = with_cse(node.attr("body"))
-        text = _element_printer(names, node.dtype)
-        for symbol, value in body.temporaries:
-            temp = local.create(_temp_hint(value))
-            lines += wrap(f"{pad}{temp} = {text(value)}")
-            names[symbol] = temp
-            text = _element_printer(names, node.dtype)
-        lines += wrap(f"{pad}{own[out]}[{', '.join(indices)}] = {text(body.result)}")
+        temporaries, result = _element_lines(node, names, local, pad)
+        lines += [*temporaries, *wrap(f"{pad}{own[out]}[{', '.join(indices)}] = {result}")]
     return lines
+
+
+def _element_lines(node: Expr, names: Mapping[sympy.Symbol, str], local: Namespace,
+                   pad: str) -> tuple[list[str], str]:
+    """One element of ``node``'s fused body, read through ``names`` (each input's element):
+    the lines binding its repeated parts (`with_cse`) to locals, and the result's text."""
+    body = with_cse(node.attr("body"))
+    names = dict(names)
+    text = _element_printer(names, node.dtype)
+    lines: list[str] = []
+    for symbol, value in body.temporaries:
+        temp = local.create(_temp_hint(value))
+        lines += wrap(f"{pad}{temp} = {text(value)}")
+        names[symbol] = temp
+        text = _element_printer(names, node.dtype)
+    return lines, text(body.result)
 
 
 def _index(x: Expr, node: Expr, indices: list[str]) -> str:

@@ -365,15 +365,13 @@ class FunctionWriter:
 
     def _group_statement(self, members: list[Expr], blocks: Mapping[Expr, Block]) -> None:
         """Final writes merged into one numba kernel (`numba_backend.update_groups`): the
-        comment of each, then one call."""
+        comment of each (the first one's is out already, as for any statement), then one
+        call."""
         args: list[list[str]] = []
         targets: list[str] = []
         for member in members:
             block = blocks.get(member)
             if block is not None and block != self.block:
-                if member is members[0]:
-                    self.block = None
-                    self._emit("")  # the blank line between blocks belongs to neither
                 self.block = block
                 self._emit(f"    # {comment_text(block.text)}")
             for x in member.inputs:
