@@ -81,6 +81,8 @@ CASES: dict[str, Callable[[], tuple[dict, str]]] = {
     },
     "softmax_regression.py": _softmax_regression,
     "read_the_gradient.py": _read_the_gradient,
+    "curvature.py": lambda: (runpy.run_path(str(EXAMPLES / "curvature.py"))["build"](),
+                             "curvature"),
     **{f"mlp_mnist.py {opt}": (lambda opt=opt: _train_step(opt)) for opt in sd.optim.OPTIMIZERS},
     "long names": _long_names,
 }

@@ -300,6 +300,20 @@ def test_jacobian_through_a_basis_product(symdl_cache: Path) -> None:
                                atol=1e-9)
 
 
+def test_curvature_example(symdl_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/curvature.py on 300 shipped images: the Hessian agrees with the HVP, its
+    smallest eigenvalue is the L2 term's (the data loss is flat along some directions, never
+    curved down), and three Newton steps beat three gradient steps of 1 / lambda_max."""
+    import runpy
+
+    example = runpy.run_path(str(Path(__file__).parents[1] / "examples" / "curvature.py"))
+    figures = example["main"](["--images", "300"])
+    assert "def hessian(x, y, W, b):" in capsys.readouterr().out
+    assert figures["hvp_gap"] < 1e-12
+    assert figures["smallest"] == pytest.approx(example["L2"], rel=1e-6)
+    assert figures["newton"] < figures["descent"] < np.log(10)
+
+
 # --------------------------------------------------------------------------- errors
 
 
