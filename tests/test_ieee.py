@@ -32,6 +32,7 @@ CASES: list[tuple[str, Build]] = [
     ("exp((x-x)*2+y)", lambda x, y: _exp(x)((x - x) * 2.0 + y)),
     ("-0.0*x", lambda x, y: -0.0 * x),
     ("x+0", lambda x, y: x + 0.0),
+    ("x*y+x*y", lambda x, y: x * y + x * y),  # add_self: doubling is exact
     ("0-x", lambda x, y: 0.0 - x),
     ("(x*0)*y", lambda x, y: (x * 0.0) * y),
     ("x*y/y", lambda x, y: x * y / y),

@@ -36,6 +36,7 @@ CASES: list[tuple[str, Callable[[], sd.Expr], str]] = [
     ("log_of_exp", lambda: sd.log(sd.exp(x)), "log"),
     ("fold_constants", lambda: x * (sd.constant(2.0) * sd.constant(3.0)), "constant*constant"),
     ("add_zero", lambda: x + 0.0, "add"),
+    ("add_self", lambda: sd.exp(x) + sd.exp(x), "add"),
     ("subtract_zero", lambda: x - 0.0, "subtract"),
     ("subtract_self", lambda: x - x, "subtract"),
     ("multiply_one", lambda: x * 1.0, "multiply"),

@@ -262,6 +262,17 @@ def add_zero(node: Expr) -> Expr | None:
     return None
 
 
+def add_self(node: Expr) -> Expr | None:
+    """x + x -> x * 2
+
+    Exact for every value (doubling rounds nothing; inf, NaN and -0.0 stay): one pass over x,
+    not a sum of two reads (the L2 term's Hessian, ``c * I + c * I``, becomes ``2 c * I``).
+    """
+    if _is(node, "add") and node.inputs[0] is node.inputs[1]:
+        return _same(node, node.inputs[0] * 2.0)
+    return None
+
+
 @assumes_finite
 def subtract_zero(node: Expr) -> Expr | None:
     """x - 0 -> x,  0 - x -> -x
@@ -773,6 +784,7 @@ RULES = [
     *STABILIZE,
     fold_constants,
     add_zero,
+    add_self,
     subtract_zero,
     subtract_self,
     multiply_one,
