@@ -2,10 +2,15 @@
 
 sympy takes most of ``import symdl`` (about 0.4 of 0.55 s), yet a process that imports a
 generated module from the cache, or trains with one, never computes with it: only generating,
-deriving and fusing do. `defer` registers such a module with the standard library's
-`importlib.util.LazyLoader`: the module object exists at once (in ``sys.modules``, so sympy's
-own imports find it) and runs on its first attribute access, after which it is the ordinary
-module. A module already imported is returned as it is.
+deriving and fusing do. `defer` returns a stand-in for such a module: its first attribute
+access imports the module (an ordinary ``import``, under the import system's lock, so threads
+that touch it at once import it once) and every attribute it has handed out is kept on the
+stand-in. ``sys.modules`` only ever holds the real module, so ``import sympy`` anywhere, in
+symdl or in the user's code, behaves as it always does.
+
+Not `importlib.util.LazyLoader`: before Python 3.12 its module is not thread-safe. Threads that
+touch it at once see it half-run (CPython gh-114763; 7 of 8 threads failed on
+``sympy.Symbol`` here).
 
 symdl's modules that ``import symdl`` loads take sympy from here::
 
@@ -14,39 +19,47 @@ symdl's modules that ``import symdl`` loads take sympy from here::
     else:
         from symdl.lazy_imports import sympy
 
-not with ``import sympy``, which reads the module's ``__spec__`` and so runs it. (The code
-generator's passes import it plainly: they run only when a module is generated, and need it.)
+(The code generator's passes import it plainly: they run only when a module is generated,
+and need it.)
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 import types
+from typing import Any
 
-_deferred: dict[str, type[types.ModuleType]] = {}  # name -> the class of its module until it runs
+
+class _Deferred(types.ModuleType):
+    """Stands for the module of its name until that is needed, then hands out its
+    attributes (see the module docstring)."""
+
+    def __getattr__(self, attr: str) -> Any:
+        # Called only for what the stand-in does not hold yet: import the module (once, under
+        # the import lock) and keep the attribute here, so the next access is a plain lookup.
+        value = getattr(importlib.import_module(self.__name__), attr)
+        setattr(self, attr, value)
+        return value
 
 
 def defer(name: str) -> types.ModuleType:
-    """The module ``name``, to run when first used (at once if it is already imported)."""
+    """The module ``name``, imported when first used (itself, if it is already imported).
+
+    Raises:
+        ModuleNotFoundError: ``name`` is not installed (Python's own error, at once).
+    """
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return importlib.import_module(name)  # not installed: Python's own error, now
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    _deferred[name] = type(module)  # `type`, not `.__class__`: an attribute access would run it
-    return module
+    if importlib.util.find_spec(name) is None:
+        return importlib.import_module(name)  # raises, naming the module
+    return _Deferred(name)
 
 
 def is_loaded(name: str) -> bool:
-    """True once ``name`` has run: imported eagerly, or deferred and then used."""
-    module = sys.modules.get(name)
-    return module is not None and type(module) is not _deferred.get(name)
+    """True once ``name`` has been imported: eagerly, or through a stand-in and then used."""
+    return name in sys.modules
 
 
 sympy = defer("sympy")
