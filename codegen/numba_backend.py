@@ -206,13 +206,9 @@ def _reduction_source(node: Expr, args: Sequence[str], name: str, axes: tuple[in
     axes adds into ``out``, which the caller passes zeroed.
     """
     rank = len(node.shape)
-    indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+    indices = _loop_indices(rank)
     local = Namespace({"out", "total", "partial", *indices})
-    params = [local.create(safe_identifier(a) if a.isidentifier() else _param_hint(a))
-              for a in args]
-    names: dict[sympy.Symbol, str] = {}
-    for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
-        names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
+    params = [_param_name(local, a) for a in args]
     full = len(axes) == rank
     formula = sympy_printer(dict(zip(node.attr("symbols"), params)), node.dtype)(node.attr("body"))
     over = "every axis" if full else f"axes {axes}" + (", keeping them" if keepdims else "")
@@ -230,7 +226,7 @@ def _reduction_source(node: Expr, args: Sequence[str], name: str, axes: tuple[in
             lines.append(f"{pad}partial = {zero}")
         lines.append(f"{pad}for {index} in range({_extent(node, params, depth)}):")
     pad = "    " * (rank + 1)
-    temporaries, result = _element_lines(node, names, local, pad)
+    temporaries, result = _element_lines(node, params, indices, local, pad)
     lines += temporaries
     if full:
         target = "partial" if rank > 1 else "total"
@@ -272,14 +268,9 @@ def _kernel_source(node: Expr, args: Sequence[str], name: str,
     ``in_out`` are the output array itself, read as ``out``.
     """
     rank = len(node.shape)
-    indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+    indices = _loop_indices(rank)
     local = Namespace({"out", *indices})
-    params = ["out" if o else local.create(safe_identifier(a) if a.isidentifier()
-                                           else _param_hint(a))
-              for a, o in zip(args, in_out)]
-    names: dict[sympy.Symbol, str] = {}
-    for symbol, param, x in zip(node.attr("symbols"), params, node.inputs):
-        names[symbol] = param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
+    params = ["out" if o else _param_name(local, a) for a, o in zip(args, in_out)]
     pad = "    " * (rank + 1)
     own = [p for p, o in zip(params, in_out) if not o]
     lines = [DECORATOR, *wrap(f"def {name}({', '.join([*own, 'out'])}):")]
@@ -296,7 +287,7 @@ def _kernel_source(node: Expr, args: Sequence[str], name: str,
         lines.append(doc + '"""')
     for depth, index in enumerate(indices):
         lines.append(f"{'    ' * (depth + 1)}for {index} in range(out.shape[{depth}]):")
-    temporaries, result = _element_lines(node, names, local, pad)
+    temporaries, result = _element_lines(node, params, indices, local, pad)
     lines += [*temporaries, *wrap(f"{pad}out[{', '.join(indices)}] = {result}")]
     lines.append("    return out")
     return lines
@@ -373,10 +364,9 @@ def _group_source(nodes: Sequence[Expr], args: Sequence[Sequence[str]], targets:
     statement's element computed and stored in order."""
     first = nodes[0]
     rank = len(first.shape)
-    indices = [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+    indices = _loop_indices(rank)
     local = Namespace(set(indices))
-    own = {a: local.create(safe_identifier(a) if a.isidentifier() else _param_hint(a))
-           for a in params}
+    own = {a: _param_name(local, a) for a in params}
     formulas = []
     for node, member, out in zip(nodes, args, targets):
         shown = dict(zip(node.attr("symbols"), member))
@@ -392,20 +382,30 @@ def _group_source(nodes: Sequence[Expr], args: Sequence[Sequence[str]], targets:
                      f".shape[{depth}]):")
     pad = "    " * (rank + 1)
     for node, member, out in zip(nodes, args, targets):
-        names: dict[sympy.Symbol, str] = {}
-        for symbol, a, x in zip(node.attr("symbols"), member, node.inputs):
-            names[symbol] = own[a] if x.shape == () else f"{own[a]}[{_index(x, node, indices)}]"
-        temporaries, result = _element_lines(node, names, local, pad)
+        temporaries, result = _element_lines(node, [own[a] for a in member], indices, local,
+                                             pad)
         lines += [*temporaries, *wrap(f"{pad}{own[out]}[{', '.join(indices)}] = {result}")]
     return lines
 
 
-def _element_lines(node: Expr, names: Mapping[sympy.Symbol, str], local: Namespace,
+def _loop_indices(rank: int) -> list[str]:
+    """The loop variables of a kernel over ``rank`` axes, outermost first."""
+    return [_INDICES[a] if a < len(_INDICES) else f"i{a}" for a in range(rank)]
+
+
+def _param_name(local: Namespace, arg: str) -> str:
+    """A kernel parameter named after the argument text the call passes."""
+    return local.create(safe_identifier(arg) if arg.isidentifier() else _param_hint(arg))
+
+
+def _element_lines(node: Expr, params: Sequence[str], indices: list[str], local: Namespace,
                    pad: str) -> tuple[list[str], str]:
-    """One element of ``node``'s fused body, read through ``names`` (each input's element):
-    the lines binding its repeated parts (`with_cse`) to locals, and the result's text."""
+    """One element of ``node``'s fused body, each input read from its parameter in ``params``
+    as numpy broadcasts it (`_index`): the lines binding the body's repeated parts
+    (`with_cse`) to locals, and the result's text."""
+    names = {symbol: param if x.shape == () else f"{param}[{_index(x, node, indices)}]"
+             for symbol, param, x in zip(node.attr("symbols"), params, node.inputs)}
     body = with_cse(node.attr("body"))
-    names = dict(names)
     text = _element_printer(names, node.dtype)
     lines: list[str] = []
     for symbol, value in body.temporaries:
