@@ -260,10 +260,7 @@ class FunctionWriter:
             self.names[fused] = self._hint(fused)
             self._assign(node, self.kernels.reduction_call(node, fused, args, self._hint(node)))
             return
-        # A literal prints as its float32 value where it meets a float32 operand (see
-        # `scalar_literal`), not where it meets an integer size first (`0.1 - N`).
-        exact = all(i.dtype == node.dtype or i.op.name == "constant" for i in node.inputs)
-        literal_dtype = node.dtype if exact else None
+        literal_dtype = _literal_dtype(node)
         args_text = [self.name_of(i, literal_dtype) for i in node.inputs]
         buffer = self.reuse.get(node)
         if node.op is Fused:
@@ -376,10 +373,7 @@ class FunctionWriter:
                 self._emit(f"    # {comment_text(block.text)}")
             for x in member.inputs:
                 self._inline_views_of(x)  # a view printed after the first member, in order
-            exact = all(i.dtype == member.dtype or i.op.name == "constant"
-                        for i in member.inputs)
-            literal_dtype = member.dtype if exact else None
-            args.append([self.name_of(i, literal_dtype) for i in member.inputs])
+            args.append([self.name_of(i, _literal_dtype(member)) for i in member.inputs])
             targets.append(self.name_of(self.reuse[member]))
             # Written into its parameter: later members (and statements) read it there.
             self.names[member] = targets[-1]
@@ -504,6 +498,14 @@ def _drop_echo_comments(lines: list[Line]) -> list[Line]:
             continue
         kept.append(line)
     return kept
+
+
+def _literal_dtype(node: Expr) -> str | None:
+    """The dtype a Python number among ``node``'s inputs prints in: its float32 value where it
+    meets float32 operands (see `scalar_literal`), not where it meets an integer size first
+    (``0.1 - N``)."""
+    exact = all(i.dtype == node.dtype or i.op.name == "constant" for i in node.inputs)
+    return node.dtype if exact else None
 
 
 def _is_number(text: str) -> bool:

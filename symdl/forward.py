@@ -27,7 +27,7 @@ from .ir import Expr, toposort
 from .ops import api
 from .ops import shape as _shape
 from .ops.base import as_expr, label
-from .ops.linalg import basis_product
+from .ops.linalg import basis_product, identity
 from .provenance import strip_labels
 from .types import format_shape, is_float
 
@@ -163,11 +163,8 @@ def _jacobian(y: Expr, wrt: Expr, *, allow_unused: bool, what: str) -> Expr:
             f"{what} needs a static size (one tangent per entry); use sd.jvp or sd.hvp instead"
         )
     n = int(np.prod(wrt.shape, dtype=np.int64))
-    # The identity as n tangents, batch last: basis[j..., k] = 1 where j... is entry k. Built
-    # in the graph from two aranges, not as a constant, which would print n * n numbers.
-    k = api.arange(n)
-    identity = label(api.cast(api.equal(_shape.expand_dims(k, 1), k), wrt.dtype), "identity")
-    basis = _shape.reshape(identity, (*wrt.shape, n))
+    # The identity as n tangents, batch last: basis[j..., k] = 1 where j... is entry k.
+    basis = _shape.reshape(label(identity(n, wrt.dtype), "identity"), (*wrt.shape, n))
     result = forward_walk(prepared, wrt, basis, batched=True, basis=True)
     if result is None:
         if id(wrt) not in {id(node) for node in toposort([y])} and not allow_unused:

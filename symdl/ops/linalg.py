@@ -135,7 +135,7 @@ class BasisProduct(Op):
     def vjp(g: Expr, out: Expr, a: Expr, *, cols: int) -> tuple[Expr]:
         # d out[..., c, (d, j)] / d a[..., d] = [c == j]: the diagonal of each (c, j) block.
         blocks = _shape.reshape(g, (*a.shape[:-1], cols, a.shape[-1], cols))
-        eye = _shape.reshape(_identity(cols, a.dtype), (cols, 1, cols))
+        eye = _shape.reshape(identity(cols, a.dtype), (cols, 1, cols))
         return (_reduce.sum(blocks * eye, axis=(-3, -1)),)
 
     @staticmethod
@@ -151,7 +151,7 @@ class BasisProduct(Op):
         return _shape.transpose(spread, (*range(1, spread.ndim), 0))
 
 
-def _identity(size: int, dtype: str) -> Expr:
+def identity(size: int, dtype: str) -> Expr:
     """The (size, size) identity, built from two aranges (not size * size printed numbers)."""
     k = arange(size)
     return _ew.cast(_ew.equal(_shape.expand_dims(k, 1), k), dtype)
