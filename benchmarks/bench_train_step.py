@@ -93,7 +93,7 @@ def _matmuls(model: Model, x: np.ndarray, params: list[np.ndarray]):
     hidden = model.sizes[1:-1]
     activations = [x, *(rng.standard_normal((n, k), dtype=np.float32) for k in hidden)]
     deltas = [*(rng.standard_normal((n, k), dtype=np.float32) for k in hidden), g]
-    return lambda: handwritten.mlp_layers_matmuls(x, weights, activations, deltas)
+    return lambda: handwritten.mlp_layers_matmuls(weights, activations, deltas)
 
 
 def check_same_step(model: Model, generated, x: np.ndarray, y: np.ndarray,

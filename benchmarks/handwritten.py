@@ -95,10 +95,10 @@ def mlp_layers_step(x: np.ndarray, y: np.ndarray, *params_and_lr: np.ndarray) ->
     return loss
 
 
-def mlp_layers_matmuls(x: np.ndarray, weights: list[np.ndarray], activations: list[np.ndarray],
+def mlp_layers_matmuls(weights: list[np.ndarray], activations: list[np.ndarray],
                        deltas: list[np.ndarray]) -> None:
     """Only the matrix products of an MLP step of any depth: ``activations[i]`` is layer i's
-    input (``x`` first), ``deltas[i]`` the gradient of its output."""
+    input (the batch first), ``deltas[i]`` the gradient of its output."""
     for a, W in zip(activations, weights):
         a @ W
     for i, (a, d) in enumerate(zip(activations, deltas)):

@@ -95,7 +95,7 @@ def gemm_floor(sizes: tuple[int, ...], batch: int) -> Callable[[], None]:
     Ws = [rng.standard_normal(d, dtype=np.float32) for d in dims]
     acts = [rng.standard_normal((batch, n_in), dtype=np.float32) for n_in, _ in dims]
     gs = [rng.standard_normal((batch, n_out), dtype=np.float32) for _, n_out in dims]
-    return lambda: handwritten.mlp_layers_matmuls(acts[0], Ws, acts, gs)
+    return lambda: handwritten.mlp_layers_matmuls(Ws, acts, gs)
 
 
 def symdl_sgd_functions(sizes: tuple[int, ...]) -> dict[str, tuple]:
